@@ -1,0 +1,60 @@
+# SGraph Send — the two commands are `make demo` and `make test`; the rest serve them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: install system-deps test test-fast lint demo serve bench synth deploy clean
+
+install: $(STAMPS)/python $(STAMPS)/system
+
+# Re-installs only when the project's dependencies change.
+$(STAMPS)/python: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+# Debian packages the tests use (chromium for the browser client, coturn for TURN).
+$(STAMPS)/system: scripts/install-system-deps.sh
+	@mkdir -p $(STAMPS)
+	bash scripts/install-system-deps.sh
+	@touch $@
+
+system-deps: $(STAMPS)/system
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check transfer_core lambdas devstack infra tests bench
+	$(VENV)/bin/mypy transfer_core lambdas
+
+demo: install
+	@echo "make demo arrives with the peer-to-peer issue (#5); nothing to demonstrate yet." >&2
+	@exit 2
+
+serve: install
+	$(PY) -m devstack
+
+bench: install
+	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+node_modules/.bin/cdk: package.json
+	npm install --no-audit --no-fund
+	@touch $@
+
+synth: install node_modules/.bin/cdk
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk synth --quiet
+
+deploy: install node_modules/.bin/cdk
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk deploy $(if $(PROFILE),--profile $(PROFILE))
+
+clean:
+	rm -rf $(VENV) $(STAMPS) cdk.out node_modules

@@ -1,0 +1,1 @@
+"""SGraph Send client library: keys, records, manifest, transports, engine, CLI."""
