@@ -1,0 +1,109 @@
+"""The manifest: what is being sent, sealed as the first record of a transfer."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .errors import ManifestError, RecordSizeError
+from .layout import ChunkLayout
+from .record import RecordCipher, open_manifest_record
+
+MANIFEST_VERSION = 1
+MAX_NAME_BYTES = 255
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_FIELDS = {"v", "name", "size", "media_type", "record_size", "chunk_count", "sha256", "created"}
+
+__all__ = ["Manifest", "open_manifest", "seal_manifest"]
+
+
+def utc_now() -> str:
+    """The manifest's timestamp format: RFC 3339, UTC, whole seconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the receiver needs to know before the first chunk; servers only see its length."""
+
+    name: str
+    """The sender's file name (the receiver sanitises it before use)."""
+    size: int
+    """File size in bytes."""
+    media_type: str
+    """MIME type, `application/octet-stream` when unknown."""
+    record_size: int
+    """Bytes of one full record; fixed for the whole transfer, whatever carries it."""
+    sha256: str
+    """Hex SHA-256 of the whole file, checked before the file gets its final name."""
+    created: str
+    """RFC 3339 UTC time the sender made the manifest."""
+
+    @property
+    def layout(self) -> ChunkLayout:
+        return ChunkLayout(self.size, self.record_size)
+
+    @property
+    def chunk_count(self) -> int:
+        return self.layout.count
+
+    def to_json(self) -> bytes:
+        """Canonical JSON: sorted keys, no spaces, UTF-8 (the test vectors depend on it)."""
+        doc = {
+            "v": MANIFEST_VERSION,
+            "name": self.name,
+            "size": self.size,
+            "media_type": self.media_type,
+            "record_size": self.record_size,
+            "chunk_count": self.chunk_count,
+            "sha256": self.sha256,
+            "created": self.created,
+        }
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        """Parse and validate; a `ManifestError` says which field is wrong."""
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ManifestError(f"the manifest is not JSON: {exc}") from None
+        if not isinstance(doc, dict) or set(doc) != _FIELDS:
+            raise ManifestError("the manifest's fields are not the expected ones")
+        if doc["v"] != MANIFEST_VERSION:
+            raise ManifestError(f"manifest version {doc['v']!r} is not supported")
+        for field_name, kind in (
+            ("name", str), ("media_type", str), ("sha256", str), ("created", str),
+            ("size", int), ("record_size", int), ("chunk_count", int),
+        ):
+            if not isinstance(doc[field_name], kind) or isinstance(doc[field_name], bool):
+                raise ManifestError(f"manifest field {field_name!r} has the wrong type")
+        if not doc["name"] or len(doc["name"].encode()) > MAX_NAME_BYTES:
+            raise ManifestError("the file name is empty or longer than 255 bytes")
+        if not _SHA256_HEX.match(doc["sha256"]):
+            raise ManifestError("the manifest's sha256 is not 64 hex characters")
+        try:
+            manifest = cls(
+                name=doc["name"], size=doc["size"], media_type=doc["media_type"],
+                record_size=doc["record_size"], sha256=doc["sha256"], created=doc["created"],
+            )
+            count = manifest.chunk_count
+        except (RecordSizeError, ValueError) as exc:
+            raise ManifestError(f"the manifest's sizes are invalid: {exc}") from None
+        if count != doc["chunk_count"]:
+            raise ManifestError("the manifest's chunk count does not follow from its sizes")
+        return manifest
+
+
+def seal_manifest(file_key: bytes, transfer_id: bytes, manifest: Manifest) -> bytes:
+    """The manifest as the transfer's first record."""
+    return RecordCipher(file_key, transfer_id, manifest.layout).seal_manifest(manifest.to_json())
+
+
+def open_manifest(file_key: bytes, record: bytes) -> tuple[Manifest, RecordCipher]:
+    """Verify the manifest record; return it and the cipher for the transfer's data records."""
+    header, plaintext = open_manifest_record(file_key, record)
+    manifest = Manifest.from_json(plaintext)
+    return manifest, RecordCipher(file_key, header.transfer_id, manifest.layout)

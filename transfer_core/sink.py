@@ -1,0 +1,183 @@
+"""The receiver's side: verified chunks written at their offsets, progress kept on disk.
+
+A transfer in progress lives in a work folder beside the destination:
+
+    <dest>/.sgraph-send-<room id>/manifest.rec   the sealed manifest, as received
+                                  /data           chunks at their offsets (sparse)
+                                  /progress.json  which chunks are held, and by which path
+
+Only verified plaintext is ever written, the progress record never claims a chunk
+before the data is flushed, and the file takes its final name only after the
+whole-file SHA-256 matches the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import unicodedata
+from pathlib import Path
+
+from .errors import (
+    DestinationExistsError,
+    DuplicateRecordError,
+    HashMismatchError,
+    SGraphSendError,
+    TruncatedTransferError,
+)
+from .manifest import Manifest, open_manifest
+from .progress import ProgressRecord, Via
+from .ranges import RangeSet
+from .record import RecordCipher
+from .source import sha256_file
+
+PERSIST_EVERY_RECORDS = 512
+PERSIST_EVERY_SECONDS = 0.5
+
+__all__ = ["PartialFile", "safe_file_name", "work_dir_for"]
+
+
+def work_dir_for(dest_dir: Path | str, room_id: str) -> Path:
+    """Where the transfer of `room_id` is assembled (found again by a restarted receiver)."""
+    return Path(dest_dir) / f".sgraph-send-{room_id}"
+
+
+def safe_file_name(name: str) -> str:
+    """The sender's file name reduced to one harmless path component."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip()
+    if base in ("", ".", ".."):
+        return "received-file"
+    return base
+
+
+class PartialFile:
+    """A transfer being received: accepts sealed records, finishes into the named file."""
+
+    def __init__(self, work_dir: Path, manifest: Manifest, cipher: RecordCipher,
+                 progress: ProgressRecord) -> None:
+        self.work_dir = work_dir
+        self.manifest = manifest
+        self.cipher = cipher
+        self.progress = progress
+        self._fd = os.open(work_dir / "data", os.O_RDWR | os.O_CREAT, 0o600)
+        os.ftruncate(self._fd, manifest.size)
+        self._unsaved = 0
+        self._saved_at = time.monotonic()
+        self.duplicates = 0
+
+    @classmethod
+    def open(cls, work_dir: Path | str, file_key: bytes, manifest_record: bytes) -> PartialFile:
+        """Start, or take up again, the transfer whose sealed manifest is `manifest_record`.
+
+        Earlier progress is kept if it belongs to the same transfer id, or to a transfer of
+        the same bytes (same SHA-256, size and record size: a sender that restarted).
+        """
+        work_dir = Path(work_dir)
+        manifest, cipher = open_manifest(file_key, manifest_record)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        progress = cls._earlier_progress(work_dir, file_key, manifest)
+        if progress is None:
+            progress = ProgressRecord(cipher.transfer_id, manifest.chunk_count)
+            (work_dir / "data").unlink(missing_ok=True)
+        progress.transfer_id = cipher.transfer_id
+        (work_dir / "manifest.rec").write_bytes(manifest_record)
+        progress.save(work_dir / "progress.json")
+        return cls(work_dir, manifest, cipher, progress)
+
+    @staticmethod
+    def _earlier_progress(
+        work_dir: Path, file_key: bytes, manifest: Manifest
+    ) -> ProgressRecord | None:
+        try:
+            earlier, _ = open_manifest(file_key, (work_dir / "manifest.rec").read_bytes())
+            progress = ProgressRecord.load(work_dir / "progress.json")
+        except (OSError, SGraphSendError):  # an unreadable leftover is started afresh
+            return None
+        same = (earlier.sha256, earlier.size, earlier.record_size) == (
+            manifest.sha256, manifest.size, manifest.record_size,
+        )
+        return progress if same and progress.count == manifest.chunk_count else None
+
+    @classmethod
+    def resume(cls, work_dir: Path | str, file_key: bytes) -> PartialFile | None:
+        """Reopen an interrupted transfer from its own saved manifest, if there is one."""
+        path = Path(work_dir) / "manifest.rec"
+        if not path.exists():
+            return None
+        return cls.open(work_dir, file_key, path.read_bytes())
+
+    # --- receiving -------------------------------------------------------------
+
+    def accept(self, record: bytes, via: Via, expected_index: int | None = None) -> int:
+        """Verify one record and write its chunk; return its index.
+
+        Raises a `RecordError` (nothing written) or `DuplicateRecordError` (already held).
+        """
+        index, plaintext = self.cipher.open(record, expected_index)
+        if self.progress.holds(index):
+            self.duplicates += 1
+            raise DuplicateRecordError(f"record {index} was already received")
+        os.pwrite(self._fd, plaintext, self.manifest.layout.offset(index))
+        self.progress.mark(index, via)
+        self._unsaved += 1
+        if (
+            self._unsaved >= PERSIST_EVERY_RECORDS
+            or time.monotonic() - self._saved_at >= PERSIST_EVERY_SECONDS
+        ):
+            self.save()
+        return index
+
+    def save(self) -> None:
+        """Flush data, then record progress: the record never claims unflushed chunks."""
+        os.fsync(self._fd)
+        self.progress.save(self.work_dir / "progress.json")
+        self._unsaved = 0
+        self._saved_at = time.monotonic()
+
+    @property
+    def complete(self) -> bool:
+        return self.progress.complete
+
+    def missing(self) -> RangeSet:
+        return self.progress.missing()
+
+    # --- finishing -------------------------------------------------------------
+
+    def destination(self, dest_dir: Path | str) -> Path:
+        return Path(dest_dir) / safe_file_name(self.manifest.name)
+
+    def finalize(self, dest_dir: Path | str, force: bool = False) -> Path:
+        """Check completeness and the whole-file hash, then give the file its name."""
+        if not self.complete:
+            missing = self.missing()
+            raise TruncatedTransferError(
+                f"{len(missing)} of {self.progress.count} records are missing"
+                f" (first missing: {missing.ranges()[0][0]})"
+            )
+        self.save()
+        if sha256_file(self.work_dir / "data") != self.manifest.sha256:
+            raise HashMismatchError(
+                "every record verified but the file's SHA-256 differs from the manifest"
+            )
+        dest = self.destination(dest_dir)
+        if dest.exists() and not force:
+            raise DestinationExistsError(f"{dest} exists; pass --force to overwrite it")
+        self.close()
+        os.replace(self.work_dir / "data", dest)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        return dest
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            if self._unsaved:
+                self.save()
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> PartialFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
