@@ -1,0 +1,99 @@
+"""Deploy-time settings, read once from CDK context (``cdk.json`` or ``-c key=value``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from constructs import Node
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    """A list from cdk.json, or a comma-separated string from ``-c``."""
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Every knob of the stack; the context key is the field name in camelCase."""
+
+    stage_name: str = "live"
+    """API Gateway stage; the WebSocket URL ends in it."""
+    stun_urls: tuple[str, ...] = ()
+    """``stun:`` URLs handed to clients by the relay (``STUN_URLS``)."""
+    turn_urls: tuple[str, ...] = ()
+    """``turn:``/``turns:`` URLs; when set, the relay issues TURN REST credentials."""
+    turn_secret_parameter: str = "/sgraph-send/turn-secret"
+    """Name of the SSM SecureString holding the TURN shared secret (created by the operator)."""
+    turn_credential_ttl_seconds: int = 3600
+    """Lifetime of issued TURN credentials."""
+    max_receivers: int = 1
+    """Receivers per room."""
+    connection_ttl_seconds: int = 7200
+    """TTL of a connection item; API Gateway closes connections after 2 h anyway."""
+    message_rate_per_minute: int = 600
+    """Relay messages per connection per minute."""
+    connect_rate_per_minute: int = 60
+    """New connections per client address per minute."""
+    throttle_rate_limit: int = 100
+    """Stage-wide steady-state requests (connects and messages) per second."""
+    throttle_burst_limit: int = 200
+    """Stage-wide burst."""
+    transfer_expiry_days: int = 7
+    """Days after which objects under ``transfers/`` are deleted."""
+    cors_allowed_origins: tuple[str, ...] = ("*",)
+    """Origins a browser may PUT/GET from; presigned URLs carry the authorisation."""
+    powertools_version: str = "latest"
+    """Powertools layer version in its public SSM parameter path (``latest`` or e.g. ``3.23.0``)."""
+    create_api_gateway_log_role: bool = True
+    """Set the account's API Gateway CloudWatch role (needed once per account and region)."""
+
+    @classmethod
+    def from_context(cls, node: Node) -> StackSettings:
+        """Read every field from context, falling back to the defaults above."""
+        converters: dict[str, Callable[[Any], Any]] = {
+            "stun_urls": _urls,
+            "turn_urls": _urls,
+            "cors_allowed_origins": _urls,
+            "create_api_gateway_log_role": _bool,
+        }
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = node.try_get_context(_camel(field.name))
+            if raw is None:
+                continue
+            if field.name in converters:
+                values[field.name] = converters[field.name](raw)
+            elif isinstance(field.default, int) and not isinstance(field.default, bool):
+                values[field.name] = int(raw)
+            else:
+                values[field.name] = str(raw)
+        settings = cls(**values)
+        if not settings.cors_allowed_origins:
+            raise ValueError("corsAllowedOrigins must name at least one origin")
+        return settings
+
+    @property
+    def turn_enabled(self) -> bool:
+        """TURN is offered only when URLs are configured."""
+        return bool(self.turn_urls)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def context_keys() -> list[str]:
+    """The context keys the stack reads (documentation and tests)."""
+    return [_camel(f.name) for f in fields(StackSettings)]
