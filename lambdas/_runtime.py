@@ -1,0 +1,79 @@
+"""What every handler shares, built once per Lambda instance at module scope.
+
+Settings from the environment, the Powertools trio, the DynamoDB client and
+repository, and the management API clients (created per endpoint on first
+use, because the endpoint comes from the event).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.config import Config
+
+from .signalling.dynamo import DynamoRepository
+from .signalling.gateway import GatewayClients
+from .signalling.service import SignallingService
+from .signalling.settings import Settings
+
+SETTINGS = Settings.from_env(os.environ)
+
+logger = Logger(service=SETTINGS.service_name)
+metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
+# Only botocore is used; patching every supported library costs cold-start time.
+tracer = Tracer(service=SETTINGS.service_name, patch_modules=("botocore",))
+
+_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+dynamodb = boto3.client("dynamodb", config=_CONFIG)
+repository = DynamoRepository(dynamodb, SETTINGS.table_name)
+gateways = GatewayClients(
+    lambda url: boto3.client("apigatewaymanagementapi", endpoint_url=url, config=_CONFIG),
+    SETTINGS.management_endpoint_url,
+)
+
+
+class _TurnSecret:
+    """The TURN shared secret: from the environment, or from SSM (cached five minutes)."""
+
+    def __init__(self) -> None:
+        self._value: str | None = SETTINGS.turn_secret
+        self._fetched_at = 0.0
+
+    def __call__(self) -> str | None:
+        name = SETTINGS.turn_secret_parameter
+        if name is None or SETTINGS.turn_secret:
+            return self._value
+        if self._value is None or time.monotonic() - self._fetched_at > 300:
+            ssm = boto3.client("ssm", config=_CONFIG)
+            self._value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+            self._fetched_at = time.monotonic()
+        return self._value
+
+
+turn_secret = _TurnSecret()
+
+
+class PowertoolsTelemetry:
+    """Counts relayed messages and refusals (dimension `reason`) with Powertools Metrics."""
+
+    def relayed(self, count: int) -> None:
+        if count:
+            metrics.add_metric(name="Relayed", unit=MetricUnit.Count, value=count)
+
+    def refused(self, reason: str) -> None:
+        metrics.add_dimension(name="reason", value=reason)
+        metrics.add_metric(name="Refused", unit=MetricUnit.Count, value=1)
+
+
+telemetry = PowertoolsTelemetry()
+
+
+def service_for(event: dict[str, Any] | None = None) -> SignallingService:
+    """A service bound to the gateway of the event's API (none for `$connect`)."""
+    gateway = gateways.for_event(event) if event is not None else None
+    return SignallingService(repository, SETTINGS, gateway, turn_secret=turn_secret)

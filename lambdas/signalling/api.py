@@ -1,0 +1,79 @@
+"""Entry adapters: API Gateway WebSocket events in, service calls, responses out.
+
+Kept apart from the handler modules so they can be tested without Powertools,
+and from `relay_api` so `$connect`/`$disconnect` never import pydantic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Protocol
+
+from .errors import SignallingError
+from .service import SignallingService
+
+logger = logging.getLogger(__name__)
+
+
+class Telemetry(Protocol):
+    """Where the handlers count what happened (Powertools Metrics in Lambda)."""
+
+    def relayed(self, count: int) -> None:
+        """`count` messages were posted to peers."""
+        ...
+
+    def refused(self, reason: str) -> None:
+        """A request was refused with error code `reason`."""
+        ...
+
+
+class NoTelemetry:
+    """Telemetry that counts nothing (tests)."""
+
+    def relayed(self, count: int) -> None:
+        pass
+
+    def refused(self, reason: str) -> None:
+        pass
+
+
+def _error_response(err: SignallingError) -> dict[str, Any]:
+    return {
+        "statusCode": err.http_status,
+        "body": json.dumps({"type": "error", "code": err.code, "message": err.message}),
+    }
+
+
+def connect_event(
+    service: SignallingService, event: dict[str, Any], telemetry: Telemetry
+) -> dict[str, Any]:
+    """`$connect`: admit or refuse; a non-200 makes API Gateway reject the upgrade."""
+    rc = event["requestContext"]
+    query = event.get("queryStringParameters") or {}
+    try:
+        conn, replaced = service.connect(
+            rc["connectionId"],
+            query.get("room"),
+            query.get("role"),
+            query.get("token"),
+            rc.get("identity", {}).get("sourceIp", ""),
+        )
+    except SignallingError as err:
+        telemetry.refused(err.code)
+        logger.info("connect refused", extra={"code": err.code})
+        return _error_response(err)
+    logger.info(
+        "connected",
+        extra={"role": conn.role, "slot": conn.slot, "reclaimed": replaced is not None},
+    )
+    return {"statusCode": 200}
+
+
+def disconnect_event(
+    service: SignallingService, event: dict[str, Any], telemetry: Telemetry
+) -> dict[str, Any]:
+    """`$disconnect`: remove the connection and tell the rest of its room."""
+    outcome = service.disconnect(event["requestContext"]["connectionId"])
+    telemetry.relayed(outcome.delivered)
+    return {"statusCode": 200}

@@ -1,0 +1,100 @@
+"""In-memory adapters for tests and experiments: a Repository and a recording Gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import Connection, Member
+from .ports import GoneError, SlotTaken
+
+
+@dataclass
+class _Slot:
+    connection_id: str
+    role: str
+    token_hash: str | None
+    expires_at: int
+
+
+@dataclass
+class InMemoryRepository:
+    """Dict-backed `Repository` with the same semantics as the DynamoDB adapter."""
+
+    salts: dict[str, bytes] = field(default_factory=dict)
+    connect_counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    slots: dict[tuple[str, str], _Slot] = field(default_factory=dict)
+    connections: dict[str, Connection] = field(default_factory=dict)
+    message_counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    calls: int = 0
+    """Store round trips made so far (what a DynamoDB adapter would pay)."""
+
+    def daily_salt(self, day: str, candidate: bytes, expires_at: int) -> bytes:
+        self.calls += 1
+        return self.salts.setdefault(day, candidate)
+
+    def count_connect(self, client_hash: str, window: int, expires_at: int) -> int:
+        self.calls += 1
+        key = (client_hash, window)
+        self.connect_counts[key] = self.connect_counts.get(key, 0) + 1
+        return self.connect_counts[key]
+
+    def claim_slot(self, connection: Connection, token_hash: str | None, now: int) -> str | None:
+        self.calls += 1
+        key = (connection.room_id, connection.slot)
+        held = self.slots.get(key)
+        replaced = None
+        if held is not None and held.expires_at >= now:
+            if token_hash is None or held.token_hash != token_hash:
+                raise SlotTaken(connection.slot)
+            replaced = held.connection_id
+        self.slots[key] = _Slot(
+            connection.connection_id, connection.role, token_hash, connection.expires_at
+        )
+        self.connections[connection.connection_id] = connection
+        return replaced
+
+    def touch(self, connection_id: str, window: int, now: int) -> tuple[Connection, int] | None:
+        self.calls += 1
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.expires_at < now:
+            return None
+        key = (connection_id, window)
+        self.message_counts[key] = self.message_counts.get(key, 0) + 1
+        return conn, self.message_counts[key]
+
+    def members(self, room_id: str, now: int) -> list[Member]:
+        self.calls += 1
+        return [
+            Member(slot.connection_id, slot.role, name)
+            for (room, name), slot in sorted(self.slots.items())
+            if room == room_id and slot.expires_at >= now
+        ]
+
+    def delete_connection(self, connection_id: str) -> Connection | None:
+        self.calls += 1
+        return self.connections.pop(connection_id, None)
+
+    def release_slot(self, room_id: str, slot: str, connection_id: str) -> bool:
+        self.calls += 1
+        held = self.slots.get((room_id, slot))
+        if held is None or held.connection_id != connection_id:
+            return False
+        del self.slots[(room_id, slot)]
+        return True
+
+
+@dataclass
+class RecordingGateway:
+    """`Gateway` that records what it would post; ids in `gone` raise `GoneError`."""
+
+    sent: list[tuple[str, bytes]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+
+    def send(self, connection_id: str, data: bytes) -> None:
+        if connection_id in self.gone:
+            raise GoneError(connection_id)
+        self.sent.append((connection_id, data))
+
+    def to(self, connection_id: str) -> list[bytes]:
+        """Everything posted to one connection, in order."""
+        return [data for cid, data in self.sent if cid == connection_id]

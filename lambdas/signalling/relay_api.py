@@ -1,0 +1,58 @@
+"""Entry adapter of the relay route: parse the body, dispatch the action, report errors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .api import Telemetry
+from .errors import InternalError, SignallingError
+from .messages import Hello, IceServers, Ping, Signal, parse_message
+from .service import Outcome, SignallingService
+
+logger = logging.getLogger(__name__)
+
+
+def dispatch(
+    service: SignallingService, connection_id: str, message: Hello | Signal | Ping | IceServers
+) -> Outcome:
+    """Call the service method of the message's action."""
+    if isinstance(message, Signal):
+        return service.signal(connection_id, message.payload, message.to, message.ref)
+    if isinstance(message, Hello):
+        return service.hello(connection_id, message.ref)
+    if isinstance(message, Ping):
+        return service.ping(connection_id, message.ref)
+    return service.ice_servers(connection_id, message.ref)
+
+
+def relay_event(
+    service: SignallingService, event: dict[str, Any], telemetry: Telemetry
+) -> dict[str, Any]:
+    """Handle one client message; every failure becomes an `error` message to the caller."""
+    connection_id = event["requestContext"]["connectionId"]
+    ref = None
+    try:
+        message = parse_message(event.get("body"), bool(event.get("isBase64Encoded")))
+        ref = message.ref
+        outcome = dispatch(service, connection_id, message)
+        telemetry.relayed(outcome.delivered)
+    except SignallingError as err:
+        telemetry.refused(err.code)
+        logger.info("message refused", extra={"code": err.code})
+        _report(service, connection_id, err, ref if ref is not None else err.ref)
+    except Exception:
+        # Logged with its traceback for us; the client only gets a stable code.
+        logger.exception("relay failed")
+        telemetry.refused(InternalError.code)
+        _report(service, connection_id, InternalError(), ref)
+    return {"statusCode": 200}
+
+
+def _report(
+    service: SignallingService, connection_id: str, err: SignallingError, ref: str | None
+) -> None:
+    try:
+        service.report(connection_id, err, ref)
+    except Exception:
+        logger.exception("could not report an error to the caller")

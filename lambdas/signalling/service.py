@@ -1,0 +1,257 @@
+"""The signalling domain service: admission, relaying and departure.
+
+Plain Python: it sees a `Repository` and a `Gateway` and nothing of boto3,
+Powertools or API Gateway's event shapes. Each public method is one client
+request; client mistakes raise a `SignallingError` subclass, which the
+handler turns into a response (connect) or an `error` message (relay).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import model
+from .errors import (
+    BadRequest,
+    NoPeer,
+    NotInRoom,
+    PayloadTooLarge,
+    RateLimited,
+    RoomFull,
+    SignallingError,
+)
+from .model import ROLES, ROOM_ID_RE, TOKEN_RE, Connection, Member
+from .ports import Gateway, GoneError, Repository, SlotTaken
+from .settings import Settings
+from .turn import turn_credentials
+
+logger = logging.getLogger(__name__)
+
+SALT_LIFETIME_SECONDS = 2 * 86400
+RATE_WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a relay request did, for metrics: messages delivered to peers."""
+
+    delivered: int = 0
+    """Messages posted to other peers (not counting replies to the caller)."""
+    gone: int = 0
+    """Targets found gone and removed."""
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of the reconnect token, hex; the only form the server stores."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SignallingService:
+    """Rooms of one sender and up to `max_receivers` receivers, and the relay between them."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        settings: Settings,
+        gateway: Gateway | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        turn_secret: Callable[[], str | None] | None = None,
+    ) -> None:
+        self._repo = repo
+        self._settings = settings
+        self._gateway = gateway
+        self._clock = clock
+        self._random_bytes = random_bytes
+        self._turn_secret = turn_secret or (lambda: settings.turn_secret)
+
+    # -- admission -------------------------------------------------------
+
+    def connect(
+        self,
+        connection_id: str,
+        room_id: str | None,
+        role: str | None,
+        token: str | None,
+        source_ip: str,
+    ) -> tuple[Connection, str | None]:
+        """Admit a connection into a slot; return it and the id it replaced (reconnect)."""
+        if room_id is None or not ROOM_ID_RE.match(room_id):
+            raise BadRequest("room must be 32 lowercase hex characters.")
+        if role not in ROLES:
+            raise BadRequest("role must be sender or receiver.")
+        if token is not None and not TOKEN_RE.match(token):
+            raise BadRequest("token must be 22 to 64 base64url characters.")
+        now = int(self._clock())
+        window = now // RATE_WINDOW_SECONDS
+        count = self._repo.count_connect(
+            self.client_hash(source_ip, now), window, (window + 2) * RATE_WINDOW_SECONDS
+        )
+        if count > self._settings.connect_rate_per_minute:
+            raise RateLimited("Too many connections from your address; wait a minute.")
+        th = token_hash(token) if token is not None else None
+        expires_at = now + self._settings.connection_ttl_seconds
+        for slot in model.slots_for(role, self._settings.max_receivers):
+            conn = Connection(connection_id, room_id, role, slot, now, expires_at)
+            try:
+                replaced = self._repo.claim_slot(conn, th, now)
+            except SlotTaken:
+                continue
+            return conn, replaced
+        raise RoomFull(f"This room already has its {role}" + ("." if role == "sender" else "s."))
+
+    def client_hash(self, source_ip: str, now: int) -> str:
+        """Salted SHA-256 of the client address (daily salt); the raw address is never stored."""
+        day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
+        salt = self._repo.daily_salt(day, self._random_bytes(32), now + SALT_LIFETIME_SECONDS)
+        return hashlib.sha256(salt + source_ip.encode()).hexdigest()[:32]
+
+    # -- departure -------------------------------------------------------
+
+    def disconnect(self, connection_id: str) -> Outcome:
+        """Remove the connection; if it still held its slot, tell the rest of the room."""
+        conn = self._repo.delete_connection(connection_id)
+        if conn is None:
+            return Outcome()
+        if not self._repo.release_slot(conn.room_id, conn.slot, connection_id):
+            # Its slot was taken back by a reconnect: the room already knows.
+            return Outcome()
+        me = Member(connection_id, conn.role, conn.slot)
+        now = int(self._clock())
+        others = self._repo.members(conn.room_id, now)
+        return self._fan_out(conn.room_id, others, model.peer_left(me, "closed"), None)
+
+    # -- relay actions ---------------------------------------------------
+
+    def hello(self, connection_id: str, ref: str | None = None) -> Outcome:
+        """Tell the caller who it is and who is here; tell the others it joined."""
+        conn, me, others = self._room_of(connection_id)
+        limits = {
+            "maxPayloadBytes": self._settings.max_payload_bytes,
+            "messagesPerMinute": self._settings.message_rate_per_minute,
+        }
+        self._reply(connection_id, model.welcome(me, conn.room_id, others, limits, ref))
+        return self._fan_out(conn.room_id, others, model.peer_joined(me), connection_id)
+
+    def signal(
+        self, connection_id: str, payload: Any, to: str | None = None, ref: str | None = None
+    ) -> Outcome:
+        """Forward an opaque payload to the other peers of the caller's room (or to `to`)."""
+        payload_json = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        size = len(payload_json.encode())
+        if size > self._settings.max_payload_bytes:
+            raise PayloadTooLarge(
+                f"The payload is {size} bytes; the relay forwards at most "
+                f"{self._settings.max_payload_bytes}."
+            )
+        if to == connection_id:
+            raise NotInRoom("`to` names your own connection; name another peer of your room.")
+        conn, me, others = self._room_of(connection_id)
+        if to is not None:
+            others = [m for m in others if m.connection_id == to]
+            if not others:
+                raise NotInRoom("`to` names no peer of your room.")
+        if not others:
+            raise NoPeer()
+        outcome = self._fan_out(conn.room_id, others, model.signal(me, payload_json), connection_id)
+        if outcome.delivered == 0:
+            raise NoPeer("The peer you signalled has left the room.")
+        return outcome
+
+    def ping(self, connection_id: str, ref: str | None = None) -> Outcome:
+        """Answer `pong` with the server time (also keeps the connection from idling out)."""
+        self._admit_message(connection_id)
+        self._reply(connection_id, model.pong(int(self._clock() * 1000), ref))
+        return Outcome()
+
+    def ice_servers(self, connection_id: str, ref: str | None = None) -> Outcome:
+        """Answer the STUN/TURN servers, TURN with time-limited REST API credentials."""
+        self._admit_message(connection_id)
+        now = int(self._clock())
+        expires_at = now + self._settings.turn_credential_ttl_seconds
+        servers: list[dict[str, Any]] = []
+        if self._settings.stun_urls:
+            servers.append({"urls": list(self._settings.stun_urls)})
+        if self._settings.turn_urls:
+            secret = self._turn_secret()
+            if secret:
+                username, credential = turn_credentials(secret, connection_id, expires_at)
+                servers.append(
+                    {
+                        "urls": list(self._settings.turn_urls),
+                        "username": username,
+                        "credential": credential,
+                    }
+                )
+            else:
+                logger.warning("TURN_URLS set but no TURN secret available; omitting TURN")
+        self._reply(connection_id, model.ice_servers(servers, expires_at, ref))
+        return Outcome()
+
+    def report(self, connection_id: str, err: SignallingError, ref: str | None = None) -> None:
+        """Tell the caller about its mistake; the connection stays open."""
+        self._reply(connection_id, model.error(err.code, err.message, ref))
+
+    # -- helpers ---------------------------------------------------------
+
+    def _admit_message(self, connection_id: str) -> Connection:
+        now = int(self._clock())
+        touched = self._repo.touch(connection_id, now // RATE_WINDOW_SECONDS, now)
+        if touched is None:
+            raise NotInRoom("This connection is not in a room any more; reconnect.")
+        conn, count = touched
+        if count > self._settings.message_rate_per_minute:
+            raise RateLimited(
+                f"More than {self._settings.message_rate_per_minute} messages this minute; "
+                "wait and try again."
+            )
+        return conn
+
+    def _room_of(self, connection_id: str) -> tuple[Connection, Member, list[Member]]:
+        conn = self._admit_message(connection_id)
+        members = self._repo.members(conn.room_id, int(self._clock()))
+        me = next((m for m in members if m.connection_id == connection_id), None)
+        if me is None:
+            raise NotInRoom(
+                "Your slot was taken back by a newer connection with your token; use that one."
+            )
+        return conn, me, [m for m in members if m.connection_id != connection_id]
+
+    def _gateway_or_fail(self) -> Gateway:
+        if self._gateway is None:
+            raise RuntimeError("this request needs a gateway")
+        return self._gateway
+
+    def _reply(self, connection_id: str, data: bytes) -> None:
+        try:
+            self._gateway_or_fail().send(connection_id, data)
+        except GoneError:
+            logger.info("caller is gone before its reply", extra={"connection_id": connection_id})
+
+    def _fan_out(
+        self, room_id: str, targets: list[Member], data: bytes, sender_id: str | None
+    ) -> Outcome:
+        """Post `data` to each target; remove targets found gone and tell the sender."""
+        gateway = self._gateway_or_fail()
+        delivered = gone = 0
+        for target in targets:
+            try:
+                gateway.send(target.connection_id, data)
+                delivered += 1
+            except GoneError:
+                gone += 1
+                # Remove the stale *target* (never the sender), and only the slot it holds.
+                self._repo.delete_connection(target.connection_id)
+                self._repo.release_slot(room_id, target.slot, target.connection_id)
+                if sender_id is not None:
+                    self._reply(sender_id, model.peer_left(target, "gone"))
+        return Outcome(delivered, gone)
