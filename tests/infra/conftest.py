@@ -1,0 +1,62 @@
+"""Shared helpers for the stack tests: synthesise the real app the way `cdk synth` does."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Before jsii starts its node process: the Node 20 end-of-life banner is noise here.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from infra.stack import SendStack  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context `cdk synth` reads from cdk.json (feature flags and our defaults).
+
+    ``cdk.App()`` in a test does not read cdk.json itself, so without this the tests
+    would synthesise with other feature flags than the real CLI does.
+    """
+    context: dict[str, Any] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+@dataclass
+class Synth:
+    """One synthesised app."""
+
+    stack: SendStack
+    template: Template
+    outdir: Path
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """The raw CloudFormation template."""
+        return self.template.to_json()  # type: ignore[no-any-return]
+
+
+def synth(outdir: Path, overrides: dict[str, Any] | None = None, *, nag: bool = True) -> Synth:
+    """Build the app as app.py does (cdk-nag included) with cdk.json context plus overrides."""
+    app = cdk.App(context={**cdk_json_context(), **(overrides or {})}, outdir=str(outdir))
+    stack = SendStack(app, "SGraphSend")
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()  # raises on any unacknowledged cdk-nag finding
+    return Synth(stack=stack, template=Template.from_stack(stack), outdir=outdir)
+
+
+@pytest.fixture(scope="module")
+def module_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh cloud-assembly directory per test module."""
+    return tmp_path_factory.mktemp("cdk.out")
