@@ -61,6 +61,9 @@ turn_secret = _TurnSecret()
 class PowertoolsTelemetry:
     """Counts relayed messages and refusals (dimension `reason`) with Powertools Metrics."""
 
+    def handled(self, name: str) -> None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
     def relayed(self, count: int) -> None:
         if count:
             metrics.add_metric(name="Relayed", unit=MetricUnit.Count, value=count)

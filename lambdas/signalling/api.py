@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 class Telemetry(Protocol):
     """Where the handlers count what happened (Powertools Metrics in Lambda)."""
 
+    def handled(self, name: str) -> None:
+        """One request of this kind was handled (`Connects`, `Disconnects`, `Messages`)."""
+        ...
+
     def relayed(self, count: int) -> None:
         """`count` messages were posted to peers."""
         ...
@@ -30,6 +34,9 @@ class Telemetry(Protocol):
 
 class NoTelemetry:
     """Telemetry that counts nothing (tests)."""
+
+    def handled(self, name: str) -> None:
+        pass
 
     def relayed(self, count: int) -> None:
         pass
@@ -49,6 +56,7 @@ def connect_event(
     service: SignallingService, event: dict[str, Any], telemetry: Telemetry
 ) -> dict[str, Any]:
     """`$connect`: admit or refuse; a non-200 makes API Gateway reject the upgrade."""
+    telemetry.handled("Connects")
     rc = event["requestContext"]
     query = event.get("queryStringParameters") or {}
     try:
@@ -74,6 +82,7 @@ def disconnect_event(
     service: SignallingService, event: dict[str, Any], telemetry: Telemetry
 ) -> dict[str, Any]:
     """`$disconnect`: remove the connection and tell the rest of its room."""
+    telemetry.handled("Disconnects")
     outcome = service.disconnect(event["requestContext"]["connectionId"])
     telemetry.relayed(outcome.delivered)
     return {"statusCode": 200}

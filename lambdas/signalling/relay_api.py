@@ -30,6 +30,7 @@ def relay_event(
     service: SignallingService, event: dict[str, Any], telemetry: Telemetry
 ) -> dict[str, Any]:
     """Handle one client message; every failure becomes an `error` message to the caller."""
+    telemetry.handled("Messages")
     connection_id = event["requestContext"]["connectionId"]
     ref = None
     try:
