@@ -224,3 +224,15 @@ def test_a_cached_wheel_set_is_reused_without_pip(
     assert args[args.index("--python-version") + 1] == "3.12"
     assert "--only-binary=:all:" in args and "--no-compile" in args
     assert [p.name for p in tmp_path.iterdir()] == [first.name], "no staging dirs left behind"
+
+
+def test_bundled_pydantic_is_the_one_the_handlers_are_tested_with(
+    bundle: tuple[Path, BundleReport],
+) -> None:
+    from importlib.metadata import version
+
+    out, _ = bundle
+    (dist_info,) = out.glob("pydantic-*.dist-info")
+    assert dist_info.name == f"pydantic-{version('pydantic')}.dist-info", (
+        "bump LAMBDA_REQUIREMENTS in infra/bundling.py to the tested pydantic"
+    )
