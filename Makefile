@@ -6,7 +6,10 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install system-deps test test-fast lint demo serve bench synth deploy clean
+CDK_ARGS ?=
+CDK := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk
+
+.PHONY: install system-deps test test-fast lint demo serve bench synth bootstrap deploy clean
 
 install: $(STAMPS)/python $(STAMPS)/system
 
@@ -34,7 +37,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check transfer_core lambdas devstack infra tests bench
-	$(VENV)/bin/mypy transfer_core lambdas
+	$(VENV)/bin/mypy transfer_core lambdas infra
 
 demo: install
 	@echo "make demo arrives with the peer-to-peer issue (#5); nothing to demonstrate yet." >&2
@@ -50,11 +53,15 @@ node_modules/.bin/cdk: package.json
 	npm install --no-audit --no-fund
 	@touch $@
 
-synth: install node_modules/.bin/cdk
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk synth --quiet
+# the AWS side needs only the Python environment and the cdk CLI (no chromium, no coturn)
+synth: $(STAMPS)/python node_modules/.bin/cdk
+	$(CDK) synth --quiet $(CDK_ARGS)
 
-deploy: install node_modules/.bin/cdk
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk deploy $(if $(PROFILE),--profile $(PROFILE))
+bootstrap: $(STAMPS)/python node_modules/.bin/cdk
+	$(CDK) bootstrap $(if $(PROFILE),--profile $(PROFILE)) $(CDK_ARGS)
+
+deploy: $(STAMPS)/python node_modules/.bin/cdk
+	$(CDK) deploy $(if $(PROFILE),--profile $(PROFILE)) $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(STAMPS) cdk.out node_modules
