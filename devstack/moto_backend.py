@@ -65,6 +65,36 @@ class _CountingServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
+def create_table(ddb: Any, table_name: str, room_index_name: str = "room-index") -> None:
+    """Create the signalling table as docs/contracts.md defines it (with TTL on `ttl`)."""
+    ddb.create_table(
+        TableName=table_name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "room_id", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": room_index_name,
+                "KeySchema": [
+                    {"AttributeName": "room_id", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    ddb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
+
+
 class MotoBackend:
     """A moto server process with the signalling table and the fallback bucket."""
 
@@ -112,34 +142,7 @@ class MotoBackend:
         if not line.strip().isdigit():
             raise RuntimeError("moto server failed to start (see stderr)")
         self._port = int(line)
-        ddb = self.client("dynamodb")
-        ddb.create_table(
-            TableName=self.table_name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-                {"AttributeName": "room_id", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": self.room_index_name,
-                    "KeySchema": [
-                        {"AttributeName": "room_id", "KeyType": "HASH"},
-                        {"AttributeName": "sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
-        ddb.update_time_to_live(
-            TableName=self.table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
-        )
+        create_table(self.client("dynamodb"), self.table_name, self.room_index_name)
         self.client("s3").create_bucket(Bucket=self.bucket_name)
         self.reset_dynamodb_calls()
 

@@ -163,8 +163,9 @@ def test_expired_slot_is_free_again(world):
 def test_signal_stays_inside_the_room(world):
     _, gw, _, make = world
     svc = make()
-    for cid, room, role in [("A", ROOM, "sender"), ("B", ROOM, "receiver"), ("X", OTHER_ROOM, "receiver")]:
-        svc.connect(cid, room, role, None, "ip")
+    svc.connect("A", ROOM, "sender", None, "ip")
+    svc.connect("B", ROOM, "receiver", None, "ip")
+    svc.connect("X", OTHER_ROOM, "receiver", None, "ip")
     with pytest.raises(NotInRoom):
         svc.signal("A", "hi", to="X")
     with pytest.raises(NoPeer):
