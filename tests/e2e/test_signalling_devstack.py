@@ -1,0 +1,289 @@
+"""Real WebSocket clients against the local gateway running the real handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+import boto3
+import pytest
+import pytest_asyncio
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from devstack import DevStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+RATE = 30
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack():
+    env = {"MESSAGE_RATE_PER_MINUTE": str(RATE), "CONNECT_RATE_PER_MINUTE": "10000"}
+    async with DevStack.start(workers=2, env=env) as running:
+        yield running
+
+
+def room() -> str:
+    return secrets.token_hex(16)
+
+
+class Client:
+    """A thin test client speaking docs/signalling.md."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def nothing(self, wait: float = 0.3) -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(self.ws.recv(), wait)
+
+    async def hello(self) -> dict[str, Any]:
+        await self.send(action="hello")
+        while True:
+            message = await self.recv()
+            if message["type"] == "welcome":
+                return message
+
+
+async def open_client(stack: DevStack, room_id: str, role: str, token: str | None = None) -> Client:
+    url = f"{stack.ws_url}?room={room_id}&role={role}"
+    if token:
+        url += f"&token={token}"
+    return Client(await websockets.connect(url, max_size=None))
+
+
+async def connection_items(stack: DevStack) -> list[dict[str, Any]]:
+    items = await asyncio.to_thread(stack.table_items)
+    return [i for i in items if i["pk"]["S"].startswith(("CONN#", "ROOM#"))]
+
+
+async def wait_until_no_connection_items(stack: DevStack) -> list[dict[str, Any]]:
+    for _ in range(50):
+        left = await connection_items(stack)
+        if not left:
+            return left
+        await asyncio.sleep(0.1)
+    return left
+
+
+async def test_two_peers_meet_exchange_and_leave_no_trace(stack):
+    r = room()
+    a = await open_client(stack, r, "sender")
+    welcome_a = await a.hello()
+    assert welcome_a["peers"] == [] and welcome_a["role"] == "sender" and welcome_a["room"] == r
+    b = await open_client(stack, r, "receiver")
+    welcome_b = await b.hello()
+    assert welcome_b["peers"] == [{"id": welcome_a["id"], "role": "sender"}]
+    assert await a.recv() == {
+        "type": "peer-joined",
+        "peer": {"id": welcome_b["id"], "role": "receiver"},
+    }
+
+    await a.send(action="signal", payload={"type": "offer", "sdp": "v=0\r\n"})
+    assert await b.recv() == {
+        "type": "signal",
+        "from": welcome_a["id"],
+        "role": "sender",
+        "payload": {"type": "offer", "sdp": "v=0\r\n"},
+    }
+    await b.send(action="signal", payload={"type": "answer"}, to=welcome_a["id"])
+    got = await a.recv()
+    assert got["from"] == welcome_b["id"] and got["payload"] == {"type": "answer"}
+
+    # The gateway recorded both frames, byte for byte.
+    ins = [r.data for r in stack.relayed if r.direction == "in"]
+    assert b'{"action": "signal", "payload": {"type": "offer", "sdp": "v=0\\r\\n"}}' in ins
+
+    await b.ws.close()
+    left = await a.recv()
+    assert left == {
+        "type": "peer-left",
+        "peer": {"id": welcome_b["id"], "role": "receiver"},
+        "reason": "closed",
+    }
+    await a.ws.close()
+    assert await wait_until_no_connection_items(stack) == []
+
+
+async def test_a_peer_of_another_room_cannot_reach_them(stack):
+    r = room()
+    a = await open_client(stack, r, "sender")
+    b = await open_client(stack, r, "receiver")
+    x = await open_client(stack, room(), "sender")
+    wa, _ = await a.hello(), await b.hello()
+    await a.recv()  # peer-joined
+    await x.hello()
+    await x.send(action="signal", payload="intrude", to=wa["id"])
+    assert (await x.recv())["code"] == "not-in-room"
+    await x.send(action="signal", payload="intrude")
+    assert (await x.recv())["code"] == "no-peer"
+    await a.nothing()
+    await b.nothing()
+    for c in (a, b, x):
+        await c.ws.close()
+
+
+@pytest.mark.parametrize(
+    "frame,code",
+    [
+        ("{not json", "bad-json"),
+        ("42", "bad-json"),
+        (b"\x00\x01binary", "bad-json"),
+        ('{"payload": 1}', "missing-field"),
+        ('{"action": "teleport"}', "unknown-action"),
+        ('{"action": "signal"}', "missing-field"),
+        ('{"action": "hello", "role": "admin"}', "unexpected-field"),
+        ('{"action": "signal", "payload": {}, "to": ""}', "invalid-field"),
+        ('{"action": "signal", "payload": "' + "x" * 20_000 + '"}', "payload-too-large"),
+        ('{"action": "signal", "payload": {}, "to": "someone-else="}', "not-in-room"),
+    ],
+)
+async def test_each_bad_input_gets_its_error_and_the_connection_goes_on(stack, frame, code):
+    r = room()
+    a = await open_client(stack, r, "sender")
+    b = await open_client(stack, r, "receiver")
+    await a.hello()
+    await b.hello()
+    await a.recv()
+    await a.ws.send(frame)
+    error = await a.recv()
+    assert error["type"] == "error" and error["code"] == code, error
+    assert isinstance(error["message"], str) and "Traceback" not in error["message"]
+    await a.send(action="signal", payload="still here")
+    assert (await b.recv())["payload"] == "still here"
+    await a.ws.close()
+    await b.ws.close()
+
+
+async def test_frames_over_32kb_close_the_connection(stack):
+    a = await open_client(stack, room(), "sender")
+    await a.ws.send("x" * (32 * 1024 + 1))
+    with pytest.raises(ConnectionClosed) as closed:
+        await a.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_connect_refusals_reject_the_upgrade(stack):
+    with pytest.raises(InvalidStatus) as bad:
+        await websockets.connect(f"{stack.ws_url}?room=NOT-HEX&role=sender")
+    assert bad.value.response.status_code == 400
+    r = room()
+    a = await open_client(stack, r, "sender")
+    with pytest.raises(InvalidStatus) as full:
+        await websockets.connect(f"{stack.ws_url}?room={r}&role=sender")
+    assert full.value.response.status_code == 409
+    assert json.loads(full.value.response.body)["code"] == "room-full"
+    await a.ws.close()
+
+
+async def test_reconnect_with_token_takes_the_slot_back(stack):
+    r, token = room(), secrets.token_urlsafe(24)
+    a = await open_client(stack, r, "sender", token)
+    b = await open_client(stack, r, "receiver")
+    await a.hello()
+    await b.hello()
+    await a.recv()
+    # The sender's network changes: a new connection with the same token, the old one still open.
+    a2 = await open_client(stack, r, "sender", token)
+    w2 = await a2.hello()
+    assert w2["peers"][0]["role"] == "receiver"
+    joined = await b.recv()
+    assert joined == {"type": "peer-joined", "peer": {"id": w2["id"], "role": "sender"}}
+    await a.send(action="signal", payload="from the stale one")
+    assert (await a.recv())["code"] == "not-in-room"
+    await a.ws.close()
+    await b.nothing()  # the stale connection's departure is not announced
+    await a2.send(action="signal", payload="from the new one")
+    assert (await b.recv())["payload"] == "from the new one"
+    # Without the token the slot stays taken.
+    with pytest.raises(InvalidStatus):
+        await websockets.connect(f"{stack.ws_url}?room={r}&role=sender&token={'z' * 22}")
+    await a2.ws.close()
+    await b.ws.close()
+
+
+async def test_message_rate_limit(stack):
+    a = await open_client(stack, room(), "sender")
+    for n in range(RATE):
+        await a.send(action="ping", ref=str(n))
+        assert (await a.recv())["type"] == "pong"
+    await a.send(action="ping", ref="over")
+    error = await a.recv()
+    assert error == {
+        "type": "error",
+        "code": "rate-limited",
+        "message": error["message"],
+        "ref": "over",
+    }
+    await a.ws.close()
+
+
+async def test_gone_target_is_removed_and_the_sender_told(stack):
+    r = room()
+    a = await open_client(stack, r, "sender")
+    b = await open_client(stack, r, "receiver")
+    await a.hello()
+    wb = await b.hello()
+    await a.recv()
+    # The gateway loses B without running $disconnect: posts to B now get 410.
+    assert stack.gateway.forget(wb["id"])
+    await a.send(action="signal", payload="anyone?")
+    assert await a.recv() == {
+        "type": "peer-left",
+        "peer": {"id": wb["id"], "role": "receiver"},
+        "reason": "gone",
+    }
+    assert (await a.recv())["code"] == "no-peer"
+    keys = {(i["pk"]["S"], i["sk"]["S"]) for i in await connection_items(stack)}
+    assert (f"CONN#{wb['id']}", "CONN") not in keys
+    assert (f"ROOM#{r}", "SLOT#sender") in keys
+    await a.ws.close()
+
+
+async def test_ping_ice_servers_and_management_api(stack):
+    a = await open_client(stack, room(), "sender")
+    welcome = await a.hello()
+    await a.send(action="ice-servers", ref="i")
+    reply = await a.recv()
+    assert reply["type"] == "ice-servers" and reply["iceServers"] == [] and reply["ref"] == "i"
+    mgmt = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=stack.gateway.management_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    info = await asyncio.to_thread(mgmt.get_connection, ConnectionId=welcome["id"])
+    assert info["Identity"]["SourceIp"] == "127.0.0.1"
+    await asyncio.to_thread(mgmt.post_to_connection, ConnectionId=welcome["id"], Data=b'{"hi":1}')
+    assert await a.recv() == {"hi": 1}
+    await asyncio.to_thread(mgmt.delete_connection, ConnectionId=welcome["id"])
+    with pytest.raises(ConnectionClosed):
+        await a.recv()
+    with pytest.raises(mgmt.exceptions.GoneException):
+        await asyncio.to_thread(mgmt.post_to_connection, ConnectionId=welcome["id"], Data=b"x")
+
+
+async def test_idle_timeout_closes_the_connection(stack):
+    stack.gateway.idle_timeout = 0.3
+    try:
+        a = await open_client(stack, room(), "sender")
+        with pytest.raises(ConnectionClosed) as closed:
+            await a.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    finally:
+        stack.gateway.idle_timeout = 600.0
+
+
+async def test_everyone_gone_leaves_no_connection_items(stack):
+    assert await wait_until_no_connection_items(stack) == []
