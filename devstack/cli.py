@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON line with the endpoints when ready"
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the handlers' logs and metrics on stderr"
+    )
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -55,6 +58,7 @@ async def serve(args: argparse.Namespace) -> None:
             env=env,
             record=False,
             record_to=record,
+            handler_output=args.verbose,
         ) as stack:
             if args.json:
                 print(json.dumps(stack.info.to_dict()), flush=True)

@@ -1,7 +1,7 @@
 """moto's server on 127.0.0.1 for DynamoDB and S3, with the table from docs/contracts.md.
 
 `ThreadedMotoServer` runs in a child process of its own (`python -m
-devstack.moto_backend`), so its request handling does not share a GIL with
+devstack.moto_server`), so its request handling does not share a GIL with
 the gateway's event loop (that alone cut a DynamoDB call from ~12 ms to a few).
 It also counts DynamoDB operations: `GET /_devstack/dynamodb-calls`.
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import collections
 import json
-import logging
-import os
 import subprocess
 import sys
 import threading
@@ -44,6 +42,11 @@ class _CountingServer(ThreadedMotoServer):
 
         app = DomainDispatcherApplication(create_backend_app)
 
+        class KeepAliveHandler(MotoRequestHandler):
+            # HTTP/1.1 keeps botocore's connections open; werkzeug's default
+            # HTTP/1.0 costs a new connection and thread per request.
+            protocol_version = "HTTP/1.1"
+
         def counting(environ: dict[str, Any], start_response: Any) -> Any:
             if environ.get("PATH_INFO") == "/_devstack/dynamodb-calls":
                 with self._lock:
@@ -59,7 +62,7 @@ class _CountingServer(ThreadedMotoServer):
             return app(environ, start_response)
 
         self._server = make_server(
-            self._ip_address, self._port, counting, True, request_handler=MotoRequestHandler
+            self._ip_address, self._port, counting, True, request_handler=KeepAliveHandler
         )
         self._server_ready_event.set()
         self._server.serve_forever()
@@ -131,7 +134,7 @@ class MotoBackend:
     def start(self) -> None:
         """Start the server and create the table (contracts.md schema) and the bucket."""
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "devstack.moto_backend"],
+            [sys.executable, "-m", "devstack.moto_server"],
             cwd=Path(__file__).resolve().parent.parent,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -159,18 +162,3 @@ class MotoBackend:
             self._proc.wait()
         self._proc.stdout.close()
         self._proc = None
-
-
-def _serve() -> None:
-    """Child process: serve until stdin closes; print the port when ready."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
-    server = _CountingServer()
-    server.start()
-    print(server.get_host_and_port()[1], flush=True)
-    sys.stdin.read()
-    server.stop()
-
-
-if __name__ == "__main__":
-    _serve()

@@ -101,13 +101,15 @@ class DevStack:
         table_name: str = "sgraph-send-local",
         bucket_name: str = "sgraph-send-local",
         stage: str = "local",
+        handler_output: bool = False,
     ) -> AsyncIterator[DevStack]:
         """Start moto, the Lambda workers and the gateway on 127.0.0.1; stop them on exit.
 
         `env` adds to (or overrides) the handlers' environment, e.g.
         `{"MESSAGE_RATE_PER_MINUTE": "5"}`. With `record`, every frame is kept
         in `stack.relayed`; `record_to` also writes each as a JSON line;
-        `on_relay` is called with each.
+        `on_relay` is called with each. `handler_output` shows the handlers'
+        Powertools logs and metrics on stderr.
         """
         moto = MotoBackend(table_name, bucket_name)
         await asyncio.to_thread(moto.start)
@@ -150,9 +152,9 @@ class DevStack:
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
                 "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "POWERTOOLS_SERVICE_NAME": "sgraph-send",
+                "DEVSTACK_HANDLER_OUTPUT": "stderr" if handler_output else "",
                 **(env or {}),
             }
             invoker = Invoker(worker_env, workers or min(4, os.cpu_count() or 2))

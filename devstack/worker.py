@@ -1,7 +1,7 @@
 """One local Lambda instance: reads `{"kind", "event"}` lines, writes handler results.
 
-Run by `devstack.invoker`; stdout carries the protocol only (handler output is
-moved to stderr), so Powertools' log lines never corrupt it.
+Run by `devstack.invoker`; its stdout carries the protocol only, so
+Powertools' log and metric lines never corrupt it.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import traceback
 import uuid
@@ -42,9 +43,17 @@ class LambdaContext:
 
 
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway ends us by closing stdin
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    # Handler output (Powertools logs and EMF metrics) goes to stderr with
+    # DEVSTACK_HANDLER_OUTPUT=stderr, else nowhere; tracebacks always reach stderr.
+    if os.environ.get("DEVSTACK_HANDLER_OUTPUT") == "stderr":
+        os.dup2(2, 1)
+    else:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
     modules = {kind: importlib.import_module(name) for kind, name in HANDLERS.items()}
     protocol.write("ready\n")
     for line in sys.stdin:
