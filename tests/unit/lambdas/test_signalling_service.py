@@ -44,9 +44,7 @@ def world():
 
     def make(**overrides):
         s = dataclasses.replace(settings, **overrides)
-        return SignallingService(
-            repo, s, gateway, clock=clock, random_bytes=lambda n: b"s" * n
-        )
+        return SignallingService(repo, s, gateway, clock=clock, random_bytes=lambda n: b"s" * n)
 
     return repo, gateway, clock, make
 
