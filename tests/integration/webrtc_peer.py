@@ -1,0 +1,193 @@
+"""Peer processes for tests/integration/test_webrtc_channel.py.
+
+Each peer runs in its own spawned process, sets up a `DataPipe` through a
+`PipeExchange` (a test harness over a multiprocessing pipe; the real, signed
+exchange is the signalling client's) and puts a dict of what it saw on a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import logging
+import random
+import struct
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from transfer_core.webrtc.testing import PipeExchange
+
+MESSAGES = 160
+"""Binary messages in the bulk scenario (about 4 MB with the sizes below)."""
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+TEXT = "hello, peer ✓"
+FOREIGN_FALLBACK = "192.0.2.1"  # TEST-NET-1, if the machine has no other IPv4 address
+
+
+def message(index: int, record_size: int) -> bytes:
+    """Binary message `index`: its index, then deterministic bytes; sizes vary."""
+    sizes = (record_size, 1 + 4, 16 * 1024, 1000, record_size - 1)
+    size = sizes[index % len(sizes)]
+    return struct.pack(">I", index) + random.Random(index).randbytes(size - 4)
+
+
+def foreign_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback (what must never pair)."""
+    import aioice.ice
+
+    return [a for a in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+            if a != "127.0.0.1"] or [FOREIGN_FALLBACK]
+
+
+class _ErrorLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def run_peer(role: str, scenario: str, conn: Connection, results: Any, loop: str) -> None:
+    """Process entry point: run one peer, report a dict (or the error's repr)."""
+    errors = _ErrorLog()
+    logging.getLogger("asyncio").addHandler(errors)
+    try:
+        coro = _offerer(scenario, conn) if role == "offerer" else _answerer(scenario, conn)
+        if loop == "uvloop":
+            import uvloop
+
+            report = uvloop.run(coro)
+        else:
+            report = asyncio.run(coro)
+        gc.collect()
+        report["asyncio_errors"] = errors.lines
+        results.put((role, report))
+    except BaseException as exc:
+        results.put((role, f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _describe(pipe: Any) -> dict[str, Any]:
+    pc = pipe.peer_connection
+    ice = pc.sctp.transport.transport
+    return {
+        "local_sdp": pc.localDescription.sdp,
+        "remote_sdp": pc.remoteDescription.sdp,
+        "local_candidates": [c.ip for c in ice.iceGatherer.getLocalCandidates()],
+        "remote_candidates": [c.ip for c in ice.getRemoteCandidates()],
+        "max_message_size": pipe.max_message_size,
+        "record_size": pipe.record_size,
+        "setup_ms": pipe.timing.setup_ms,
+        "foreign": foreign_addresses(),
+    }
+
+
+async def _offerer(scenario: str, conn: Connection) -> dict[str, Any]:
+    from transfer_core.webrtc import (
+        ChannelClosedError,
+        IceSettings,
+        PipeOptions,
+        open_as_offerer,
+    )
+
+    exchange = PipeExchange(conn)
+    options = PipeOptions(high_water=HIGH_WATER, low_water=LOW_WATER)
+    pipe = await open_as_offerer(IceSettings.local(), exchange, timeout=20, options=options)
+    report = _describe(pipe)
+    digest = hashlib.sha256()
+    count = MESSAGES if scenario == "bulk" else 5
+    await pipe.send(TEXT)
+    max_seen = 0
+    for index in range(count):
+        data = message(index, pipe.record_size)
+        digest.update(data)
+        await pipe.send(data)
+        max_seen = max(max_seen, pipe.buffered_amount)
+    ack = await pipe.recv()
+    await pipe.close()
+    try:
+        await pipe.send(b"after close")
+        report["send_after_close"] = "no error"
+    except ChannelClosedError:
+        report["send_after_close"] = "ChannelClosedError"
+    exchange.close()
+    report.update(
+        sent_digest=digest.hexdigest(), ack=ack, max_buffered_seen=max_seen,
+        max_buffered_amount=pipe.max_buffered_amount, high_water=pipe.high_water,
+        largest_message=max(len(message(i, pipe.record_size)) for i in range(5)),
+        bytes_sent=pipe.counters.bytes_sent, messages_sent=pipe.counters.messages_sent,
+    )
+    return report
+
+
+async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
+    from transfer_core.webrtc import ChannelClosedError, IceSettings, open_as_answerer
+
+    exchange = TrickleExchange(conn) if scenario == "trickle" else PipeExchange(conn)
+    pipe = await open_as_answerer(IceSettings.local(), exchange, timeout=20)
+    report = _describe(pipe)
+    text = await pipe.recv()
+    count = MESSAGES if scenario == "bulk" else 5
+    digest = hashlib.sha256()
+    indices = []
+    for _ in range(count):
+        data = await pipe.recv()
+        assert isinstance(data, bytes)
+        indices.append(struct.unpack_from(">I", data)[0])
+        digest.update(data)
+    await pipe.send("ack")
+    started = time.monotonic()
+    try:
+        extra = await asyncio.wait_for(pipe.recv(), 15)
+        report["after_peer_close"] = f"received {extra!r}"
+    except ChannelClosedError:
+        report["after_peer_close"] = "ChannelClosedError"
+    except TimeoutError:
+        report["after_peer_close"] = "timeout"
+    report["close_noticed_s"] = time.monotonic() - started
+    await pipe.close()
+    exchange.close()
+    if isinstance(exchange, TrickleExchange):
+        report["trickled"] = exchange.trickled
+    report.update(
+        text=text, indices=indices, received_digest=digest.hexdigest(),
+        bytes_received=pipe.counters.bytes_received,
+        messages_received=pipe.counters.messages_received,
+    )
+    return report
+
+
+class TrickleExchange(PipeExchange):
+    """Behaves like a browser: the answer carries no usable candidate (one foreign
+    candidate only); the real ones follow by trickle, after foreign ones."""
+
+    trickled: list[str | None]
+
+    async def send_description(self, sdp: str, kind: str) -> None:
+        lines = sdp.splitlines()
+        real = [line[2:] for line in lines if line.startswith("a=candidate:")]
+        port = real[0].split()[5]
+        foreign = [
+            f"candidate:9{n} 1 udp 2130706431 {address} {port} typ host"
+            for n, address in enumerate(foreign_addresses())
+        ]
+        kept = [
+            line for line in lines
+            if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+        ]
+        at = next(i for i, line in enumerate(kept) if line.startswith("a=ice-ufrag"))
+        kept.insert(at, "a=" + foreign[0])  # a foreign candidate in the SDP itself
+        await super().send_description("\r\n".join(kept) + "\r\n", kind)
+        self.trickled = [
+            *foreign,
+            "candidate:8 1 udp 2122260223 10.255.255.1 9 typ host",
+            "candidate:7 1 udp 2122260223 peer.local 9 typ host",
+            *real,
+            None,
+        ]
+        for line in self.trickled:
+            self.send_candidate(line)

@@ -1,0 +1,164 @@
+"""ICE configuration: the servers from the backend, local-only and relay-only modes.
+
+`IceSettings.to_rtc_configuration()` always hands aiortc a list of servers, never
+`None` (with `None` aiortc falls back to Google's public STUN server).
+
+Local-only mode keeps every packet on loopback: gathering yields 127.0.0.1 alone
+(see `loopback_gathering`), any configured STUN/TURN server must listen on
+loopback, and every remote candidate that is not 127.0.0.1 is dropped, whether it
+comes in the remote SDP or trickled (browsers trickle their host candidates).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCIceServer
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
+from aiortc.rtcicetransport import parse_stun_turn_uri
+
+from .errors import IceConfigError, SdpError
+from .sdp import candidate_address
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+_LOOPBACK_HOSTS = frozenset({LOOPBACK, "localhost"})
+
+
+@dataclass(frozen=True)
+class IceSettings:
+    """How a peer connection finds its path to the other peer."""
+
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    """STUN/TURN servers as the backend's `ice-servers` action returns them:
+    `{"urls": [...], "username": ..., "credential": ...}`. aiortc uses only the first
+    STUN and the first TURN URL."""
+    local_only: bool = False
+    """Gather 127.0.0.1 alone and accept only 127.0.0.1 remote candidates."""
+    relay_only: bool = False
+    """Use relayed (TURN) candidates only; needs a TURN server in `servers`."""
+
+    def __post_init__(self) -> None:
+        has_turn = False
+        for server in self.servers:
+            urls = server.get("urls")
+            if isinstance(urls, str):
+                urls = [urls]
+            if not urls:
+                raise IceConfigError(f"an ICE server without urls: {server!r}")
+            for url in urls:
+                try:
+                    parsed = parse_stun_turn_uri(url)
+                except ValueError as exc:
+                    raise IceConfigError(f"unusable ICE server URL {url!r}: {exc}") from exc
+                has_turn = has_turn or parsed["scheme"] in ("turn", "turns")
+                if self.local_only and parsed["host"] not in _LOOPBACK_HOSTS:
+                    raise IceConfigError(
+                        f"local-only mode allows ICE servers on {LOOPBACK} only, not {url!r}"
+                    )
+        if self.relay_only and not has_turn:
+            raise IceConfigError("relay-only mode needs a TURN server among the ICE servers")
+
+    @classmethod
+    def local(cls, servers: Sequence[Mapping[str, Any]] = ()) -> IceSettings:
+        """Local-only settings (tests, benchmarks, the demo); no server unless given."""
+        return cls(servers=[dict(s) for s in servers], local_only=True)
+
+    def to_rtc_configuration(self) -> RTCConfiguration:
+        """aiortc's configuration; `iceServers` is always a list (maybe empty)."""
+        servers = [
+            RTCIceServer(
+                urls=list(s["urls"]) if not isinstance(s["urls"], str) else s["urls"],
+                username=s.get("username"),
+                credential=s.get("credential"),
+            )
+            for s in self.servers
+        ]
+        policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
+        return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+
+    # --- remote candidates -------------------------------------------------------
+
+    def accepts_remote_candidate(self, candidate: str) -> bool:
+        """Whether a remote `candidate:...` line may be used; in local-only mode only
+        127.0.0.1 may pair (a malformed line is refused)."""
+        if not self.local_only:
+            return True
+        try:
+            address = candidate_address(candidate)
+        except SdpError:
+            logger.debug("dropping malformed remote candidate %r", candidate)
+            return False
+        if address != LOOPBACK:
+            logger.debug("local-only: dropping remote candidate at %s", address)
+            return False
+        return True
+
+    def filter_remote_sdp(self, sdp: str) -> str:
+        """`sdp` without the `a=candidate:` lines `accepts_remote_candidate` refuses."""
+        if not self.local_only:
+            return sdp
+        newline = "\r\n" if "\r\n" in sdp else "\n"
+        kept = [
+            line
+            for line in sdp.splitlines()
+            if not line.startswith("a=candidate:") or self.accepts_remote_candidate(line)
+        ]
+        return newline.join(kept) + newline
+
+    def check_local_sdp(self, sdp: str) -> None:
+        """In local-only mode, refuse a local description offering anything but 127.0.0.1."""
+        if not self.local_only:
+            return
+        for line in sdp.splitlines():
+            if line.startswith("a=candidate:") and candidate_address(line) != LOOPBACK:
+                raise IceConfigError(
+                    f"local-only mode gathered a non-loopback candidate: {line!r}"
+                )
+
+
+# --- local-only gathering --------------------------------------------------------
+#
+# aioice offers no setting for which addresses to gather: `Connection.gather_candidates`
+# calls the module-level `aioice.ice.get_host_addresses`, which skips 127.0.0.1. The
+# only hook is to replace that function in aioice's namespace, which is process-wide.
+# The replacement dispatches on a ContextVar, so it changes behaviour only for peer
+# connections set up inside `loopback_gathering()` (asyncio copies the context into the
+# tasks that gather); any other connection in the same process gathers as before.
+
+_loopback_only: ContextVar[bool] = ContextVar("sgraph_send_loopback_only", default=False)
+_PATCH_MARK = "_sgraph_send_loopback_dispatch"
+
+
+def install_loopback_gathering() -> None:
+    """Install the dispatching `get_host_addresses` into aioice (idempotent)."""
+    current = aioice.ice.get_host_addresses
+    if getattr(current, _PATCH_MARK, False):
+        return
+    original = current
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        if _loopback_only.get():
+            return [LOOPBACK] if use_ipv4 else []
+        return original(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+
+    setattr(get_host_addresses, _PATCH_MARK, True)
+    aioice.ice.get_host_addresses = get_host_addresses
+
+
+@contextmanager
+def loopback_gathering() -> Iterator[None]:
+    """Within this block (and tasks started from it), ICE gathers 127.0.0.1 alone."""
+    install_loopback_gathering()
+    token = _loopback_only.set(True)
+    try:
+        yield
+    finally:
+        _loopback_only.reset(token)
