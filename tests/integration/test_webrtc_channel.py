@@ -12,6 +12,7 @@ tested here too, without peers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import queue
 from collections.abc import AsyncIterator
@@ -345,5 +346,31 @@ async def test_pipe_in_one_process_refuses_oversize_and_closed_sends() -> None:
     finally:
         for pipe in pipes:
             await pipe.close()
+        left.close()
+        right.close()
+
+
+class ForgedCandidate(SGraphSendError):
+    """What a signalling layer raises for a candidate whose signature fails."""
+
+
+class RefusingExchange(PipeExchange):
+    async def remote_candidates(self) -> AsyncIterator[str | None]:
+        raise ForgedCandidate("candidate signature does not verify")
+        yield None
+
+
+async def test_an_exchange_error_on_candidates_fails_setup() -> None:
+    a, b = multiprocessing.Pipe()
+    left, right = RefusingExchange(a), PipeExchange(b)
+    settings = IceSettings.local()
+    answering = asyncio.ensure_future(open_as_answerer(settings, right, timeout=3))
+    try:
+        with pytest.raises(ForgedCandidate):
+            await open_as_offerer(settings, left, timeout=10)
+    finally:
+        # the answerer may open, time out or see the failure; any is fine here
+        with contextlib.suppress(WebRTCError):
+            await (await answering).close()
         left.close()
         right.close()

@@ -405,6 +405,15 @@ class _Setup:
         self.candidates = asyncio.ensure_future(
             _apply_remote_candidates(self.pc, self.settings, self.exchange)
         )
+        self.candidates.add_done_callback(self._on_candidates_done)
+
+    def _on_candidates_done(self, task: asyncio.Task[None]) -> None:
+        # An error from the exchange (say, a candidate whose signature failed) fails setup.
+        if task.cancelled() or self.failed.done():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.failed.set_exception(exc)
 
     async def until(self, waitable: asyncio.Future[DataPipe]) -> DataPipe:
         """Wait for `waitable`, failing early if the connection fails."""
@@ -424,7 +433,7 @@ class _Setup:
         with contextlib.suppress(asyncio.CancelledError):
             try:
                 await task
-            except Exception as exc:  # a trickle failure must not fail an open channel
+            except Exception as exc:  # reported through `failed` while setting up
                 logger.debug("trickled candidates: %r", exc)
 
     def _settle_failed(self) -> None:

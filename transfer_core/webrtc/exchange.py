@@ -23,7 +23,9 @@ class SdpExchange(Protocol):
     `send_candidate`. Browsers trickle theirs: `remote_candidates` yields each verified
     `candidate:...` line as it arrives and `None` once the peer signals the end of
     candidates. The channel applies them (filtered in local-only mode) while it
-    connects and stops iterating when the channel opens or setup fails.
+    connects and stops iterating when the channel opens or setup fails. An error
+    raised by the iteration while the channel is being set up (an injected candidate
+    whose signature fails, say) fails the setup with that same error.
 
     `kind` is `"offer"` (the sender's description) or `"answer"` (the receiver's).
     """
