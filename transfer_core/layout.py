@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import RecordSizeError
+from .ranges import RangeSet
 
 HEADER_BYTES = 32
 TAG_BYTES = 16
@@ -62,6 +63,11 @@ class ChunkLayout:
     def record_offset(self, index: int) -> int:
         """Where record `index` starts when the records are laid end to end (one S3 object)."""
         return index * self.record_size
+
+    def bytes_in(self, held: RangeSet) -> int:
+        """Plaintext bytes in a set of chunks (for progress)."""
+        short = self.chunk_size - self.length(self.count - 1) if (self.count - 1) in held else 0
+        return len(held) * self.chunk_size - short
 
     @property
     def sealed_size(self) -> int:

@@ -1,0 +1,27 @@
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devstack.process import DevStackProcess
+from devstack.stack import StackInfo
+
+
+@dataclass
+class Stack:
+    """A local stack running in its own process."""
+
+    info: StackInfo
+    record: Path
+    """JSON lines: every frame the gateway relayed."""
+
+    @property
+    def url(self) -> str:
+        return self.info.ws_url
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
+    with DevStackProcess(record_to=record) as info:
+        yield Stack(info, record)

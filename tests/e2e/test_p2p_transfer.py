@@ -1,0 +1,163 @@
+"""Peer-to-peer transfers between real CLI processes through the local stack."""
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import signal
+from pathlib import Path
+
+import boto3
+import pytest
+
+from transfer_core.keys import derive_keys
+from transfer_core.secret import TransferSecret
+from transfer_core.sink import work_dir_for
+from transfer_core.webrtc.channel import DEFAULT_HIGH_WATER
+
+from .peers import Peer, receive, start_sender, transfer
+
+pytestmark = pytest.mark.e2e
+CHUNK_64K = 64 * 1024 - 48
+# what may be in flight when a channel breaks: the sender's buffered high-water mark
+# plus aiortc's SCTP receive window (1 MiB)
+FLOW_WINDOW = DEFAULT_HIGH_WATER + (1 << 20)
+
+
+def _plain(value):
+    """DynamoDB values as text for searching (binary attributes as latin-1)."""
+    raw = getattr(value, "value", value)
+    return raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+
+
+def make_file(path: Path, size: int) -> bytes:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("size", [0, 1, 2 * CHUNK_64K, 24 << 20])
+async def test_transfer_is_byte_identical(stack, tmp_path, size):
+    data = make_file(tmp_path / "payload.bin", size)
+    sent, received = await transfer(stack.url, tmp_path / "payload.bin", tmp_path / "out")
+    assert received.code == 0, received.stderr[-2000:]
+    assert sent.code == 0, sent.stderr[-2000:]
+    assert (tmp_path / "out" / "payload.bin").read_bytes() == data
+    summary = received.event("summary")
+    assert summary["path"] == "p2p" and summary["sha256_verified"] is True
+    assert summary["size"] == size
+    assert sent.event("summary")["resent_bytes"] == 0
+    assert not list((tmp_path / "out").glob(".sgraph-send-*")), "work folder left behind"
+
+
+async def test_resume_after_a_dropped_channel(stack, tmp_path):
+    data = make_file(tmp_path / "big.bin", 24 << 20)
+    sent, received = await transfer(
+        stack.url, tmp_path / "big.bin", tmp_path / "out", "--fault-drop-after", str(8 << 20)
+    )
+    assert received.code == 0, received.stderr[-2000:]
+    assert (tmp_path / "out" / "big.bin").read_bytes() == data
+    assert received.event("summary")["reconnects"] == 1
+    resent = sent.event("summary")["resent_bytes"]
+    assert 0 <= resent <= FLOW_WINDOW, f"{resent} bytes sent twice"
+
+
+async def test_receiver_killed_and_restarted_resumes(stack, tmp_path):
+    data = make_file(tmp_path / "big.bin", 32 << 20)
+    out = tmp_path / "out"
+    sender, link = await start_sender(stack.url, tmp_path / "big.bin")
+    first = await Peer.start("receive", link["code"], "-o", str(out), "--server", stack.url)
+    progress = work_dir_for(out, derive_keys(TransferSecret.parse(link["code"])).room_id)
+    held = 0
+    for _ in range(600):  # until the receiver has saved some progress
+        await asyncio.sleep(0.05)
+        try:
+            doc = json.loads((progress / "progress.json").read_text())
+            held = len(base64.b64decode(doc["via"]["p2p"]))
+        except (OSError, ValueError, KeyError):
+            continue
+        if held > 3:
+            break
+    first.proc.send_signal(signal.SIGKILL)
+    await first.proc.wait()
+    assert held > 3, "the receiver saved no progress before it was killed"
+    assert not (out / "big.bin").exists()
+    again = await receive(stack.url, link["code"], out)
+    sent = await sender.finish()
+    assert again.code == 0, again.stderr[-2000:]
+    assert (out / "big.bin").read_bytes() == data
+    assert sent.event("summary")["reconnects"] == 1
+    # a killed receiver loses at most what it had not yet saved (0.5 s or 512 records)
+    assert sent.event("summary")["resent_bytes"] <= 512 * 64 * 1024 + FLOW_WINDOW
+
+
+async def test_wrong_link_fails_fast(stack, tmp_path):
+    nobody = TransferSecret.generate().code
+    run = await receive(stack.url, nobody, tmp_path)
+    assert run.code == 4
+    assert "nobody is sending" in run.event("error")["message"]
+    bad = await receive(stack.url, "https://send.example/#tooshort", tmp_path)
+    assert bad.code == 2 and bad.event("error")["error"] == "SecretLengthError"
+
+
+async def test_refuses_to_overwrite_without_force(stack, tmp_path):
+    make_file(tmp_path / "doc.txt", 1000)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "doc.txt").write_bytes(b"keep me")
+    sent, received = await transfer(stack.url, tmp_path / "doc.txt", tmp_path / "out")
+    assert received.code == 2
+    assert "--force" in received.event("error")["message"]
+    assert (tmp_path / "out" / "doc.txt").read_bytes() == b"keep me"
+    assert sent.code == 2
+
+
+async def test_server_saw_nothing_secret(stack, tmp_path):
+    """Zero knowledge: no secret, key, file name or plaintext in what the relay carried
+    or what DynamoDB held during the transfer."""
+    name = "quarterly-secret-plan.txt"
+    data = make_file(tmp_path / name, 3 << 20)
+    before = stack.record.stat().st_size if stack.record.exists() else 0
+    sender, link = await start_sender(stack.url, tmp_path / name)
+    receiver = await Peer.start(
+        "receive", link["code"], "-o", str(tmp_path / "out"), "--server", stack.url
+    )
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=stack.info.aws_endpoint_url,
+        region_name=stack.info.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).Table(stack.info.table_name)
+    finishing = asyncio.ensure_future(receiver.finish())
+    seen = []  # every item DynamoDB held while the transfer ran
+    while not finishing.done():
+        seen += (await asyncio.to_thread(table.scan))["Items"]
+        await asyncio.sleep(0.1)
+    items = json.dumps(seen, default=_plain)
+    run = await finishing
+    await sender.finish()
+    assert run.code == 0, run.stderr[-2000:]
+    with open(stack.record, "rb") as fh:
+        fh.seek(before)
+        frames = [base64.b64decode(json.loads(line)["data"]) for line in fh]
+    relayed = b"\n".join(frames)
+    assert b'"signal"' in relayed and items.count("receiver") >= 1  # we did look at data
+    secret = TransferSecret.parse(link["code"])
+    keys = derive_keys(secret)
+    forbidden = {
+        "code": link["code"].encode(),
+        "secret hex": secret.raw.hex().encode(),
+        "file key hex": keys.file_key.hex().encode(),
+        "file key b64": base64.b64encode(keys.file_key).rstrip(b"="),
+        "signal key hex": keys.signal_key.hex().encode(),
+        "file name": name.encode(),
+        "file name stem": b"quarterly-secret",
+        "sha256": hashlib.sha256(data).hexdigest().encode(),
+    }
+    for window in range(0, len(data) - 32, len(data) // 16):  # plaintext windows
+        forbidden[f"plaintext@{window}"] = data[window : window + 32]
+    for label, value in forbidden.items():
+        assert value not in relayed, f"{label} crossed the relay"
+        assert value.decode("latin-1") not in items, f"{label} reached DynamoDB"
+    assert keys.room_id in items  # the room id is the one value the server may see

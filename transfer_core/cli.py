@@ -1,0 +1,269 @@
+"""`sgraph-send`: send and receive files, end-to-end encrypted, peer to peer.
+
+Exit codes: 0 done; 1 unexpected failure; 2 a usage problem the person can fix
+(bad link, file exists, missing file); 3 verification refused (tampering, wrong
+key, possible interception); 4 network (no server, nobody on the link, gone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from .errors import (
+    DestinationExistsError,
+    HashMismatchError,
+    LinkError,
+    ManifestError,
+    RecordError,
+    SGraphSendError,
+    SourceChangedError,
+)
+from .keys import derive_keys
+from .secret import TransferSecret
+from .session.base import PeerOptions
+from .session.errors import PeerFailedError
+from .session.receiver import Receiver
+from .session.report import TransferSummary
+from .session.sender import Sender
+from .signalling.client import new_token
+from .signalling.envelope import SignalError
+from .sink import work_dir_for
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_VERIFICATION, EXIT_NETWORK = 0, 1, 2, 3, 4
+DEFAULT_LINK_BASE = "https://send.sgraph.ai/"
+SERVER_ENV = "SGRAPH_SEND_SERVER"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+console = Console(stderr=True)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Map a failure to the exit code scripts can branch on."""
+    if isinstance(exc, LinkError | DestinationExistsError | FileNotFoundError | IsADirectoryError):
+        return EXIT_USAGE
+    if isinstance(exc, PeerFailedError):
+        return {"exists": EXIT_USAGE, "verification": EXIT_VERIFICATION}.get(exc.code, 4)
+    if isinstance(exc, RecordError | HashMismatchError | ManifestError | SignalError
+                  | SourceChangedError):
+        return EXIT_VERIFICATION
+    if isinstance(exc, SGraphSendError | OSError):
+        return EXIT_NETWORK
+    return EXIT_FAILURE
+
+
+def advice_for(exc: BaseException) -> str:
+    if isinstance(exc, SignalError):
+        return ("The connection was refused because a signalling message was altered or "
+                "replayed on its way (possible interception). Nothing was sent. Try again, "
+                "ideally from another network.")
+    if isinstance(exc, LinkError):
+        return "Check that the whole link or code was copied."
+    if isinstance(exc, DestinationExistsError):
+        return "Pass --force to overwrite it, or choose another folder with -o."
+    if isinstance(exc, RecordError | HashMismatchError):
+        return "Nothing unverified was saved. Ask the sender to send the file again."
+    return "Run the same command again to resume; what arrived so far is kept."
+
+
+class ConsoleReporter:
+    """Progress on stderr with rich: bytes, rate, ETA; status lines above it."""
+
+    def __init__(self, label: str, quiet: bool) -> None:
+        self.quiet = quiet
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=False,
+            disable=quiet,
+        )
+        self._task = self._progress.add_task(label, total=None)
+
+    def __enter__(self) -> ConsoleReporter:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def status(self, text: str) -> None:
+        if not self.quiet:
+            self._progress.console.print(f"[dim]•[/dim] {text}")
+
+    def progress(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+
+def _server(args: argparse.Namespace) -> str:
+    server = args.server or os.environ.get(SERVER_ENV)
+    if not server:
+        raise LinkError(
+            f"no signalling server: pass --server URL or set {SERVER_ENV}"
+            " (run `sgraph-send devstack` for a local one)"
+        )
+    return str(server)
+
+
+def _options(args: argparse.Namespace, server: str) -> PeerOptions:
+    local = args.ice == "local" or (
+        args.ice == "auto" and (urlparse(server).hostname or "") in _LOOPBACK
+    )
+    return PeerOptions(server_url=server, local_only=local,
+                       connect_timeout=args.connect_timeout,
+                       reconnect_grace=args.reconnect_grace)
+
+
+def _emit(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(doc), flush=True)
+
+
+def _print_summary(args: argparse.Namespace, summary: TransferSummary) -> None:
+    _emit(args, {"event": "summary", **summary.to_json()})
+    if args.json:
+        return
+    how = {"p2p": "directly, peer to peer", "s3": "through storage (S3)",
+           "p2p+s3": "partly peer to peer, partly through storage"}.get(summary.path,
+                                                                        summary.path)
+    verb = "Sent" if summary.role == "sender" else "Received"
+    console.print(
+        f"[bold green]{verb}[/] {summary.name} ({summary.size / 2**20:.1f} MiB) {how} "
+        f"in {summary.seconds:.1f} s, {summary.mb_per_s:.1f} MB/s."
+    )
+    checked = "verified by the receiver" if summary.role == "sender" else "verified"
+    console.print(f"  SHA-256 {checked}; chunks by path: {summary.chunks};"
+                  f" reconnects: {summary.reconnects}; re-sent bytes: {summary.resent_bytes}")
+    if summary.destination:
+        console.print(f"  saved to {summary.destination}")
+
+
+async def _send(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is not a file")
+    server = _server(args)
+    secret = TransferSecret.generate()
+    keys = derive_keys(secret)
+    link = secret.link(args.link_base)
+    _emit(args, {"event": "link", "link": link, "code": secret.code})
+    if not args.json:
+        console.print(f"[bold]Share this link:[/] {link}")
+        console.print(f"  or the code: [bold]{secret.code}[/]")
+        console.print(f"  receive with: sgraph-send receive {secret.code} --server {server}")
+    with ConsoleReporter(f"sending {path.name}", args.json) as reporter:
+        sender = Sender(path, keys, new_token(), _options(args, server), reporter,
+                        preferred_record_size=args.record_size * 1024)
+        summary = await sender.run()
+    _print_summary(args, summary)
+    return EXIT_OK
+
+
+async def _receive(args: argparse.Namespace) -> int:
+    secret = TransferSecret.parse(args.link)
+    keys = derive_keys(secret)
+    server = _server(args)
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = work_dir_for(out_dir, keys.room_id)
+    work_dir.mkdir(exist_ok=True)
+    token_file = work_dir / "token"  # a restarted receiver takes its slot back
+    if not token_file.exists():
+        token_file.write_text(new_token())
+    with ConsoleReporter("receiving", args.json) as reporter:
+        receiver = Receiver(keys, out_dir, token_file.read_text().strip(),
+                            _options(args, server), reporter, force=args.force,
+                            drop_after_bytes=args.fault_drop_after)
+        summary = await receiver.run()
+    _print_summary(args, summary)
+    return EXIT_OK
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help=f"signalling WebSocket URL (default: ${SERVER_ENV})")
+    parser.add_argument("--ice", choices=("auto", "local", "any"), default="auto",
+                        help="'local' pairs over 127.0.0.1 only; 'auto' does so for a"
+                             " loopback server")
+    parser.add_argument("--json", action="store_true", help="print JSON lines, not a display")
+    parser.add_argument("--connect-timeout", type=float, default=15.0, help=argparse.SUPPRESS)
+    parser.add_argument("--reconnect-grace", type=float, default=60.0,
+                        help="seconds to wait for the other side after a break")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sgraph-send", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    send = sub.add_parser("send", help="send a file; prints the link to share")
+    send.add_argument("file")
+    send.add_argument("--link-base", default=DEFAULT_LINK_BASE, help="web address of the page")
+    send.add_argument("--record-size", type=int, default=64, choices=(16, 32, 64, 128, 256),
+                      help="preferred record size in KiB (the peer may lower it)")
+    _common(send)
+    send.set_defaults(func=_send)
+    receive = sub.add_parser("receive", help="receive a file from a link or code")
+    receive.add_argument("link", help="the share link, or the bare code")
+    receive.add_argument("-o", "--output", default=".", help="folder to save into")
+    receive.add_argument("--force", action="store_true", help="overwrite an existing file")
+    # fault injection for the demo and tests: drop the channel once after N bytes
+    receive.add_argument("--fault-drop-after", type=int, default=None, help=argparse.SUPPRESS)
+    _common(receive)
+    receive.set_defaults(func=_receive)
+    # other packages (the local stack) add their commands through an entry point, so
+    # this library never imports them
+    for plugin in entry_points(group="sgraph_send.commands"):
+        plugin.load()(sub)
+    return parser
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    runner: Callable[[argparse.Namespace], Any] = args.func
+    try:
+        result = runner(args)
+        code = _run(result) if asyncio.iscoroutine(result) else int(result or 0)
+    except KeyboardInterrupt:
+        console.print("[yellow]Stopped.[/] Run the same command again to resume.")
+        return 130
+    except Exception as exc:  # every failure ends as one sentence, never a traceback
+        code = exit_code_for(exc)
+        logging.getLogger(__name__).debug("failure", exc_info=True)
+        if getattr(args, "json", False):
+            print(json.dumps({"event": "error", "error": type(exc).__name__,
+                              "message": str(exc), "exit_code": code}), flush=True)
+        console.print(f"[bold red]Error:[/] {exc}")
+        console.print(f"  {advice_for(exc)}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sender and receiver sessions: small state machines over the transports."""

@@ -1,0 +1,212 @@
+"""The receiving side of a peer-to-peer transfer, with resume after breaks and restarts.
+
+    JOINING ──sender here──▶ CONNECTING ──open──▶ TRANSFERRING ──all held──▶ VERIFYING ──▶ DONE
+                                 ▲                    │
+                                 └── RECONNECTING ◀───┘ break                any ──▶ FAILED
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from enum import Enum, auto
+from pathlib import Path
+
+from ..errors import DestinationExistsError, DuplicateRecordError, RecordError
+from ..keys import TransferKeys
+from ..progress import Via
+from ..signalling.client import PeerLeft, RelayClosed
+from ..sink import PartialFile, work_dir_for
+from ..webrtc.channel import DataPipe, open_as_answerer
+from ..webrtc.errors import ChannelClosedError, ChannelSetupError
+from ..webrtc.ice import IceSettings
+from .base import PeerOptions, PeerSession, state_table
+from .control import Done, Fail, Have, ProtocolError, decode_control
+from .errors import EmptyRoomError, PeerFailedError, PeerGoneError
+from .machine import StateMachine
+from .report import Reporter, TransferSummary, path_taken
+from .signals import SignalRouter
+
+logger = logging.getLogger(__name__)
+ACK_EVERY_RECORDS = 256
+ACK_EVERY_SECONDS = 0.25
+CLOSE_GRACE_SECONDS = 5.0
+
+
+class ReceiverState(Enum):
+    JOINING = auto()
+    CONNECTING = auto()
+    TRANSFERRING = auto()
+    RECONNECTING = auto()
+    VERIFYING = auto()
+    DONE = auto()
+    FAILED = auto()
+
+
+_R = ReceiverState
+RECEIVER_MOVES = state_table({
+    _R.JOINING: {_R.CONNECTING},
+    _R.CONNECTING: {_R.TRANSFERRING, _R.RECONNECTING},
+    _R.TRANSFERRING: {_R.VERIFYING, _R.RECONNECTING},
+    _R.RECONNECTING: {_R.CONNECTING},
+    _R.VERIFYING: {_R.DONE},
+}, _R.FAILED)
+
+
+class Receiver(PeerSession):
+    """Receives one file from the sender of a room into `out_dir`."""
+
+    role = "receiver"
+
+    def __init__(self, keys: TransferKeys, out_dir: Path, token: str, options: PeerOptions,
+                 reporter: Reporter | None = None, force: bool = False,
+                 drop_after_bytes: int | None = None) -> None:
+        super().__init__(keys, token, options,
+                         StateMachine("receiver", _R.JOINING, RECEIVER_MOVES), reporter)
+        self.out_dir = out_dir
+        self.force = force
+        self.work_dir = work_dir_for(out_dir, keys.room_id)
+        self.partial: PartialFile | None = None
+        self.attempts = 0
+        self.setup_ms: float | None = None
+        self.received_bytes = 0
+        self._started: float | None = None
+        # fault injection for tests and the demo: close the channel once, mid-way
+        self._drop_after = drop_after_bytes
+
+    async def run(self) -> TransferSummary:
+        client, welcome, ice = await self._connect()
+        self.router = SignalRouter(client, self.keys.signal_key, "receiver")
+        try:
+            senders = [p for p in welcome.peers if p.role == "sender"]
+            if not senders:
+                raise EmptyRoomError(
+                    "nobody is sending on this link: the sender has closed it or not started"
+                )
+            return await self._loop(self.router, ice, senders[0].id)
+        except BaseException:
+            self._fail()
+            raise
+        finally:
+            await self.router.close()
+            await client.close()
+            if self.partial is not None:
+                self.partial.close()
+
+    async def _loop(
+        self, router: SignalRouter, ice: IceSettings, sender_id: str
+    ) -> TransferSummary:
+        while True:
+            self.machine.move(_R.CONNECTING)
+            self.attempts += 1
+            self.reporter.status("connecting to the sender")
+            attempt = router.attempt(sender_id)
+            started = time.perf_counter()
+            await router.send(attempt, "ready")
+            try:
+                pipe = await self._race(
+                    open_as_answerer(ice, attempt, timeout=self.options.connect_timeout)
+                )
+            except ChannelSetupError as exc:
+                logger.info("connection attempt failed: %s", exc)
+            else:
+                if self.setup_ms is None:
+                    self.setup_ms = (time.perf_counter() - started) * 1000
+                self.machine.move(_R.TRANSFERRING)
+                try:
+                    dest = await self._receive(pipe)
+                    return self._summary(dest)
+                except ChannelClosedError:
+                    pass
+                finally:
+                    await pipe.close()
+            self.machine.move(_R.RECONNECTING)
+            self.reporter.status("connection lost; reconnecting")
+            sender_id = await self._sender_back(router, sender_id)
+
+    async def _sender_back(self, router: SignalRouter, sender_id: str) -> str:
+        """After a break: the sender's id if it is still here, or once it returns."""
+        left = False
+        while not router.departures.empty():
+            event = router.departures.get_nowait()
+            if isinstance(event, RelayClosed):
+                raise PeerGoneError("the connection to the signalling server was lost")
+            if isinstance(event, PeerLeft) and event.peer.role == "sender":
+                left = True
+        if not left:
+            return sender_id
+        self.reporter.status("the sender left; waiting for it to come back")
+        deadline = time.monotonic() + self.options.reconnect_grace
+        while (remaining := deadline - time.monotonic()) > 0:
+            joined = await self._race(router.arrivals.get(), remaining,
+                                      "the sender did not come back in time")
+            if joined.peer.role == "sender":
+                return joined.peer.id
+        raise PeerGoneError("the sender did not come back in time")
+
+    async def _receive(self, pipe: DataPipe) -> Path:
+        first = await pipe.recv()
+        if not isinstance(first, bytes):
+            raise ProtocolError("the sender did not start with the manifest")
+        if self.partial is not None:
+            self.partial.close()
+        self.partial = partial = await asyncio.to_thread(
+            PartialFile.open, self.work_dir, self.keys.file_key, first
+        )
+        dest = partial.destination(self.out_dir)
+        if dest.exists() and not self.force:
+            await pipe.send(Fail("exists", "the receiver already has a file of that name").encode())
+            raise DestinationExistsError(f"{dest} exists; pass --force to overwrite it")
+        layout = partial.manifest.layout
+        await pipe.send(Have(partial.progress.held).encode())
+        self.reporter.status(f"receiving {partial.manifest.name} directly, peer to peer")
+        if self._started is None:
+            self._started = time.perf_counter()
+        unacked, acked_at = 0, time.monotonic()
+        while not partial.complete:
+            message = await pipe.recv()
+            if isinstance(message, str):
+                control = decode_control(message)
+                if isinstance(control, Fail):
+                    raise PeerFailedError(control.code, control.message)
+                raise ProtocolError("unexpected control message from the sender")
+            try:
+                partial.accept(message, Via.P2P)
+            except DuplicateRecordError:
+                continue
+            except RecordError as exc:
+                await pipe.send(Fail("verification", str(exc)).encode())
+                raise
+            self.received_bytes += len(message)
+            unacked += 1
+            if unacked >= ACK_EVERY_RECORDS or time.monotonic() - acked_at >= ACK_EVERY_SECONDS:
+                await pipe.send(Have(partial.progress.held).encode())
+                self.reporter.progress(layout.bytes_in(partial.progress.held), layout.size)
+                unacked, acked_at = 0, time.monotonic()
+            if self._drop_after is not None and self.received_bytes >= self._drop_after:
+                self._drop_after = None
+                raise ChannelClosedError("fault injection: channel dropped on purpose")
+        self.reporter.progress(layout.size, layout.size)
+        self.machine.move(_R.VERIFYING)
+        self.reporter.status("verifying the whole file's SHA-256")
+        final = await asyncio.to_thread(partial.finalize, self.out_dir, self.force)
+        await pipe.send(Done().encode())
+        # the sender closes once it reads `done`; closing first could cut `done` off in
+        # flight (a handed-off message is not yet an acknowledged one)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(pipe.closed.wait(), CLOSE_GRACE_SECONDS)
+        self.machine.move(_R.DONE)
+        return final
+
+    def _summary(self, dest: Path) -> TransferSummary:
+        assert self.partial is not None
+        manifest = self.partial.manifest
+        chunks = self.partial.progress.counts()
+        return TransferSummary(
+            role="receiver", name=dest.name, size=manifest.size,
+            seconds=time.perf_counter() - (self._started or time.perf_counter()),
+            path=path_taken(chunks), chunks=chunks, sha256_verified=True,
+            reconnects=self.attempts - 1, setup_ms=self.setup_ms, destination=str(dest),
+        )

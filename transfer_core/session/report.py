@@ -1,0 +1,66 @@
+"""What a session tells the person watching, and what it hands back when it ends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+class Reporter(Protocol):
+    """Where sessions send progress; the CLI draws it, tests record it."""
+
+    def status(self, text: str) -> None:
+        """A step of the session in words (waiting, connected, resuming, …)."""
+
+    def progress(self, done: int, total: int) -> None:
+        """Bytes delivered so far out of the file's size."""
+
+
+class SilentReporter:
+    """A reporter that keeps nothing (library use, benchmarks)."""
+
+    def status(self, text: str) -> None:
+        pass
+
+    def progress(self, done: int, total: int) -> None:
+        pass
+
+
+@dataclass
+class TransferSummary:
+    """The outcome of a finished transfer, as the CLI prints it (and `--json` emits it)."""
+
+    role: str
+    """`sender` or `receiver`."""
+    name: str
+    """The file's name (the receiver's is sanitised)."""
+    size: int
+    """Bytes."""
+    seconds: float
+    """From channel open (or first byte) to verified completion."""
+    path: str
+    """`p2p`, `s3` or `p2p+s3`: what carried the chunks."""
+    chunks: dict[str, int] = field(default_factory=dict)
+    """Chunks per transport."""
+    sha256_verified: bool = False
+    """The receiver checked the whole file's SHA-256 (the sender learns it from `done`)."""
+    resent_bytes: int = 0
+    """Record bytes the sender sent more than once (after breaks)."""
+    reconnects: int = 0
+    """Connection attempts after the first."""
+    setup_ms: float | None = None
+    """First connection: start of the attempt to an open channel."""
+    destination: str | None = None
+    """Where the receiver saved the file."""
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.size / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "mb_per_s": round(self.mb_per_s, 2)}
+
+
+def path_taken(chunks: dict[str, int]) -> str:
+    used = [via for via in ("p2p", "s3") if chunks.get(via)]
+    return "+".join(used) or "p2p"

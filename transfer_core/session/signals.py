@@ -1,0 +1,137 @@
+"""Routes the relay's events to the current connection attempt, verifying every signal.
+
+One `SignalRouter` per session. Each connection attempt is an `Attempt` (our fresh
+nonce, the peer's nonce, an inbox); the router delivers a verified message to the
+attempt it answers, drops messages answering one of our *earlier* attempts (stale,
+harmless), and refuses anything else: a forged MAC, or a reply to a nonce we never
+made (a replay from another session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from ..signalling.client import (
+    PeerJoined,
+    PeerLeft,
+    RelayClosed,
+    ServerError,
+    SignalClient,
+    SignalReceived,
+)
+from ..signalling.envelope import ReplayedSignalError, SignalError, SignedMessage, new_nonce
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Attempt", "Ready", "SignalRouter"]
+
+
+def _other(role: str) -> str:
+    return "receiver" if role == "sender" else "sender"
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A receiver announced a fresh session: the sender may offer to it."""
+
+    peer_id: str
+    nonce: str
+
+
+@dataclass
+class Attempt:
+    """One connection attempt; implements the WebRTC layer's `SdpExchange`."""
+
+    router: SignalRouter
+    peer_id: str
+    nonce: str = field(default_factory=new_nonce)
+    peer_nonce: str = ""
+    inbox: asyncio.Queue[SignedMessage] = field(default_factory=asyncio.Queue)
+
+    async def send_description(self, sdp: str, kind: str) -> None:
+        await self.router.send(self, kind, sdp)
+
+    async def receive_description(self, kind: str) -> str:
+        while True:
+            message = await self.inbox.get()
+            if message.kind == kind:
+                if not self.peer_nonce:
+                    self.peer_nonce = message.nonce
+                return message.data
+
+    async def remote_candidates(self) -> AsyncIterator[str | None]:
+        # aiortc peers put every candidate in their SDP; browsers trickle them (#7).
+        while True:
+            message = await self.inbox.get()
+            if message.kind == "candidate":
+                yield message.data or None
+
+
+class SignalRouter:
+    """Reads the relay's events for a session; the session asks it for what it needs."""
+
+    def __init__(self, client: SignalClient, signal_key: bytes, role: str) -> None:
+        self.client = client
+        self._key = signal_key
+        self.role = role
+        self.peer_role = _other(role)
+        self.readies: asyncio.Queue[Ready] = asyncio.Queue()
+        self.departures: asyncio.Queue[PeerLeft | RelayClosed] = asyncio.Queue()
+        self.arrivals: asyncio.Queue[PeerJoined] = asyncio.Queue()
+        self.refusal: asyncio.Future[SignalError] = asyncio.get_running_loop().create_future()
+        self._current: Attempt | None = None
+        self._spent: set[str] = set()
+        self._task = asyncio.create_task(self._run())
+
+    def attempt(self, peer_id: str, peer_nonce: str = "") -> Attempt:
+        """Begin a new attempt; messages for earlier ones are dropped from now on."""
+        if self._current is not None:
+            self._spent.add(self._current.nonce)
+        self._current = Attempt(self, peer_id, peer_nonce=peer_nonce)
+        return self._current
+
+    async def send(self, attempt: Attempt, kind: str, data: str = "") -> None:
+        message = SignedMessage(kind, self.role, attempt.nonce, attempt.peer_nonce, data)
+        await self.client.signal(message.to_payload(self._key), to=attempt.peer_id)
+
+    async def _run(self) -> None:
+        async for event in self.client.iter_events():
+            if isinstance(event, SignalReceived):
+                try:
+                    self._route(event)
+                except SignalError as exc:
+                    logger.warning("refused a signalling message: %s", exc)
+                    if not self.refusal.done():
+                        self.refusal.set_result(exc)
+            elif isinstance(event, PeerLeft | RelayClosed):
+                self.departures.put_nowait(event)
+            elif isinstance(event, PeerJoined):
+                self.arrivals.put_nowait(event)
+            elif isinstance(event, ServerError):
+                logger.info("relay: %s (%s)", event.message, event.code)
+
+    def _route(self, event: SignalReceived) -> None:
+        message = SignedMessage.from_payload(event.payload, self._key, author=self.peer_role)
+        if message.kind == "ready":
+            self.readies.put_nowait(Ready(event.sender.id, message.nonce))
+            return
+        current = self._current
+        if message.reply_to in self._spent:
+            logger.debug("dropped a %s for an earlier attempt", message.kind)
+            return
+        if current is None or event.sender.id != current.peer_id:
+            logger.debug("dropped a %s nobody waits for", message.kind)
+            return
+        message.answering(current.nonce)  # anything else is a replay: refused
+        if current.peer_nonce and message.nonce != current.peer_nonce:
+            raise ReplayedSignalError(f"a {message.kind} from another session of the peer; refused")
+        current.inbox.put_nowait(message)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task

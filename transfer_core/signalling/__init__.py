@@ -1,0 +1,1 @@
+"""The client side of signalling: signed envelopes and the WebSocket client."""
