@@ -62,8 +62,11 @@ class Peer:
         self.events += [json.loads(line) for line in stdout.decode().splitlines() if line]
         return PeerRun(self.proc.returncode or 0, self.events, stderr.decode())
 
-    def kill(self) -> None:
-        self.proc.kill()
+    async def kill(self) -> None:
+        """SIGKILL, and reap it (an unreaped child outlives the test's event loop)."""
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.communicate()
 
 
 async def start_sender(server: str, path: Path, *extra: str) -> tuple[Peer, dict[str, Any]]:
