@@ -354,7 +354,10 @@ def raw_section(best: dict[Contender, Measurement], total_bytes: int, rounds: in
         *rows,
         "",
         f"Engine target: ≥ {TARGET_ENGINE_VS_RAW} × raw default loop"
-        f" = {TARGET_ENGINE_VS_RAW * raw:.1f} MB/s. Load average at the end: {load:.1f}.",
+        f" = {TARGET_ENGINE_VS_RAW * raw:.1f} MB/s. Load average at the end: {load:.1f}."
+        + (" Other work shared the CPUs during this run: read the absolute MB/s as a floor;"
+           " the ratios and MB per CPU-s compare better." if load > (os.cpu_count() or 1) / 2
+           else ""),
     ])
 
 

@@ -183,6 +183,13 @@ class DataPipe:
         return self._channel.bufferedAmount
 
     @property
+    def pending_messages(self) -> int:
+        """Messages received and not yet taken by `recv`. aiortc advertises a fixed
+        receive window and never slows the peer down, so a consumer slower than the
+        network grows this without bound: the session layer bounds it with acks."""
+        return len(self._inbox)
+
+    @property
     def high_water(self) -> int:
         """`send` waits while `buffered_amount` is at or above this."""
         return self._high_water
