@@ -23,8 +23,10 @@ from rich.console import Console
 from rich.table import Table
 
 from transfer_core.keys import derive_keys
+from transfer_core.layout import OVERHEAD
 from transfer_core.secret import TransferSecret
 from transfer_core.sink import work_dir_for
+from transfer_core.webrtc.channel import PREFERRED_RECORD_SIZE
 
 from .process import DevStackProcess
 
@@ -112,8 +114,9 @@ def main() -> int:
         held = held_chunks(work_dir)
         first.send_signal(signal.SIGKILL)
         first.wait()
+        saved_mib = held * (PREFERRED_RECORD_SIZE - OVERHEAD) / 2**20
         console.print(f"\n[bold yellow]Killed the receiver[/] holding {held} chunks "
-                      f"(≈{held * 65488 / 2**20:.1f} MiB saved on disk). Restarting it …")
+                      f"(≈{saved_mib:.1f} MiB saved on disk). Restarting it …")
         second = receive(server, link2["code"], out2)
         if second.wait(timeout=600) != 0:
             raise SystemExit("the restarted receiver failed")
