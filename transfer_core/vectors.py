@@ -15,6 +15,7 @@ from typing import Any
 from .keys import derive_keys, key_check, record_key
 from .layout import DEFAULT_RECORD_SIZE
 from .secret import TransferSecret
+from .signalling.envelope import SignedMessage
 from .source import FileSource
 
 SECRET = bytes(range(32))
@@ -64,6 +65,9 @@ def compute() -> dict[str, Any]:
                 "manifest_record_hex": small.manifest_record.hex(),
                 "record_0_hex": small.record(0).hex(),
             },
+            "signal_envelope": SignedMessage(
+                "offer", "sender", "00" * 16, "11" * 16, "v=0\r\na=fingerprint:sha-256 AB:CD\r\n"
+            ).to_payload(keys.signal_key),
             "large_file": {
                 "name": LARGE_NAME,
                 "content": "byte i is i mod 251, for i in 0..39999",

@@ -60,3 +60,13 @@ def test_vectors_follow_from_the_spec_alone():
     assert mrecord.hex() == small["manifest_record_hex"]
     doc = json.loads(manifest)
     assert doc["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+def test_signal_envelope_mac_follows_from_the_spec():
+    env = COMMITTED["signal_envelope"]
+    key = bytes.fromhex(COMMITTED["signal_key_hex"])
+    mac = hmac.new(key, b"sgraph-send/v1/signal", hashlib.sha256)
+    for field in ("1", env["kind"], env["role"], env["nonce"], env["reply_to"], env["data"]):
+        data = field.encode()
+        mac.update(struct.pack(">I", len(data)) + data)
+    assert mac.hexdigest() == env["mac"]
