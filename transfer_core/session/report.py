@@ -49,7 +49,8 @@ class TransferSummary:
     reconnects: int = 0
     """Connection attempts after the first."""
     setup_ms: float | None = None
-    """First connection: start of the attempt to an open channel."""
+    """Receiver: session start (relay connect) to the first open channel; sender: the
+    first `ready` to an open channel."""
     destination: str | None = None
     """Where the receiver saved the file."""
 
