@@ -68,6 +68,7 @@ async def serve(args: argparse.Namespace) -> None:
                 print(f"  WebSocket:   {info.ws_url}?room=<32 hex>&role=<sender|receiver>")
                 print(f"  @connections {info.management_url}")
                 print(f"  moto (AWS)   {info.aws_endpoint_url}")
+                print(f"  web page     {info.web_url}")
                 print(f"  table {info.table_name}, bucket {info.bucket_name}, {info.region}")
                 print("Ctrl-C to stop.", flush=True)
             stop = asyncio.Event()

@@ -14,6 +14,7 @@ from lambdas.signalling import RELAY_ACTIONS
 from .gateway import IDLE_TIMEOUT_SECONDS, Gateway, Relayed
 from .invoker import Invoker
 from .moto_backend import CREDENTIALS, REGION, MotoBackend
+from .web import WebServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,8 @@ class StackInfo:
     """S3 bucket for the fallback."""
     region: str
     """AWS region the clients use."""
+    web_url: str = ""
+    """The browser client's page (`devstack/web.py`), configured for this stack."""
 
     def to_dict(self) -> dict[str, str]:
         """As a plain dict."""
@@ -41,8 +44,10 @@ class StackInfo:
 class DevStack:
     """A running local stack; build it with `async with DevStack.start() as stack`."""
 
-    def __init__(self, moto: MotoBackend, invoker: Invoker, gateway: Gateway) -> None:
+    def __init__(self, moto: MotoBackend, invoker: Invoker, gateway: Gateway,
+                 web: WebServer | None = None) -> None:
         self.moto = moto
+        self.web = web
         self.invoker = invoker
         self.gateway = gateway
         self.relayed: list[Relayed] = []
@@ -58,6 +63,7 @@ class DevStack:
             table_name=self.moto.table_name,
             bucket_name=self.moto.bucket_name,
             region=REGION,
+            web_url=self.web.url if self.web is not None else "",
         )
 
     @property
@@ -137,8 +143,10 @@ class DevStack:
             on_relay=relay_hook,
         )
         invoker: Invoker | None = None
+        web: WebServer | None = None
         try:
             await gateway.start(ws_port=port)
+            web = WebServer(gateway.ws_url)
             worker_env = {
                 "TABLE_NAME": table_name,
                 "ROOM_INDEX_NAME": moto.room_index_name,
@@ -159,9 +167,11 @@ class DevStack:
             }
             invoker = Invoker(worker_env, workers or min(4, os.cpu_count() or 2))
             await invoker.warm()
-            stack = cls(moto, invoker, gateway)
+            stack = cls(moto, invoker, gateway, web)
             yield stack
         finally:
+            if web is not None:
+                web.close()
             await gateway.close()
             if invoker is not None:
                 await invoker.close()
