@@ -37,6 +37,6 @@ def write_section(name: str, markdown: str) -> None:
 def summary(metric: str, value: float, target: float | None, higher_is_better: bool) -> None:
     """One comparable line per headline figure."""
     print("SUMMARY " + json.dumps({
-        "metric": metric, "value": round(value, 4), "target": target,
+        "metric": metric, "value": float(f"{value:.4g}"), "target": target,
         "higher_is_better": higher_is_better,
     }))

@@ -361,12 +361,151 @@ def raw_section(best: dict[Contender, Measurement], total_bytes: int, rounds: in
     ])
 
 
+# --- (b) our engine ----------------------------------------------------------------
+
+
+def _make_file(path: Path, size: int) -> Path:
+    with open(path, "wb") as fh:
+        left = size
+        while left:
+            block = os.urandom(min(left, 4 * MiB))
+            fh.write(block)
+            left -= len(block)
+    return path
+
+
+def engine_section(raw: Measurement, runs: list[Any], by_size: dict[int, Any],
+                   ratios: list[float]) -> str:
+    import statistics
+
+    from bench.p2p_engine import s3_path_cost
+
+    best = max(runs, key=lambda r: r.mb_per_s)
+    ratio = statistics.median(ratios)
+    cost = best.cost()
+    total = sum(cost.values())
+    s3 = s3_path_cost(50_000_000)
+    rss_rows = [
+        f"| {size // MiB} MiB | {r.mb_per_s:.1f} | {r.sender_rss_mb:.0f}"
+        f" | {r.receiver_rss_mb:.0f} |"
+        for size, r in sorted(by_size.items())
+    ]
+    calls = ", ".join(f"{op} {n}" for op, n in sorted(best.dynamodb.items())
+                      if not op.startswith("_"))
+    return "\n".join([
+        "## Peer to peer, our engine (`bench/bench_p2p.py`, part b)",
+        "",
+        "Two `sgraph-send` processes (send / receive, uvloop) meeting through the local",
+        "stack: signed signalling, encrypted records, each verified and written to disk,",
+        "whole-file SHA-256 checked before the rename. MB/s runs from the first record to",
+        "the verified file; setup from the receiver's start (relay connect, `hello`,",
+        "`ice-servers`, signed offer/answer, ICE, DTLS, SCTP) to the open channel.",
+        "Each engine round runs right after a raw aiortc round (default loop, same bytes);",
+        "the ratio is the median of the per-round ratios "
+        f"({', '.join(f'{r:.2f}' for r in ratios)}).",
+        "",
+        "| | MB/s | × raw default loop | setup ms |",
+        "| --- | ---: | ---: | ---: |",
+        f"| raw aiortc, default loop | {raw.mb_per_s:.1f} | 1.00 | {raw.setup_ms:.0f} |",
+        f"| our engine (best round) | {best.mb_per_s:.1f} | {ratio:.2f} (median) |"
+        f" {min(r.setup_ms for r in runs):.0f} |",
+        "",
+        f"Targets: ≥ {TARGET_ENGINE_VS_RAW} × raw; setup ≤ {TARGET_SETUP_MS:.0f} ms.",
+        "",
+        "Peak RSS of each peer (polled every 20 ms), by file size:",
+        "",
+        "| file | MB/s | sender MB | receiver MB |",
+        "| --- | ---: | ---: | ---: |",
+        *rss_rows,
+        "",
+        "### What one P2P transfer costs the backend",
+        "",
+        f"Counted on the local stack for one transfer: {best.ws_in} WebSocket messages in,"
+        f" {best.ws_out} out ({best.dynamodb.get('_signal_bytes', 0)} bytes in all),"
+        f" {best.lambda_invocations} Lambda invocations ({best.connections} × `$connect`"
+        f" and `$disconnect`, one per client message), DynamoDB: {calls}."
+        f" Priced at AWS list prices (us-east-1; Lambda arm64, 256 MB, {20} ms billed per"
+        " invocation assumed):",
+        "",
+        "| item | USD |",
+        "| --- | ---: |",
+        *[f"| {k} | {v:.8f} |" for k, v in cost.items()],
+        f"| **per P2P transfer** | **{total:.8f}** |",
+        "",
+        "The same 50 MB file through S3 instead (the seed's §5.3 comparison; 8 MiB parts,"
+        " one day stored, downloaded once to the internet):",
+        "",
+        "| item | USD |",
+        "| --- | ---: |",
+        *[f"| {k} | {v:.6f} |" for k, v in s3.items()],
+        f"| **per S3 transfer** | **{sum(s3.values()):.6f}** |",
+        "",
+        "The P2P path's cost does not grow with the file: the bytes never touch AWS.",
+    ])
+
+
+def measure_engine(raw_best: Measurement, rounds: int, total: int, rss_sizes: list[int],
+                   write: bool) -> None:
+    """Engine rounds, each right after a raw default-loop round (noise hits both alike)."""
+    import statistics
+    import tempfile
+
+    from bench.p2p_engine import run_engine
+    from devstack.process import DevStackProcess
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        record = tmp / "relayed.jsonl"
+        with DevStackProcess(record_to=record) as info:
+            source = _make_file(tmp / "engine.bin", total)
+            runs, ratios = [], []
+            for round_no in range(1, rounds + 1):
+                raw = run_pair(RAW_DEFAULT.name, RAW_DEFAULT.sender, RAW_DEFAULT.receiver,
+                               total_bytes=total, loop=RAW_DEFAULT.loop)
+                run = run_engine(info.ws_url, info.aws_endpoint_url, record, source, tmp / "out")
+                runs.append(run)
+                ratios.append(run.mb_per_s / raw.mb_per_s)
+                if raw.mb_per_s > raw_best.mb_per_s:
+                    raw_best = raw
+                print(f"  round {round_no}: raw {raw.mb_per_s:6.1f} MB/s, our engine"
+                      f" {run.mb_per_s:6.1f} MB/s (×{ratios[-1]:.2f}), setup"
+                      f" {run.setup_ms:5.0f} ms, RSS {run.sender_rss_mb:4.0f}/"
+                      f"{run.receiver_rss_mb:4.0f} MB", flush=True)
+            source.unlink()
+            by_size = {}
+            for size in rss_sizes:
+                path = _make_file(tmp / f"rss-{size // MiB}.bin", size)
+                by_size[size] = run_engine(info.ws_url, info.aws_endpoint_url, record, path,
+                                           tmp / "out")
+                path.unlink()
+                r = by_size[size]
+                print(f"  {size // MiB:>5} MiB: {r.mb_per_s:6.1f} MB/s  peak RSS sender"
+                      f" {r.sender_rss_mb:.0f} MB, receiver {r.receiver_rss_mb:.0f} MB",
+                      flush=True)
+    best = max(runs, key=lambda r: r.mb_per_s)
+    ratio = statistics.median(ratios)
+    print(f"our engine {best.mb_per_s:.1f} MB/s; median ×{ratio:.2f} the raw round beside it;"
+          f" setup {best.setup_ms:.0f} ms; one P2P transfer costs"
+          f" ${sum(best.cost().values()):.8f}")
+    if write:
+        write_section("bench_p2p_engine", engine_section(raw_best, runs, by_size, ratios))
+    summary("p2p_vs_raw_aiortc", ratio, TARGET_ENGINE_VS_RAW, True)
+    summary("p2p_engine_setup_ms", min(r.setup_ms for r in runs), TARGET_SETUP_MS, False)
+    largest = by_size[max(by_size)]
+    summary("p2p_engine_peak_rss_mb", max(largest.sender_rss_mb, largest.receiver_rss_mb),
+            150.0, False)
+    summary("p2p_backend_cost_usd", sum(best.cost().values()), 0.00002, False)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="32 MiB, one round")
     parser.add_argument("--mib", type=int, help="MiB per run (default 256, --quick 32)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2, --quick 1)")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument("--rss-mib", type=int, nargs="*",
+                        help="file sizes for the engine's peak-RSS runs (default 64 1024,"
+                             " --quick 64)")
     args = parser.parse_args(argv)
     total = (args.mib or (32 if args.quick else 256)) * MiB
     rounds = args.rounds or (1 if args.quick else 2)
@@ -386,6 +525,9 @@ def main(argv: list[str] | None = None) -> None:
     summary("p2p_raw_uvloop_mb_s", best[RAW_UVLOOP].mb_per_s, None, True)
     summary("p2p_pipe_uvloop_vs_raw_default", ceiling, TARGET_ENGINE_VS_RAW, True)
     summary("p2p_raw_setup_ms", best[RAW_DEFAULT].setup_ms, TARGET_SETUP_MS, False)
+    rss_mib = args.rss_mib if args.rss_mib is not None else ([64] if args.quick else [64, 1024])
+    measure_engine(best[RAW_DEFAULT], rounds, total, [m * MiB for m in rss_mib],
+                   not args.no_write)
 
 
 if __name__ == "__main__":
