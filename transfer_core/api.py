@@ -1,0 +1,35 @@
+"""The client library's public surface, pinned by a test; everything else may change.
+
+`transfer_core/__init__.py` stays empty of imports because the Lambda bundle
+carries it (with only the Lambda-safe modules beside it).
+"""
+
+
+from .errors import SGraphSendError
+from .keys import TransferKeys, derive_keys
+from .layout import ChunkLayout
+from .manifest import Manifest, open_manifest, seal_manifest
+from .progress import ProgressRecord, Via
+from .ranges import RangeSet
+from .record import RecordCipher, RecordHeader
+from .secret import TransferSecret
+from .sink import PartialFile
+from .source import FileSource
+
+__all__ = [
+    "ChunkLayout",
+    "FileSource",
+    "Manifest",
+    "PartialFile",
+    "ProgressRecord",
+    "RangeSet",
+    "RecordCipher",
+    "RecordHeader",
+    "SGraphSendError",
+    "TransferKeys",
+    "TransferSecret",
+    "Via",
+    "derive_keys",
+    "open_manifest",
+    "seal_manifest",
+]
