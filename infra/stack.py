@@ -39,7 +39,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = LambdaPlatform(python_version="3.12", architecture="arm64")
 
 #: Message actions (``$request.body.action``) routed to the relay besides ``$default``.
-RELAY_ACTIONS: tuple[str, ...] = ("hello", "signal", "ping", "ice-servers")
+RELAY_ACTIONS: tuple[str, ...] = (
+    "hello", "signal", "ping", "ice-servers",
+    "upload-start", "upload-parts", "upload-complete", "download-urls",
+)
 
 ROOM_INDEX_NAME = "room-index"
 TRANSFER_PREFIX = "transfers/"
@@ -112,6 +115,8 @@ class SendStack(Stack):
             "TURN_URLS": ",".join(settings.turn_urls),
             "TURN_CREDENTIAL_TTL_SECONDS": str(settings.turn_credential_ttl_seconds),
             "BUCKET_NAME": self.bucket.bucket_name,
+            # the relay refuses URLs for transfers older than the lifecycle rule deletes
+            "TRANSFER_EXPIRY_DAYS": str(settings.transfer_expiry_days),
         }
         if settings.turn_enabled:
             relay_env["TURN_SECRET_PARAMETER"] = settings.turn_secret_parameter

@@ -16,6 +16,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
+from transfer_core.storage.presign import S3Presigner
+
 from .signalling.dynamo import DynamoRepository
 from .signalling.gateway import GatewayClients
 from .signalling.service import SignallingService
@@ -34,6 +36,22 @@ repository = DynamoRepository(dynamodb, SETTINGS.table_name)
 gateways = GatewayClients(
     lambda url: boto3.client("apigatewaymanagementapi", endpoint_url=url, config=_CONFIG),
     SETTINGS.management_endpoint_url,
+)
+
+# Presigning is local (no request). An endpoint override (the local stack's moto on
+# 127.0.0.1) needs path-style URLs; on AWS the default virtual-hosted style is kept.
+_S3_STYLE = "path" if os.environ.get("AWS_ENDPOINT_URL_S3") else "virtual"
+storage = (
+    S3Presigner(
+        boto3.client(
+            "s3", config=_CONFIG.merge(Config(signature_version="s3v4",
+                                              s3={"addressing_style": _S3_STYLE}))
+        ),
+        SETTINGS.bucket_name,
+        SETTINGS.presign_ttl_seconds,
+    )
+    if SETTINGS.bucket_name
+    else None
 )
 
 
@@ -79,4 +97,6 @@ telemetry = PowertoolsTelemetry()
 def service_for(event: dict[str, Any] | None = None) -> SignallingService:
     """A service bound to the gateway of the event's API (none for `$connect`)."""
     gateway = gateways.for_event(event) if event is not None else None
-    return SignallingService(repository, SETTINGS, gateway, turn_secret=turn_secret)
+    return SignallingService(
+        repository, SETTINGS, gateway, turn_secret=turn_secret, storage=storage
+    )

@@ -117,18 +117,65 @@ class NoPeer(SignallingError):
     http_status = 409
 
 
+class Forbidden(SignallingError):
+    """The caller's role may not do this (a receiver asking to upload)."""
+
+    code = "forbidden"
+    default_message = "Only the room's sender may store a transfer."
+    http_status = 403
+
+
+class Expired(SignallingError):
+    """Nothing is stored for the room: expired, removed, or never stored."""
+
+    code = "expired"
+    default_message = (
+        "Nothing is stored for this link: the transfer has expired or was never stored."
+    )
+    http_status = 404
+
+
+class NoUpload(SignallingError):
+    """The multipart upload named does not exist for this room and record index."""
+
+    code = "no-upload"
+    default_message = "That upload does not exist (finished, aborted or not yours); start again."
+    http_status = 404
+
+
+class UploadIncomplete(SignallingError):
+    """`upload-complete` while parts are missing."""
+
+    code = "upload-incomplete"
+    default_message = "Parts of the upload are missing; upload them and complete again."
+    http_status = 409
+
+
+class StorageUnavailable(SignallingError):
+    """The relay has no bucket configured."""
+
+    code = "storage-unavailable"
+    default_message = "This relay stores no transfers (no bucket configured)."
+    http_status = 503
+
+
 __all__ = [
     "BadJson",
     "BadRequest",
+    "Expired",
+    "Forbidden",
     "InternalError",
     "InvalidField",
     "MissingField",
+    "NoUpload",
     "NoPeer",
     "NotInRoom",
     "PayloadTooLarge",
     "RateLimited",
     "RoomFull",
     "SignallingError",
+    "StorageUnavailable",
     "UnexpectedField",
     "UnknownAction",
+    "UploadIncomplete",
 ]

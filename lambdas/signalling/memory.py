@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from transfer_core.storage.presign import MissingPartsError, NoSuchUploadError, StoredObject
 
 from .model import Connection, Member
 from .ports import GoneError, SlotTaken
@@ -98,3 +102,66 @@ class RecordingGateway:
     def to(self, connection_id: str) -> list[bytes]:
         """Everything posted to one connection, in order."""
         return [data for cid, data in self.sent if cid == connection_id]
+
+
+@dataclass
+class InMemoryStorage:
+    """`Storage` fake: URLs are `fake://<verb>/<key>…`; objects and uploads are dicts."""
+
+    now: float = 0.0
+    """What `url_expiry` and new objects' times are computed from (tests move it)."""
+    url_ttl: int = 600
+    objects_by_key: dict[str, StoredObject] = field(default_factory=dict)
+    uploads: dict[str, tuple[str, dict[int, int]]] = field(default_factory=dict)
+    """upload id -> (key, {part number: size})."""
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def url_expiry(self) -> int:
+        return int(self.now) + self.url_ttl
+
+    def put_url(self, key: str) -> str:
+        return f"fake://put/{key}"
+
+    def get_url(self, key: str) -> str:
+        return f"fake://get/{key}"
+
+    def start_upload(self, key: str) -> tuple[str, list[int]]:
+        for upload_id, (held_key, parts) in self.uploads.items():
+            if held_key == key:
+                return upload_id, sorted(parts)
+        upload_id = f"upload-{next(self._ids)}"
+        self.uploads[upload_id] = (key, {})
+        return upload_id, []
+
+    def part_urls(self, key: str, upload_id: str, parts: Iterable[int]) -> list[tuple[int, str]]:
+        if self.uploads.get(upload_id, ("",))[0] != key:
+            raise NoSuchUploadError(upload_id)
+        return [(n, f"fake://part/{key}?uploadId={upload_id}&partNumber={n}")
+                for n in sorted(set(parts))]
+
+    def complete(self, key: str, upload_id: str, parts: int) -> int:
+        held_key, held = self.uploads.get(upload_id, ("", {}))
+        if held_key != key:
+            raise NoSuchUploadError(upload_id)
+        for n in range(1, parts + 1):
+            if n not in held:
+                raise MissingPartsError(n)
+        size = sum(held[n] for n in range(1, parts + 1))
+        del self.uploads[upload_id]
+        self.store(key, size)
+        return size
+
+    def objects(self, prefix: str) -> list[StoredObject]:
+        return sorted((o for k, o in self.objects_by_key.items() if k.startswith(prefix)),
+                      key=lambda o: o.key)
+
+    # -- what a client's PUTs would do --------------------------------------
+
+    def store(self, key: str, size: int, modified: float | None = None) -> None:
+        """An object as a completed PUT would leave it."""
+        when = self.now if modified is None else modified
+        self.objects_by_key[key] = StoredObject(key, size, when)
+
+    def put_part(self, upload_id: str, part: int, size: int) -> None:
+        """A part as a presigned UploadPart would leave it."""
+        self.uploads[upload_id][1][part] = size

@@ -3,8 +3,8 @@
 Every message is a JSON object with an `action`; each action takes exactly the
 fields listed on its model (anything else is refused), plus an optional `ref`
 string echoed in the direct reply so a client can match replies to requests.
-Future actions (the S3 fallback's presigning) become new members of
-`ClientMessage` and a new branch in `relay_api.dispatch`.
+Each action is a member of `ClientMessage` and a branch in `relay_api.dispatch`
+(the storage actions of the S3 fallback included; docs/signalling.md §6).
 """
 
 from __future__ import annotations
@@ -62,14 +62,70 @@ class IceServers(_Message):
     action: Literal["ice-servers"]
 
 
-ClientMessage = Annotated[Hello | Signal | Ping | IceServers, Field(discriminator="action")]
+RecordIndex = Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)]
+UploadId = Annotated[str, Field(min_length=1, max_length=1024)]
+PartNumber = Annotated[int, Field(ge=1, le=10_000, strict=True)]
+MAX_PART_URLS = 16
+"""Part URLs per `upload-parts` reply: keeps a reply far below API Gateway's 32 KB frame."""
+
+
+class UploadStart(_Message):
+    """The sender asks for a PUT URL (manifest, small records) or a multipart upload."""
+
+    action: Literal["upload-start"]
+    object: Literal["manifest", "records"]
+    """Which object of the room's stored transfer."""
+    first: RecordIndex | None = None
+    """Records only: index of the object's first record."""
+    parts: Annotated[int, Field(ge=0, le=10_000, strict=True)] | None = None
+    """Records only: 0 for one single PUT, else the multipart upload's part count."""
+
+
+class UploadParts(_Message):
+    """The sender asks for UploadPart URLs of its multipart upload."""
+
+    action: Literal["upload-parts"]
+    first: RecordIndex
+    """Index of the records object's first record."""
+    uploadId: UploadId  # noqa: N815 (the wire name)
+    """From `upload-start`."""
+    parts: Annotated[list[PartNumber], Field(min_length=1, max_length=MAX_PART_URLS)]
+    """Distinct part numbers."""
+
+
+class UploadComplete(_Message):
+    """The sender says every part is uploaded; the relay completes the upload."""
+
+    action: Literal["upload-complete"]
+    first: RecordIndex
+    """Index of the records object's first record."""
+    uploadId: UploadId  # noqa: N815 (the wire name)
+    """From `upload-start`."""
+    parts: PartNumber
+    """How many parts the upload has."""
+
+
+class DownloadUrls(_Message):
+    """Any member asks for GET URLs of the room's stored transfer."""
+
+    action: Literal["download-urls"]
+
+
+AnyMessage = (
+    Hello | Signal | Ping | IceServers | UploadStart | UploadParts | UploadComplete | DownloadUrls
+)
+ClientMessage = Annotated[AnyMessage, Field(discriminator="action")]
 ACTIONS: dict[str, type[_Message]] = {
     "hello": Hello,
     "signal": Signal,
     "ping": Ping,
     "ice-servers": IceServers,
+    "upload-start": UploadStart,
+    "upload-parts": UploadParts,
+    "upload-complete": UploadComplete,
+    "download-urls": DownloadUrls,
 }
-_ADAPTER: TypeAdapter[Hello | Signal | Ping | IceServers] = TypeAdapter(ClientMessage)
+_ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(ClientMessage)
 
 
 def _reject_constant(name: str) -> Any:
@@ -82,7 +138,7 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def parse_message(body: str | None, is_base64: bool = False) -> Hello | Signal | Ping | IceServers:
+def parse_message(body: str | None, is_base64: bool = False) -> AnyMessage:
     """Parse one message body; raise a `SignallingError` naming the first problem."""
     if is_base64 or body is None:
         raise BadJson("Binary frames are not supported; send a JSON text message.")

@@ -118,3 +118,8 @@ def ice_servers(servers: list[dict[str, Any]], expires_at: int, ref: str | None)
 def error(code: str, message: str, ref: str | None) -> bytes:
     """An error told to the caller; the connection stays open."""
     return encode(_with_ref({"type": "error", "code": code, "message": message}, ref))
+
+
+def reply(kind: str, fields: dict[str, Any], ref: str | None) -> bytes:
+    """A direct answer of `type` `kind` (the storage actions' replies, signalling.md §6)."""
+    return encode(_with_ref({"type": kind, **fields}, ref))

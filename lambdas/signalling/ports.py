@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
+
+from transfer_core.storage.presign import StoredObject
 
 from .model import Connection, Member
 
@@ -71,4 +74,42 @@ class Gateway(Protocol):
 
     def send(self, connection_id: str, data: bytes) -> None:
         """Post `data` to the connection; raise `GoneError` if it no longer exists."""
+        ...
+
+
+class Storage(Protocol):
+    """Presigned access to the fallback bucket (`transfer_core.storage.presign.S3Presigner`).
+
+    The service builds every key from the caller's own room id; the port only
+    presigns and keeps multipart books. `start_upload`, `part_urls` and
+    `complete` raise `NoSuchUploadError` / `MissingPartsError` from
+    `transfer_core.storage.presign`; an in-memory fake lives in `memory.py`.
+    """
+
+    def url_expiry(self) -> int:
+        """Epoch seconds at which URLs presigned now stop working."""
+        ...
+
+    def put_url(self, key: str) -> str:
+        """A single-PUT URL."""
+        ...
+
+    def get_url(self, key: str) -> str:
+        """A GET URL."""
+        ...
+
+    def start_upload(self, key: str) -> tuple[str, list[int]]:
+        """The unfinished multipart upload of `key` and its uploaded part numbers, or a new one."""
+        ...
+
+    def part_urls(self, key: str, upload_id: str, parts: Iterable[int]) -> list[tuple[int, str]]:
+        """UploadPart URLs."""
+        ...
+
+    def complete(self, key: str, upload_id: str, parts: int) -> int:
+        """Complete with parts `1…parts`; return the object's size."""
+        ...
+
+    def objects(self, prefix: str) -> list[StoredObject]:
+        """The complete objects under `prefix`."""
         ...

@@ -7,15 +7,23 @@ from typing import Any
 
 from .api import Telemetry
 from .errors import InternalError, SignallingError
-from .messages import Hello, IceServers, Ping, Signal, parse_message
+from .messages import (
+    AnyMessage,
+    DownloadUrls,
+    Hello,
+    Ping,
+    Signal,
+    UploadComplete,
+    UploadParts,
+    UploadStart,
+    parse_message,
+)
 from .service import Outcome, SignallingService
 
 logger = logging.getLogger(__name__)
 
 
-def dispatch(
-    service: SignallingService, connection_id: str, message: Hello | Signal | Ping | IceServers
-) -> Outcome:
+def dispatch(service: SignallingService, connection_id: str, message: AnyMessage) -> Outcome:
     """Call the service method of the message's action."""
     if isinstance(message, Signal):
         return service.signal(connection_id, message.payload, message.to, message.ref)
@@ -23,6 +31,20 @@ def dispatch(
         return service.hello(connection_id, message.ref)
     if isinstance(message, Ping):
         return service.ping(connection_id, message.ref)
+    if isinstance(message, UploadStart):
+        return service.upload_start(
+            connection_id, message.object, message.first, message.parts, message.ref
+        )
+    if isinstance(message, UploadParts):
+        return service.upload_parts(
+            connection_id, message.first, message.uploadId, list(message.parts), message.ref
+        )
+    if isinstance(message, UploadComplete):
+        return service.upload_complete(
+            connection_id, message.first, message.uploadId, message.parts, message.ref
+        )
+    if isinstance(message, DownloadUrls):
+        return service.download_urls(connection_id, message.ref)
     return service.ice_servers(connection_id, message.ref)
 
 

@@ -18,18 +18,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from transfer_core.storage.layout import (
+    manifest_key,
+    records_key,
+    room_prefix,
+    split_records_key,
+)
+from transfer_core.storage.presign import MissingPartsError, NoSuchUploadError, ranges_of
+
 from . import model
 from .errors import (
     BadRequest,
+    Expired,
+    Forbidden,
+    InvalidField,
+    MissingField,
     NoPeer,
     NotInRoom,
+    NoUpload,
     PayloadTooLarge,
     RateLimited,
     RoomFull,
     SignallingError,
+    StorageUnavailable,
+    UploadIncomplete,
 )
 from .model import ROLES, ROOM_ID_RE, TOKEN_RE, Connection, Member
-from .ports import Gateway, GoneError, Repository, SlotTaken
+from .ports import Gateway, GoneError, Repository, SlotTaken, Storage
 from .settings import Settings
 from .turn import turn_credentials
 
@@ -66,6 +81,7 @@ class SignallingService:
         clock: Callable[[], float] = time.time,
         random_bytes: Callable[[int], bytes] = os.urandom,
         turn_secret: Callable[[], str | None] | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self._repo = repo
         self._settings = settings
@@ -73,6 +89,7 @@ class SignallingService:
         self._clock = clock
         self._random_bytes = random_bytes
         self._turn_secret = turn_secret or (lambda: settings.turn_secret)
+        self._storage = storage
 
     # -- admission -------------------------------------------------------
 
@@ -197,6 +214,102 @@ class SignallingService:
         self._reply(connection_id, model.ice_servers(servers, expires_at, ref))
         return Outcome()
 
+    # -- storage actions (the S3 fallback, docs/signalling.md §6) -------------
+
+    def upload_start(
+        self, connection_id: str, obj: str, first: int | None = None, parts: int | None = None,
+        ref: str | None = None,
+    ) -> Outcome:
+        """Give the room's sender a PUT URL, or its (new or unfinished) multipart upload."""
+        conn = self._sender_of(connection_id)
+        storage = self._storage_or_fail()
+        fields: dict[str, Any] = {"object": obj}
+        if obj == "manifest":
+            if first is not None or parts is not None:
+                raise InvalidField("upload-start of the manifest takes neither first nor parts.")
+            fields["url"] = storage.put_url(manifest_key(conn.room_id))
+        else:
+            if first is None or parts is None:
+                raise MissingField("upload-start of records needs the fields first and parts.")
+            key = records_key(conn.room_id, first)
+            fields["first"] = first
+            if parts == 0:
+                fields["url"] = storage.put_url(key)
+            else:
+                upload_id, uploaded = storage.start_upload(key)
+                fields["uploadId"] = upload_id
+                fields["uploaded"] = ranges_of(uploaded)
+        fields["expiresAt"] = storage.url_expiry()
+        fields["storedUntil"] = self._stored_until(self._clock())
+        self._reply(connection_id, model.reply("upload-start", fields, ref))
+        return Outcome()
+
+    def upload_parts(
+        self, connection_id: str, first: int, upload_id: str, parts: list[int],
+        ref: str | None = None,
+    ) -> Outcome:
+        """UploadPart URLs of the sender's multipart upload of the records at `first`."""
+        conn = self._sender_of(connection_id)
+        storage = self._storage_or_fail()
+        if len(set(parts)) != len(parts):
+            raise InvalidField("The field parts lists a part number twice.")
+        try:
+            urls = storage.part_urls(records_key(conn.room_id, first), upload_id, parts)
+        except NoSuchUploadError:
+            raise NoUpload() from None
+        fields = {
+            "first": first,
+            "uploadId": upload_id,
+            "urls": [{"part": n, "url": url} for n, url in urls],
+            "expiresAt": storage.url_expiry(),
+        }
+        self._reply(connection_id, model.reply("upload-parts", fields, ref))
+        return Outcome()
+
+    def upload_complete(
+        self, connection_id: str, first: int, upload_id: str, parts: int, ref: str | None = None
+    ) -> Outcome:
+        """Complete the sender's multipart upload with exactly parts 1…parts."""
+        conn = self._sender_of(connection_id)
+        storage = self._storage_or_fail()
+        try:
+            size = storage.complete(records_key(conn.room_id, first), upload_id, parts)
+        except NoSuchUploadError:
+            raise NoUpload() from None
+        except MissingPartsError as exc:
+            raise UploadIncomplete(
+                f"Part {exc.first_missing} has not been uploaded; upload it and complete again."
+            ) from None
+        fields = {"first": first, "size": size, "storedUntil": self._stored_until(self._clock())}
+        self._reply(connection_id, model.reply("upload-complete", fields, ref))
+        return Outcome()
+
+    def download_urls(self, connection_id: str, ref: str | None = None) -> Outcome:
+        """GET URLs of the room's stored transfer, for any member (the sender may be gone)."""
+        conn, _, _ = self._room_of(connection_id)
+        storage = self._storage_or_fail()
+        now = self._clock()
+        cutoff = now - self._settings.transfer_expiry_days * 86400
+        live = [o for o in storage.objects(room_prefix(conn.room_id)) if o.modified >= cutoff]
+        manifest = next((o for o in live if o.key == manifest_key(conn.room_id)), None)
+        if manifest is None:
+            raise Expired()
+        records = sorted(
+            (first, o) for o in live
+            if (first := split_records_key(conn.room_id, o.key)) is not None
+        )
+        fields = {
+            "manifest": {"url": storage.get_url(manifest.key), "size": manifest.size},
+            "records": [
+                {"first": first, "size": o.size, "url": storage.get_url(o.key)}
+                for first, o in records
+            ],
+            "expiresAt": storage.url_expiry(),
+            "storedUntil": self._stored_until(manifest.modified),
+        }
+        self._reply(connection_id, model.reply("download-urls", fields, ref))
+        return Outcome()
+
     def report(self, connection_id: str, err: SignallingError, ref: str | None = None) -> None:
         """Tell the caller about its mistake; the connection stays open."""
         self._reply(connection_id, model.error(err.code, err.message, ref))
@@ -225,6 +338,21 @@ class SignallingService:
                 "Your slot was taken back by a newer connection with your token; use that one."
             )
         return conn, me, [m for m in members if m.connection_id != connection_id]
+
+    def _sender_of(self, connection_id: str) -> Connection:
+        """The caller's connection, if it holds its room's sender slot; else refused."""
+        conn, me, _ = self._room_of(connection_id)
+        if me.role != "sender":
+            raise Forbidden()
+        return conn
+
+    def _storage_or_fail(self) -> Storage:
+        if self._storage is None or self._settings.bucket_name is None:
+            raise StorageUnavailable()
+        return self._storage
+
+    def _stored_until(self, stored_at: float) -> int:
+        return int(stored_at) + self._settings.transfer_expiry_days * 86400
 
     def _gateway_or_fail(self) -> Gateway:
         if self._gateway is None:

@@ -64,6 +64,10 @@ class Settings:
     """New connections per client address per minute."""
     management_endpoint_url: str | None = None
     """Override of the `@connections` endpoint (local stack)."""
+    presign_ttl_seconds: int = 600
+    """Lifetime of the presigned S3 URLs the storage actions hand out."""
+    transfer_expiry_days: int = 7
+    """Days a stored transfer is kept (the bucket's lifecycle rule on `transfers/`)."""
     service_name: str = "sgraph-send"
     """Powertools service name."""
     metrics_namespace: str = "sgraph-send"
@@ -104,6 +108,8 @@ class Settings:
             message_rate_per_minute=_int(env, "MESSAGE_RATE_PER_MINUTE", 600),
             connect_rate_per_minute=_int(env, "CONNECT_RATE_PER_MINUTE", 60),
             management_endpoint_url=env.get("MANAGEMENT_ENDPOINT_URL", "").strip() or None,
+            presign_ttl_seconds=min(_int(env, "PRESIGN_TTL_SECONDS", 600), 3600),
+            transfer_expiry_days=_int(env, "TRANSFER_EXPIRY_DAYS", 7),
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or "sgraph-send",
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "sgraph-send",
         )

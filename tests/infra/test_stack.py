@@ -116,7 +116,10 @@ def test_routes_reach_the_right_functions(resources: dict[str, Any]) -> None:
         target_of[route["Properties"]["RouteKey"]] = fn_id
 
     assert set(target_of) == {"$connect", "$disconnect", "$default", *RELAY_ACTIONS}
-    assert set(RELAY_ACTIONS) == {"hello", "signal", "ping", "ice-servers"}
+    assert set(RELAY_ACTIONS) == {
+        "hello", "signal", "ping", "ice-servers",
+        "upload-start", "upload-parts", "upload-complete", "download-urls",
+    }
     assert target_of["$connect"] == ids["Connect"]
     assert target_of["$disconnect"] == ids["Disconnect"]
     for key in ("$default", *RELAY_ACTIONS):

@@ -1,0 +1,201 @@
+"""The relay's storage actions (S3 fallback) over the in-memory repository, gateway and storage.
+
+moto checks neither presigned signatures nor URL expiry, so who may have which
+URL, for which key and until when is tested here, on our own logic, directly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambdas.signalling.errors import (
+    Expired,
+    Forbidden,
+    InvalidField,
+    MissingField,
+    NotInRoom,
+    NoUpload,
+    StorageUnavailable,
+    UploadIncomplete,
+)
+from lambdas.signalling.memory import InMemoryRepository, InMemoryStorage, RecordingGateway
+from lambdas.signalling.messages import parse_message
+from lambdas.signalling.relay_api import dispatch
+from lambdas.signalling.service import SignallingService
+from lambdas.signalling.settings import Settings
+from transfer_core.storage import manifest_key, records_key
+
+ROOM = "0123456789abcdef0123456789abcdef"
+OTHER = "f" * 32
+NOW = 1_700_000_000.0
+DAY = 86400
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world():
+    repo, gateway, clock = InMemoryRepository(), RecordingGateway(), Clock()
+    storage = InMemoryStorage(now=NOW)
+    settings = Settings(table_name="t", bucket_name="b", presign_ttl_seconds=600)
+    svc = SignallingService(repo, settings, gateway, clock=clock, storage=storage)
+    svc.connect("S", ROOM, "sender", "A" * 22, "10.0.0.1")
+    svc.connect("R", ROOM, "receiver", "B" * 22, "10.0.0.2")
+    svc.connect("X", OTHER, "sender", "C" * 22, "10.0.0.3")
+    return svc, gateway, clock, storage
+
+
+def last(gateway: RecordingGateway, cid: str) -> dict:
+    return json.loads(gateway.to(cid)[-1])
+
+
+def call(svc: SignallingService, cid: str, body: dict):
+    return dispatch(svc, cid, parse_message(json.dumps(body)))
+
+
+def test_sender_gets_a_manifest_url_under_its_own_room_only(world):
+    svc, gw, _, _ = world
+    call(svc, "S", {"action": "upload-start", "object": "manifest", "ref": "1"})
+    reply = last(gw, "S")
+    assert reply["type"] == "upload-start" and reply["ref"] == "1"
+    assert reply["url"] == f"fake://put/{manifest_key(ROOM)}"
+    assert reply["expiresAt"] == NOW + 600, "URLs expire in minutes"
+    assert reply["storedUntil"] == NOW + 7 * DAY
+    assert gw.to("R") == [] and gw.to("X") == [], "answered to the caller only"
+
+
+def test_a_receiver_may_not_upload(world):
+    svc, _, _, _ = world
+    for body in (
+        {"action": "upload-start", "object": "manifest"},
+        {"action": "upload-start", "object": "records", "first": 0, "parts": 0},
+        {"action": "upload-parts", "first": 0, "uploadId": "u", "parts": [1]},
+        {"action": "upload-complete", "first": 0, "uploadId": "u", "parts": 1},
+    ):
+        with pytest.raises(Forbidden):
+            call(svc, "R", body)
+
+
+def test_another_rooms_sender_cannot_reach_this_rooms_upload(world):
+    svc, gw, _, storage = world
+    call(svc, "S", {"action": "upload-start", "object": "records", "first": 0, "parts": 3})
+    upload_id = last(gw, "S")["uploadId"]
+    # the key is built from the caller's room, so the upload id does not match it
+    with pytest.raises(NoUpload):
+        call(svc, "X", {"action": "upload-parts", "first": 0, "uploadId": upload_id,
+                        "parts": [1]})
+    with pytest.raises(NoUpload):
+        call(svc, "X", {"action": "upload-complete", "first": 0, "uploadId": upload_id,
+                        "parts": 1})
+    # and its downloads see only its own (empty) room
+    storage.store(manifest_key(ROOM), 100)
+    with pytest.raises(Expired):
+        call(svc, "X", {"action": "download-urls"})
+
+
+def test_no_request_field_can_name_a_key_or_bucket():
+    for body in (
+        {"action": "download-urls", "key": "transfers/x/manifest"},
+        {"action": "upload-start", "object": "manifest", "bucket": "b"},
+        {"action": "upload-start", "object": "../x"},
+    ):
+        with pytest.raises(Exception) as info:
+            parse_message(json.dumps(body))
+        assert getattr(info.value, "code", "") in ("unexpected-field", "invalid-field")
+
+
+def test_multipart_upload_resumes_and_completes_only_when_whole(world):
+    svc, gw, _, storage = world
+    start = {"action": "upload-start", "object": "records", "first": 5, "parts": 3}
+    call(svc, "S", start)
+    reply = last(gw, "S")
+    upload_id = reply["uploadId"]
+    assert reply["uploaded"] == [] and reply["first"] == 5
+    call(svc, "S", {"action": "upload-parts", "first": 5, "uploadId": upload_id,
+                    "parts": [1, 2, 3]})
+    urls = last(gw, "S")["urls"]
+    assert [u["part"] for u in urls] == [1, 2, 3]
+    assert all(records_key(ROOM, 5) in u["url"] for u in urls)
+    storage.put_part(upload_id, 1, 10)
+    storage.put_part(upload_id, 3, 4)
+    call(svc, "S", start)  # a restarted sender: same upload, with what S3 holds
+    again = last(gw, "S")
+    assert again["uploadId"] == upload_id and again["uploaded"] == [[1, 1], [3, 3]]
+    with pytest.raises(UploadIncomplete, match="Part 2"):
+        call(svc, "S", {"action": "upload-complete", "first": 5, "uploadId": upload_id,
+                        "parts": 3})
+    storage.put_part(upload_id, 2, 10)
+    call(svc, "S", {"action": "upload-complete", "first": 5, "uploadId": upload_id,
+                    "parts": 3})
+    done = last(gw, "S")
+    assert done["type"] == "upload-complete" and done["size"] == 24
+
+
+def test_receiver_alone_in_the_room_gets_download_urls(world):
+    svc, gw, _, storage = world
+    storage.store(manifest_key(ROOM), 300)
+    storage.store(records_key(ROOM, 0), 1000)
+    storage.store(records_key(ROOM, 40), 500)
+    storage.store(f"transfers/{ROOM}/stray", 1)  # not ours to hand out
+    svc.disconnect("S")
+    call(svc, "R", {"action": "download-urls", "ref": "d"})
+    reply = last(gw, "R")
+    assert reply["manifest"] == {"url": f"fake://get/{manifest_key(ROOM)}", "size": 300}
+    assert [(r["first"], r["size"]) for r in reply["records"]] == [(0, 1000), (40, 500)]
+    assert reply["expiresAt"] == NOW + 600
+    assert reply["storedUntil"] == NOW + 7 * DAY
+
+
+def test_nothing_stored_and_too_old_are_both_expired(world):
+    svc, _, clock, storage = world
+    with pytest.raises(Expired):
+        call(svc, "R", {"action": "download-urls"})
+    storage.store(manifest_key(ROOM), 300, modified=NOW - 7 * DAY - 1)
+    # S3's lifecycle deletes eventually (moto never): the relay refuses by itself
+    with pytest.raises(Expired, match="expired"):
+        call(svc, "R", {"action": "download-urls"})
+
+
+def test_url_lifetime_follows_the_setting_and_time(world):
+    svc, gw, clock, storage = world
+    clock.now = storage.now = NOW + 1234
+    storage.store(manifest_key(ROOM), 1)
+    call(svc, "R", {"action": "download-urls"})
+    assert last(gw, "R")["expiresAt"] == NOW + 1234 + 600
+
+
+def test_a_replaced_connection_gets_nothing(world):
+    svc, _, _, _ = world
+    svc.connect("S2", ROOM, "sender", "A" * 22, "10.0.0.1")  # reconnect with the token
+    with pytest.raises(NotInRoom):
+        call(svc, "S", {"action": "upload-start", "object": "manifest"})
+
+
+def test_field_rules(world):
+    svc, _, _, _ = world
+    with pytest.raises(InvalidField):
+        call(svc, "S", {"action": "upload-start", "object": "manifest", "first": 0})
+    with pytest.raises(MissingField):
+        call(svc, "S", {"action": "upload-start", "object": "records", "first": 0})
+    with pytest.raises(InvalidField):
+        call(svc, "S", {"action": "upload-parts", "first": 0, "uploadId": "u",
+                        "parts": [1, 1]})
+    with pytest.raises(Exception, match="at most 16|16 items"):
+        parse_message(json.dumps({"action": "upload-parts", "first": 0, "uploadId": "u",
+                                  "parts": list(range(1, 18))}))
+
+
+def test_without_a_bucket_storage_is_unavailable():
+    repo, gateway = InMemoryRepository(), RecordingGateway()
+    svc = SignallingService(repo, Settings(table_name="t"), gateway, clock=lambda: NOW)
+    svc.connect("S", ROOM, "sender", "A" * 22, "10.0.0.1")
+    with pytest.raises(StorageUnavailable):
+        svc.upload_start("S", "manifest")
