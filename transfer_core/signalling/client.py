@@ -226,6 +226,10 @@ class SignalClient:
         servers: list[dict[str, Any]] = reply["iceServers"]
         return servers
 
+    async def request(self, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """Send one action and await its direct reply (the storage actions); errors raise."""
+        return await self._request(body, timeout)
+
     async def ping(self) -> None:
         await self._request({"action": "ping"})
 

@@ -1,0 +1,104 @@
+"""Where presigned URLs come from: the relay's storage actions (docs/signalling.md §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..signalling.client import RelayError
+from .errors import StorageError, TransferExpiredError
+
+MAX_PART_URLS = 16
+
+
+@dataclass(frozen=True)
+class UploadStart:
+    """A PUT URL (`url`) or a multipart upload (`upload_id`, parts S3 already holds)."""
+
+    url: str | None
+    upload_id: str | None
+    uploaded: frozenset[int]
+    stored_until: int
+
+
+@dataclass(frozen=True)
+class StoredRecords:
+    """One complete records object."""
+
+    first: int
+    size: int
+    url: str
+
+
+@dataclass(frozen=True)
+class StoredTransfer:
+    """GET URLs of everything stored for the room."""
+
+    manifest_url: str
+    manifest_size: int
+    records: tuple[StoredRecords, ...]
+    stored_until: int
+
+
+class UrlIssuer(Protocol):
+    """The relay, as the S3 transport sees it. Errors: `StorageError`, `TransferExpiredError`."""
+
+    async def upload_start(self, obj: str, first: int | None = None,
+                           parts: int | None = None) -> UploadStart: ...
+
+    async def part_urls(self, first: int, upload_id: str, parts: list[int]) -> dict[int, str]: ...
+
+    async def upload_complete(self, first: int, upload_id: str, parts: int) -> int: ...
+
+    async def download(self) -> StoredTransfer: ...
+
+
+Request = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class RelayUrlIssuer:
+    """`UrlIssuer` over the relay: `request` is `SignalClient.request` (or a test double)."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    async def _ask(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self._request(body)
+        except RelayError as exc:
+            if exc.code == "expired":
+                raise TransferExpiredError(
+                    "this transfer has expired or does not exist: nothing is stored for this"
+                    " link"
+                ) from None
+            raise StorageError(f"the relay refused a storage request: {exc}") from None
+
+    async def upload_start(self, obj: str, first: int | None = None,
+                           parts: int | None = None) -> UploadStart:
+        body: dict[str, Any] = {"action": "upload-start", "object": obj}
+        if obj == "records":
+            body.update(first=first, parts=parts)
+        reply = await self._ask(body)
+        uploaded = {n for a, b in reply.get("uploaded", []) for n in range(a, b + 1)}
+        return UploadStart(reply.get("url"), reply.get("uploadId"), frozenset(uploaded),
+                           int(reply["storedUntil"]))
+
+    async def part_urls(self, first: int, upload_id: str, parts: list[int]) -> dict[int, str]:
+        reply = await self._ask({"action": "upload-parts", "first": first,
+                                 "uploadId": upload_id, "parts": parts})
+        return {int(u["part"]): str(u["url"]) for u in reply["urls"]}
+
+    async def upload_complete(self, first: int, upload_id: str, parts: int) -> int:
+        reply = await self._ask({"action": "upload-complete", "first": first,
+                                 "uploadId": upload_id, "parts": parts})
+        return int(reply["storedUntil"])
+
+    async def download(self) -> StoredTransfer:
+        reply = await self._ask({"action": "download-urls"})
+        return StoredTransfer(
+            reply["manifest"]["url"], int(reply["manifest"]["size"]),
+            tuple(StoredRecords(int(r["first"]), int(r["size"]), str(r["url"]))
+                  for r in reply["records"]),
+            int(reply["storedUntil"]),
+        )
