@@ -1,0 +1,233 @@
+// The page: settings, the protocol self-check, the send and receive views.
+//
+// Settings (query parameters of the page; the link a sender shares keeps them):
+//   server   signalling WebSocket URL; default: config.json's `server` (the local stack
+//            writes its own; a deployment writes its API Gateway URL)
+//   ice      auto | local | any: `local` signals and accepts 127.0.0.1 candidates only;
+//            `auto` (default) does so when the server is on loopback
+//   relay    1: relay-only ICE policy (TURN), e.g. browser to browser on loopback
+//   save     auto | picker | opfs | memory (see sink.js)
+//   memlimit in-memory receive limit in MiB (default 512)
+//   record   preferred record size in KiB (default 64; the receiver may lower it)
+
+import { formatBytes } from "./bytes.js";
+import { SendError, parseLink } from "./protocol.js";
+import { runVectors } from "./selftest.js";
+import { Meter, Receiver, Sender } from "./session.js";
+import { PickerSink } from "./sink.js";
+import { DEFAULT_MEMORY_LIMIT } from "./sink.js";
+
+const $ = (id) => document.getElementById(id);
+const MiB = 1024 * 1024;
+
+const ADVICE = {
+  "bad-link": ["This link is not complete", "Copy the whole link, including everything after '#', and open it again."],
+  expired: ["Nothing is being sent on this link", "The transfer has finished, expired, or the sender closed their page. Ask the sender for a new link."],
+  refused: ["Connection refused: possible interception", "A message between you and the other side was altered or replayed on the way, so the page refused to connect. Nothing was sent. Try again, ideally from another network."],
+  verification: ["The file did not verify", "Nothing unverified was saved. Ask the sender to send the file again."],
+  "too-large": ["This file is too large for this browser", "Use a browser that can save to disk as the file arrives, or the sgraph-send command-line tool."],
+  network: ["Connection problem", "Check your connection and try again; reopening the link resumes nothing yet, it starts again."],
+  "source-changed": ["The file changed while it was being sent", "Pick the file again and share the new link."],
+  exists: ["The receiver already has that file", "The receiver can remove it or choose another folder, then open the link again."],
+  protocol: ["The other side sent something unexpected", "Make sure both sides use a current version, then try again."],
+  internal: ["Something went wrong in this page", "Reload the page and try again."],
+};
+
+function loopback(server) {
+  try {
+    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(server).hostname);
+  } catch {
+    return false;
+  }
+}
+
+async function loadSettings() {
+  const q = new URLSearchParams(location.search);
+  let server = q.get("server");
+  if (!server) {
+    try {
+      server = (await (await fetch("config.json", { cache: "no-store" })).json()).server;
+    } catch {
+      server = "";
+    }
+  }
+  const ice = q.get("ice") || "auto";
+  const settings = {
+    server,
+    localOnly: ice === "local" || (ice === "auto" && loopback(server)),
+    relayOnly: q.get("relay") === "1",
+    save: q.get("save") || "auto",
+    memoryLimit: q.get("memlimit") ? Number(q.get("memlimit")) * MiB : DEFAULT_MEMORY_LIMIT,
+    recordSize: (Number(q.get("record")) || 64) * 1024,
+    connectTimeoutMs: 15_000,
+    reconnectGraceMs: 60_000,
+    linkFor: (code) => `${location.origin}${location.pathname}${location.search}#${code}`,
+  };
+  return settings;
+}
+
+// --- the view ---------------------------------------------------------------------------
+
+function duration(seconds) {
+  if (seconds === null || !isFinite(seconds)) return "–";
+  if (seconds < 60) return `${Math.ceil(seconds)} s left`;
+  return `${Math.floor(seconds / 60)} min ${Math.ceil(seconds % 60)} s left`;
+}
+
+function makeReport() {
+  const meter = new Meter();
+  return {
+    state(state, text) {
+      document.body.dataset.state = state;
+      $("state-label").textContent = state;
+      $("status").textContent = text;
+      $("transfer").hidden = false;
+    },
+    link(link) {
+      $("link").value = link;
+      $("link-box").hidden = false;
+      window.sgraph.link = link;
+    },
+    preparing(done, total) {
+      $("status").textContent = `Preparing the file (SHA-256): ${total ? Math.floor((100 * done) / total) : 100} %`;
+    },
+    manifest(m) {
+      $("file-name").textContent = m.safeName;
+      $("file-size").textContent = `(${formatBytes(m.size)})`;
+      $("file-info").hidden = false;
+    },
+    sink(kind) {
+      window.sgraph.sink = kind;
+    },
+    path(path) {
+      const text = { direct: "direct (peer to peer)", relay: "relay (TURN)", storage: "storage (S3)" }[path] || path;
+      $("path").textContent = text;
+      window.sgraph.path = path;
+    },
+    progress(done, total) {
+      const m = meter.add(done, total);
+      $("progress").max = total || 1;
+      $("progress").value = total ? done : 1;
+      $("bytes").textContent = `${formatBytes(done)} of ${formatBytes(total)}`;
+      $("rate").textContent = `${(m.rate / 1e6).toFixed(1)} MB/s`;
+      $("eta").textContent = done >= total ? "complete" : duration(m.eta);
+    },
+  };
+}
+
+function showError(e) {
+  const kind = e instanceof SendError ? e.kind : "internal";
+  const [title, advice] = ADVICE[kind] || ADVICE.internal;
+  document.body.dataset.state = "failed";
+  document.body.dataset.error = kind;
+  $("state-label").textContent = "failed";
+  $("status").textContent = "";
+  $("error-title").textContent = title;
+  $("error-message").textContent = e.message;
+  $("error-advice").textContent = advice;
+  $("error").hidden = false;
+  window.sgraph.error = { kind, code: e.code || "", message: e.message };
+  if (!(e instanceof SendError)) console.error(e);
+}
+
+function offerDownload(result) {
+  const a = $("save-link");
+  if (result.blob) {
+    a.href = URL.createObjectURL(result.blob);
+    a.download = result.name;
+    a.hidden = false;
+    a.click(); // the verified file goes to the browser's downloads
+  } else a.hidden = true;
+  $("saved").hidden = false;
+}
+
+// --- modes --------------------------------------------------------------------------------
+
+function sendMode(settings) {
+  document.body.dataset.mode = "send";
+  $("send-view").hidden = false;
+  document.body.dataset.state = "idle";
+  const drop = $("drop");
+  let started = false;
+  const start = async (file) => {
+    if (!file || started) return;
+    started = true;
+    drop.hidden = true;
+    const report = makeReport();
+    report.state("preparing", `Preparing ${file.name} (${formatBytes(file.size)})…`);
+    try {
+      const summary = await new Sender(file, settings, report).run();
+      window.sgraph.summary = summary;
+      report.state("done", `Sent ${summary.name} (${formatBytes(summary.size)}); the receiver verified it.`);
+    } catch (e) {
+      showError(e);
+    }
+  };
+  $("file").addEventListener("change", (e) => start(e.target.files[0]));
+  drop.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    start(e.dataTransfer.files[0]);
+  });
+  $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("link").value));
+}
+
+function askPicker(name) {
+  const button = $("pick-save");
+  button.hidden = false;
+  document.body.dataset.state = "choose";
+  $("status").textContent = "Choose where to save the file; it starts arriving then.";
+  return new Promise((resolve, reject) => {
+    button.onclick = () => {
+      button.hidden = true;
+      PickerSink.create(name).then(resolve, reject);
+    };
+  });
+}
+
+async function receiveMode(settings) {
+  document.body.dataset.mode = "receive";
+  $("receive-view").hidden = false;
+  const report = makeReport();
+  report.state("joining", "Opening the link…");
+  try {
+    // the fragment is read here and never leaves the page: no request carries it
+    const secret = parseLink(location.hash);
+    const result = await new Receiver(secret, settings, report, askPicker).run();
+    window.sgraph.summary = { ...result, blob: undefined };
+    report.state("done", `Received ${result.name} (${result.sizeText}); SHA-256 verified.`);
+    offerDownload(result);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function main() {
+  window.sgraph = { state: () => document.body.dataset.state };
+  const settings = await loadSettings();
+  $("server").textContent = settings.server || "(not configured)";
+  window.sgraph.settings = { ...settings, linkFor: undefined };
+  const selftest = runVectors().then((r) => {
+    $("selftest").textContent = r.passed === r.total ? `${r.passed}/${r.total} vectors passed` : `FAILED ${r.total - r.passed} of ${r.total}`;
+    window.sgraph.vectors = r;
+    return r;
+  }, (e) => {
+    $("selftest").textContent = `could not run (${e.message})`;
+    return { passed: 0, total: 0, results: [], error: e.message };
+  });
+  window.sgraph.selftest = selftest;
+  const checked = await selftest;
+  if (checked.total && checked.passed !== checked.total) {
+    showError(new SendError("internal", "This browser computes the protocol's test vectors differently, so it cannot send or receive safely."));
+    return;
+  }
+  if (location.hash.length > 1) await receiveMode(settings);
+  else sendMode(settings);
+}
+
+main();

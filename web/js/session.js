@@ -1,0 +1,404 @@
+// Sender and receiver sessions: the same steps as transfer_core/session (protocol.md §7-8).
+//
+// Sender:   waiting -> connecting -> transferring -> done      (break: back to waiting)
+// Receiver: joining -> connecting -> transferring -> verifying -> done
+// Either may end in `failed` with a SendError whose `kind` tells the person what to do.
+
+import { formatBytes, unb64, b64 } from "./bytes.js";
+import * as P from "./protocol.js";
+import { ChannelClosed, openAsAnswerer, openAsOfferer, recordSizeFor, rtcConfig } from "./peer.js";
+import { Relay, SignalRouter, newToken } from "./signalling.js";
+import { chooseSink } from "./sink.js";
+
+const ACK_EVERY_RECORDS = 256;
+const ACK_EVERY_MS = 250;
+const CLOSE_GRACE_MS = 5000;
+const HASH_SLICE = 8 * 1024 * 1024;
+const READ_BATCH_BYTES = 1024 * 1024;
+
+/** Rate and ETA from progress samples over the last few seconds. */
+export class Meter {
+  constructor() {
+    this.samples = [];
+    this.started = null;
+  }
+  add(done, total) {
+    const now = performance.now();
+    if (this.started === null) this.started = now;
+    this.samples.push([now, done]);
+    while (this.samples.length > 2 && now - this.samples[0][0] > 3000) this.samples.shift();
+    const [t0, d0] = this.samples[0];
+    const rate = now > t0 ? ((done - d0) * 1000) / (now - t0) : 0;
+    return { done, total, rate, eta: rate > 0 ? (total - done) / rate : null };
+  }
+}
+
+async function connectRelay(settings, keys, role, token) {
+  if (!settings.server) throw new P.SendError("network", "No signalling server is configured: add ?server=wss://… to the page address.");
+  const relay = await Relay.connect(settings.server, keys.roomId, role, token);
+  try {
+    const welcome = await relay.request("hello");
+    const { iceServers } = await relay.request("ice-servers");
+    return { relay, welcome, config: rtcConfig(iceServers || [], settings) };
+  } catch (e) {
+    relay.close();
+    throw e;
+  }
+}
+
+function control(text) {
+  if (typeof text !== "string") throw new P.SendError("protocol", "Expected a control message, got binary data.");
+  let doc;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new P.SendError("protocol", "An unreadable control message.");
+  }
+  if (doc.t === "have") return { t: "have", ...P.decodeRanges(unb64(doc.r)) };
+  if (doc.t === "done" || doc.t === "fail") return doc;
+  throw new P.SendError("protocol", `Unknown control message ${doc.t}.`);
+}
+
+function peerFailed(doc) {
+  const kind = doc.code === "verification" ? "verification" : doc.code === "exists" ? "exists" : "protocol";
+  return new P.SendError(kind, `The other side gave up: ${doc.message}`, doc.code);
+}
+
+// --- sender ---------------------------------------------------------------------------
+
+export class Sender {
+  constructor(file, settings, report) {
+    this.file = file;
+    this.settings = settings;
+    this.report = report;
+    this.source = null;
+    this.attempts = 0;
+    this.resentBytes = 0;
+    this.sent = new Set();
+  }
+
+  /** Make the link at once; then hash, connect and send. Resolves with a summary. */
+  async run() {
+    const secret = P.newSecret();
+    this.keys = await P.deriveKeys(secret);
+    this.report.link(this.settings.linkFor(P.codeOf(secret)));
+    this.hashing = this.hash();
+    this.hashing.catch(() => {});
+    const { relay, config } = await connectRelay(this.settings, this.keys, "sender", newToken());
+    this.relay = relay;
+    this.config = config;
+    const router = new SignalRouter(relay, this.keys.signalKey, "sender");
+    try {
+      return await this.loop(router);
+    } finally {
+      router.close();
+      relay.close();
+    }
+  }
+
+  async hash() {
+    const { file } = this;
+    const hasher = P.fileHasher();
+    for (let at = 0; at < file.size || at === 0; at += HASH_SLICE) {
+      hasher.update(new Uint8Array(await this.read(at, Math.min(file.size, at + HASH_SLICE))));
+      this.report.preparing(Math.min(file.size, at + HASH_SLICE), file.size);
+      if (file.size === 0) break;
+    }
+    return hasher.digestHex();
+  }
+
+  async read(start, end) {
+    try {
+      return await this.file.slice(start, end).arrayBuffer();
+    } catch {
+      throw new P.SendError("source-changed", "The file could not be read: it was changed, moved or deleted after you picked it.");
+    }
+  }
+
+  async loop(router) {
+    for (;;) {
+      this.report.state("waiting", this.attempts ? "Connection lost; waiting for the receiver to come back." : "Waiting for the receiver to open the link.");
+      const grace = this.attempts ? this.settings.reconnectGraceMs : null;
+      const ready = await router.race(router.readies.get(), grace, "The receiver did not come back in time.");
+      this.attempts++;
+      this.report.state("connecting", "Connecting to the receiver…");
+      const attempt = router.attempt(ready.peerId, ready.nonce);
+      let pipe;
+      try {
+        pipe = await openAsOfferer(router, attempt, this.config, this.settings.localOnly, this.settings.connectTimeoutMs);
+      } catch (e) {
+        if (e.kind === "refused") throw e;
+        console.info("connection attempt failed:", e.message);
+        continue;
+      }
+      const unlisten = this.relay.listen((m) => {
+        if (m.type === "peer-left" && m.peer.role === "receiver") pipe.close("the receiver left");
+      });
+      try {
+        if (await this.transfer(pipe)) return this.summary();
+      } catch (e) {
+        if (!(e instanceof ChannelClosed)) throw e;
+      } finally {
+        unlisten();
+        pipe.close();
+      }
+    }
+  }
+
+  async openSource(pipe) {
+    if (this.source) return this.source;
+    const recordSize = recordSizeFor(pipe.maxMessageSize, this.settings.recordSize);
+    this.report.state("connecting", "Preparing the file (SHA-256)…");
+    const sha256 = await this.hashing;
+    const manifest = {
+      name: this.file.name || "file", size: this.file.size, media_type: this.file.type || "application/octet-stream",
+      record_size: recordSize, sha256, created: P.utcNow(),
+    };
+    const layout = new P.Layout(manifest.size, recordSize);
+    const cipher = await P.RecordCipher.create(this.keys.fileKey, crypto.getRandomValues(new Uint8Array(16)), layout);
+    this.source = { manifest, layout, cipher, manifestRecord: await cipher.sealManifest(P.manifestJson(manifest)) };
+    return this.source;
+  }
+
+  /** Seal a run of consecutive chunks [start, end) (one file read). */
+  async sealRun(start, end) {
+    const { layout, cipher } = this.source;
+    const from = layout.offset(start);
+    const bytes = new Uint8Array(await this.read(from, layout.offset(end - 1) + layout.length(end - 1)));
+    const jobs = [];
+    for (let i = start; i < end; i++) {
+      const at = layout.offset(i) - from;
+      jobs.push(cipher.seal(i, bytes.subarray(at, at + layout.length(i))));
+    }
+    return Promise.all(jobs);
+  }
+
+  /** Send what the receiver lacks; true once it says `done`, false on a break. */
+  async transfer(pipe) {
+    const src = await this.openSource(pipe);
+    const { layout } = src;
+    await pipe.send(src.manifestRecord);
+    const first = control(await pipe.recv());
+    if (first.t === "fail") throw peerFailed(first);
+    if (first.t !== "have") throw new P.SendError("protocol", "The receiver did not say what it holds.");
+    this.path = await pipe.path();
+    this.report.path(this.path);
+    this.report.state("transferring", this.path === "relay" ? "Sending through a relay (TURN)." : "Sending directly, peer to peer.");
+    this.started ??= performance.now();
+    const total = layout.size;
+    const heldBytes = (ranges) => ranges.reduce((n, [s, e]) => n + layout.bytesInPrefix(e) - layout.bytesInPrefix(s), 0);
+    this.report.progress(heldBytes(first.ranges), total);
+    let done = false;
+    const acks = (async () => {
+      for (;;) {
+        const m = control(await pipe.recv());
+        if (m.t === "have") this.report.progress(heldBytes(m.ranges), total);
+        else if (m.t === "done") {
+          this.report.progress(total, total);
+          done = true;
+          return;
+        } else throw peerFailed(m);
+      }
+    })();
+    let ackError = null;
+    acks.catch((e) => {
+      ackError = e;
+      pipe.close("stopped");
+    });
+    // runs of consecutive missing chunks, cut into batches of about READ_BATCH_BYTES
+    const per = Math.max(1, Math.floor(READ_BATCH_BYTES / layout.recordSize));
+    const batches = [];
+    for (const [s, e] of P.complement(layout.count, first.ranges)) for (let i = s; i < e; i += per) batches.push([i, Math.min(e, i + per)]);
+    let next = batches.length ? this.sealRun(...batches[0]) : null;
+    for (let b = 0; b < batches.length; b++) {
+      const records = await next;
+      next = b + 1 < batches.length ? this.sealRun(...batches[b + 1]) : null;
+      next?.catch(() => {});
+      for (let k = 0; k < records.length; k++) {
+        const index = batches[b][0] + k;
+        if (this.sent.has(index)) this.resentBytes += records[k].length;
+        await pipe.send(records[k]);
+        this.sent.add(index);
+      }
+    }
+    try {
+      await acks;
+    } catch (e) {
+      if (!(e instanceof ChannelClosed)) throw e;
+    }
+    if (ackError && !(ackError instanceof ChannelClosed)) throw ackError;
+    return done;
+  }
+
+  summary() {
+    const seconds = (performance.now() - this.started) / 1000;
+    return { role: "sender", name: this.source.manifest.name, size: this.file.size, seconds, path: this.path,
+      reconnects: this.attempts - 1, resentBytes: this.resentBytes, mbPerS: this.file.size / 1e6 / seconds };
+  }
+}
+
+// --- receiver -------------------------------------------------------------------------
+
+export class Receiver {
+  constructor(secret, settings, report, askPicker) {
+    this.secret = secret;
+    this.settings = settings;
+    this.report = report;
+    this.askPicker = askPicker;
+    this.attempts = 0;
+    this.next = 0; // chunks [0, next) are verified and written (always a prefix)
+  }
+
+  async run() {
+    this.keys = await P.deriveKeys(this.secret);
+    this.report.state("joining", "Looking for the sender…");
+    const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "receiver", newToken());
+    this.relay = relay;
+    this.config = config;
+    const router = new SignalRouter(relay, this.keys.signalKey, "receiver");
+    try {
+      const sender = (welcome.peers || []).find((p) => p.role === "sender");
+      if (!sender) return await this.fromStorage();
+      return await this.loop(router, sender.id);
+    } catch (e) {
+      if (this.sink && !this.finished) await this.sink.abort();
+      throw e;
+    } finally {
+      router.close();
+      relay.close();
+    }
+  }
+
+  /** The sender is not online: S3 fallback (#6), when the relay offers it. */
+  async fromStorage() {
+    const { receiveFromStorage } = await import("./storage.js");
+    const result = await receiveFromStorage(this);
+    if (result) return result;
+    throw new P.SendError("expired", "Nobody is sending on this link: the transfer has finished, expired, or the sender closed their page.");
+  }
+
+  async loop(router, senderId) {
+    for (;;) {
+      this.attempts++;
+      this.report.state("connecting", "Connecting to the sender…");
+      const attempt = router.attempt(senderId);
+      await router.send(attempt, "ready");
+      let pipe = null;
+      try {
+        pipe = await openAsAnswerer(router, attempt, this.config, this.settings.localOnly, this.settings.connectTimeoutMs);
+        return await this.receive(pipe);
+      } catch (e) {
+        if (!(e instanceof ChannelClosed) && !(e.kind === "network" && this.attempts < 5)) throw e;
+      } finally {
+        pipe?.close();
+      }
+      this.report.state("connecting", "Connection lost; reconnecting…");
+      senderId = await this.senderBack(router, senderId);
+    }
+  }
+
+  async senderBack(router, senderId) {
+    let left = false;
+    while (router.departures.items.length) {
+      const m = await router.departures.get();
+      if (m.type === "closed") throw new P.SendError("network", "The connection to the signalling server was lost.");
+      if (m.peer?.role === "sender") left = true;
+    }
+    if (!left) return senderId;
+    this.report.state("connecting", "The sender left; waiting for it to come back…");
+    const deadline = performance.now() + this.settings.reconnectGraceMs;
+    for (;;) {
+      const joined = await router.race(router.arrivals.get(), Math.max(0, deadline - performance.now()), "The sender did not come back in time.");
+      if (joined.peer.role === "sender") return joined.peer.id;
+    }
+  }
+
+  /** The manifest record (first message, or the S3 object's head): open it once. */
+  async takeManifest(record) {
+    if (this.cipher) {
+      const { transferId } = await P.openManifestRecord(this.keys.fileKey, record);
+      if (transferId.some((b, i) => b !== this.cipher.transferId[i])) {
+        throw new P.SendError("protocol", "The sender restarted this transfer from the beginning; open the link again.", "restarted");
+      }
+      return;
+    }
+    const { transferId, json } = await P.openManifestRecord(this.keys.fileKey, record);
+    const manifest = P.parseManifest(json);
+    manifest.safeName = P.safeName(manifest.name);
+    this.manifest = manifest;
+    this.cipher = await P.RecordCipher.create(this.keys.fileKey, transferId, manifest.layout);
+    this.hasher = P.fileHasher();
+    this.report.manifest(manifest);
+    this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker);
+    this.report.sink(this.sink.kind);
+  }
+
+  /** Verify one data record and write it; false for a duplicate. */
+  async accept(record, expectedIndex = null) {
+    const { index, plaintext } = await this.cipher.open(record, expectedIndex);
+    if (index < this.next) return false;
+    if (index > this.next) throw new P.SendError("protocol", `Record ${index} arrived before record ${this.next}.`);
+    this.hasher.update(plaintext);
+    await this.sink.write(plaintext);
+    this.next++;
+    return true;
+  }
+
+  async receive(pipe) {
+    const first = await pipe.recv();
+    if (typeof first === "string") throw new P.SendError("protocol", "The sender did not start with the manifest.");
+    await this.takeManifest(first);
+    const { layout } = this.manifest;
+    const have = () => JSON.stringify({ t: "have", r: b64(P.encodeRanges(layout.count, this.next ? [[0, this.next]] : [])) });
+    await pipe.send(have());
+    this.path = await pipe.path();
+    this.report.path(this.path);
+    this.report.state("transferring", `Receiving ${this.manifest.safeName} ${this.path === "relay" ? "through a relay (TURN)" : "directly, peer to peer"}.`);
+    this.started ??= performance.now();
+    this.report.progress(layout.bytesInPrefix(this.next), layout.size);
+    let unacked = 0;
+    let ackedAt = performance.now();
+    while (this.next < layout.count) {
+      const message = await pipe.recv();
+      if (typeof message === "string") {
+        const doc = control(message);
+        throw doc.t === "fail" ? peerFailed(doc) : new P.SendError("protocol", "Unexpected control message from the sender.");
+      }
+      try {
+        await this.accept(message);
+      } catch (e) {
+        if (e.kind === "verification") await pipe.send(JSON.stringify({ t: "fail", code: "verification", message: e.message })).catch(() => {});
+        throw e;
+      }
+      unacked++;
+      if (unacked >= ACK_EVERY_RECORDS || performance.now() - ackedAt >= ACK_EVERY_MS) {
+        await pipe.send(have());
+        this.report.progress(layout.bytesInPrefix(this.next), layout.size);
+        unacked = 0;
+        ackedAt = performance.now();
+      }
+    }
+    const result = await this.finish("p2p");
+    await pipe.send(JSON.stringify({ t: "done" }));
+    // the sender closes once it reads `done`; closing first could cut `done` off
+    await Promise.race([pipe.closed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS))]);
+    return result;
+  }
+
+  /** All chunks held: check the whole-file SHA-256, then let the file have its name. */
+  async finish(via) {
+    const { layout } = this.manifest;
+    this.report.progress(layout.size, layout.size);
+    this.report.state("verifying", "Verifying the whole file's SHA-256…");
+    const digest = this.hasher.digestHex();
+    if (digest !== this.manifest.sha256) {
+      throw new P.SendError("verification", "The file's SHA-256 does not match the manifest: nothing was saved.", "hash-mismatch");
+    }
+    const { blob, saved } = await this.sink.finish();
+    this.finished = true;
+    const seconds = (performance.now() - this.started) / 1000;
+    return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? "storage" : this.path,
+      reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
+      sizeText: formatBytes(layout.size) };
+  }
+}

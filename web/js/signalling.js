@@ -1,0 +1,212 @@
+// The WebSocket relay (docs/signalling.md) and the signed-signal router (protocol.md §7).
+// The relay sees the room id and the envelopes, never the link secret or any key.
+
+import { b64url, randomBytes } from "./bytes.js";
+import { SendError, newNonce, openEnvelope, signEnvelope } from "./protocol.js";
+
+const PING_MS = 240_000;
+
+/** An unbounded async FIFO: put() never waits, get() waits for an item. */
+export class AsyncQueue {
+  constructor() {
+    this.items = [];
+    this.waiters = [];
+  }
+  put(item) {
+    const w = this.waiters.shift();
+    if (w) w(item);
+    else this.items.push(item);
+  }
+  get() {
+    if (this.items.length) return Promise.resolve(this.items.shift());
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/** Resolves with `value` after `ms`, or rejects with `error` if given. */
+export function after(ms, error = null) {
+  return new Promise((resolve, reject) => setTimeout(() => (error ? reject(error) : resolve()), ms));
+}
+
+export function newToken() {
+  return b64url(randomBytes(24));
+}
+
+/** One WebSocket to the relay; `events` is an AsyncQueue of every server message. */
+export class Relay {
+  static connect(server, roomId, role, token) {
+    const url = new URL(server);
+    url.searchParams.set("room", roomId);
+    url.searchParams.set("role", role);
+    url.searchParams.set("token", token);
+    return new Promise((resolve, reject) => {
+      let ws;
+      try {
+        ws = new WebSocket(url.toString());
+      } catch (e) {
+        reject(new SendError("network", `The signalling server address ${server} is not usable: ${e.message}`));
+        return;
+      }
+      ws.onopen = () => resolve(new Relay(ws));
+      ws.onerror = () => reject(new SendError("network",
+        `Could not reach the signalling server (${url.origin}${url.pathname}), or it refused this link's room (busy or rate-limited). Check your connection and try again.`));
+    });
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.events = new AsyncQueue();
+    this.replies = new Map(); // ref -> resolve
+    this.closed = false;
+    this.listeners = new Set();
+    this.nextRef = 1;
+    ws.onmessage = (e) => this.onMessage(e.data);
+    ws.onclose = () => {
+      this.closed = true;
+      clearInterval(this.pinger);
+      this.dispatch({ type: "closed" });
+    };
+    this.pinger = setInterval(() => this.send({ action: "ping" }), PING_MS);
+  }
+
+  onMessage(text) {
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (msg.ref && this.replies.has(msg.ref)) {
+      const resolve = this.replies.get(msg.ref);
+      this.replies.delete(msg.ref);
+      resolve(msg);
+      return;
+    }
+    this.dispatch(msg);
+  }
+
+  dispatch(msg) {
+    for (const fn of this.listeners) fn(msg);
+  }
+
+  listen(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  send(obj) {
+    if (!this.closed && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(obj));
+  }
+
+  /** Send an action and wait for the reply that echoes its `ref`. */
+  request(action, fields = {}, timeoutMs = 15_000) {
+    const ref = String(this.nextRef++);
+    return Promise.race([
+      new Promise((resolve) => {
+        this.replies.set(ref, resolve);
+        this.send({ action, ...fields, ref });
+      }),
+      after(timeoutMs, new SendError("network", `The signalling server did not answer '${action}' in time.`)),
+    ]).then((reply) => {
+      if (reply.type === "error") throw new SendError(reply.code === "unknown-action" ? "unsupported" : "network", reply.message, reply.code);
+      return reply;
+    });
+  }
+
+  close() {
+    clearInterval(this.pinger);
+    this.closed = true;
+    try {
+      this.ws.close(1000);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+const other = (role) => (role === "sender" ? "receiver" : "sender");
+
+/**
+ * Verifies every signal and routes it to the current connection attempt, as the Python
+ * `SignalRouter`: messages answering an earlier attempt of ours are dropped; a forged
+ * MAC, a reflected message or a reply to a nonce we never made refuses the connection.
+ */
+export class SignalRouter {
+  constructor(relay, signalKey, role) {
+    this.relay = relay;
+    this.key = signalKey;
+    this.role = role;
+    this.peerRole = other(role);
+    this.readies = new AsyncQueue();
+    this.departures = new AsyncQueue();
+    this.arrivals = new AsyncQueue();
+    this.current = null;
+    this.spent = new Set();
+    this.chain = Promise.resolve(); // verify in arrival order
+    let refuse;
+    this.refusal = new Promise((_, reject) => (refuse = reject));
+    this.refusal.catch(() => {});
+    this.refuse = refuse;
+    this.refused = null;
+    this.unlisten = relay.listen((msg) => {
+      if (msg.type === "signal") this.chain = this.chain.then(() => this.route(msg)).catch((e) => this.onRefused(e));
+      else if (msg.type === "peer-left" || msg.type === "closed") this.departures.put(msg);
+      else if (msg.type === "peer-joined") this.arrivals.put(msg);
+    });
+  }
+
+  onRefused(e) {
+    if (!this.refused) {
+      this.refused = e;
+      this.refuse(e);
+    }
+  }
+
+  attempt(peerId, peerNonce = "") {
+    if (this.current) this.spent.add(this.current.nonce);
+    this.current = { peerId, nonce: newNonce(), peerNonce, inbox: new AsyncQueue() };
+    return this.current;
+  }
+
+  async send(attempt, kind, data = "") {
+    const payload = await signEnvelope(this.key, { kind, role: this.role, nonce: attempt.nonce, reply_to: attempt.peerNonce, data });
+    this.relay.send({ action: "signal", to: attempt.peerId, payload });
+  }
+
+  async route(msg) {
+    const m = await openEnvelope(this.key, msg.payload, this.peerRole);
+    if (m.kind === "ready") {
+      this.readies.put({ peerId: msg.from, nonce: m.nonce });
+      return;
+    }
+    const cur = this.current;
+    if (this.spent.has(m.reply_to)) return; // for an earlier attempt: stale, harmless
+    if (!cur || msg.from !== cur.peerId) return;
+    if (m.reply_to !== cur.nonce) throw new SendError("refused", `A ${m.kind} from an earlier session was replayed; the connection was refused (possible interception).`, "replayed");
+    if (cur.peerNonce && m.nonce !== cur.peerNonce) throw new SendError("refused", `A ${m.kind} came from another session of the peer; the connection was refused (possible interception).`, "replayed");
+    cur.inbox.put(m);
+  }
+
+  /** Await `promise`, unless a signal is refused first, or `ms` pass (then `late`). */
+  race(promise, ms = null, late = "The other side did not answer in time.") {
+    const racers = [promise, this.refusal];
+    if (ms !== null) racers.push(after(ms, new SendError("expired", late, "timeout")));
+    return Promise.race(racers);
+  }
+
+  close() {
+    this.unlisten();
+  }
+}
+
+/** Wait in an attempt's inbox for a message of `kind` (others of no use are skipped). */
+export async function receiveKind(attempt, kind) {
+  for (;;) {
+    const m = await attempt.inbox.get();
+    if (m.kind === kind) {
+      if (!attempt.peerNonce) attempt.peerNonce = m.nonce;
+      return m;
+    }
+    if (m.kind === "candidate") attempt.early = (attempt.early || []).concat([m]);
+  }
+}
