@@ -95,6 +95,7 @@ function makeReport() {
       $("file-name").textContent = m.safeName;
       $("file-size").textContent = `(${formatBytes(m.size)})`;
       $("file-info").hidden = false;
+      $("receive-view").hidden = false;
     },
     sink(kind) {
       window.sgraph.sink = kind;
@@ -158,7 +159,8 @@ function sendMode(settings) {
     try {
       const summary = await new Sender(file, settings, report).run();
       window.sgraph.summary = summary;
-      report.state("done", `Sent ${summary.name} (${formatBytes(summary.size)}); the receiver verified it.`);
+      report.state("done", `Sent ${summary.name} (${formatBytes(summary.size)}) in ${summary.seconds.toFixed(1)} s; the receiver verified it.`);
+      $("rate").textContent = `${summary.mbPerS.toFixed(1)} MB/s average`;
     } catch (e) {
       showError(e);
     }
@@ -180,6 +182,7 @@ function sendMode(settings) {
 function askPicker(name) {
   const button = $("pick-save");
   button.hidden = false;
+  $("receive-view").hidden = false;
   document.body.dataset.state = "choose";
   $("status").textContent = "Choose where to save the file; it starts arriving then.";
   return new Promise((resolve, reject) => {
@@ -192,7 +195,6 @@ function askPicker(name) {
 
 async function receiveMode(settings) {
   document.body.dataset.mode = "receive";
-  $("receive-view").hidden = false;
   const report = makeReport();
   report.state("joining", "Opening the link…");
   try {
@@ -200,7 +202,8 @@ async function receiveMode(settings) {
     const secret = parseLink(location.hash);
     const result = await new Receiver(secret, settings, report, askPicker).run();
     window.sgraph.summary = { ...result, blob: undefined };
-    report.state("done", `Received ${result.name} (${result.sizeText}); SHA-256 verified.`);
+    report.state("done", `Received ${result.name} (${result.sizeText}) in ${result.seconds.toFixed(1)} s; SHA-256 verified.`);
+    $("rate").textContent = `${result.mbPerS.toFixed(1)} MB/s average`;
     offerDownload(result);
   } catch (e) {
     showError(e);

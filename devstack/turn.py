@@ -1,0 +1,154 @@
+"""A coturn TURN server on 127.0.0.1 for tests and benchmarks (Debian's `coturn`).
+
+Two browser pages on one machine cannot pair directly over loopback (Chromium
+gathers no 127.0.0.1 candidate), so browser-to-browser tests relay through this
+server with a relay-only policy: it listens and relays on 127.0.0.1 alone
+(`allow-loopback-peers`, without which the channel silently never opens) and
+checks TURN REST API credentials (`use-auth-secret` + `static-auth-secret`),
+the ones the relay's `ice-servers` action hands out when the local stack runs with
+`TURN_URLS` and `TURN_SECRET` (see `handler_env`).
+
+    with Coturn.start() as turn:
+        DevStackProcess(env=..., *turn.devstack_args())
+
+A missing `turnserver` raises `FileNotFoundError` (tests must fail, never skip).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+TURNSERVER = "/usr/bin/turnserver"
+REALM = "sgraph-send.local"
+
+
+def _free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port for coturn")
+
+
+def _stun_answers(port: int, timeout: float) -> bool:
+    """Whether a STUN Binding request to 127.0.0.1:port gets an answer."""
+    request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(request, ("127.0.0.1", port))
+            data, _ = sock.recvfrom(2048)
+        except OSError:
+            return False
+    return data[8:20] == request[8:20]
+
+
+class Coturn:
+    """A running coturn; use `Coturn.start()` as a context manager."""
+
+    def __init__(self, port: int, secret: str, workdir: Path, proc: subprocess.Popen[bytes]):
+        self.port = port
+        self.secret = secret
+        self.workdir = workdir
+        self.proc = proc
+
+    @property
+    def url(self) -> str:
+        """The TURN URL clients use (UDP)."""
+        return f"turn:127.0.0.1:{self.port}?transport=udp"
+
+    def handler_env(self) -> dict[str, str]:
+        """Handler environment that makes `ice-servers` offer this server."""
+        return {"TURN_URLS": self.url, "TURN_SECRET": self.secret}
+
+    def devstack_args(self) -> list[str]:
+        """The same as `--env` arguments of `python -m devstack`."""
+        return [arg for k, v in self.handler_env().items() for arg in ("--env", f"{k}={v}")]
+
+    @property
+    def log(self) -> str:
+        """coturn's log so far (for failure messages)."""
+        path = self.workdir / "turn.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @classmethod
+    def start(cls, secret: str | None = None, timeout: float = 10.0) -> Coturn:
+        if not Path(TURNSERVER).exists() and shutil.which("turnserver") is None:
+            raise FileNotFoundError(
+                f"{TURNSERVER} is missing: install Debian's coturn (scripts/install-system-deps.sh)"
+            )
+        secret = secret or secrets.token_urlsafe(24)
+        workdir = Path(tempfile.mkdtemp(prefix="sgraph-coturn-"))
+        port = _free_port()
+        config = workdir / "turnserver.conf"
+        config.write_text("\n".join([
+            "listening-ip=127.0.0.1",
+            "relay-ip=127.0.0.1",
+            f"listening-port={port}",
+            "min-port=40000",
+            "max-port=49999",
+            "allow-loopback-peers",
+            "use-auth-secret",
+            f"static-auth-secret={secret}",
+            f"realm={REALM}",
+            "fingerprint",
+            "no-cli",
+            "no-tls",
+            "no-dtls",
+            "no-tcp-relay",
+            "no-software-attribute",
+            f"userdb={workdir / 'turndb'}",
+            f"pidfile={workdir / 'turnserver.pid'}",
+            f"log-file={workdir / 'turn.log'}",
+            "simple-log",
+            "",
+        ]))
+        proc = subprocess.Popen(
+            [TURNSERVER, "-c", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
+        )
+        turn = cls(port, secret, workdir, proc)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                turn.stop()
+                raise RuntimeError(f"turnserver exited with {proc.returncode}:\n{turn.log[-2000:]}")
+            if _stun_answers(port, 0.2):
+                return turn
+        turn.stop()
+        raise RuntimeError(
+            f"turnserver did not answer STUN within {timeout:g} s:\n{turn.log[-2000:]}"
+        )
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove its files."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Coturn:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

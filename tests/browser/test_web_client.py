@@ -1,0 +1,242 @@
+"""The browser client in Debian's chromium against the local stack and the Python CLI.
+
+Every transfer is checked byte for byte; every page's requests are checked for the
+link's code (the fragment must never leave the page); screenshots of the main states
+go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, Stack, Tab
+from .storage_sender import store_transfer
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(120)]
+
+CLI = [sys.executable, "-m", "transfer_core.cli"]
+FAST = ["--connect-timeout", "10", "--reconnect-grace", "10"]
+
+
+def random_file(tmp_path: Path, name: str, size: int) -> Path:
+    path = tmp_path / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def open_send_page(tab: Tab, url: str) -> None:
+    tab.page.goto(url)
+    tab.page.wait_for_function("() => window.sgraph && window.sgraph.vectors")
+    assert tab.sgraph("vectors.passed") == tab.sgraph("vectors.total")
+
+
+def assert_fragment_stayed(tab: Tab, code: str, stack: Stack) -> None:
+    """No request of the page, and no frame through the relay, carries the code."""
+    assert tab.requests, "no request recorded"
+    leaked = [url for url in tab.requests if code in url]
+    assert not leaked, leaked
+    assert code not in stack.relayed_text()
+    assert not tab.errors, tab.errors
+
+
+def start_cli_sender(
+    stack: Stack, path: Path, link_base: str
+) -> tuple[subprocess.Popen[str], dict]:
+    proc = subprocess.Popen(
+        [*CLI, "send", str(path), "--server", stack.info.ws_url, "--json", *FAST,
+         "--link-base", link_base],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    link = json.loads(proc.stdout.readline())
+    assert link["event"] == "link", link
+    return proc, link
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, list[dict], str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, [json.loads(line) for line in out.splitlines() if line], err
+
+
+# --- the page itself ------------------------------------------------------------------
+
+
+def test_protocol_vectors_pass_inside_the_page(new_tab, stack: Stack) -> None:
+    tab = new_tab()
+    open_send_page(tab, stack.info.web_url)
+    results = tab.sgraph("vectors.results")
+    assert len(results) >= 25
+    assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
+    names = {r["name"] for r in results}
+    assert {"room id", "small: manifest record", "large: records", "signal envelope MAC"} <= names
+    assert "25/" in tab.page.inner_text("#selftest") or "passed" in tab.page.inner_text("#selftest")
+    tab.shot("send-1-idle")
+
+
+# --- browser <-> Python CLI -------------------------------------------------------------
+
+
+def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
+    source = random_file(tmp_path, "from-browser.bin", 3_000_000 + 123)
+    tab = new_tab()
+    open_send_page(tab, stack.info.web_url)
+    tab.page.set_input_files("#file", str(source))
+    tab.page.wait_for_function("() => window.sgraph.link")
+    tab.wait_state("waiting")
+    tab.shot("send-2-waiting-with-link")
+    link = tab.sgraph("link")
+    code = link.split("#", 1)[1]
+    assert tab.page.input_value("#link") == link
+    out = tmp_path / "out"
+    received = subprocess.run(
+        [*CLI, "receive", link, "-o", str(out), "--server", stack.info.ws_url, "--json", *FAST],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert received.returncode == 0, received.stderr[-3000:]
+    summary = json.loads(received.stdout.splitlines()[-1])
+    assert summary["path"] == "p2p" and summary["sha256_verified"]
+    assert (out / source.name).read_bytes() == source.read_bytes()
+    assert tab.wait_state("done", "failed") == "done", tab.sgraph("error")
+    assert tab.sgraph("summary.path") == "direct"
+    tab.shot("send-4-done")
+    assert_fragment_stayed(tab, code, stack)
+
+
+def test_cli_sends_to_browser(new_tab, stack: Stack, tmp_path: Path) -> None:
+    source = random_file(tmp_path, "from-cli.bin", 24_000_000 + 7)
+    sender, link = start_cli_sender(stack, source, stack.info.web_url)
+    tab = new_tab()
+    with tab.page.expect_download(timeout=90_000) as download:
+        tab.page.goto(link["link"])
+        tab.wait_state("transferring")
+        tab.page.wait_for_function("() => document.getElementById('progress').value > 0")
+        tab.shot("receive-1-transferring")
+    target = tmp_path / "downloaded.bin"
+    download.value.save_as(target)
+    assert download.value.suggested_filename == source.name
+    assert target.read_bytes() == source.read_bytes()
+    assert tab.wait_state("done") == "done"
+    summary = tab.sgraph("summary")
+    assert summary["path"] == "direct" and summary["sha256"]
+    assert summary["sink"] == "opfs"  # streamed to disk, not held in memory
+    tab.shot("receive-2-done")
+    code, events, err = finish(sender)
+    assert code == 0, err[-3000:]
+    assert events[-1]["path"] == "p2p"
+    assert_fragment_stayed(tab, link["code"], stack)
+
+
+# --- browser <-> browser, relayed by a loopback coturn ----------------------------------
+
+
+def test_browser_to_browser_through_turn(new_tab, turn_stack: Stack, tmp_path: Path) -> None:
+    source = random_file(tmp_path, "page-to-page.bin", 4_000_000 + 1)
+    sender = new_tab()
+    open_send_page(sender, turn_stack.info.web_url + "?relay=1")
+    sender.page.set_input_files("#file", str(source))
+    sender.page.wait_for_function("() => window.sgraph.link")
+    link = sender.sgraph("link")
+    assert "relay=1" in link
+    receiver = new_tab()
+    with receiver.page.expect_download(timeout=90_000) as download:
+        receiver.page.goto(link)
+        sender.wait_state("transferring", "done")
+        sender.page.wait_for_function(
+            "() => document.getElementById('progress').value > 0"
+            " || document.body.dataset.state === 'done'")
+        sender.shot("send-3-transferring-relay")
+    target = tmp_path / "downloaded.bin"
+    download.value.save_as(target)
+    assert target.read_bytes() == source.read_bytes()
+    assert receiver.wait_state("done") == "done"
+    assert sender.wait_state("done", "failed") == "done", sender.sgraph("error")
+    assert receiver.sgraph("summary.path") == "relay"
+    assert sender.sgraph("summary.path") == "relay"
+    code = link.split("#", 1)[1]
+    assert_fragment_stayed(receiver, code, turn_stack)
+    assert_fragment_stayed(sender, code, turn_stack)
+
+
+# --- storage (S3) -------------------------------------------------------------------------
+
+
+def test_browser_receives_from_storage(new_tab, stack: Stack, tmp_path: Path) -> None:
+    source = random_file(tmp_path, "stored.bin", 2_500_000 + 3)
+    code = store_transfer(stack.info.ws_url, source)  # stored, then the sender is gone
+    tab = new_tab()
+    with tab.page.expect_download(timeout=60_000) as download:
+        tab.page.goto(f"{stack.info.web_url}#{code}")
+    target = tmp_path / "downloaded.bin"
+    download.value.save_as(target)
+    assert target.read_bytes() == source.read_bytes()
+    assert tab.wait_state("done") == "done"
+    assert tab.sgraph("summary.path") == "storage"
+    tab.shot("receive-3-done-from-storage")
+    assert_fragment_stayed(tab, code, stack)
+
+
+def test_tampered_storage_object_is_refused(new_tab, stack: Stack, tmp_path: Path) -> None:
+    source = random_file(tmp_path, "tampered.bin", 300_000)
+
+    def flip(records: bytes) -> bytes:
+        spoiled = bytearray(records)
+        spoiled[70_000] ^= 0x01  # inside record 1's ciphertext
+        return bytes(spoiled)
+
+    code = store_transfer(stack.info.ws_url, source, tamper=flip)
+    tab = new_tab()
+    tab.page.goto(f"{stack.info.web_url}#{code}")
+    assert tab.wait_state("done", "failed") == "failed"
+    error = tab.sgraph("error")
+    assert error["kind"] == "verification" and error["code"] == "tampered", error
+    assert "did not verify" in tab.page.inner_text("#error-title")
+    tab.shot("receive-error-verification")
+
+
+# --- errors a person can act on -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fragment", "code"), [
+    ("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh", "wrong-length"),
+    ("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh*", "bad-alphabet"),
+])
+def test_bad_link(new_tab, stack: Stack, fragment: str, code: str) -> None:
+    tab = new_tab()
+    tab.page.goto(f"{stack.info.web_url}#{fragment}")
+    assert tab.wait_state("failed") == "failed"
+    assert tab.sgraph("error")["code"] == code
+    assert "not complete" in tab.page.inner_text("#error-title")
+    if code == "wrong-length":
+        tab.shot("receive-error-bad-link")
+
+
+def test_expired_link(new_tab, stack: Stack) -> None:
+    tab = new_tab()
+    tab.page.goto(f"{stack.info.web_url}#{'A' * 42}A")  # a valid code nobody sends on
+    assert tab.wait_state("failed") == "failed"
+    error = tab.sgraph("error")
+    assert error["kind"] == "expired", error
+    assert "expired" in tab.page.inner_text("#error-message")
+    tab.shot("receive-error-expired")
+
+
+def test_memory_limit_is_stated(new_tab, stack: Stack, tmp_path: Path) -> None:
+    source = random_file(tmp_path, "big-for-memory.bin", 2 * 1024 * 1024)
+    sender, link = start_cli_sender(stack, source, f"{stack.info.web_url}?save=memory&memlimit=1")
+    try:
+        tab = new_tab()
+        tab.page.goto(link["link"])
+        assert tab.wait_state("failed") == "failed"
+        error = tab.sgraph("error")
+        assert error["kind"] == "too-large", error
+        assert "1.0 MiB" in error["message"] and "command-line" in error["message"]
+        tab.shot("receive-error-too-large")
+    finally:
+        sender.kill()
+        sender.communicate()
