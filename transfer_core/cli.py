@@ -1,8 +1,11 @@
-"""`sgraph-send`: send and receive files, end-to-end encrypted, peer to peer.
+"""`sgraph-send`: send and receive files, end-to-end encrypted, peer to peer or through storage.
 
-Exit codes: 0 done; 1 unexpected failure; 2 a usage problem the person can fix
-(bad link, file exists, missing file); 3 verification refused (tampering, wrong
-key, possible interception); 4 network (no server, nobody on the link, gone).
+Exit codes: 0 done (for `send`: delivered, or stored for the receiver to fetch);
+1 unexpected failure; 2 a usage problem the person can fix (bad link, file
+exists, missing file, nothing to resume, and a link whose stored transfer has
+expired or never existed: retrying cannot help, only a new send); 3
+verification refused (tampering, wrong key, possible interception); 4 network
+(no server, storage unreachable, the sender gone before storing the rest).
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ from .errors import (
     SourceChangedError,
 )
 from .keys import derive_keys
+from .s3.errors import TransferExpiredError
 from .secret import TransferSecret
 from .session.base import PeerOptions
 from .session.errors import PeerFailedError
 from .session.receiver import Receiver
 from .session.report import TransferSummary
-from .session.sender import Sender
+from .session.sender import NothingToResumeError, Sender
 from .signalling.client import new_token
 from .signalling.envelope import SignalError
 from .sink import work_dir_for
@@ -59,7 +63,8 @@ console = Console(stderr=True)
 
 def exit_code_for(exc: BaseException) -> int:
     """Map a failure to the exit code scripts can branch on."""
-    if isinstance(exc, LinkError | DestinationExistsError | FileNotFoundError | IsADirectoryError):
+    if isinstance(exc, LinkError | DestinationExistsError | FileNotFoundError | IsADirectoryError
+                  | TransferExpiredError | NothingToResumeError):
         return EXIT_USAGE
     if isinstance(exc, PeerFailedError):
         return {"exists": EXIT_USAGE, "verification": EXIT_VERIFICATION}.get(exc.code, 4)
@@ -80,6 +85,11 @@ def advice_for(exc: BaseException) -> str:
         return "Check that the whole link or code was copied."
     if isinstance(exc, DestinationExistsError):
         return "Pass --force to overwrite it, or choose another folder with -o."
+    if isinstance(exc, TransferExpiredError):
+        return ("Stored transfers are kept for 7 days. Ask the sender to send the file again"
+                " (a new link).")
+    if isinstance(exc, NothingToResumeError):
+        return "Send the file as a new transfer (without --resume)."
     if isinstance(exc, RecordError | HashMismatchError):
         return "Nothing unverified was saved. Ask the sender to send the file again."
     return "Run the same command again to resume; what arrived so far is kept."
@@ -128,7 +138,9 @@ def _options(args: argparse.Namespace, server: str) -> PeerOptions:
     )
     return PeerOptions(server_url=server, local_only=local,
                        connect_timeout=args.connect_timeout,
-                       reconnect_grace=args.reconnect_grace)
+                       reconnect_grace=args.reconnect_grace,
+                       p2p_timeout=getattr(args, "p2p_timeout", 10.0),
+                       storage=not args.no_storage)
 
 
 def _emit(args: argparse.Namespace, doc: dict[str, Any]) -> None:
@@ -155,12 +167,30 @@ def _print_summary(args: argparse.Namespace, summary: TransferSummary) -> None:
         console.print(f"  saved to {summary.destination}")
 
 
+def _print_stored(args: argparse.Namespace, summary: TransferSummary) -> None:
+    until = _utc(summary.stored_until or 0)
+    _emit(args, {"event": "summary", **summary.to_json(), "stored_until_utc": until})
+    if args.json:
+        return
+    direct = summary.chunks.get("p2p", 0)
+    how = (f"{direct} records went directly; the other {summary.chunks.get('s3', 0)}"
+           if direct else "The encrypted file")
+    console.print(f"[bold yellow]Waiting:[/] {how} are stored, encrypted, for the receiver.")
+    console.print(f"  The receiver can fetch {summary.name} with the same link until {until}.")
+
+
+def _utc(epoch: int) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 async def _send(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is not a file")
     server = _server(args)
-    secret = TransferSecret.generate()
+    # --resume takes up the earlier transfer of a link (same transfer id, re-hashed file)
+    secret = TransferSecret.parse(args.resume) if args.resume else TransferSecret.generate()
     keys = derive_keys(secret)
     link = secret.link(args.link_base)
     _emit(args, {"event": "link", "link": link, "code": secret.code})
@@ -168,11 +198,17 @@ async def _send(args: argparse.Namespace) -> int:
         console.print(f"[bold]Share this link:[/] {link}")
         console.print(f"  or the code: [bold]{secret.code}[/]")
         console.print(f"  receive with: sgraph-send receive {secret.code} --server {server}")
+        console.print(f"  if this stops, finish with: sgraph-send send {path} --resume"
+                      f" {secret.code} --server {server}")
     with ConsoleReporter(f"sending {path.name}", args.json) as reporter:
         sender = Sender(path, keys, new_token(), _options(args, server), reporter,
-                        preferred_record_size=args.record_size * 1024)
+                        preferred_record_size=args.record_size * 1024,
+                        resume=bool(args.resume))
         summary = await sender.run()
-    _print_summary(args, summary)
+    if summary.stored_until is not None:
+        _print_stored(args, summary)
+    else:
+        _print_summary(args, summary)
     return EXIT_OK
 
 
@@ -204,7 +240,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON lines, not a display")
     parser.add_argument("--connect-timeout", type=float, default=15.0, help=argparse.SUPPRESS)
     parser.add_argument("--reconnect-grace", type=float, default=60.0,
-                        help="seconds to wait for the other side after a break")
+                        help="seconds to wait for the other side after a break; then"
+                             " storage (S3) carries the rest")
+    parser.add_argument("--no-storage", action="store_true",
+                        help="peer to peer only: never store the file in S3")
     parser.add_argument("-v", "--verbose", action="count", default=0)
 
 
@@ -216,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--link-base", default=DEFAULT_LINK_BASE, help="web address of the page")
     send.add_argument("--record-size", type=int, default=64, choices=(16, 32, 64, 128, 256),
                       help="preferred record size in KiB (the peer may lower it)")
+    send.add_argument("--p2p-timeout", type=float, default=10.0,
+                      help="seconds for the receiver to connect before the file is stored"
+                           " for it instead (S3)")
+    send.add_argument("--resume", metavar="LINK", default=None,
+                      help="finish an earlier transfer of this file on its link (after the"
+                           " sender stopped): directly if the receiver is there, else stored")
     _common(send)
     send.set_defaults(func=_send)
     receive = sub.add_parser("receive", help="receive a file from a link or code")

@@ -25,3 +25,9 @@ def stack(tmp_path_factory):
     record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
     with DevStackProcess(record_to=record) as info:
         yield Stack(info, record)
+
+
+@pytest.fixture(autouse=True)
+def sender_state_dir(tmp_path, monkeypatch):
+    """Senders keep their resume state (manifest, receiver's last `have`) per test."""
+    monkeypatch.setenv("SGRAPH_SEND_STATE_DIR", str(tmp_path / "sender-state"))

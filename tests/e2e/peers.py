@@ -70,7 +70,9 @@ class Peer:
 
 
 async def start_sender(server: str, path: Path, *extra: str) -> tuple[Peer, dict[str, Any]]:
-    sender = await Peer.start("send", str(path), "--server", server, *FAST, *extra)
+    # a generous P2P deadline: these tests mean peer to peer unless they pass their own
+    sender = await Peer.start("send", str(path), "--server", server, *FAST,
+                              "--p2p-timeout", "30", *extra)
     link = await sender.next_event()
     assert link["event"] == "link"
     return sender, link

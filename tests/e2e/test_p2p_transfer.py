@@ -95,8 +95,10 @@ async def test_receiver_killed_and_restarted_resumes(stack, tmp_path):
 async def test_wrong_link_fails_fast(stack, tmp_path):
     nobody = TransferSecret.generate().code
     run = await receive(stack.url, nobody, tmp_path)
-    assert run.code == 4
-    assert "nobody is sending" in run.event("error")["message"]
+    # no sender and nothing stored: the receiver looked in storage (S3) and found nothing
+    assert run.code == 2
+    assert run.event("error")["error"] == "TransferExpiredError"
+    assert "expired or does not exist" in run.event("error")["message"]
     bad = await receive(stack.url, "https://send.example/#tooshort", tmp_path)
     assert bad.code == 2 and bad.event("error")["error"] == "SecretLengthError"
 

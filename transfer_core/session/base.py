@@ -32,6 +32,11 @@ class PeerOptions:
     """Seconds for one attempt, from `ready` to an open channel."""
     reconnect_grace: float = 60.0
     """Seconds to wait for the other side to come back after a break."""
+    p2p_timeout: float = 10.0
+    """Sender: seconds from start for the receiver to be online and a channel open;
+    after that the file goes to storage (S3) instead."""
+    storage: bool = True
+    """Fall back to storage (S3) when peer to peer does not work out."""
 
 
 class PeerSession:

@@ -1,8 +1,16 @@
-"""The receiving side of a peer-to-peer transfer, with resume after breaks and restarts.
+"""The receiving side: peer to peer from a present sender, else from storage (S3).
 
     JOINING ──sender here──▶ CONNECTING ──open──▶ TRANSFERRING ──all held──▶ VERIFYING ──▶ DONE
-                                 ▲                    │
-                                 └── RECONNECTING ◀───┘ break                any ──▶ FAILED
+       │                         ▲                    │                          ▲
+       │                         └── RECONNECTING ◀───┘ break                    │
+       │                                  │ sender gone past the grace,          │
+       │ no sender                        ▼ or it said it is storing           │
+       └───────────────────────────▶ FETCHING ──all held────────────────────────┘
+                                                                          any ──▶ FAILED
+
+Fetching takes only the records not yet held (whatever brought the others), so
+a transfer may finish on a mix of both paths; while the sender is still in the
+room (uploading) the receiver polls storage for its objects.
 """
 
 from __future__ import annotations
@@ -14,10 +22,19 @@ import time
 from enum import Enum, auto
 from pathlib import Path
 
-from ..errors import DestinationExistsError, DuplicateRecordError, RecordError
+from ..errors import (
+    DestinationExistsError,
+    DuplicateRecordError,
+    RecordError,
+    TruncatedTransferError,
+)
 from ..keys import TransferKeys
 from ..progress import Via
-from ..signalling.client import PeerLeft, RelayClosed
+from ..s3.download import download_records, fetch_manifest
+from ..s3.errors import TransferExpiredError
+from ..s3.http import HttpClient
+from ..s3.issuer import RelayUrlIssuer
+from ..signalling.client import PeerJoined, PeerLeft, RelayClosed, SignalClient
 from ..sink import PartialFile, work_dir_for
 from ..webrtc.channel import DataPipe, open_as_answerer
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
@@ -40,6 +57,7 @@ class ReceiverState(Enum):
     CONNECTING = auto()
     TRANSFERRING = auto()
     RECONNECTING = auto()
+    FETCHING = auto()
     VERIFYING = auto()
     DONE = auto()
     FAILED = auto()
@@ -47,12 +65,14 @@ class ReceiverState(Enum):
 
 _R = ReceiverState
 RECEIVER_MOVES = state_table({
-    _R.JOINING: {_R.CONNECTING},
+    _R.JOINING: {_R.CONNECTING, _R.FETCHING},
     _R.CONNECTING: {_R.TRANSFERRING, _R.RECONNECTING},
     _R.TRANSFERRING: {_R.VERIFYING, _R.RECONNECTING},
-    _R.RECONNECTING: {_R.CONNECTING},
+    _R.RECONNECTING: {_R.CONNECTING, _R.FETCHING},
+    _R.FETCHING: {_R.VERIFYING},
     _R.VERIFYING: {_R.DONE},
 }, _R.FAILED)
+STORAGE_POLL_SECONDS = 1.0
 
 
 class Receiver(PeerSession):
@@ -62,7 +82,7 @@ class Receiver(PeerSession):
 
     def __init__(self, keys: TransferKeys, out_dir: Path, token: str, options: PeerOptions,
                  reporter: Reporter | None = None, force: bool = False,
-                 drop_after_bytes: int | None = None) -> None:
+                 drop_after_bytes: int | None = None, http: HttpClient | None = None) -> None:
         super().__init__(keys, token, options,
                          StateMachine("receiver", _R.JOINING, RECEIVER_MOVES), reporter)
         self.out_dir = out_dir
@@ -73,6 +93,8 @@ class Receiver(PeerSession):
         self.setup_ms: float | None = None
         self.received_bytes = 0
         self._started: float | None = None
+        self.http = http or HttpClient()
+        self._sender_here = False
         # fault injection for tests and the demo: close the channel once, mid-way
         self._drop_after = drop_after_bytes
 
@@ -82,11 +104,15 @@ class Receiver(PeerSession):
         self.router = SignalRouter(client, self.keys.signal_key, "receiver")
         try:
             senders = [p for p in welcome.peers if p.role == "sender"]
+            self._sender_here = bool(senders)
             if not senders:
-                raise EmptyRoomError(
-                    "nobody is sending on this link: the sender has closed it or not started"
-                )
-            return await self._loop(self.router, ice, senders[0].id, began)
+                if not self.options.storage:
+                    raise EmptyRoomError(
+                        "nobody is sending on this link: the sender has closed it or not started"
+                    )
+                self.machine.move(_R.FETCHING)
+                return await self._fetch(client)
+            return await self._loop(self.router, ice, senders[0].id, began, client)
         except BaseException:
             self._fail()
             raise
@@ -97,7 +123,8 @@ class Receiver(PeerSession):
                 self.partial.close()
 
     async def _loop(
-        self, router: SignalRouter, ice: IceSettings, sender_id: str, began: float
+        self, router: SignalRouter, ice: IceSettings, sender_id: str, began: float,
+        client: SignalClient,
     ) -> TransferSummary:
         while True:
             self.machine.move(_R.CONNECTING)
@@ -115,19 +142,36 @@ class Receiver(PeerSession):
                 if self.setup_ms is None:
                     self.setup_ms = (time.perf_counter() - began) * 1000
                 self.machine.move(_R.TRANSFERRING)
+                # a killed sender's WebSocket closes at once, its ICE consent only after
+                # seconds: the relay's peer-left closes the channel now (and is kept for
+                # `_sender_back`, which reads it)
+                watch = asyncio.create_task(router.departures.get())
+
+                def departed(task: asyncio.Task[PeerLeft | RelayClosed],
+                             pipe: DataPipe = pipe) -> None:
+                    if not task.cancelled():
+                        router.departures.put_nowait(task.result())
+                        asyncio.ensure_future(pipe.close())
+
+                watch.add_done_callback(departed)
                 try:
                     dest = await self._receive(pipe)
                     return self._summary(dest)
                 except ChannelClosedError:
                     pass
                 finally:
+                    watch.cancel()
                     await pipe.close()
             self.machine.move(_R.RECONNECTING)
             self.reporter.status("connection lost; reconnecting")
-            sender_id = await self._sender_back(router, sender_id)
+            back = await self._sender_back(router, sender_id)
+            if back is None:
+                self.machine.move(_R.FETCHING)
+                return await self._fetch(client)
+            sender_id = back
 
-    async def _sender_back(self, router: SignalRouter, sender_id: str) -> str:
-        """After a break: the sender's id if it is still here, or once it returns."""
+    async def _sender_back(self, router: SignalRouter, sender_id: str) -> str | None:
+        """After a break: the sender's id if it is still here or returns; None: use storage."""
         left = False
         while not router.departures.empty():
             event = router.departures.get_nowait()
@@ -135,16 +179,106 @@ class Receiver(PeerSession):
                 raise PeerGoneError("the connection to the signalling server was lost")
             if isinstance(event, PeerLeft) and event.peer.role == "sender":
                 left = True
+        if router.storing.is_set() and self.options.storage:
+            return None
         if not left:
             return sender_id
+        self._sender_here = False
         self.reporter.status("the sender left; waiting for it to come back")
         deadline = time.monotonic() + self.options.reconnect_grace
         while (remaining := deadline - time.monotonic()) > 0:
-            joined = await self._race(router.arrivals.get(), remaining,
-                                      "the sender did not come back in time")
+            try:
+                joined = await self._race(router.arrivals.get(), remaining,
+                                          "the sender did not come back in time")
+            except PeerGoneError:
+                break
             if joined.peer.role == "sender":
+                self._sender_here = True
                 return joined.peer.id
+        if self.options.storage:
+            return None
         raise PeerGoneError("the sender did not come back in time")
+
+    # --- storage -------------------------------------------------------------------------
+
+    def _track_sender(self) -> None:
+        """Drain the router's arrivals and departures into `_sender_here`."""
+        assert self.router is not None
+        while not self.router.departures.empty():
+            event = self.router.departures.get_nowait()
+            if isinstance(event, RelayClosed):
+                raise PeerGoneError("the connection to the signalling server was lost")
+            if event.peer.role == "sender":
+                self._sender_here = False
+        while not self.router.arrivals.empty():
+            joined: PeerJoined = self.router.arrivals.get_nowait()
+            if joined.peer.role == "sender":
+                self._sender_here = True
+
+    async def _fetch(self, client: SignalClient) -> TransferSummary:
+        """Take every record not yet held from storage; wait while the sender is uploading."""
+        issuer = RelayUrlIssuer(client.request)
+        self.reporter.status("fetching from storage (S3)")
+        announced = False
+        while True:
+            self._track_sender()
+            try:
+                stored = await issuer.download()
+            except TransferExpiredError:
+                if self._sender_here:
+                    if not announced:
+                        self.reporter.status("the sender is storing the file; waiting for it")
+                        announced = True
+                    await asyncio.sleep(STORAGE_POLL_SECONDS)
+                    continue
+                if self.partial is not None or (self.work_dir / "manifest.rec").exists():
+                    raise PeerGoneError(
+                        "the sender left before storing the rest of the file; what arrived is"
+                        " kept. Run receive again once the sender has resumed"
+                        " (sgraph-send send --resume)"
+                    ) from None
+                raise
+            manifest = await fetch_manifest(stored, self.http)
+            if self.partial is not None:
+                self.partial.close()
+            self.partial = partial = await asyncio.to_thread(
+                PartialFile.open, self.work_dir, self.keys.file_key, manifest
+            )
+            dest = partial.destination(self.out_dir)
+            if dest.exists() and not self.force:
+                raise DestinationExistsError(f"{dest} exists; pass --force to overwrite it")
+            layout = partial.manifest.layout
+            if self._started is None:
+                self._started = time.perf_counter()
+            done = layout.bytes_in(partial.progress.held)
+            self.reporter.progress(done, layout.size)
+
+            def progress(nbytes: int, size: int = layout.size) -> None:
+                nonlocal done
+                done += nbytes
+                self.reporter.progress(min(done, size), size)
+
+            await download_records(partial, stored, self.http, progress=progress)
+            if partial.complete:
+                break
+            self._track_sender()
+            if not self._sender_here:
+                missing = partial.missing()
+                raise TruncatedTransferError(
+                    f"{len(missing)} records are neither here nor in storage, and the sender"
+                    " has left; what arrived is kept. Run receive again once the sender has"
+                    " resumed (sgraph-send send --resume)"
+                )
+            if not announced:
+                self.reporter.status("the sender is storing the rest; waiting for it")
+                announced = True
+            await asyncio.sleep(STORAGE_POLL_SECONDS)
+        self.reporter.progress(layout.size, layout.size)
+        self.machine.move(_R.VERIFYING)
+        self.reporter.status("verifying the whole file's SHA-256")
+        final = await asyncio.to_thread(partial.finalize, self.out_dir, self.force)
+        self.machine.move(_R.DONE)
+        return self._summary(final)
 
     async def _receive(self, pipe: DataPipe) -> Path:
         first = await pipe.recv()

@@ -53,6 +53,9 @@ class TransferSummary:
     first `ready` to an open channel."""
     destination: str | None = None
     """Where the receiver saved the file."""
+    stored_until: int | None = None
+    """Sender, when the file (or its remainder) went to storage: epoch seconds until
+    which the receiver can fetch it."""
 
     @property
     def mb_per_s(self) -> float:

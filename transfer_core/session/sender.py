@@ -1,8 +1,19 @@
-"""The sending side of a peer-to-peer transfer, with resume after breaks.
+"""The sending side: peer to peer when the receiver is there, storage (S3) when not.
 
     WAITING ──ready──▶ CONNECTING ──open──▶ TRANSFERRING ──done──▶ DONE
-       ▲                   │                     │
-       └── RECONNECTING ◀──┴────── break ────────┘          any ──▶ FAILED
+       ▲ │                 │                     │
+       │ │                 └──▶ RECONNECTING ◀───┘ break
+       │ │                          │
+       └─┼──────────────────────────┘
+         └── no channel by the deadline ──▶ UPLOADING ──stored──▶ STORED
+                                                              any ──▶ FAILED
+
+The deadline is `p2p_timeout` from the start, and `reconnect_grace` from a
+break. Stored is only what the receiver did not hold by its last `have`
+(records `first missing … count-1`, docs/protocol.md §10); the receiver takes
+the rest from storage on its next `receive`. The manifest and that last `have`
+are kept on disk (`state.SendState`) so `send --resume` can finish a transfer
+whose sender was stopped.
 """
 
 from __future__ import annotations
@@ -16,16 +27,21 @@ from pathlib import Path
 
 from ..keys import TransferKeys
 from ..ranges import RangeSet
+from ..s3.http import HttpClient
+from ..s3.issuer import RelayUrlIssuer
+from ..s3.upload import upload_manifest, upload_records
+from ..signalling.envelope import SignedMessage, new_nonce
 from ..source import FileSource
 from ..webrtc.channel import PREFERRED_RECORD_SIZE, DataPipe, open_as_offerer, record_size_for
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
 from .control import Done, Fail, Have, ProtocolError, decode_control, expect_text
-from .errors import PeerFailedError
+from .errors import PeerFailedError, PeerGoneError, SessionError
 from .machine import StateMachine
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
+from .state import SendState
 
 logger = logging.getLogger(__name__)
 
@@ -35,42 +51,60 @@ class SenderState(Enum):
     CONNECTING = auto()
     TRANSFERRING = auto()
     RECONNECTING = auto()
+    UPLOADING = auto()
     DONE = auto()
+    STORED = auto()
     FAILED = auto()
 
 
 _S = SenderState
 SENDER_MOVES = state_table({
-    _S.WAITING: {_S.CONNECTING},
+    _S.WAITING: {_S.CONNECTING, _S.UPLOADING},
     _S.CONNECTING: {_S.TRANSFERRING, _S.RECONNECTING},
     _S.TRANSFERRING: {_S.DONE, _S.RECONNECTING},
     _S.RECONNECTING: {_S.WAITING},
+    _S.UPLOADING: {_S.STORED},
 }, _S.FAILED)
 
 
+class NothingToResumeError(SessionError):
+    """`send --resume` found no earlier transfer of this link on this machine or in storage."""
+
+
 class Sender(PeerSession):
-    """Sends one file to the receiver of a room, resuming after breaks."""
+    """Sends one file to the receiver of a room: directly if it can, through storage if not."""
 
     role = "sender"
 
     def __init__(self, path: Path, keys: TransferKeys, token: str, options: PeerOptions,
                  reporter: Reporter | None = None,
-                 preferred_record_size: int = PREFERRED_RECORD_SIZE) -> None:
+                 preferred_record_size: int = PREFERRED_RECORD_SIZE,
+                 resume: bool = False, state: SendState | None = None,
+                 http: HttpClient | None = None) -> None:
         super().__init__(keys, token, options, StateMachine("sender", _S.WAITING, SENDER_MOVES),
                          reporter)
         self.path = path
         self.preferred_record_size = preferred_record_size
+        self.resume = resume
+        self.state = state or SendState(keys.room_id)
+        self.http = http or HttpClient()
         self.source: FileSource | None = None
         self.sent = RangeSet(0)
+        self.held = RangeSet(0)
+        """What the receiver said it holds (its last `have`)."""
         self.resent_bytes = 0
         self.attempts = 0
         self.setup_ms: float | None = None
         self._started: float | None = None
+        self._issuer: RelayUrlIssuer | None = None
 
     async def run(self) -> TransferSummary:
         client, _, ice = await self._connect()
         self.router = SignalRouter(client, self.keys.signal_key, "sender")
+        self._issuer = RelayUrlIssuer(client.request)
         try:
+            if self.resume:
+                await self._resume_source()
             self.reporter.status("waiting for the receiver to open the link")
             return await self._loop(self.router, ice)
         except BaseException:
@@ -83,10 +117,19 @@ class Sender(PeerSession):
                 self.source.close()
 
     async def _loop(self, router: SignalRouter, ice: IceSettings) -> TransferSummary:
+        deadline = time.monotonic() + self.options.p2p_timeout
         while True:
-            grace = None if self.attempts == 0 else self.options.reconnect_grace
-            ready = await self._race(router.readies.get(), grace,
-                                     "the receiver did not come back in time")
+            remaining = deadline - time.monotonic()
+            try:
+                if not self.options.storage and self.attempts == 0:
+                    ready = await self._race(router.readies.get())
+                else:
+                    ready = await self._race(router.readies.get(), max(remaining, 0.001),
+                                             "the receiver did not come back in time")
+            except PeerGoneError:
+                if not self.options.storage:
+                    raise
+                return await self._store(router)
             self.machine.move(_S.CONNECTING)
             self.attempts += 1
             attempt = router.attempt(ready.peer_id, ready.nonce)
@@ -104,33 +147,74 @@ class Sender(PeerSession):
                 try:
                     if await self._transfer(pipe, router):
                         self.machine.move(_S.DONE)
+                        self.state.clear()
                         return self._summary()
                 except ChannelClosedError:
                     pass
                 finally:
                     await pipe.close()
                 self.reporter.status("connection lost; waiting for the receiver to come back")
+                deadline = time.monotonic() + self.options.reconnect_grace
             self.machine.move(_S.RECONNECTING)
             self.machine.move(_S.WAITING)
 
-    async def _open_source(self, pipe: DataPipe) -> FileSource:
+    # --- the source and its saved state ------------------------------------------
+
+    async def _resume_source(self) -> None:
+        record = self.state.manifest()
+        if record is None:
+            record = await self._stored_manifest()
+        self.source = await asyncio.to_thread(
+            FileSource.resume, self.path, self.keys.file_key, record
+        )
+        self._adopt(self.source)
+        self.held = self.state.held(self.source.layout.count)
+        self.reporter.status(
+            f"resuming: the receiver held {len(self.held)} of {self.source.layout.count} records"
+        )
+
+    async def _stored_manifest(self) -> bytes:
+        assert self._issuer is not None
+        try:
+            stored = await self._issuer.download()
+        except SessionError:
+            raise
+        except Exception as exc:
+            raise NothingToResumeError(
+                "nothing to resume for this link: no saved state here and nothing stored"
+                f" ({exc})"
+            ) from None
+        return await asyncio.to_thread(self.http.get, stored.manifest_url)
+
+    def _adopt(self, source: FileSource) -> None:
+        self.state.save_manifest(source.manifest_record)
+        count = source.layout.count
+        self.sent = RangeSet(count)
+        if self.held.universe != count:
+            self.held = RangeSet(count)
+
+    async def _open_source(self, record_size: int) -> FileSource:
         if self.source is None:
-            size = record_size_for(pipe.max_message_size, self.preferred_record_size)
             self.source = await asyncio.to_thread(
-                FileSource.create, self.path, self.keys.file_key, size
+                FileSource.create, self.path, self.keys.file_key, record_size
             )
-            self.sent = RangeSet(self.source.layout.count)
+            self._adopt(self.source)
         return self.source
+
+    # --- peer to peer ------------------------------------------------------------------
 
     async def _transfer(self, pipe: DataPipe, router: SignalRouter) -> bool:
         """Send what the receiver lacks; True once it says `done`, False on a break."""
-        source = await self._open_source(pipe)
+        source = await self._open_source(
+            record_size_for(pipe.max_message_size, self.preferred_record_size)
+        )
         await pipe.send(source.manifest_record)
         first = decode_control(expect_text(await pipe.recv()))
         if isinstance(first, Fail):
             raise PeerFailedError(first.code, first.message)
         if not isinstance(first, Have):
             raise ProtocolError("the receiver did not say what it holds")
+        self._note_held(first.held)
         self.reporter.status("connected: sending directly, peer to peer")
         if self._started is None:
             self._started = time.perf_counter()
@@ -158,11 +242,17 @@ class Sender(PeerSession):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await acks
 
+    def _note_held(self, held: RangeSet) -> None:
+        if held.universe == self.held.universe:
+            self.held = held
+            self.state.save_held(held)
+
     async def _read_acks(self, pipe: DataPipe, source: FileSource,
                          done: asyncio.Future[None]) -> None:
         while True:
             message = decode_control(expect_text(await pipe.recv()))
             if isinstance(message, Have):
+                self._note_held(message.held)
                 self.reporter.progress(source.layout.bytes_in(message.held), source.layout.size)
             elif isinstance(message, Done):
                 self.reporter.progress(source.layout.size, source.layout.size)
@@ -170,6 +260,48 @@ class Sender(PeerSession):
                 return
             elif isinstance(message, Fail):
                 raise PeerFailedError(message.code, message.message)
+
+    # --- storage -------------------------------------------------------------------------
+
+    async def _store(self, router: SignalRouter) -> TransferSummary:
+        """Store what the receiver lacks; it fetches that on its next `receive`."""
+        self.machine.move(_S.UPLOADING)
+        assert self._issuer is not None
+        source = await self._open_source(self.preferred_record_size)
+        missing = self.held.complement()
+        first = next(iter(missing), 0)
+        self.reporter.status(
+            "the receiver is not connected: storing the encrypted file for it to fetch"
+            if not self.held else
+            f"the direct connection did not come back: storing the {len(missing)} records"
+            " the receiver lacks"
+        )
+        if self._started is None:
+            self._started = time.perf_counter()
+        with contextlib.suppress(Exception):  # a receiver still listening switches at once
+            bye = SignedMessage("bye", "sender", new_nonce(), "", "storage")
+            await router.client.signal(bye.to_payload(self.keys.signal_key))
+        await upload_manifest(source, self._issuer, self.http)
+        done = source.layout.record_offset(first)
+        total = source.layout.sealed_size
+
+        def progress(sent: int) -> None:
+            nonlocal done
+            done += sent
+            self.reporter.progress(min(done, total), total)
+
+        stored = await upload_records(source, self._issuer, self.http, first,
+                                      progress=progress)
+        self.machine.move(_S.STORED)
+        self.state.clear()
+        chunks = {"p2p": len(self.held), "s3": stored.records}
+        return TransferSummary(
+            role="sender", name=source.manifest.name, size=source.manifest.size,
+            seconds=time.perf_counter() - self._started, path=path_taken(chunks),
+            chunks=chunks, sha256_verified=False, resent_bytes=self.resent_bytes,
+            reconnects=max(0, self.attempts - 1), setup_ms=self.setup_ms,
+            stored_until=stored.stored_until,
+        )
 
     def _summary(self) -> TransferSummary:
         assert self.source is not None
@@ -180,3 +312,4 @@ class Sender(PeerSession):
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
             resent_bytes=self.resent_bytes, reconnects=self.attempts - 1, setup_ms=self.setup_ms,
         )
+

@@ -82,6 +82,8 @@ class SignalRouter:
         self.readies: asyncio.Queue[Ready] = asyncio.Queue()
         self.departures: asyncio.Queue[PeerLeft | RelayClosed] = asyncio.Queue()
         self.arrivals: asyncio.Queue[PeerJoined] = asyncio.Queue()
+        self.storing = asyncio.Event()
+        """Set by the sender's signed `bye` ("storage"): it is storing the file for us."""
         self.refusal: asyncio.Future[SignalError] = asyncio.get_running_loop().create_future()
         self._current: Attempt | None = None
         self._spent: set[str] = set()
@@ -118,6 +120,12 @@ class SignalRouter:
         message = SignedMessage.from_payload(event.payload, self._key, author=self.peer_role)
         if message.kind == "ready":
             self.readies.put_nowait(Ready(event.sender.id, message.nonce))
+            return
+        if message.kind == "bye":
+            # authentic (MAC) but not tied to an attempt: at worst a replayed bye makes
+            # a receiver look in storage early, which it would do after the grace anyway
+            if message.data == "storage":
+                self.storing.set()
             return
         current = self._current
         if message.reply_to in self._spent:
