@@ -7,13 +7,20 @@ go to test-output/screenshots/.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.tamper_proxy import TamperProxy
+from tests.e2e.test_signalling_mitm import swap_fingerprint
 
 from .conftest import ROOT, Stack, Tab
 from .storage_sender import store_transfer
@@ -237,6 +244,45 @@ def test_memory_limit_is_stated(new_tab, stack: Stack, tmp_path: Path) -> None:
         assert error["kind"] == "too-large", error
         assert "1.0 MiB" in error["message"] and "command-line" in error["message"]
         tab.shot("receive-error-too-large")
+    finally:
+        sender.kill()
+        sender.communicate()
+
+
+# --- a tampering relay --------------------------------------------------------------------
+
+
+@contextmanager
+def tampering_relay(upstream: str, rewrite) -> Iterator[str]:
+    """tests/e2e's TamperProxy on its own event loop in a thread; yields its URL."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    proxy = TamperProxy(upstream, rewrite)
+    asyncio.run_coroutine_threadsafe(proxy.__aenter__(), loop).result(10)
+    try:
+        yield proxy.url
+    finally:
+        asyncio.run_coroutine_threadsafe(proxy.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def test_swapped_fingerprint_is_refused(new_tab, stack: Stack, tmp_path: Path) -> None:
+    """A relay that swaps the DTLS fingerprint in the CLI's offer: the page refuses."""
+    source = random_file(tmp_path, "intercepted.bin", 200_000)
+    sender, link = start_cli_sender(stack, source, stack.info.web_url)
+    try:
+        with tampering_relay(stack.info.ws_url, swap_fingerprint) as proxy_url:
+            tab = new_tab()
+            tab.page.goto(f"{stack.info.web_url}?server={proxy_url}#{link['code']}")
+            assert tab.wait_state("done", "failed") == "failed"
+        error = tab.sgraph("error")
+        assert error["kind"] == "refused" and error["code"] == "forged", error
+        assert "possible interception" in tab.page.inner_text("#error-title")
+        assert tab.sgraph("summary") is None
+        tab.shot("receive-error-refused")
     finally:
         sender.kill()
         sender.communicate()
