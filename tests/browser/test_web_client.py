@@ -53,12 +53,14 @@ def assert_fragment_stayed(tab: Tab, code: str, stack: Stack) -> None:
 
 
 def start_cli_sender(
-    stack: Stack, path: Path, link_base: str
+    stack: Stack, path: Path, link_base: str, *extra: str
 ) -> tuple[subprocess.Popen[str], dict]:
+    """`sgraph-send send` (peer to peer only unless `extra` says otherwise)."""
     proc = subprocess.Popen(
         [*CLI, "send", str(path), "--server", stack.info.ws_url, "--json", *FAST,
-         "--link-base", link_base],
+         "--link-base", link_base, *(extra or ["--no-storage"])],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SGRAPH_SEND_STATE_DIR": str(path.parent / "sender-state")},
     )
     assert proc.stdout is not None
     link = json.loads(proc.stdout.readline())
@@ -186,6 +188,24 @@ def test_browser_receives_from_storage(new_tab, stack: Stack, tmp_path: Path) ->
     assert tab.sgraph("summary.path") == "storage"
     tab.shot("receive-3-done-from-storage")
     assert_fragment_stayed(tab, code, stack)
+
+
+def test_browser_receives_what_the_cli_stored(new_tab, stack: Stack, tmp_path: Path) -> None:
+    """The CLI finds no receiver within --p2p-timeout, stores the file (multipart) and
+    exits; the page, opened later, fetches it from storage alone."""
+    source = random_file(tmp_path, "left-for-later.bin", 10 * 1024 * 1024 + 5)
+    sender, link = start_cli_sender(stack, source, stack.info.web_url, "--p2p-timeout", "1")
+    code, events, err = finish(sender)
+    assert code == 0 and events[-1]["path"] == "s3", err[-3000:]
+    tab = new_tab()
+    with tab.page.expect_download(timeout=60_000) as download:
+        tab.page.goto(link["link"])
+    target = tmp_path / "downloaded.bin"
+    download.value.save_as(target)
+    assert target.read_bytes() == source.read_bytes()
+    assert tab.wait_state("done") == "done"
+    assert tab.sgraph("summary.path") == "storage"
+    assert_fragment_stayed(tab, link["code"], stack)
 
 
 def test_tampered_storage_object_is_refused(new_tab, stack: Stack, tmp_path: Path) -> None:
