@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import urllib3
@@ -46,10 +47,16 @@ class HttpClient:
             raise StorageError(f"storage could not be reached: {exc}") from None
         return response
 
-    def put(self, url: str, body: bytes) -> str:
-        """PUT `body` (always with `Content-Type: application/octet-stream`); return the ETag."""
-        response = self._request("PUT", url, body=body,
-                                 headers={"Content-Type": OCTET_STREAM})
+    def put(self, url: str, body: bytes | Iterable[bytes], length: int | None = None) -> str:
+        """PUT `body` (always with `Content-Type: application/octet-stream`); return the ETag.
+
+        `body` may be a re-iterable of byte strings (sealed records, made as they are
+        sent, so a part never sits whole in memory) with its total `length`.
+        """
+        headers = {"Content-Type": OCTET_STREAM}
+        if not isinstance(body, bytes):
+            headers["Content-Length"] = str(length)
+        response = self._request("PUT", url, body=body, headers=headers)
         if response.status != 200:
             raise StorageError(
                 f"storage refused an upload (HTTP {response.status}): {_reason(response)}"

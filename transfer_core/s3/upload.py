@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..source import FileSource
@@ -48,6 +48,19 @@ def plan_for(source: FileSource, first: int, target_bytes: int = PART_TARGET_BYT
 
 def _seal(source: FileSource, records: range) -> bytes:
     return b"".join(source.record(i) for i in records)
+
+
+class _PartBody:
+    """A part's records, sealed as urllib3 sends them; iterable again for a retry."""
+
+    def __init__(self, source: FileSource, records: range) -> None:
+        self._source = source
+        self._records = records
+        self.length = sum(source.layout.record_length(i) for i in records)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for index in self._records:
+            yield self._source.record(index)
 
 
 async def upload_manifest(source: FileSource, issuer: UrlIssuer, http: HttpClient) -> int:
@@ -97,11 +110,11 @@ async def upload_records(
         nonlocal sent
         for part in queue:
             url = await url_for(part)
-            body = await asyncio.to_thread(_seal, source, plan.part_records(part))
-            await asyncio.to_thread(http.put, url, body)
-            sent += len(body)
+            body = _PartBody(source, plan.part_records(part))
+            await asyncio.to_thread(http.put, url, body, body.length)
+            sent += body.length
             if progress:
-                progress(len(body))
+                progress(body.length)
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
     try:

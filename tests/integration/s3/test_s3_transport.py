@@ -95,11 +95,11 @@ async def test_an_interrupted_upload_resumes_with_the_missing_parts_only(room, t
     class DiesAfterTwoParts(HttpClient):  # fault injected: the process "dies" mid-upload
         puts = 0
 
-        def put(self, url, body):
+        def put(self, url, body, length=None):
             type(self).puts += 1
             if type(self).puts == 4:
                 raise StorageError("injected: connection lost for good")
-            return super().put(url, body)
+            return super().put(url, body, length)
 
     source = make_source(tmp_path / "f.bin", data, room.keys)
     http = DiesAfterTwoParts()
