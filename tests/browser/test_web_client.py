@@ -141,6 +141,33 @@ def test_cli_sends_to_browser(new_tab, stack: Stack, tmp_path: Path) -> None:
     assert_fragment_stayed(tab, link["code"], stack)
 
 
+def test_page_resumes_when_a_killed_cli_sender_comes_back(
+    new_tab, stack: Stack, tmp_path: Path
+) -> None:
+    """The CLI sender is killed mid-transfer and restarted with --resume: the page,
+    still open, reconnects, says what it holds, and gets only the rest."""
+    source = random_file(tmp_path, "interrupted.bin", 24_000_000 + 11)
+    sender, link = start_cli_sender(stack, source, stack.info.web_url)
+    tab = new_tab()
+    with tab.page.expect_download(timeout=90_000) as download:
+        tab.page.goto(link["link"])
+        tab.page.wait_for_function(
+            "() => { const p = document.getElementById('progress'); return p.value > p.max / 5 }",
+            timeout=60_000)
+        sender.kill()
+        sender.communicate()
+        resumed, _ = start_cli_sender(stack, source, stack.info.web_url,
+                                      "--resume", link["link"], "--no-storage")
+    target = tmp_path / "downloaded.bin"
+    download.value.save_as(target)
+    assert target.read_bytes() == source.read_bytes()
+    summary = tab.sgraph("summary")
+    assert summary["reconnects"] >= 1 and summary["path"] == "direct", summary
+    code, events, err = finish(resumed)
+    assert code == 0, err[-3000:]
+    assert events[-1]["path"] == "p2p"
+
+
 # --- browser <-> browser, relayed by a loopback coturn ----------------------------------
 
 

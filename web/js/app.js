@@ -101,7 +101,7 @@ function makeReport() {
       window.sgraph.sink = kind;
     },
     path(path) {
-      const text = { direct: "direct (peer to peer)", relay: "relay (TURN)", storage: "storage (S3)" }[path] || path;
+      const text = { direct: "direct (peer to peer)", relay: "relay (TURN)", storage: "storage (S3)", mixed: "direct, then storage (S3)" }[path] || path;
       $("path").textContent = text;
       window.sgraph.path = path;
     },

@@ -294,6 +294,8 @@ export class Receiver {
       }
       this.report.state("connecting", "Connection lost; reconnecting…");
       senderId = await this.senderBack(router, senderId);
+      // the sender stayed away past the grace: it stores the rest in S3 (#6)
+      if (senderId === null) return this.fromStorage();
     }
   }
 
@@ -308,7 +310,13 @@ export class Receiver {
     this.report.state("connecting", "The sender left; waiting for it to come back…");
     const deadline = performance.now() + this.settings.reconnectGraceMs;
     for (;;) {
-      const joined = await router.race(router.arrivals.get(), Math.max(0, deadline - performance.now()), "The sender did not come back in time.");
+      let joined;
+      try {
+        joined = await router.race(router.arrivals.get(), Math.max(0, deadline - performance.now()), "The sender did not come back in time.");
+      } catch (e) {
+        if (e.code === "timeout") return null;
+        throw e;
+      }
       if (joined.peer.role === "sender") return joined.peer.id;
     }
   }
@@ -397,7 +405,7 @@ export class Receiver {
     const { blob, saved } = await this.sink.finish();
     this.finished = true;
     const seconds = (performance.now() - this.started) / 1000;
-    return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? "storage" : this.path,
+    return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? (this.mixed ? "mixed" : "storage") : this.path,
       reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
       sizeText: formatBytes(layout.size) };
   }

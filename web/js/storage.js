@@ -22,17 +22,36 @@ async function get(url, range = null) {
   return range && response.status === 200 ? bytes.subarray(range[0], range[1]) : bytes;
 }
 
-/** Receive from storage, or null when the relay has no storage at all. */
-export async function receiveFromStorage(receiver) {
-  let reply;
-  try {
-    reply = await receiver.relay.request("download-urls");
-  } catch (e) {
-    if (e.kind === "unsupported" || e.code === "storage-unavailable") return null;
-    if (e.code === "expired") throw new SendError("expired", "This transfer has expired or does not exist: the sender is not online and nothing is stored for this link. Ask the sender for a new link.");
-    throw e;
+const POLL_MS = 3000;
+const POLL_FOR_MS = 120_000;
+
+/** `download-urls`, asked again while the sender is still storing (no records object yet). */
+async function downloadUrls(receiver) {
+  const deadline = performance.now() + (receiver.next ? POLL_FOR_MS : 0);
+  for (;;) {
+    let reply = null;
+    try {
+      reply = await receiver.relay.request("download-urls");
+    } catch (e) {
+      if (e.kind === "unsupported" || e.code === "storage-unavailable") return null;
+      if (e.code !== "expired" || performance.now() >= deadline) {
+        if (e.code === "expired") throw new SendError("expired", "This transfer has expired or does not exist: the sender is not online and nothing is stored for this link. Ask the sender for a new link.");
+        throw e;
+      }
+    }
+    if (reply && (reply.records || []).length) return reply;
+    if (reply && performance.now() >= deadline) return reply;
+    receiver.report.state("connecting", "The sender went offline and is storing the rest of the file; waiting for it…");
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  receiver.report.path("storage");
+}
+
+/** Receive from storage (what is still missing), or null when the relay has no storage. */
+export async function receiveFromStorage(receiver) {
+  const reply = await downloadUrls(receiver);
+  if (!reply) return null;
+  receiver.mixed = receiver.next > 0;
+  receiver.report.path(receiver.mixed ? "mixed" : "storage");
   receiver.report.state("transferring", "The sender is offline: fetching the encrypted file from storage.");
   await receiver.takeManifest(await get(reply.manifest.url));
   const { layout } = receiver.manifest;
