@@ -76,8 +76,10 @@ class Tab:
         return self.page.evaluate(f"JSON.parse(JSON.stringify(window.sgraph.{expression} ?? null))")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # module scope, not session: sync_playwright keeps an event loop running in this
+    # thread until it exits, and the asyncio tests of later modules need the thread free
     with sync_playwright() as playwright:
         chromium = launch_chromium(playwright)
         yield chromium
