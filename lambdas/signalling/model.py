@@ -69,9 +69,10 @@ def _with_ref(message: dict[str, Any], ref: str | None) -> dict[str, Any]:
 
 
 def welcome(
-    me: Member, room_id: str, peers: list[Member], limits: dict[str, int], ref: str | None
+    me: Member, room_id: str, peers: list[Member], limits: dict[str, int],
+    ice_servers: list[dict[str, Any]], ice_expires_at: int, ref: str | None,
 ) -> bytes:
-    """Answer to `hello`: who the caller is and who else is in the room."""
+    """Answer to `hello`: who the caller is, who else is in the room, its ICE servers."""
     return encode(
         _with_ref(
             {
@@ -81,6 +82,8 @@ def welcome(
                 "room": room_id,
                 "peers": [p.as_peer() for p in peers],
                 "limits": limits,
+                "iceServers": ice_servers,
+                "iceExpiresAt": ice_expires_at,
             },
             ref,
         )

@@ -156,7 +156,11 @@ class SignallingService:
             "maxPayloadBytes": self._settings.max_payload_bytes,
             "messagesPerMinute": self._settings.message_rate_per_minute,
         }
-        self._reply(connection_id, model.welcome(me, conn.room_id, others, limits, ref))
+        # the ICE servers ride along: a client needs them anyway, and every message
+        # saved is one Lambda invocation and two billed WebSocket messages fewer
+        servers, expires_at = self._ice(connection_id)
+        self._reply(connection_id, model.welcome(me, conn.room_id, others, limits,
+                                                 servers, expires_at, ref))
         return self._fan_out(conn.room_id, others, model.peer_joined(me), connection_id)
 
     def signal(
@@ -193,8 +197,13 @@ class SignallingService:
     def ice_servers(self, connection_id: str, ref: str | None = None) -> Outcome:
         """Answer the STUN/TURN servers, TURN with time-limited REST API credentials."""
         self._admit_message(connection_id)
-        now = int(self._clock())
-        expires_at = now + self._settings.turn_credential_ttl_seconds
+        servers, expires_at = self._ice(connection_id)
+        self._reply(connection_id, model.ice_servers(servers, expires_at, ref))
+        return Outcome()
+
+    def _ice(self, connection_id: str) -> tuple[list[dict[str, Any]], int]:
+        """STUN/TURN servers for `connection_id`, and when its TURN credentials expire."""
+        expires_at = int(self._clock()) + self._settings.turn_credential_ttl_seconds
         servers: list[dict[str, Any]] = []
         if self._settings.stun_urls:
             servers.append({"urls": list(self._settings.stun_urls)})
@@ -211,8 +220,7 @@ class SignallingService:
                 )
             else:
                 logger.warning("TURN_URLS set but no TURN secret available; omitting TURN")
-        self._reply(connection_id, model.ice_servers(servers, expires_at, ref))
-        return Outcome()
+        return servers, expires_at
 
     # -- storage actions (the S3 fallback, docs/signalling.md §6) -------------
 

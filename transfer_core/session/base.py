@@ -59,7 +59,9 @@ class PeerSession:
         )
         try:
             welcome = await client.hello()
-            servers = await client.ice_servers()
+            servers = welcome.ice_servers
+            if servers is None:  # an older relay: ask separately
+                servers = await client.ice_servers()
         except BaseException:
             await client.close()
             raise

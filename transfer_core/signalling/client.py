@@ -73,6 +73,8 @@ class Welcome:
     role: str
     peers: tuple[Peer, ...]
     limits: dict[str, int] = field(default_factory=dict)
+    ice_servers: list[dict[str, Any]] | None = None
+    """STUN/TURN servers, when the relay sends them with the welcome (this relay does)."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ class SignalClient:
         reply = await self._request({"action": "hello"})
         return Welcome(
             reply["id"], reply["role"], tuple(Peer(**p) for p in reply["peers"]),
-            reply.get("limits", {}),
+            reply.get("limits", {}), reply.get("iceServers"),
         )
 
     async def ice_servers(self) -> list[dict[str, Any]]:

@@ -38,7 +38,8 @@ async function connectRelay(settings, keys, role, token) {
   const relay = await Relay.connect(settings.server, keys.roomId, role, token);
   try {
     const welcome = await relay.request("hello");
-    const { iceServers } = await relay.request("ice-servers");
+    // the relay sends its ICE servers with the welcome; older relays need asking
+    const iceServers = welcome.iceServers ?? (await relay.request("ice-servers")).iceServers;
     return { relay, welcome, config: rtcConfig(iceServers || [], settings) };
   } catch (e) {
     relay.close();

@@ -66,6 +66,8 @@ def test_two_peers_meet_and_exchange_signals(world):
         "room": ROOM,
         "peers": [],
         "limits": {"maxPayloadBytes": 16384, "messagesPerMinute": 600},
+        "iceServers": [{"urls": ["stun:127.0.0.1:3478"]}],
+        "iceExpiresAt": welcome["iceExpiresAt"],
         "ref": "h1",
     }
     svc.connect("B", ROOM, "receiver", None, "10.0.0.2")
