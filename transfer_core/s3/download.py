@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import DuplicateRecordError, TamperedRecordError, TruncatedTransferError
 from ..layout import ChunkLayout
 from ..progress import Via
-from ..sink import PartialFile
 from ..storage.layout import PART_TARGET_BYTES
 from .http import HttpClient
 from .issuer import StoredRecords, StoredTransfer
+
+if TYPE_CHECKING:
+    from ..transport.base import RecordSink
 
 DEFAULT_CONCURRENCY = 4
 
@@ -30,7 +33,7 @@ def expected_object_size(layout: ChunkLayout, first: int) -> int:
     return layout.sealed_size - layout.record_offset(first)
 
 
-def ranges_to_fetch(partial: PartialFile, obj: StoredRecords,
+def ranges_to_fetch(partial: RecordSink, obj: StoredRecords,
                     target_bytes: int = PART_TARGET_BYTES) -> Iterator[range]:
     """Runs of missing record indices in the object, each at most about `target_bytes`."""
     layout = partial.manifest.layout
@@ -60,7 +63,7 @@ async def fetch_manifest(stored: StoredTransfer, http: HttpClient) -> bytes:
 
 
 async def download_records(
-    partial: PartialFile, stored: StoredTransfer, http: HttpClient, *,
+    partial: RecordSink, stored: StoredTransfer, http: HttpClient, *,
     concurrency: int = DEFAULT_CONCURRENCY, target_bytes: int = PART_TARGET_BYTES,
     progress: Callable[[int], None] | None = None,
 ) -> int:

@@ -13,11 +13,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..source import FileSource
 from ..storage.layout import PART_TARGET_BYTES, PartPlan
 from .http import HttpClient
 from .issuer import MAX_PART_URLS, UrlIssuer
+
+if TYPE_CHECKING:
+    from ..transport.base import RecordSource
 
 logger = logging.getLogger(__name__)
 
@@ -40,20 +43,20 @@ class StoredSummary:
     """Epoch seconds until which the transfer is kept."""
 
 
-def plan_for(source: FileSource, first: int, target_bytes: int = PART_TARGET_BYTES) -> PartPlan:
+def plan_for(source: RecordSource, first: int, target_bytes: int = PART_TARGET_BYTES) -> PartPlan:
     layout = source.layout
     return PartPlan(layout.record_size, layout.record_length(layout.count - 1), layout.count,
                     first, target_bytes)
 
 
-def _seal(source: FileSource, records: range) -> bytes:
+def _seal(source: RecordSource, records: range) -> bytes:
     return b"".join(source.record(i) for i in records)
 
 
 class _PartBody:
     """A part's records, sealed as urllib3 sends them; iterable again for a retry."""
 
-    def __init__(self, source: FileSource, records: range) -> None:
+    def __init__(self, source: RecordSource, records: range) -> None:
         self._source = source
         self._records = records
         self.length = sum(source.layout.record_length(i) for i in records)
@@ -63,7 +66,7 @@ class _PartBody:
             yield self._source.record(index)
 
 
-async def upload_manifest(source: FileSource, issuer: UrlIssuer, http: HttpClient) -> int:
+async def upload_manifest(source: RecordSource, issuer: UrlIssuer, http: HttpClient) -> int:
     """Store the sealed manifest record; return until when the transfer is kept."""
     start = await issuer.upload_start("manifest")
     assert start.url is not None
@@ -72,7 +75,7 @@ async def upload_manifest(source: FileSource, issuer: UrlIssuer, http: HttpClien
 
 
 async def upload_records(
-    source: FileSource, issuer: UrlIssuer, http: HttpClient, first: int = 0, *,
+    source: RecordSource, issuer: UrlIssuer, http: HttpClient, first: int = 0, *,
     concurrency: int = DEFAULT_CONCURRENCY, target_bytes: int = PART_TARGET_BYTES,
     progress: Callable[[int], None] | None = None,
 ) -> StoredSummary:

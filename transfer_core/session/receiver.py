@@ -16,40 +16,32 @@ room (uploading) the receiver polls storage for its objects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from enum import Enum, auto
 from pathlib import Path
 
-from ..errors import (
-    DestinationExistsError,
-    DuplicateRecordError,
-    RecordError,
-    TruncatedTransferError,
-)
+from ..errors import DestinationExistsError, TruncatedTransferError
 from ..keys import TransferKeys
 from ..progress import Via
-from ..s3.download import download_records, fetch_manifest
 from ..s3.errors import TransferExpiredError
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
 from ..signalling.client import PeerJoined, PeerLeft, RelayClosed, SignalClient
 from ..sink import PartialFile, work_dir_for
+from ..transport.base import ReceiveTransport
+from ..transport.s3 import S3ReceiveTransport
+from ..transport.webrtc import WebRtcReceiveTransport
 from ..webrtc.channel import DataPipe, open_as_answerer
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
-from .control import Done, Fail, Have, ProtocolError, decode_control
-from .errors import EmptyRoomError, PeerFailedError, PeerGoneError
+from .errors import EmptyRoomError, PeerGoneError
 from .machine import StateMachine
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
 
 logger = logging.getLogger(__name__)
-ACK_EVERY_RECORDS = 256
-ACK_EVERY_SECONDS = 0.25
-CLOSE_GRACE_SECONDS = 5.0
 
 
 class ReceiverState(Enum):
@@ -154,14 +146,21 @@ class Receiver(PeerSession):
                         asyncio.ensure_future(pipe.close())
 
                 watch.add_done_callback(departed)
+                transport = WebRtcReceiveTransport(
+                    pipe, None if self._drop_after is None
+                    else self._drop_after - self.received_bytes,
+                )
                 try:
-                    dest = await self._receive(pipe)
+                    dest = await self._receive(transport)
                     return self._summary(dest)
                 except ChannelClosedError:
                     pass
                 finally:
                     watch.cancel()
-                    await pipe.close()
+                    self.received_bytes += transport.received_bytes
+                    if transport.drop_after_bytes is None:
+                        self._drop_after = None
+                    await transport.close()
             self.machine.move(_R.RECONNECTING)
             self.reporter.status("connection lost; reconnecting")
             back = await self._sender_back(router, sender_id)
@@ -238,27 +237,12 @@ class Receiver(PeerSession):
                         " (sgraph-send send --resume)"
                     ) from None
                 raise
-            manifest = await fetch_manifest(stored, self.http)
-            if self.partial is not None:
-                self.partial.close()
-            self.partial = partial = await asyncio.to_thread(
-                PartialFile.open, self.work_dir, self.keys.file_key, manifest
-            )
-            dest = partial.destination(self.out_dir)
-            if dest.exists() and not self.force:
-                raise DestinationExistsError(f"{dest} exists; pass --force to overwrite it")
+            transport = S3ReceiveTransport(stored, self.http)
+            try:
+                partial = await self._take(transport)
+            finally:
+                await transport.close()
             layout = partial.manifest.layout
-            if self._started is None:
-                self._started = time.perf_counter()
-            done = layout.bytes_in(partial.progress.held)
-            self.reporter.progress(done, layout.size)
-
-            def progress(nbytes: int, size: int = layout.size) -> None:
-                nonlocal done
-                done += nbytes
-                self.reporter.progress(min(done, size), size)
-
-            await download_records(partial, stored, self.http, progress=progress)
             if partial.complete:
                 break
             self._track_sender()
@@ -280,57 +264,37 @@ class Receiver(PeerSession):
         self.machine.move(_R.DONE)
         return self._summary(final)
 
-    async def _receive(self, pipe: DataPipe) -> Path:
-        first = await pipe.recv()
-        if not isinstance(first, bytes):
-            raise ProtocolError("the sender did not start with the manifest")
+    async def _take(self, transport: ReceiveTransport) -> PartialFile:
+        """Open (or take up again) the partial file for the transport's manifest, tell the
+        far side what it holds, and accept records until it is complete or the
+        transport has nothing more."""
+        manifest = await transport.manifest()
         if self.partial is not None:
             self.partial.close()
         self.partial = partial = await asyncio.to_thread(
-            PartialFile.open, self.work_dir, self.keys.file_key, first
+            PartialFile.open, self.work_dir, self.keys.file_key, manifest
         )
         dest = partial.destination(self.out_dir)
         if dest.exists() and not self.force:
-            await pipe.send(Fail("exists", "the receiver already has a file of that name").encode())
+            await transport.refuse("exists", "the receiver already has a file of that name")
             raise DestinationExistsError(f"{dest} exists; pass --force to overwrite it")
-        layout = partial.manifest.layout
-        await pipe.send(Have(partial.progress.held).encode())
-        self.reporter.status(f"receiving {partial.manifest.name} directly, peer to peer")
+        await transport.announce(partial.progress.held)
+        if transport.via is Via.P2P:
+            self.reporter.status(f"receiving {partial.manifest.name} directly, peer to peer")
         if self._started is None:
             self._started = time.perf_counter()
-        unacked, acked_at = 0, time.monotonic()
-        while not partial.complete:
-            message = await pipe.recv()
-            if isinstance(message, str):
-                control = decode_control(message)
-                if isinstance(control, Fail):
-                    raise PeerFailedError(control.code, control.message)
-                raise ProtocolError("unexpected control message from the sender")
-            try:
-                partial.accept(message, Via.P2P)
-            except DuplicateRecordError:
-                continue
-            except RecordError as exc:
-                await pipe.send(Fail("verification", str(exc)).encode())
-                raise
-            self.received_bytes += len(message)
-            unacked += 1
-            if unacked >= ACK_EVERY_RECORDS or time.monotonic() - acked_at >= ACK_EVERY_SECONDS:
-                await pipe.send(Have(partial.progress.held).encode())
-                self.reporter.progress(layout.bytes_in(partial.progress.held), layout.size)
-                unacked, acked_at = 0, time.monotonic()
-            if self._drop_after is not None and self.received_bytes >= self._drop_after:
-                self._drop_after = None
-                raise ChannelClosedError("fault injection: channel dropped on purpose")
+        await transport.receive(partial, self.reporter.progress)
+        return partial
+
+    async def _receive(self, transport: ReceiveTransport) -> Path:
+        """Peer to peer: take every record, verify the file, then say `done`."""
+        partial = await self._take(transport)
+        layout = partial.manifest.layout
         self.reporter.progress(layout.size, layout.size)
         self.machine.move(_R.VERIFYING)
         self.reporter.status("verifying the whole file's SHA-256")
         final = await asyncio.to_thread(partial.finalize, self.out_dir, self.force)
-        await pipe.send(Done().encode())
-        # the sender closes once it reads `done`; closing first could cut `done` off in
-        # flight (a handed-off message is not yet an acknowledged one)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(pipe.closed.wait(), CLOSE_GRACE_SECONDS)
+        await transport.finish()
         self.machine.move(_R.DONE)
         return final
 

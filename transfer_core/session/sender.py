@@ -26,18 +26,20 @@ from enum import Enum, auto
 from pathlib import Path
 
 from ..keys import TransferKeys
+from ..progress import Via
 from ..ranges import RangeSet
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
-from ..s3.upload import upload_manifest, upload_records
 from ..signalling.envelope import SignedMessage, new_nonce
 from ..source import FileSource
-from ..webrtc.channel import PREFERRED_RECORD_SIZE, DataPipe, open_as_offerer, record_size_for
+from ..transport.base import SendTransport
+from ..transport.s3 import S3SendTransport
+from ..transport.webrtc import WebRtcSendTransport
+from ..webrtc.channel import PREFERRED_RECORD_SIZE, open_as_offerer, record_size_for
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
-from .control import Done, Fail, Have, ProtocolError, decode_control, expect_text
-from .errors import PeerFailedError, PeerGoneError, SessionError
+from .errors import PeerGoneError, SessionError
 from .machine import StateMachine
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
@@ -144,15 +146,30 @@ class Sender(PeerSession):
                 if self.setup_ms is None:
                     self.setup_ms = (time.perf_counter() - started) * 1000
                 self.machine.move(_S.TRANSFERRING)
+                # the source first: `sent` (shared by every connection) is sized by it
                 try:
-                    if await self._transfer(pipe, router):
+                    await self._open_source(
+                        record_size_for(pipe.max_message_size, self.preferred_record_size)
+                    )
+                except BaseException:
+                    await pipe.close()
+                    raise
+                transport = WebRtcSendTransport(pipe, self.sent, self._note_held)
+                # the relay tells us at once when the receiver's process goes away; ICE
+                # would take far longer to notice, so a departure closes the channel now
+                watch = asyncio.create_task(router.departures.get())
+                watch.add_done_callback(transport.close_soon)
+                try:
+                    if await self._transfer(transport):
                         self.machine.move(_S.DONE)
                         self.state.clear()
                         return self._summary()
                 except ChannelClosedError:
                     pass
                 finally:
-                    await pipe.close()
+                    watch.cancel()
+                    self.resent_bytes += transport.resent_bytes
+                    await transport.close()
                 self.reporter.status("connection lost; waiting for the receiver to come back")
                 deadline = time.monotonic() + self.options.reconnect_grace
             self.machine.move(_S.RECONNECTING)
@@ -201,65 +218,26 @@ class Sender(PeerSession):
             self._adopt(self.source)
         return self.source
 
-    # --- peer to peer ------------------------------------------------------------------
+    # --- sending, through either transport ------------------------------------------
 
-    async def _transfer(self, pipe: DataPipe, router: SignalRouter) -> bool:
-        """Send what the receiver lacks; True once it says `done`, False on a break."""
+    async def _transfer(self, transport: SendTransport) -> bool:
+        """Send what the far side lacks; True once it has everything, False if it stopped."""
+        max_record = transport.max_record_size
         source = await self._open_source(
-            record_size_for(pipe.max_message_size, self.preferred_record_size)
+            self.preferred_record_size if max_record is None
+            else record_size_for(max_record, self.preferred_record_size)
         )
-        await pipe.send(source.manifest_record)
-        first = decode_control(expect_text(await pipe.recv()))
-        if isinstance(first, Fail):
-            raise PeerFailedError(first.code, first.message)
-        if not isinstance(first, Have):
-            raise ProtocolError("the receiver did not say what it holds")
-        self._note_held(first.held)
-        self.reporter.status("connected: sending directly, peer to peer")
+        held = await transport.begin(source)
+        if transport.via is Via.P2P:
+            self.reporter.status("connected: sending directly, peer to peer")
         if self._started is None:
             self._started = time.perf_counter()
-        self.reporter.progress(source.layout.bytes_in(first.held), source.layout.size)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        acks = asyncio.create_task(self._read_acks(pipe, source, done))
-        # the relay tells us at once when the receiver's process goes away; ICE would
-        # take far longer to notice, so a departure closes the channel now
-        watch = asyncio.create_task(router.departures.get())
-        watch.add_done_callback(lambda _: asyncio.ensure_future(pipe.close()))
-        try:
-            for index in first.held.complement():
-                if acks.done():
-                    break
-                record = source.record(index)
-                if index in self.sent:
-                    self.resent_bytes += len(record)
-                await pipe.send(record)
-                self.sent.add(index)
-            await acks
-            return done.done()
-        finally:
-            watch.cancel()
-            acks.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await acks
+        return await transport.send(source, held, self.reporter.progress)
 
     def _note_held(self, held: RangeSet) -> None:
         if held.universe == self.held.universe:
             self.held = held
             self.state.save_held(held)
-
-    async def _read_acks(self, pipe: DataPipe, source: FileSource,
-                         done: asyncio.Future[None]) -> None:
-        while True:
-            message = decode_control(expect_text(await pipe.recv()))
-            if isinstance(message, Have):
-                self._note_held(message.held)
-                self.reporter.progress(source.layout.bytes_in(message.held), source.layout.size)
-            elif isinstance(message, Done):
-                self.reporter.progress(source.layout.size, source.layout.size)
-                done.set_result(None)
-                return
-            elif isinstance(message, Fail):
-                raise PeerFailedError(message.code, message.message)
 
     # --- storage -------------------------------------------------------------------------
 
@@ -269,7 +247,6 @@ class Sender(PeerSession):
         assert self._issuer is not None
         source = await self._open_source(self.preferred_record_size)
         missing = self.held.complement()
-        first = next(iter(missing), 0)
         self.reporter.status(
             "the receiver is not connected: storing the encrypted file for it to fetch"
             if not self.held else
@@ -281,17 +258,13 @@ class Sender(PeerSession):
         with contextlib.suppress(Exception):  # a receiver still listening switches at once
             bye = SignedMessage("bye", "sender", new_nonce(), "", "storage")
             await router.client.signal(bye.to_payload(self.keys.signal_key))
-        await upload_manifest(source, self._issuer, self.http)
-        done = source.layout.record_offset(first)
-        total = source.layout.sealed_size
-
-        def progress(sent: int) -> None:
-            nonlocal done
-            done += sent
-            self.reporter.progress(min(done, total), total)
-
-        stored = await upload_records(source, self._issuer, self.http, first,
-                                      progress=progress)
+        transport = S3SendTransport(self._issuer, self.http, self.held)
+        try:
+            await self._transfer(transport)
+        finally:
+            await transport.close()
+        stored = transport.stored
+        assert stored is not None and self._started is not None
         self.machine.move(_S.STORED)
         self.state.clear()
         chunks = {"p2p": len(self.held), "s3": stored.records}
