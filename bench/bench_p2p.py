@@ -491,9 +491,10 @@ def measure_engine(raw_best: Measurement, rounds: int, total: int, rss_sizes: li
         write_section("bench_p2p_engine", engine_section(raw_best, runs, by_size, ratios))
     summary("p2p_vs_raw_aiortc", ratio, TARGET_ENGINE_VS_RAW, True)
     summary("p2p_engine_setup_ms", min(r.setup_ms for r in runs), TARGET_SETUP_MS, False)
-    largest = by_size[max(by_size)]
-    summary("p2p_engine_peak_rss_mb", max(largest.sender_rss_mb, largest.receiver_rss_mb),
-            150.0, False)
+    if by_size:
+        largest = by_size[max(by_size)]
+        summary("p2p_engine_peak_rss_mb", max(largest.sender_rss_mb, largest.receiver_rss_mb),
+                150.0, False)
     summary("p2p_backend_cost_usd", sum(best.cost().values()), 0.00002, False)
 
 
