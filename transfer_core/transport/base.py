@@ -1,8 +1,8 @@
 """The transport interface: the one cut-off line between the sessions and the wire.
 
 Two adapters implement it, `webrtc` (a data channel, peer to peer) and `s3` (presigned
-URLs, through storage); `memory` is an in-process double for tests. Sessions choose an
-adapter and drive it through the interface below; only `via` (recorded per chunk in the
+URLs, through storage). Sessions choose an adapter and drive it through the interface
+below; only `via` (recorded per chunk in the
 receiver's progress record) tells which transport carried a record.
 """
 

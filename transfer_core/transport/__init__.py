@@ -1,0 +1,1 @@
+"""One transport interface (`base`), two adapters: `webrtc` (peer to peer) and `s3` (storage)."""
