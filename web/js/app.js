@@ -9,6 +9,10 @@
 //   save     auto | picker | opfs | memory (see sink.js)
 //   memlimit in-memory receive limit in MiB (default 512)
 //   record   preferred record size in KiB (default 64; the receiver may lower it)
+//   p2p      seconds the sender waits for the receiver before storing the file in S3
+//            (default 10, as the CLI's --p2p-timeout)
+//   grace    seconds either side waits for the other to come back after a break (default 60)
+//   storage  0: never store (the sending page stays open until the receiver has it all)
 
 import { formatBytes } from "./bytes.js";
 import { SendError, parseLink } from "./protocol.js";
@@ -28,6 +32,7 @@ const ADVICE = {
   "too-large": ["This file is too large for this browser", "Use a browser that can save to disk as the file arrives, or the sgraph-send command-line tool."],
   network: ["Connection problem", "Check your connection and try again; reopening the link resumes nothing yet, it starts again."],
   "source-changed": ["The file changed while it was being sent", "Pick the file again and share the new link."],
+  storage: ["The file could not be stored for later", "The receiver was not connected, so the page tried to store the encrypted file for it and could not. Check your connection and send it again, or keep both pages open and send it directly."],
   exists: ["The receiver already has that file", "The receiver can remove it or choose another folder, then open the link again."],
   protocol: ["The other side sent something unexpected", "Make sure both sides use a current version, then try again."],
   internal: ["Something went wrong in this page", "Reload the page and try again."],
@@ -59,8 +64,10 @@ async function loadSettings() {
     save: q.get("save") || "auto",
     memoryLimit: q.get("memlimit") ? Number(q.get("memlimit")) * MiB : DEFAULT_MEMORY_LIMIT,
     recordSize: (Number(q.get("record")) || 64) * 1024,
+    p2pTimeoutMs: (q.has("p2p") && Number(q.get("p2p")) >= 0 ? Number(q.get("p2p")) : 10) * 1000,
+    storage: q.get("storage") !== "0",
     connectTimeoutMs: 15_000,
-    reconnectGraceMs: 60_000,
+    reconnectGraceMs: (Number(q.get("grace")) || 60) * 1000,
     linkFor: (code) => `${location.origin}${location.pathname}${location.search}#${code}`,
   };
   return settings;
@@ -159,7 +166,13 @@ function sendMode(settings) {
     try {
       const summary = await new Sender(file, settings, report).run();
       window.sgraph.summary = summary;
-      report.state("done", `Sent ${summary.name} (${formatBytes(summary.size)}) in ${summary.seconds.toFixed(1)} s; the receiver verified it.`);
+      if (summary.storedUntil) {
+        const until = new Date(summary.storedUntil * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+        $("link-advice").textContent = `Share this link with the receiver: it can fetch the file until ${until}.`;
+        report.state("stored", `Stored ${summary.name} (${formatBytes(summary.size)}, encrypted) for the receiver: waiting for the receiver until ${until}. The link stays the same; you can close this page.`);
+      } else {
+        report.state("done", `Sent ${summary.name} (${formatBytes(summary.size)}) in ${summary.seconds.toFixed(1)} s; the receiver verified it.`);
+      }
       $("rate").textContent = `${summary.mbPerS.toFixed(1)} MB/s average`;
     } catch (e) {
       showError(e);

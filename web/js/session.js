@@ -1,12 +1,15 @@
 // Sender and receiver sessions: the same steps as transfer_core/session (protocol.md §7-8).
 //
 // Sender:   waiting -> connecting -> transferring -> done      (break: back to waiting)
+//           waiting -> storing -> stored   (no receiver within ?p2p= seconds, or a break not
+//                                           healed within the grace: the S3 fallback, §10)
 // Receiver: joining -> connecting -> transferring -> verifying -> done
 // Either may end in `failed` with a SendError whose `kind` tells the person what to do.
 
 import { formatBytes, unb64, b64 } from "./bytes.js";
 import * as P from "./protocol.js";
 import { ChannelClosed, openAsAnswerer, openAsOfferer, recordSizeFor, rtcConfig } from "./peer.js";
+import { storeTransfer } from "./storage.js";
 import { Relay, SignalRouter, newToken } from "./signalling.js";
 import { chooseSink } from "./sink.js";
 
@@ -76,6 +79,9 @@ export class Sender {
     this.attempts = 0;
     this.resentBytes = 0;
     this.sent = new Set();
+    this.held = []; // the receiver's last `have` (ranges): what storage need not hold
+    this.receivers = new Set(); // receivers in the room (a `bye` "storage" goes to them)
+    this.pendingReady = null;
   }
 
   /** Make the link at once; then hash, connect and send. Resolves with a summary. */
@@ -85,13 +91,19 @@ export class Sender {
     this.report.link(this.settings.linkFor(P.codeOf(secret)));
     this.hashing = this.hash();
     this.hashing.catch(() => {});
-    const { relay, config } = await connectRelay(this.settings, this.keys, "sender", newToken());
+    const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "sender", newToken());
     this.relay = relay;
     this.config = config;
+    for (const peer of welcome.peers || []) if (peer.role === "receiver") this.receivers.add(peer.id);
+    const unlisten = relay.listen((m) => {
+      if (m.type === "peer-joined" && m.peer.role === "receiver") this.receivers.add(m.peer.id);
+      if (m.type === "peer-left") this.receivers.delete(m.peer.id);
+    });
     const router = new SignalRouter(relay, this.keys.signalKey, "sender");
     try {
       return await this.loop(router);
     } finally {
+      unlisten();
       router.close();
       relay.close();
     }
@@ -116,11 +128,40 @@ export class Sender {
     }
   }
 
+  /**
+   * As the Python sender's loop: wait for the receiver until the deadline (`?p2p=` seconds
+   * from the start; the reconnect grace from a break), then store in S3. A failed
+   * connection attempt does not move the deadline.
+   */
   async loop(router) {
+    let deadline = performance.now() + this.settings.p2pTimeoutMs;
+    let broken = false;
     for (;;) {
-      this.report.state("waiting", this.attempts ? "Connection lost; waiting for the receiver to come back." : "Waiting for the receiver to open the link.");
-      const grace = this.attempts ? this.settings.reconnectGraceMs : null;
-      const ready = await router.race(router.readies.get(), grace, "The receiver did not come back in time.");
+      const storing = this.settings.storage && !this.noStorage;
+      this.report.state("waiting", broken ? "Connection lost; waiting for the receiver to come back."
+        : storing && !this.attempts ? `Waiting for the receiver to open the link; after ${Math.round(this.settings.p2pTimeoutMs / 1000)} s the encrypted file is stored for it instead.`
+          : "Waiting for the receiver to open the link.");
+      // unbounded only while nothing was sent and there is no storage to fall back to
+      const ms = storing || broken ? Math.max(1, deadline - performance.now()) : null;
+      this.pendingReady ??= router.readies.get(); // a timed-out wait must not lose the next `ready`
+      let ready;
+      try {
+        ready = await router.race(this.pendingReady, ms, "The receiver did not come back in time.");
+      } catch (e) {
+        if (e.code !== "timeout" || !storing) throw e;
+        try {
+          return await this.store();
+        } catch (e2) {
+          if (e2.code !== "storage-unavailable") throw e2;
+          // a relay without a bucket: stay a peer-to-peer sender, as with storage off
+          this.noStorage = true;
+          this.report.path("–");
+          console.info(e2.message);
+          if (broken) throw new P.SendError("expired", "The receiver did not come back in time, and this server cannot store the file for later.", "timeout");
+          continue;
+        }
+      }
+      this.pendingReady = null;
       this.attempts++;
       this.report.state("connecting", "Connecting to the receiver…");
       const attempt = router.attempt(ready.peerId, ready.nonce);
@@ -143,12 +184,55 @@ export class Sender {
         unlisten();
         pipe.close();
       }
+      broken = true;
+      deadline = performance.now() + this.settings.reconnectGraceMs;
     }
   }
 
-  async openSource(pipe) {
+  /** S3 fallback: store the records the receiver lacks (all, if it never said). */
+  async store() {
+    // the record size is the first connection's, else the preferred one (as the CLI's)
+    const src = await this.openSource(recordSizeFor(Infinity, this.settings.recordSize));
+    const { layout } = src;
+    const gaps = P.complement(layout.count, this.held);
+    const first = gaps.length ? gaps[0][0] : 0;
+    const mixed = P.countIn(this.held) > 0;
+    this.path = mixed ? "mixed" : "storage";
+    this.report.path(this.path);
+    this.report.state("storing", mixed
+      ? `The direct connection did not come back: storing the ${layout.count - first} records the receiver lacks (encrypted) for it to fetch.`
+      : "The receiver is not connected: storing the encrypted file for it to fetch later.");
+    this.started ??= performance.now();
+    let done = layout.bytesInPrefix(first);
+    this.report.progress(done, layout.size);
+    const stored = await storeTransfer({
+      relay: this.relay, layout, manifestRecord: src.manifestRecord, first,
+      sealRun: (start, end) => this.sealRun(start, end),
+      announce: () => this.announceStorage(),
+      progress: (bytes) => {
+        done += bytes;
+        this.report.progress(Math.min(done, layout.size), layout.size);
+      },
+    });
+    const seconds = (performance.now() - this.started) / 1000;
+    return { role: "sender", name: src.manifest.name, size: this.file.size, seconds, path: this.path,
+      reconnects: Math.max(0, this.attempts - 1), resentBytes: this.resentBytes, mbPerS: this.file.size / 1e6 / seconds,
+      storedUntil: stored.storedUntil, stored: { first, records: stored.records, parts: stored.parts, bytes: stored.bytes } };
+  }
+
+  /** The signed `bye` "storage" to the whole room: a listening receiver switches to S3 (§7). */
+  async announceStorage() {
+    if (!this.receivers.size) return; // the relay refuses a signal to an empty room
+    try {
+      const payload = await P.signEnvelope(this.keys.signalKey, { kind: "bye", role: "sender", nonce: P.newNonce(), reply_to: "", data: "storage" });
+      this.relay.send({ action: "signal", payload });
+    } catch (e) {
+      console.info("could not announce storage:", e.message);
+    }
+  }
+
+  async openSource(recordSize) {
     if (this.source) return this.source;
-    const recordSize = recordSizeFor(pipe.maxMessageSize, this.settings.recordSize);
     this.report.state("connecting", "Preparing the file (SHA-256)…");
     const sha256 = await this.hashing;
     const manifest = {
@@ -176,12 +260,13 @@ export class Sender {
 
   /** Send what the receiver lacks; true once it says `done`, false on a break. */
   async transfer(pipe) {
-    const src = await this.openSource(pipe);
+    const src = await this.openSource(recordSizeFor(pipe.maxMessageSize, this.settings.recordSize));
     const { layout } = src;
     await pipe.send(src.manifestRecord);
     const first = control(await pipe.recv());
     if (first.t === "fail") throw peerFailed(first);
     if (first.t !== "have") throw new P.SendError("protocol", "The receiver did not say what it holds.");
+    this.held = first.ranges;
     this.path = await pipe.path();
     this.report.path(this.path);
     this.report.state("transferring", this.path === "relay" ? "Sending through a relay (TURN)." : "Sending directly, peer to peer.");
@@ -193,7 +278,10 @@ export class Sender {
     const acks = (async () => {
       for (;;) {
         const m = control(await pipe.recv());
-        if (m.t === "have") this.report.progress(heldBytes(m.ranges), total);
+        if (m.t === "have") {
+          this.held = m.ranges;
+          this.report.progress(heldBytes(m.ranges), total);
+        }
         else if (m.t === "done") {
           this.report.progress(total, total);
           done = true;
@@ -257,6 +345,11 @@ export class Receiver {
     this.relay = relay;
     this.config = config;
     const router = new SignalRouter(relay, this.keys.signalKey, "receiver");
+    this.router = router;
+    this.senderHere = (welcome.peers || []).some((p) => p.role === "sender");
+    const unlisten = relay.listen((m) => {
+      if (m.peer?.role === "sender" && (m.type === "peer-joined" || m.type === "peer-left")) this.senderHere = m.type === "peer-joined";
+    });
     try {
       const sender = (welcome.peers || []).find((p) => p.role === "sender");
       if (!sender) return await this.fromStorage();
@@ -265,6 +358,7 @@ export class Receiver {
       if (this.sink && !this.finished) await this.sink.abort();
       throw e;
     } finally {
+      unlisten();
       router.close();
       relay.close();
     }
@@ -285,14 +379,21 @@ export class Receiver {
       const attempt = router.attempt(senderId);
       await router.send(attempt, "ready");
       let pipe = null;
+      // the sender's `bye` "storage" ends the attempt at once (no offer is coming)
+      const storing = router.storingNow.then(() => {
+        pipe?.close("the sender is storing the file");
+        throw new ChannelClosed("the sender is storing the file");
+      });
+      storing.catch(() => {});
       try {
-        pipe = await openAsAnswerer(router, attempt, this.config, this.settings.localOnly, this.settings.connectTimeoutMs);
+        pipe = await Promise.race([openAsAnswerer(router, attempt, this.config, this.settings.localOnly, this.settings.connectTimeoutMs), storing]);
         return await this.receive(pipe);
       } catch (e) {
         if (!(e instanceof ChannelClosed) && !(e.kind === "network" && this.attempts < 5)) throw e;
       } finally {
         pipe?.close();
       }
+      if (router.storing) return this.fromStorage();
       this.report.state("connecting", "Connection lost; reconnecting…");
       senderId = await this.senderBack(router, senderId);
       // the sender stayed away past the grace: it stores the rest in S3 (#6)

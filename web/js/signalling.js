@@ -142,6 +142,9 @@ export class SignalRouter {
     this.arrivals = new AsyncQueue();
     this.current = null;
     this.spent = new Set();
+    // the sender's signed `bye` "storage": it is storing the file for us (protocol.md §7)
+    this.storing = false;
+    this.storingNow = new Promise((resolve) => (this.onStoring = resolve));
     this.chain = Promise.resolve(); // verify in arrival order
     let refuse;
     this.refusal = new Promise((_, reject) => (refuse = reject));
@@ -177,6 +180,15 @@ export class SignalRouter {
     const m = await openEnvelope(this.key, msg.payload, this.peerRole);
     if (m.kind === "ready") {
       this.readies.put({ peerId: msg.from, nonce: m.nonce });
+      return;
+    }
+    if (m.kind === "bye") {
+      // authentic (MAC) but tied to no attempt: at worst a replayed one makes a receiver
+      // look in storage early, which it does anyway once the sender's grace has passed
+      if (m.data === "storage" && this.role === "receiver") {
+        this.storing = true;
+        this.onStoring();
+      }
       return;
     }
     const cur = this.current;
