@@ -66,6 +66,10 @@ class PartialFile:
         self._unsaved = 0
         self._saved_at = time.monotonic()
         self.duplicates = 0
+        self.durable = RangeSet(progress.count, progress.held.ranges())
+        """Chunks whose data and progress are on disk: all a receiver may acknowledge, since
+        a sender that falls back to storage trusts acknowledgements (a killed receiver
+        loses what it held only in memory)."""
 
     @classmethod
     def open(cls, work_dir: Path | str, file_key: bytes, manifest_record: bytes) -> PartialFile:
@@ -133,6 +137,7 @@ class PartialFile:
         """Flush data, then record progress: the record never claims unflushed chunks."""
         os.fsync(self._fd)
         self.progress.save(self.work_dir / "progress.json")
+        self.durable = RangeSet(self.progress.count, self.progress.held.ranges())
         self._unsaved = 0
         self._saved_at = time.monotonic()
 

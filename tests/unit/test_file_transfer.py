@@ -227,3 +227,16 @@ def test_memory_stays_flat_in_file_size(tmp_path):
     tracemalloc.stop()
     assert final.stat().st_size == 24 << 20
     assert peak < 4 << 20, f"peak {peak} bytes"
+
+
+def test_only_saved_chunks_are_durable(transfer, monkeypatch):
+    """What a receiver acknowledges must survive a crash: unsaved chunks are not durable."""
+    monkeypatch.setattr("transfer_core.sink.PERSIST_EVERY_SECONDS", 3600)
+    _, source, sink, _ = transfer
+    sink.accept(source.record(0), Via.P2P)
+    sink.accept(source.record(1), Via.P2P)
+    assert sink.progress.holds(1)
+    assert sink.durable.ranges() == []
+    sink.save()
+    assert sink.durable.ranges() == [(0, 2)]
+    assert ProgressRecord.load(sink.work_dir / "progress.json").held == sink.durable

@@ -41,7 +41,9 @@ class RecordSink(Protocol):
 
     manifest: Manifest
     progress: ProgressRecord
-    """Held chunks per transport (`progress.held`: what to tell the sender)."""
+    """Held chunks per transport."""
+    durable: RangeSet
+    """Held chunks already saved to disk: the only ones a receiver acknowledges."""
 
     def accept(self, record: bytes, via: Via, expected_index: int | None = None) -> int:
         """Verify and write one record; raise `RecordError` or `DuplicateRecordError`."""

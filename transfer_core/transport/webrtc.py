@@ -156,9 +156,8 @@ class WebRtcReceiveTransport:
             self.received_bytes += len(message)
             unacked += 1
             if unacked >= ACK_EVERY_RECORDS or time.monotonic() - acked_at >= ACK_EVERY_SECONDS:
-                held = sink.progress.held
-                await pipe.send(Have(held).encode())
-                progress(layout.bytes_in(held), layout.size)
+                await pipe.send(Have(sink.durable).encode())  # only what survives a crash
+                progress(layout.bytes_in(sink.progress.held), layout.size)
                 unacked, acked_at = 0, time.monotonic()
             if drop_after is not None and self.received_bytes >= drop_after:
                 self.drop_after_bytes = None
