@@ -68,9 +68,10 @@ class PeerSession:
         return client, welcome, IceSettings(servers=servers, local_only=self.options.local_only)
 
     def _fail(self) -> None:
-        terminal = {s for s in type(self.machine.state) if s.name in ("DONE", "FAILED")}
-        if self.machine.state not in terminal:
-            self.machine.move(type(self.machine.state)["FAILED"])
+        """Record a failure, unless the session already ended (done, stored, failed)."""
+        failed = type(self.machine.state)["FAILED"]
+        if self.machine.can_move(failed):
+            self.machine.move(failed)
 
     async def _race(self, awaitable: Awaitable[T], timeout: float | None = None,
                     late: str = "the other side did not answer in time") -> T:

@@ -29,6 +29,9 @@ class StateMachine(Generic[S]):
     def on_change(self, listener: Callable[[S, S], None]) -> None:
         self._listeners.append(listener)
 
+    def can_move(self, new: S) -> bool:
+        return new in self._table.get(self.state, frozenset())
+
     def move(self, new: S) -> None:
         old = self.state
         if new not in self._table.get(old, frozenset()):
