@@ -12,14 +12,11 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import re
 import secrets
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 import websockets  # noqa: E402
 
+from bench._report import summary as emit_summary  # noqa: E402
+from bench._report import write_section  # noqa: E402
 from devstack import DevStack  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench_signalling -->", "<!-- /bench_signalling -->"
 COLD_TARGET = 1.4
 
 
@@ -141,16 +138,6 @@ def cold_starts(rounds: int) -> dict[str, float]:
 # -- report ----------------------------------------------------------------
 
 
-def write_section(text: str) -> None:
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if START in doc and END in doc:
-        doc = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S)
-    else:
-        doc = doc.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(doc)
-
-
 async def run(quick: bool) -> None:
     plan = [(1, 40 if quick else 100), (50, 2 if quick else 4), (200, 1 if quick else 2)]
     env = {"CONNECT_RATE_PER_MINUTE": "1000000"}
@@ -172,7 +159,6 @@ async def run(quick: bool) -> None:
         print(f"cold start {name:<10} {seconds * 1000:6.0f} ms  ({seconds / base:.2f}x)")
 
     scans = sum(r["dynamodb_calls"].get("Scan", 0) for r in results)
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = "\n".join(
         f"| {r['rooms']} | {r['round_trips']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
         f"{r['messages_per_s']:.0f} | {r['dynamodb_calls_per_message']:.2f} |"
@@ -183,6 +169,7 @@ async def run(quick: bool) -> None:
         for name, seconds in cold.items()
     )
     write_section(
+        "bench_signalling",
         f"""## Signalling relay (`bench/bench_signalling.py`)
 
 Round trip = A `signal`s B, B `signal`s back (two relayed messages), through
@@ -208,8 +195,6 @@ its Lambda path, as in Lambda). Target ≤ {COLD_TARGET}×.
 | module | ms | × baseline |
 | --- | ---: | ---: |
 {cold_rows}
-
-_Measured {now} on CPython {platform.python_version()}, {os.cpu_count()} cores._
 """
     )
     summary = []
@@ -225,17 +210,7 @@ _Measured {now} on CPython {platform.python_version()}, {os.cpu_count()} cores._
     for name in ("connect", "disconnect", "relay"):
         summary.append((f"cold_start_ratio_{name}", cold[name] / base, COLD_TARGET, False))
     for metric, value, target, higher in summary:
-        print(
-            "SUMMARY "
-            + json.dumps(
-                {
-                    "metric": metric,
-                    "value": round(value, 3),
-                    "target": target,
-                    "higher_is_better": higher,
-                }
-            )
-        )
+        emit_summary(metric, value, target, higher)
 
 
 def main() -> None:

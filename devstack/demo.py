@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from transfer_core.keys import derive_keys
 from transfer_core.layout import OVERHEAD
 from transfer_core.secret import TransferSecret
 from transfer_core.sink import work_dir_for
+from transfer_core.source import sha256_file as sha256
 from transfer_core.webrtc.channel import PREFERRED_RECORD_SIZE
 
 from .process import DevStackProcess
@@ -35,14 +35,6 @@ OUT = ROOT / "demo-output"
 SIZE = 64 << 20
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 console = Console()
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def start_sender(server: str, path: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:

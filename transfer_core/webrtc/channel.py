@@ -297,13 +297,6 @@ class DataPipe:
                 self._recv_waiter = None
         return inbox.popleft()
 
-    def recv_nowait(self) -> list[Message]:
-        """Every message already in the inbox (maybe none), without waiting."""
-        inbox = self._inbox
-        messages = list(inbox)
-        inbox.clear()
-        return messages
-
     def __aiter__(self) -> DataPipe:
         return self
 
