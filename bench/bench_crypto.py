@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
 from bench._report import summary, write_section  # noqa: E402
-from transfer_core.layout import ChunkLayout  # noqa: E402
-from transfer_core.record import RecordCipher  # noqa: E402
+from transfer_core.protocol.layout import ChunkLayout  # noqa: E402
+from transfer_core.protocol.record import RecordCipher  # noqa: E402
 
 TOTAL = 64 << 20  # bytes per measurement
 ROUNDS = 7

@@ -55,9 +55,9 @@ def _issuer(endpoint: str, bucket: str, role_id: str) -> Any:
     from lambdas.signalling.relay_api import dispatch
     from lambdas.signalling.service import SignallingService
     from lambdas.signalling.settings import Settings
-    from transfer_core.keys import derive_keys
+    from transfer_core.protocol.keys import derive_keys
+    from transfer_core.protocol.secret import TransferSecret
     from transfer_core.s3.issuer import RelayUrlIssuer
-    from transfer_core.secret import TransferSecret
     from transfer_core.signalling.client import RelayError
     from transfer_core.storage.presign import S3Presigner
 

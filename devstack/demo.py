@@ -21,9 +21,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from transfer_core.keys import derive_keys
-from transfer_core.layout import OVERHEAD
-from transfer_core.secret import TransferSecret
+from transfer_core.protocol.keys import derive_keys
+from transfer_core.protocol.layout import OVERHEAD
+from transfer_core.protocol.secret import TransferSecret
 from transfer_core.sink import work_dir_for
 from transfer_core.source import sha256_file as sha256
 from transfer_core.webrtc.channel import PREFERRED_RECORD_SIZE
@@ -61,7 +61,7 @@ def receive(server: str, code: str, out: Path) -> subprocess.Popen[str]:
 
 def held_chunks(work_dir: Path) -> int:
     try:
-        from transfer_core.progress import ProgressRecord
+        from transfer_core.protocol.progress import ProgressRecord
 
         return len(ProgressRecord.load(work_dir / "progress.json").held)
     except Exception:  # not written yet

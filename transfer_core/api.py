@@ -6,13 +6,13 @@ carries it (with only the Lambda-safe modules beside it).
 
 
 from .errors import SGraphSendError
-from .keys import TransferKeys, derive_keys
-from .layout import ChunkLayout
-from .manifest import Manifest, open_manifest, seal_manifest
-from .progress import ProgressRecord, Via
-from .ranges import RangeSet
-from .record import RecordCipher, RecordHeader
-from .secret import TransferSecret
+from .protocol.keys import TransferKeys, derive_keys
+from .protocol.layout import ChunkLayout
+from .protocol.manifest import Manifest, open_manifest, seal_manifest
+from .protocol.progress import ProgressRecord, Via
+from .protocol.ranges import RangeSet
+from .protocol.record import RecordCipher, RecordHeader
+from .protocol.secret import TransferSecret
 from .sink import PartialFile
 from .source import FileSource
 

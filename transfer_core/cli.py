@@ -41,9 +41,9 @@ from .errors import (
     SGraphSendError,
     SourceChangedError,
 )
-from .keys import derive_keys
+from .protocol.keys import derive_keys
+from .protocol.secret import TransferSecret
 from .s3.errors import TransferExpiredError
-from .secret import TransferSecret
 from .session.base import PeerOptions
 from .session.errors import PeerFailedError
 from .session.receiver import Receiver

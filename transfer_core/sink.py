@@ -26,10 +26,10 @@ from .errors import (
     SGraphSendError,
     TruncatedTransferError,
 )
-from .manifest import Manifest, open_manifest
-from .progress import ProgressRecord, Via
-from .ranges import RangeSet
-from .record import RecordCipher
+from .protocol.manifest import Manifest, open_manifest
+from .protocol.progress import ProgressRecord, Via
+from .protocol.ranges import RangeSet
+from .protocol.record import RecordCipher
 from .source import sha256_file
 
 PERSIST_EVERY_RECORDS = 512

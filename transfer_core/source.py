@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .errors import SourceChangedError
-from .keys import TRANSFER_ID_BYTES
-from .layout import DEFAULT_RECORD_SIZE, ChunkLayout
-from .manifest import Manifest, open_manifest, seal_manifest, utc_now
-from .record import RecordCipher
+from .protocol.keys import TRANSFER_ID_BYTES
+from .protocol.layout import DEFAULT_RECORD_SIZE, ChunkLayout
+from .protocol.manifest import Manifest, open_manifest, seal_manifest, utc_now
+from .protocol.record import RecordCipher
 
 _HASH_BLOCK = 1 << 20
 

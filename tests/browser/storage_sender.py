@@ -12,8 +12,8 @@ from typing import Any
 
 from websockets.sync.client import connect
 
-from transfer_core.keys import derive_keys
-from transfer_core.secret import TransferSecret
+from transfer_core.protocol.keys import derive_keys
+from transfer_core.protocol.secret import TransferSecret
 from transfer_core.signalling.client import new_token
 from transfer_core.source import FileSource
 

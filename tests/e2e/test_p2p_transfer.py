@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from transfer_core.keys import derive_keys
-from transfer_core.secret import TransferSecret
+from transfer_core.protocol.keys import derive_keys
+from transfer_core.protocol.secret import TransferSecret
 from transfer_core.sink import work_dir_for
 from transfer_core.webrtc.channel import DEFAULT_HIGH_WATER
 

@@ -17,9 +17,9 @@ import signal
 import boto3
 import pytest
 
-from transfer_core.keys import derive_keys
-from transfer_core.ranges import RangeSet
-from transfer_core.secret import TransferSecret
+from transfer_core.protocol.keys import derive_keys
+from transfer_core.protocol.ranges import RangeSet
+from transfer_core.protocol.secret import TransferSecret
 from transfer_core.sink import work_dir_for
 
 from .peers import FAST, Peer, receive

@@ -17,10 +17,10 @@ from transfer_core.errors import (
     TruncatedTransferError,
     WrongKeyError,
 )
-from transfer_core.keys import derive_keys
-from transfer_core.layout import DEFAULT_RECORD_SIZE, OVERHEAD
-from transfer_core.progress import ProgressRecord, Via
-from transfer_core.secret import TransferSecret
+from transfer_core.protocol.keys import derive_keys
+from transfer_core.protocol.layout import DEFAULT_RECORD_SIZE, OVERHEAD
+from transfer_core.protocol.progress import ProgressRecord, Via
+from transfer_core.protocol.secret import TransferSecret
 from transfer_core.sink import PartialFile, safe_file_name, work_dir_for
 from transfer_core.source import FileSource
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from transfer_core.errors import ManifestError
-from transfer_core.manifest import Manifest
+from transfer_core.protocol.manifest import Manifest
 
 GOOD = Manifest("report.pdf", 40_000, "application/pdf", 16384, "ab" * 32, "2026-01-01T00:00:00Z")
 

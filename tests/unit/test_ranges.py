@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transfer_core.ranges import RangeEncodingError, RangeSet
+from transfer_core.protocol.ranges import RangeEncodingError, RangeSet
 
 universe_and_indices = st.integers(0, 3000).flatmap(
     lambda n: st.tuples(st.just(n), st.lists(st.integers(0, max(n - 1, 0)), max_size=400))

@@ -12,9 +12,9 @@ from transfer_core.errors import (
     TamperedRecordError,
     WrongKeyError,
 )
-from transfer_core.layout import MAX_RECORD_SIZE, MIN_RECORD_SIZE, ChunkLayout
-from transfer_core.manifest import Manifest, open_manifest, seal_manifest
-from transfer_core.record import FLAG_LAST, HEADER, RecordCipher, RecordHeader
+from transfer_core.protocol.layout import MAX_RECORD_SIZE, MIN_RECORD_SIZE, ChunkLayout
+from transfer_core.protocol.manifest import Manifest, open_manifest, seal_manifest
+from transfer_core.protocol.record import FLAG_LAST, HEADER, RecordCipher, RecordHeader
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -1,8 +1,8 @@
 import pytest
 
 from transfer_core.errors import MissingFragmentError, SecretAlphabetError, SecretLengthError
-from transfer_core.keys import derive_keys, record_key
-from transfer_core.secret import CODE_LENGTH, TransferSecret
+from transfer_core.protocol.keys import derive_keys, record_key
+from transfer_core.protocol.secret import CODE_LENGTH, TransferSecret
 
 
 def test_code_and_link_round_trip():

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transfer_core.layout import ChunkLayout
+from transfer_core.protocol.layout import ChunkLayout
 from transfer_core.storage import (
     MAX_PARTS,
     MIN_PART_BYTES,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from transfer_core.keys import derive_keys
-from transfer_core.progress import Via
-from transfer_core.ranges import RangeSet
+from transfer_core.protocol.keys import derive_keys
+from transfer_core.protocol.progress import Via
+from transfer_core.protocol.ranges import RangeSet
+from transfer_core.protocol.secret import TransferSecret
 from transfer_core.s3.issuer import StoredRecords, StoredTransfer, UploadStart
-from transfer_core.secret import TransferSecret
 from transfer_core.sink import PartialFile
 from transfer_core.source import FileSource
 from transfer_core.transport.base import ReceiveTransport, SendTransport

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from transfer_core import vectors
+from transfer_core.protocol import vectors
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 COMMITTED = json.loads((DOCS / "test-vectors.json").read_text())

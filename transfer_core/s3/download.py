@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import DuplicateRecordError, TamperedRecordError, TruncatedTransferError
-from ..layout import ChunkLayout
-from ..progress import Via
+from ..protocol.layout import ChunkLayout
+from ..protocol.progress import Via
 from ..storage.layout import PART_TARGET_BYTES
 from .http import HttpClient
 from .issuer import StoredRecords, StoredTransfer

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
-from ..keys import TransferKeys
+from ..protocol.keys import TransferKeys
 from ..signalling.client import SignalClient, Welcome
 from ..webrtc.ice import IceSettings
 from .errors import PeerGoneError

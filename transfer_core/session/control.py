@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SGraphSendError
-from ..ranges import RangeEncodingError, RangeSet
+from ..protocol.ranges import RangeEncodingError, RangeSet
 
 __all__ = ["Done", "Fail", "Have", "ProtocolError", "decode_control"]
 

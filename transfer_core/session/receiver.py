@@ -22,8 +22,8 @@ from enum import Enum, auto
 from pathlib import Path
 
 from ..errors import DestinationExistsError, TruncatedTransferError
-from ..keys import TransferKeys
-from ..progress import Via
+from ..protocol.keys import TransferKeys
+from ..protocol.progress import Via
 from ..s3.errors import TransferExpiredError
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer

@@ -25,9 +25,9 @@ import time
 from enum import Enum, auto
 from pathlib import Path
 
-from ..keys import TransferKeys
-from ..progress import Via
-from ..ranges import RangeSet
+from ..protocol.keys import TransferKeys
+from ..protocol.progress import Via
+from ..protocol.ranges import RangeSet
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
 from ..signalling.envelope import SignedMessage, new_nonce

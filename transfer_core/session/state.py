@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..ranges import RangeEncodingError, RangeSet
+from ..protocol.ranges import RangeEncodingError, RangeSet
 
 STATE_ENV = "SGRAPH_SEND_STATE_DIR"
 

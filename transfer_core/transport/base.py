@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..progress import Via
+from ..protocol.progress import Via
 
 if TYPE_CHECKING:
-    from ..layout import ChunkLayout
-    from ..manifest import Manifest
-    from ..progress import ProgressRecord
-    from ..ranges import RangeSet
+    from ..protocol.layout import ChunkLayout
+    from ..protocol.manifest import Manifest
+    from ..protocol.progress import ProgressRecord
+    from ..protocol.ranges import RangeSet
 
 __all__ = ["Progress", "ReceiveTransport", "RecordSink", "RecordSource", "SendTransport"]
 

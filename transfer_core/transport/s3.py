@@ -7,8 +7,8 @@ records sealed in worker threads, bounded parallelism, retries, ListParts resume
 
 from __future__ import annotations
 
-from ..progress import Via
-from ..ranges import RangeSet
+from ..protocol.progress import Via
+from ..protocol.ranges import RangeSet
 from ..s3.download import DEFAULT_CONCURRENCY as DOWNLOAD_CONCURRENCY
 from ..s3.download import download_records, fetch_manifest
 from ..s3.http import HttpClient

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 from ..errors import DuplicateRecordError, RecordError
-from ..progress import Via
-from ..ranges import RangeSet
+from ..protocol.progress import Via
+from ..protocol.ranges import RangeSet
 from ..session.control import Done, Fail, Have, ProtocolError, decode_control, expect_text
 from ..session.errors import PeerFailedError
 from ..webrtc.channel import DataPipe

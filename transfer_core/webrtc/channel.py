@@ -21,7 +21,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 from aiortc.sdp import candidate_from_sdp
 
-from ..layout import MAX_RECORD_SIZE, MIN_RECORD_SIZE
+from ..protocol.layout import MAX_RECORD_SIZE, MIN_RECORD_SIZE
 from .errors import (
     ChannelClosedError,
     ChannelSetupError,

@@ -26,9 +26,9 @@ from lambdas.signalling.messages import parse_message
 from lambdas.signalling.relay_api import dispatch
 from lambdas.signalling.service import SignallingService
 from lambdas.signalling.settings import Settings
-from transfer_core.keys import TransferKeys, derive_keys
+from transfer_core.protocol.keys import TransferKeys, derive_keys
+from transfer_core.protocol.secret import TransferSecret
 from transfer_core.s3.issuer import RelayUrlIssuer
-from transfer_core.secret import TransferSecret
 from transfer_core.signalling.client import RelayError
 from transfer_core.source import FileSource
 from transfer_core.storage.presign import S3Presigner

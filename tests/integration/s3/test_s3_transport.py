@@ -12,7 +12,7 @@ from transfer_core.errors import (
     TamperedRecordError,
     TruncatedTransferError,
 )
-from transfer_core.progress import Via
+from transfer_core.protocol.progress import Via
 from transfer_core.s3.download import download_records, fetch_manifest
 from transfer_core.s3.errors import StorageError, TransferExpiredError
 from transfer_core.s3.http import HttpClient

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import MissingFragmentError, SecretAlphabetError, SecretLengthError
+from ..errors import MissingFragmentError, SecretAlphabetError, SecretLengthError
 
 SECRET_BYTES = 32
 CODE_LENGTH = 43  # base64url of 32 bytes, unpadded

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .errors import ManifestError, RecordSizeError
+from ..errors import ManifestError, RecordSizeError
 from .layout import ChunkLayout
 from .record import RecordCipher, open_manifest_record
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .errors import (
+from ..errors import (
     ForeignRecordError,
     MalformedRecordError,
     MisplacedRecordError,

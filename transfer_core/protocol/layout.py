@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import RecordSizeError
+from ..errors import RecordSizeError
 from .ranges import RangeSet
 
 HEADER_BYTES = 32

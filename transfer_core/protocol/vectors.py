@@ -1,6 +1,6 @@
 """The protocol's test vectors, computed from fixed inputs (docs/test-vectors.json).
 
-`python -m transfer_core.vectors > docs/test-vectors.json` regenerates the file; the tests
+`python -m transfer_core.protocol.vectors > docs/test-vectors.json` regenerates the file; the tests
 recompute every value and compare it with the committed file and with docs/protocol.md.
 """
 
@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..signalling.envelope import SignedMessage
+from ..source import FileSource
 from .keys import derive_keys, key_check, record_key
 from .layout import DEFAULT_RECORD_SIZE
 from .secret import TransferSecret
-from .signalling.envelope import SignedMessage
-from .source import FileSource
 
 SECRET = bytes(range(32))
 TRANSFER_ID = bytes(range(0xA0, 0xB0))

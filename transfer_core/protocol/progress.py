@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from .errors import ProgressError
+from ..errors import ProgressError
 from .ranges import RangeEncodingError, RangeSet
 
 __all__ = ["ProgressRecord", "Via"]
