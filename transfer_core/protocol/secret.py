@@ -12,7 +12,9 @@ from ..errors import MissingFragmentError, SecretAlphabetError, SecretLengthErro
 
 SECRET_BYTES = 32
 CODE_LENGTH = 43  # base64url of 32 bytes, unpadded
-_ALPHABET = re.compile(r"^[A-Za-z0-9_-]*$")
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
+WHITESPACE = " \t\n\v\f\r"
+"""What `parse` trims from both ends: ASCII whitespace only, as the page does (docs/protocol.md §1)."""
 
 __all__ = ["CODE_LENGTH", "SECRET_BYTES", "TransferSecret"]
 
@@ -44,8 +46,12 @@ class TransferSecret:
 
     @classmethod
     def parse(cls, text: str) -> TransferSecret:
-        """Read a share link or a bare code; a `LinkError` subclass says what is wrong."""
-        text = text.strip()
+        """Read a share link or a bare code; a `LinkError` subclass says what is wrong.
+
+        The checks run in the order docs/protocol.md §1 gives, so every implementation
+        reports the same error for the same text.
+        """
+        text = text.strip(WHITESPACE)
         if "#" in text:
             code = text.split("#", 1)[1]
         elif "://" in text or text.startswith(("/", "?")):
@@ -54,7 +60,7 @@ class TransferSecret:
             )
         else:
             code = text
-        if not _ALPHABET.match(code):
+        if not _ALPHABET.fullmatch(code):
             raise SecretAlphabetError(
                 "the code may hold only letters, digits, '-' and '_'; check it was copied whole"
             )

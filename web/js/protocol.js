@@ -56,7 +56,8 @@ export function codeOf(secret) {
 
 /** A share link or bare code -> the 32-byte secret, or a `bad-link` SendError. */
 export function parseLink(text) {
-  text = text.trim();
+  // ASCII whitespace only (not String.trim's Unicode set), as every implementation does (§1)
+  text = text.replace(/^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g, "");
   let code;
   if (text.includes("#")) code = text.slice(text.indexOf("#") + 1);
   else if (text.includes("://") || text.startsWith("/") || text.startsWith("?")) {
