@@ -19,7 +19,8 @@ from transfer_core.protocol.record import FLAG_LAST, HEADER, RecordCipher, Recor
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
 TID = b"T" * 16
-LAYOUT = ChunkLayout(size=40_000)  # three records: 16336 + 16336 + 7328
+# three records: 16336 + 16336 + 7328
+LAYOUT = ChunkLayout(size=40_000, record_size=MIN_RECORD_SIZE)
 
 
 def chunk(i: int) -> bytes:

@@ -14,7 +14,7 @@ SECRET_BYTES = 32
 CODE_LENGTH = 43  # base64url of 32 bytes, unpadded
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 WHITESPACE = " \t\n\v\f\r"
-"""What `parse` trims from both ends: ASCII whitespace only, as the page does (docs/protocol.md §1)."""
+"""What `parse` trims from both ends: ASCII whitespace only, as the page does (protocol.md §1)."""
 
 __all__ = ["CODE_LENGTH", "SECRET_BYTES", "TransferSecret"]
 

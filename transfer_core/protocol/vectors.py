@@ -15,7 +15,7 @@ from typing import Any
 from ..signalling.envelope import SignedMessage
 from ..source import FileSource
 from .keys import derive_keys, key_check, record_key
-from .layout import DEFAULT_RECORD_SIZE
+from .layout import MIN_RECORD_SIZE
 from .secret import TransferSecret
 
 SECRET = bytes(range(32))
@@ -24,7 +24,7 @@ CREATED = "2026-01-01T00:00:00Z"
 SMALL_NAME = "vector.txt"
 SMALL_FILE = b"SGraph Send test vector: hello, receiver.\n"
 LARGE_NAME = "pattern.bin"
-LARGE_SIZE = 40_000  # three records at the default record size
+LARGE_SIZE = 40_000  # three records at the 16 KiB record size
 
 
 def large_file() -> bytes:
@@ -35,7 +35,7 @@ def _source(directory: Path, name: str, data: bytes, file_key: bytes) -> FileSou
     path = directory / name
     path.write_bytes(data)
     return FileSource.create(
-        path, file_key, DEFAULT_RECORD_SIZE, randbytes=lambda n: TRANSFER_ID[:n],
+        path, file_key, MIN_RECORD_SIZE, randbytes=lambda n: TRANSFER_ID[:n],
         clock=lambda: CREATED,
     )
 
