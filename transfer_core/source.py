@@ -11,7 +11,7 @@ from pathlib import Path
 from .errors import SourceChangedError
 from .protocol.keys import TRANSFER_ID_BYTES
 from .protocol.layout import DEFAULT_RECORD_SIZE, ChunkLayout
-from .protocol.manifest import Manifest, open_manifest, seal_manifest, utc_now
+from .protocol.manifest import Manifest, manifest_name, open_manifest, seal_manifest, utc_now
 from .protocol.record import RecordCipher
 
 _HASH_BLOCK = 1 << 20
@@ -64,7 +64,7 @@ class FileSource:
     ) -> FileSource:
         """Start a new transfer of `path`: hash it, fix its manifest, pick a fresh transfer id."""
         path = Path(path)
-        name = name or path.name
+        name = manifest_name(name or path.name)  # a name every receiver accepts
         before = os.stat(path)
         manifest = Manifest(
             name=name,

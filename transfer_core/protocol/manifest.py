@@ -13,10 +13,41 @@ from .record import RecordCipher, open_manifest_record
 
 MANIFEST_VERSION = 1
 MAX_NAME_BYTES = 255
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_CREATED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _FIELDS = {"v", "name", "size", "media_type", "record_size", "chunk_count", "sha256", "created"}
+_NOT_IN_NAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
+"""Path separators and control characters (C0, DEL, C1): never in a manifest's name."""
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+FALLBACK_NAME = "file"
 
-__all__ = ["Manifest", "open_manifest", "seal_manifest"]
+__all__ = ["Manifest", "manifest_name", "name_problem", "open_manifest", "seal_manifest"]
+
+
+def name_problem(name: str) -> str | None:
+    """Why a receiver must refuse `name` as a manifest's file name, or None (protocol.md §4)."""
+    if _SURROGATE.search(name):
+        return "the file name is not valid Unicode"
+    size = len(name.encode())
+    if not 1 <= size <= MAX_NAME_BYTES:
+        return f"the file name is {size} bytes; it must be 1 to {MAX_NAME_BYTES}"
+    if name in (".", ".."):
+        return "the file name is '.' or '..'"
+    if _NOT_IN_NAME.search(name):
+        return "the file name holds a path separator or a control character"
+    return None
+
+
+def manifest_name(name: str) -> str:
+    """The sender's side of `name_problem`: any local name made one a receiver accepts.
+
+    Its last path component, without control characters (undecodable bytes of a
+    POSIX name become U+FFFD), cut to 255 UTF-8 bytes on a character boundary.
+    """
+    base = re.split(r"[/\\]", _SURROGATE.sub("\ufffd", name))[-1]
+    base = _NOT_IN_NAME.sub("", base)
+    base = base.encode()[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+    return FALLBACK_NAME if base in ("", ".", "..") else base
 
 
 def utc_now() -> str:
@@ -65,10 +96,14 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
-        """Parse and validate; a `ManifestError` says which field is wrong."""
+        """Parse and validate; a `ManifestError` says which field is wrong.
+
+        The bytes must be the canonical form (`to_json` of what they say), so two
+        implementations never read one manifest two ways (duplicate keys, escapes).
+        """
         try:
             doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, or nested too deep
             raise ManifestError(f"the manifest is not JSON: {exc}") from None
         if not isinstance(doc, dict) or set(doc) != _FIELDS:
             raise ManifestError("the manifest's fields are not the expected ones")
@@ -80,10 +115,14 @@ class Manifest:
         ):
             if not isinstance(doc[field_name], kind) or isinstance(doc[field_name], bool):
                 raise ManifestError(f"manifest field {field_name!r} has the wrong type")
-        if not doc["name"] or len(doc["name"].encode()) > MAX_NAME_BYTES:
-            raise ManifestError("the file name is empty or longer than 255 bytes")
-        if not _SHA256_HEX.match(doc["sha256"]):
+        if (problem := name_problem(doc["name"])) is not None:
+            raise ManifestError(problem)
+        if any(_SURROGATE.search(doc[f]) for f in ("media_type", "sha256", "created")):
+            raise ManifestError("a manifest field is not valid Unicode")
+        if not _SHA256_HEX.fullmatch(doc["sha256"]):
             raise ManifestError("the manifest's sha256 is not 64 hex characters")
+        if not _CREATED.fullmatch(doc["created"]):
+            raise ManifestError("the manifest's created time is not YYYY-MM-DDThh:mm:ssZ")
         try:
             manifest = cls(
                 name=doc["name"], size=doc["size"], media_type=doc["media_type"],
@@ -94,6 +133,8 @@ class Manifest:
             raise ManifestError(f"the manifest's sizes are invalid: {exc}") from None
         if count != doc["chunk_count"]:
             raise ManifestError("the manifest's chunk count does not follow from its sizes")
+        if manifest.to_json() != data:
+            raise ManifestError("the manifest is not in canonical form (sorted keys, no spaces)")
         return manifest
 
 

@@ -281,9 +281,11 @@ export function parseManifest(bytes) {
   if (doc.v !== 1) throw bad(`version ${doc.v}`);
   for (const f of ["name", "media_type", "sha256", "created"]) if (typeof doc[f] !== "string") throw bad(`${f} is not text`);
   for (const f of ["size", "record_size", "chunk_count"]) if (!Number.isSafeInteger(doc[f])) throw bad(`${f} is not an integer`);
-  const nameBytes = utf8.encode(doc.name).length;
-  if (!nameBytes || nameBytes > 255) throw bad("the file name is empty or longer than 255 bytes");
+  const problem = nameProblem(doc.name);
+  if (problem) throw bad(problem);
+  if (["media_type", "sha256", "created"].some((f) => LONE_SURROGATE.test(doc[f]))) throw bad("a field is not valid Unicode");
   if (!/^[0-9a-f]{64}$/.test(doc.sha256)) throw bad("sha256 is not 64 hex characters");
+  if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/.test(doc.created)) throw bad("the created time is not YYYY-MM-DDThh:mm:ssZ");
   let layout;
   try {
     layout = new Layout(doc.size, doc.record_size);
@@ -291,7 +293,32 @@ export function parseManifest(bytes) {
     throw bad(e.message);
   }
   if (layout.count !== doc.chunk_count) throw bad("the chunk count does not follow from the sizes");
+  // only the canonical bytes are read, so no two implementations read one manifest two ways
+  if (!equal(manifestJson(doc), bytes)) throw bad("not in canonical form (sorted keys, no spaces)");
   return { ...doc, layout };
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+// eslint-disable-next-line no-control-regex
+const NOT_IN_NAME = /[/\\\u0000-\u001f\u007f-\u009f]/;
+const MAX_NAME_BYTES = 255;
+
+/** Why a receiver must refuse a manifest's file name (protocol.md §4), or "". */
+export function nameProblem(name) {
+  if (LONE_SURROGATE.test(name)) return "the file name is not valid Unicode";
+  const size = utf8.encode(name).length;
+  if (size < 1 || size > MAX_NAME_BYTES) return `the file name is ${size} bytes; it must be 1 to ${MAX_NAME_BYTES}`;
+  if (name === "." || name === "..") return "the file name is '.' or '..'";
+  if (NOT_IN_NAME.test(name)) return "the file name holds a path separator or a control character";
+  return "";
+}
+
+/** The sender's side: any local name made one a receiver accepts (Python's `manifest_name`). */
+export function manifestName(name) {
+  let base = name.replace(/\p{Cs}/gu, "\ufffd").split(/[/\\]/).pop();
+  base = base.replace(new RegExp(NOT_IN_NAME.source, "g"), "");
+  while (utf8.encode(base).length > MAX_NAME_BYTES) base = base.slice(0, base.length - (/[\ud800-\udbff][\udc00-\udfff]$/.test(base) ? 2 : 1));
+  return base === "" || base === "." || base === ".." ? "file" : base;
 }
 
 /** The name to save under: the last path component, without control characters. */

@@ -236,7 +236,7 @@ export class Sender {
     this.report.state("connecting", "Preparing the file (SHA-256)…");
     const sha256 = await this.hashing;
     const manifest = {
-      name: this.file.name || "file", size: this.file.size, media_type: this.file.type || "application/octet-stream",
+      name: P.manifestName(this.file.name), size: this.file.size, media_type: this.file.type || "application/octet-stream",
       record_size: recordSize, sha256, created: P.utcNow(),
     };
     const layout = new P.Layout(manifest.size, recordSize);
