@@ -75,12 +75,15 @@ class ProgressRecord:
                 },
             },
             sort_keys=True,
+            separators=(",", ":"),  # canonical, like the manifest (the vectors are exact)
         ).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> ProgressRecord:
         try:
             doc = json.loads(data)
+            if doc["v"] != 1:
+                raise ValueError(f"progress version {doc['v']!r} is not supported")
             count = int(doc["count"])
             via = {Via(k): RangeSet.decode(base64.b64decode(v)) for k, v in doc["via"].items()}
             record = cls(bytes.fromhex(doc["transfer_id"]), count, via)

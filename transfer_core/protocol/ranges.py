@@ -132,7 +132,14 @@ class RangeSet:
     # --- wire form -----------------------------------------------------------
 
     def encode(self) -> bytes:
-        """The shorter of the range and bitmap encodings."""
+        """The shorter of the range and bitmap encodings (ranges on a tie)."""
+        ranges = self.encode_ranges()
+        if len(ranges) <= 1 + len(_varint_bytes(self.universe)) + (self.universe + 7) // 8:
+            return ranges
+        return self.encode_bitmap()
+
+    def encode_ranges(self) -> bytes:
+        """Format 0x01: universe, range count, then (gap, length) per range."""
         ranges = bytearray([FORMAT_RANGES])
         _put_varint(ranges, self.universe)
         _put_varint(ranges, len(self._starts))
@@ -141,9 +148,10 @@ class RangeSet:
             _put_varint(ranges, start - cursor)
             _put_varint(ranges, end - start)
             cursor = end
-        bitmap_len = 1 + len(_varint_bytes(self.universe)) + (self.universe + 7) // 8
-        if len(ranges) <= bitmap_len:
-            return bytes(ranges)
+        return bytes(ranges)
+
+    def encode_bitmap(self) -> bytes:
+        """Format 0x02: universe, then one bit per index, least significant bit first."""
         bits = bytearray((self.universe + 7) // 8)
         for index in self:
             bits[index >> 3] |= 1 << (index & 7)
