@@ -390,6 +390,7 @@ export function decodeRanges(data) {
       ranges.push([start, end]);
       cursor = end;
     }
+    if (pos !== data.length) throw new SendError("protocol", "Trailing bytes after the ranges.");
   } else if (data[0] === 0x02) {
     const bits = data.subarray(pos);
     if (bits.length !== Math.ceil(universe / 8)) throw new SendError("protocol", "A bitmap's length does not match its universe.");

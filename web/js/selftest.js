@@ -3,6 +3,8 @@
 
 import { equal, hex, unhex, utf8 } from "./bytes.js";
 import * as P from "./protocol.js";
+import { maxMessageSize, recordSizeFor } from "./peer.js";
+import { PartPlan } from "./storage.js";
 
 export async function runVectors(url = "test-vectors.json") {
   const response = await fetch(url, { cache: "no-store" });
@@ -126,5 +128,87 @@ export async function runVectors(url = "test-vectors.json") {
     }
     return same(hex(P.encodeRanges(1000, [[0, 1000]])) + hex(P.encodeRanges(10, [[0, 10]])), "01e8070100e807020aff03");
   });
+  await checkSpecGroups(V, keys, transferId, check, same);
   return { passed: results.filter((r) => r.ok).length, total: results.length, results };
+}
+
+/** The groups issue #10 §5 added: each failure must give the error protocol.md names. */
+async function checkSpecGroups(V, keys, transferId, check, same) {
+  const errorOf = async (fn) => {
+    try {
+      await fn();
+      return null;
+    } catch (e) {
+      if (e.kind === "protocol") return "range";
+      if (!e.code) throw e;
+      return e.code;
+    }
+  };
+  const all = async (cases, fn) => {
+    for (const c of cases) {
+      const got = await fn(c);
+      if (got !== true) return `${c.case ?? JSON.stringify(c.text)}: ${got}`;
+    }
+    return true;
+  };
+  await check("record size choice", () => all(V.record_size_choice, (c) => {
+    const m = c.max_message_size;
+    const advertised = m === "no peer" ? Infinity : maxMessageSize(m === null ? "v=0\r\n" : `v=0\r\na=max-message-size:${m}\r\n`);
+    return same(recordSizeFor(advertised, c.preferred), c.record_size);
+  }));
+  await check("ranges: both encodings", () => all(V.ranges, (c) => {
+    const back = [P.decodeRanges(unhex(c.ranges_hex)), P.decodeRanges(unhex(c.bitmap_hex))];
+    if (back.some((b) => b.universe !== c.universe || JSON.stringify(b.ranges) !== JSON.stringify(c.ranges))) return "decoded differently";
+    return same(hex(P.encodeRanges(c.universe, c.ranges)), c.encoded_hex);
+  }));
+  await check("ranges: failures", () => all(V.failures.ranges, async (c) => {
+    const got = await errorOf(() => P.decodeRanges(unhex(c.hex)));
+    if (got === null && JSON.stringify(P.decodeRanges(unhex(c.hex)).ranges) !== JSON.stringify(c.ranges)) return "decoded differently";
+    return same(got, c.error);
+  }));
+  await check("links: failures", () => all(V.failures.links, async (c) => {
+    const got = await errorOf(() => P.parseLink(c.text));
+    if (got === null && hex(P.parseLink(c.text)) !== c.secret_hex) return "another secret";
+    return same(got, c.error);
+  }));
+  const two = JSON.parse(V.failures.transfer.manifest_json);
+  const twoCipher = await P.RecordCipher.create(keys.fileKey, transferId, new P.Layout(two.size, two.record_size));
+  await check("data records: failures", () => all(V.failures.data_records, async (c) => {
+    const got = await errorOf(() => twoCipher.open(unhex(c.record_hex), c.expected_index));
+    return same(got, c.error);
+  }));
+  await check("manifest records: failures", () => all(V.failures.manifest_records, async (c) => {
+    const got = await errorOf(async () => P.parseManifest((await P.openManifestRecord(keys.fileKey, unhex(c.record_hex))).json));
+    return same(got, c.error);
+  }));
+  await check("manifests: failures", () => all(V.failures.manifests, async (c) => {
+    return same(await errorOf(() => P.parseManifest(utf8.encode(c.json))), c.error);
+  }));
+  await check("empty file", async () => {
+    const m = JSON.parse(V.empty_file.manifest_json);
+    const json = P.manifestJson({ name: m.name, size: m.size, media_type: m.media_type, record_size: m.record_size, sha256: await P.sha256Hex(new Uint8Array(0)), created: m.created });
+    if (new TextDecoder().decode(json) !== V.empty_file.manifest_json) return "manifest JSON differs";
+    const cipher = await P.RecordCipher.create(keys.fileKey, transferId, new P.Layout(0, m.record_size));
+    if (hex(await cipher.sealManifest(json)) !== V.empty_file.manifest_record_hex) return "manifest record differs";
+    const record = await cipher.seal(0, new Uint8Array(0));
+    if ((await cipher.open(record, 0)).plaintext.length !== 0) return "opened to bytes";
+    return same(hex(record), V.empty_file.records_hex[0]);
+  });
+  await check("64 KiB records", async () => {
+    const m = JSON.parse(V.record_size_64k.manifest_json);
+    const content = Uint8Array.from({ length: m.size }, (_, i) => i % 251);
+    const layout = new P.Layout(m.size, m.record_size);
+    const cipher = await P.RecordCipher.create(keys.fileKey, transferId, layout);
+    const json = P.manifestJson({ name: m.name, size: m.size, media_type: m.media_type, record_size: m.record_size, sha256: await P.sha256Hex(content), created: m.created });
+    if (await P.sha256Hex(await cipher.sealManifest(json)) !== V.record_size_64k.manifest_record_sha256) return "manifest record differs";
+    const got = [];
+    for (let i = 0; i < layout.count; i++) got.push(await P.sha256Hex(await cipher.seal(i, content.subarray(layout.offset(i), layout.offset(i) + layout.length(i)))));
+    return same(got.join(","), V.record_size_64k.record_sha256.join(","));
+  });
+  await check("stored layout: part plans", () => all(V.stored_layout.part_plans, (c) => {
+    const plan = new PartPlan(new P.Layout(c.size, c.record_size), c.first);
+    const parts = c.part_records.map(([p]) => [p, ...plan.partRecords(p)]);
+    return same(JSON.stringify([plan.objectBytes, plan.recordsPerPart, plan.parts, parts]),
+      JSON.stringify([c.object_bytes, c.records_per_part, c.parts, c.part_records]));
+  }));
 }
