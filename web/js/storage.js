@@ -233,12 +233,15 @@ export async function receiveFromStorage(receiver) {
   receiver.started ??= performance.now();
   receiver.path = "storage";
   const objects = [...(reply.records || [])].sort((a, b) => a.first - b.first);
-  for (const object of objects) {
-    const { first } = object;
+  // every object is checked before any is read (protocol.md §10)
+  for (const { first, size } of objects) {
     if (first >= layout.count) throw new SendError("verification", "A stored records object starts past the end of the file.", "tampered");
     const expected = layout.recordOffset(layout.count - 1 - first) + layout.recordLength(layout.count - 1);
-    if (object.size < expected) throw new SendError("verification", "The stored file is incomplete (a part is missing): it was truncated.", "truncated");
-    if (object.size > expected) throw new SendError("verification", "The stored file is longer than its manifest says: it was altered.", "tampered");
+    if (size < expected) throw new SendError("verification", "The stored file is incomplete (a part is missing): it was truncated.", "truncated");
+    if (size > expected) throw new SendError("verification", "The stored file is longer than its manifest says: it was altered.", "tampered");
+  }
+  for (const object of objects) {
+    const { first } = object;
     const per = Math.max(1, Math.floor(FETCH_BYTES / layout.recordSize));
     for (let i = Math.max(first, receiver.next); i < layout.count; i += per) {
       const end = Math.min(layout.count, i + per);
