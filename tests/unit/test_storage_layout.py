@@ -25,6 +25,16 @@ def test_keys_derive_from_the_room_id_only():
     assert split_records_key(ROOM, records_key(ROOM, 42)) == 42
     assert split_records_key(ROOM, manifest_key(ROOM)) is None
     assert split_records_key("f" * 32, records_key(ROOM, 42)) is None
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["12", "000000000a", "00000000012", "000000001²", "٠٠٠٠٠٠٠٠١٢", "0000000012\n", "+000000012",
+     "0000000012/x", ""],
+)
+def test_a_foreign_object_is_not_a_records_object(tail):
+    """protocol.md §10: only records/<10 ASCII digits> is read; anything else is ignored."""
+    assert split_records_key(ROOM, f"transfers/{ROOM}/records/{tail}") is None
     with pytest.raises(ValueError):
         manifest_key("../etc")
 

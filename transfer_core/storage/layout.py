@@ -21,6 +21,7 @@ PART_TARGET_BYTES = 8 * 1024 * 1024
 MAX_FIRST = 2**32 - 1
 _ROOM_ID = re.compile(r"^[0-9a-f]{32}$")
 _FIRST_DIGITS = 10
+_FIRST = re.compile(f"[0-9]{{{_FIRST_DIGITS}}}")
 
 
 def room_prefix(room_id: str) -> str:
@@ -46,7 +47,8 @@ def split_records_key(room_id: str, key: str) -> int | None:
     """The `first` of a records key of this room, or None for any other key."""
     head = room_prefix(room_id) + "records/"
     tail = key[len(head):] if key.startswith(head) else ""
-    if len(tail) != _FIRST_DIGITS or not tail.isdigit():
+    # ASCII digits only: str.isdigit() takes '²' (int() then fails) and other scripts' digits
+    if not _FIRST.fullmatch(tail):
         return None
     return int(tail)
 
