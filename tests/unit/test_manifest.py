@@ -2,6 +2,8 @@ import json
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from transfer_core.errors import ManifestError
 from transfer_core.protocol.manifest import Manifest, manifest_name, name_problem
@@ -130,3 +132,21 @@ def test_the_sender_makes_every_local_name_acceptable(local, sent):
 def test_only_the_canonical_form_is_read(data, problem):
     with pytest.raises(ManifestError, match=problem):
         Manifest.from_json(data)
+
+
+@given(st.text(max_size=400))
+def test_any_local_name_becomes_one_every_receiver_reads(local):
+    name = manifest_name(local)
+    assert name_problem(name) is None
+    m = Manifest(name, 0, "application/octet-stream", 16384, "00" * 32, "2026-01-01T00:00:00Z")
+    assert Manifest.from_json(m.to_json()) == m
+
+
+@given(st.text(max_size=300))
+def test_a_name_is_refused_exactly_when_the_rules_say(name):
+    data = mutate(name=name)
+    if name_problem(name) is None:
+        assert Manifest.from_json(data).name == name
+    else:
+        with pytest.raises(ManifestError):
+            Manifest.from_json(data)
