@@ -321,10 +321,10 @@ export function manifestName(name) {
   return base === "" || base === "." || base === ".." ? "file" : base;
 }
 
-/** The name to save under: the last path component, without control characters. */
+/** The name to save under: the last path component, without invisible characters
+ * (Unicode category C, as the CLI's `safe_file_name`: protocol.md §4). */
 export function safeName(name) {
-  // eslint-disable-next-line no-control-regex
-  const last = name.split(/[/\\]/).pop().replace(/[\u0000-\u001f\u007f]/g, "").trim();
+  const last = name.split(/[/\\]/).pop().replace(/\p{C}/gu, "").trim();
   return last && last !== "." && last !== ".." ? last : "received-file";
 }
 
