@@ -31,6 +31,7 @@ from .errors import (
 from .exchange import SdpExchange
 from .ice import IceSettings, loopback_gathering
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
+from .sctp_reassembly import install_tail_aware_reassembly
 from .sdp import max_message_size as advertised_max_message_size
 
 logger = logging.getLogger(__name__)
@@ -410,6 +411,7 @@ class _Setup:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filtered, type=kind))
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
+        install_tail_aware_reassembly(self.pc.sctp)
         self.candidates = asyncio.ensure_future(
             _apply_remote_candidates(self.pc, self.settings, self.exchange)
         )
