@@ -8,6 +8,8 @@
     defaults: its throughput is the engine's ceiling).
 (b) our engine: two `sgraph-send` CLI processes through the local stack, each
     round right after a raw round on each loop.
+(c) a sweep of the record (= message) size and the `bufferedAmount` watermarks on
+    `DataPipe` (not with --quick).
 
 Every peer gathers 127.0.0.1 alone (local-only ICE settings) and swaps SDP with
 its partner over a multiprocessing pipe (`PipeExchange`, no signalling server).
@@ -19,6 +21,7 @@ interleaved rounds; ratios are medians of per-round ratios (the machine is share
     python bench/bench_p2p.py                      # 128 MiB per run, 3 rounds
     python bench/bench_p2p.py --quick              # 32 MiB, 1 round
     python bench/bench_p2p.py --no-engine --ack-every 2 3 4 --no-write   # explore N
+    python bench/bench_p2p.py --sweep --mib 32     # (c) only: record size, watermarks
 """
 
 from __future__ import annotations
@@ -647,6 +650,62 @@ def measure_engine(rounds: int, total: int, rss_sizes: list[int], write: bool) -
     summary("p2p_backend_cost_usd", sum(best.cost().values()), 0.00002, False)
 
 
+SWEEP_MESSAGES_KIB = (16, 64, 128, 256)
+SWEEP_WATERMARKS_KIB = ((512, 128), (1024, 256), (2048, 512), (4096, 1024))
+
+
+def sweep_contenders() -> list[Contender]:
+    """DataPipe under uvloop: each message size at the default watermarks, then each
+    watermark pair at 64 KiB messages."""
+    from transfer_core.webrtc import PipeOptions
+
+    defaults = PipeOptions()
+    high, low = defaults.high_water // 1024, defaults.low_water // 1024
+    every = _default_ack_every()
+    found = [Contender(f"DataPipe {kib} KiB, {high}/{low} KiB", "uvloop", pipe_sender,
+                       pipe_receiver, every, (("message", kib * 1024),))
+             for kib in SWEEP_MESSAGES_KIB]
+    found += [Contender(f"DataPipe 64 KiB, {h}/{lo} KiB", "uvloop", pipe_sender,
+                        pipe_receiver, every, (("high", h * 1024), ("low", lo * 1024)))
+              for h, lo in SWEEP_WATERMARKS_KIB if (h, lo) != (high, low)]
+    return found
+
+
+def sweep_section(stats: dict[Contender, Summary], total_bytes: int, rounds: int) -> str:
+    rows = [
+        f"| {s.contender.name.removeprefix('DataPipe ')} | {s.mb_per_s:.1f} | {s.ratio:.2f} |"
+        f" {s.mb_per_cpu_s:.1f} | {s.cpu_ratio:.2f} |"
+        for s in stats.values() if s.contender is not RAW_DEFAULT
+    ]
+    return "\n".join([
+        "## Record size and watermarks (`bench/bench_p2p.py --sweep`)",
+        "",
+        f"`DataPipe` under uvloop with its SACK policy, {total_bytes // MiB} MiB of messages"
+        " of each size (a message is one record), `bufferedAmount` high / low watermarks"
+        f" as given; medians of {rounds} interleaved round(s), ratios to raw aiortc on the"
+        " default loop in the same round.",
+        "",
+        "| message, high / low | MB/s | × raw | MB per CPU-s | × raw (CPU) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *rows,
+        "",
+        _load_note(),
+    ])
+
+
+def run_sweep(total: int, rounds: int, write: bool) -> None:
+    """Part (c): the sweep, beside raw aiortc on the default loop."""
+    swept = summarise(measure([RAW_DEFAULT, *sweep_contenders()], total, rounds), RAW_DEFAULT)
+    for c, st in swept.items():
+        print(f"{c.name:<32} {st.mb_per_s:6.1f} MB/s ×{st.ratio:.2f}"
+              f"  {st.mb_per_cpu_s:5.1f} MB/CPU-s ×{st.cpu_ratio:.2f}")
+    if write:
+        write_section("bench_p2p_sweep", sweep_section(swept, total, rounds))
+    best = max((st for c, st in swept.items() if c is not RAW_DEFAULT),
+               key=lambda st: st.cpu_ratio)
+    summary("p2p_sweep_best_cpu_vs_raw", best.cpu_ratio, None, True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="32 MiB, one round")
@@ -656,6 +715,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ack-every", type=int, nargs="*",
                         help="SACK policies to show on raw aiortc (default: the engine's)")
     parser.add_argument("--no-engine", action="store_true", help="part (a) only")
+    parser.add_argument("--sweep", action="store_true",
+                        help="only the record-size / watermark sweep on DataPipe")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the sweep")
     parser.add_argument("--rss-mib", type=int, nargs="*",
                         help="file sizes for the engine's peak-RSS runs (default 64 1024,"
                              " --quick 64)")
@@ -664,6 +726,9 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (1 if args.quick else 3)
 
     print(f"bench_p2p: {total // MiB} MiB per run, {rounds} round(s), {os.cpu_count()} cores")
+    if args.sweep:
+        run_sweep(total, rounds, not args.no_write)
+        return
     everies = args.ack_every if args.ack_every is not None else [_default_ack_every()]
     contenders = [RAW_DEFAULT, RAW_UVLOOP,
                   *[c for n in everies for c in policy_contenders(n)], *pipe_contenders()]
@@ -692,6 +757,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     rss_mib = args.rss_mib if args.rss_mib is not None else ([64] if args.quick else [64, 1024])
     measure_engine(rounds, total, [m * MiB for m in rss_mib], not args.no_write)
+    if not args.quick and not args.no_sweep:
+        run_sweep(total, rounds, not args.no_write)
 
 
 if __name__ == "__main__":
