@@ -74,8 +74,11 @@ class PeerReport:
     """Set by the harness: the peer began setup (after the start barrier)."""
     peak_rss_kib: int = 0
     """Set by the harness: the process's peak resident set size."""
+    opened_cpu: float = 0.0
+    """The process's CPU seconds (`time.process_time()`) when the channel opened."""
     cpu_s: float = 0.0
-    """Set by the harness: CPU seconds the process spent from the barrier to the end."""
+    """Set by the harness: CPU seconds the process spent from the channel's opening to
+    the end (the transfer and its teardown; imports and setup left out)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Anything else the peer wants to report (counters, timings)."""
 
@@ -130,7 +133,7 @@ def _peer_process(
         results.put((role, repr(exc)))
         raise
     report.started = started
-    report.cpu_s = time.process_time() - cpu_started
+    report.cpu_s = time.process_time() - (report.opened_cpu or cpu_started)
     report.peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     results.put((role, report))
 
@@ -217,7 +220,7 @@ async def raw_sender(exchange: Any, params: dict[str, Any]) -> PeerReport:
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     _ack_policy(pc, params)
     await asyncio.wait_for(opened, SETUP_TIMEOUT)
-    report = PeerReport(opened=time.monotonic())
+    report = PeerReport(opened=time.monotonic(), opened_cpu=time.process_time())
     block = os.urandom(MESSAGE)
     sent = 0
     while sent < total:
@@ -248,7 +251,7 @@ async def raw_receiver(exchange: Any, params: dict[str, Any]) -> PeerReport:
     got = 0
 
     def on_datachannel(channel: Any) -> None:
-        report.opened = time.monotonic()
+        report.opened, report.opened_cpu = time.monotonic(), time.process_time()
 
         def on_message(message: bytes) -> None:
             nonlocal got
@@ -297,7 +300,7 @@ async def pipe_sender(exchange: Any, params: dict[str, Any]) -> PeerReport:
     total = params["total_bytes"]
     message = params.get("message", MESSAGE)
     pipe = await open_as_offerer(IceSettings.local(), exchange, options=_pipe_options(params))
-    report = PeerReport(opened=time.monotonic())
+    report = PeerReport(opened=time.monotonic(), opened_cpu=time.process_time())
     block = os.urandom(message)
     sent = 0
     while sent < total:
@@ -317,7 +320,7 @@ async def pipe_receiver(exchange: Any, params: dict[str, Any]) -> PeerReport:
 
     total = params["total_bytes"]
     pipe = await open_as_answerer(IceSettings.local(), exchange, options=_pipe_options(params))
-    report = PeerReport(opened=time.monotonic())
+    report = PeerReport(opened=time.monotonic(), opened_cpu=time.process_time())
     got = 0
     while got < total:
         got += len(await pipe.recv())
@@ -456,7 +459,8 @@ def raw_section(stats: dict[Contender, Summary], total_bytes: int, rounds: int) 
         " of ours. \"DataPipe\" is the same transfer through `transfer_core.webrtc.DataPipe`"
         f" with its defaults (SACK/{every}): the ceiling of our engine."
         " Setup is receiver start → channel open. MB per CPU-s divides by the CPU time of"
-        " the busier peer: other load on the machine moves it far less than MB/s.",
+        " the busier peer from the channel's opening to its end: other load on the machine"
+        " moves it far less than MB/s.",
         "",
         "| path | loop | MB/s | × raw default loop | MB per CPU-s | × raw (CPU) | setup ms |"
         " peak RSS MB (sender / receiver) |",
@@ -533,8 +537,8 @@ def engine_section(rounds: list[EngineRound], by_size: dict[int, Any]) -> str:
         "with its ICE servers, signed offer/answer, ICE, DTLS, SCTP) to the open channel.",
         "Each engine round runs right after a raw aiortc round on the default loop and one",
         "under uvloop (same bytes); each ratio is the median of the per-round ratios.",
-        "MB per CPU-s divides by the CPU time of the busier process; for the engine that is",
-        "the whole CLI process (start-up, signalling and hashing included), so it is a floor.",
+        "MB per CPU-s divides by the CPU time of the busier process from the first record",
+        "(raw: the channel's opening) to its exit; start-up and setup are left out.",
         "",
         "| | MB/s (median) | MB per CPU-s (median) | setup ms (median) |",
         "| --- | ---: | ---: | ---: |",
@@ -715,6 +719,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ack-every", type=int, nargs="*",
                         help="SACK policies to show on raw aiortc (default: the engine's)")
     parser.add_argument("--no-engine", action="store_true", help="part (a) only")
+    parser.add_argument("--engine-only", action="store_true", help="part (b) only")
     parser.add_argument("--sweep", action="store_true",
                         help="only the record-size / watermark sweep on DataPipe")
     parser.add_argument("--no-sweep", action="store_true", help="skip the sweep")
@@ -728,6 +733,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"bench_p2p: {total // MiB} MiB per run, {rounds} round(s), {os.cpu_count()} cores")
     if args.sweep:
         run_sweep(total, rounds, not args.no_write)
+        return
+    rss_mib = args.rss_mib if args.rss_mib is not None else ([64] if args.quick else [64, 1024])
+    if args.engine_only:
+        measure_engine(rounds, total, [m * MiB for m in rss_mib], not args.no_write)
         return
     everies = args.ack_every if args.ack_every is not None else [_default_ack_every()]
     contenders = [RAW_DEFAULT, RAW_UVLOOP,
@@ -755,7 +764,6 @@ def main(argv: list[str] | None = None) -> None:
     summary("p2p_pipe_setup_ms", pipe["uvloop"].setup_ms, TARGET_SETUP_MS, False)
     if args.no_engine:
         return
-    rss_mib = args.rss_mib if args.rss_mib is not None else ([64] if args.quick else [64, 1024])
     measure_engine(rounds, total, [m * MiB for m in rss_mib], not args.no_write)
     if not args.quick and not args.no_sweep:
         run_sweep(total, rounds, not args.no_write)

@@ -50,7 +50,7 @@ class EngineRun:
     sender_rss_mb: float
     receiver_rss_mb: float
     sender_cpu_s: float = 0.0
-    """CPU seconds of the whole sender process (start-up and signalling included)."""
+    """CPU seconds of the sender process from the transfer's first record to its exit."""
     receiver_cpu_s: float = 0.0
     """...and of the receiver process."""
     ws_in: int = 0
@@ -85,10 +85,13 @@ class EngineRun:
 
 
 class _PeakRss:
-    """Polls a process's resident set size; keeps the peak."""
+    """Polls a process's resident set size (keeps the peak) and its CPU time (keeps the
+    samples, to find the CPU spent before the transfer began)."""
 
     def __init__(self, pid: int) -> None:
         self.peak = 0
+        self.cpu: list[tuple[float, float]] = []
+        """(monotonic time, user + system CPU seconds) every 20 ms."""
         self._proc = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -98,6 +101,8 @@ class _PeakRss:
         while not self._stop.is_set():
             try:
                 self.peak = max(self.peak, self._proc.memory_info().rss)
+                times = self._proc.cpu_times()
+                self.cpu.append((time.monotonic(), times.user + times.system))
             except psutil.Error:
                 return
             time.sleep(0.02)
@@ -106,6 +111,15 @@ class _PeakRss:
         self._stop.set()
         self._thread.join()
         return self.peak / 2**20
+
+    def cpu_at(self, when: float) -> float:
+        """CPU seconds used by `when` (the last sample at or before it)."""
+        used = 0.0
+        for at, cpu in self.cpu:
+            if at > when:
+                break
+            used = cpu
+        return used
 
 
 def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, float]:
@@ -154,11 +168,17 @@ def run_engine(ws_url: str, aws_endpoint: str, record: Path, path: Path, out: Pa
          "--force"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     receiver_rss = _PeakRss(receiver.pid)
     r_out, receiver_cpu = _finish(receiver, 1800)
+    ended = time.monotonic()
     s_out, sender_cpu = _finish(sender, 60)
     received = json.loads(r_out.splitlines()[-1])
     sent = json.loads(s_out.splitlines()[-1])
     if received.get("event") != "summary" or sent.get("event") != "summary":
         raise RuntimeError(f"engine transfer failed: {received} / {sent}")
+    # CPU of the transfer (and teardown): the total less what was spent before its first
+    # record, like bench_p2p's raw peers (CPU from the channel's opening to the end)
+    began = ended - received["seconds"]
+    receiver_cpu -= receiver_rss.cpu_at(began)
+    sender_cpu -= sender_rss.cpu_at(began)
     (out / path.name).unlink()
     time.sleep(0.5)  # let $disconnect run before counting
     frames = _frames(record, offset)
