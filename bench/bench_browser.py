@@ -212,6 +212,12 @@ it; compare each row with the loopback row of the same run).
     summary("python_to_browser_mb_s", best["Python CLI -> browser (OPFS)"], None, True)
     summary("browser_in_page_loopback_mb_s", loop, None, True)
     summary("browser_to_browser_turn_mb_s", best["browser -> browser (TURN relay)"], None, True)
+    # issue #14: each path beside Chromium's own in-page loopback of the same run
+    summary("browser_to_python_vs_loopback", best["browser -> Python CLI"] / loop, 0.9, True)
+    summary("python_to_browser_vs_loopback", best["Python CLI -> browser (OPFS)"] / loop, 0.9,
+            True)
+    summary("browser_to_browser_turn_vs_loopback", best["browser -> browser (TURN relay)"] / loop,
+            0.7, True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -48,11 +49,20 @@ class EngineRun:
     setup_ms: float
     sender_rss_mb: float
     receiver_rss_mb: float
+    sender_cpu_s: float = 0.0
+    """CPU seconds of the sender process from the transfer's first record to its exit."""
+    receiver_cpu_s: float = 0.0
+    """...and of the receiver process."""
     ws_in: int = 0
     ws_out: int = 0
     connections: int = 2
     connection_seconds: float = 0.0
     dynamodb: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def mb_per_cpu_s(self) -> float:
+        """MB per CPU-second of the busier process (as bench_p2p's raw figure)."""
+        return self.size / 1e6 / max(self.sender_cpu_s, self.receiver_cpu_s, 1e-9)
 
     @property
     def lambda_invocations(self) -> int:
@@ -75,10 +85,13 @@ class EngineRun:
 
 
 class _PeakRss:
-    """Polls a process's resident set size; keeps the peak."""
+    """Polls a process's resident set size (keeps the peak) and its CPU time (keeps the
+    samples, to find the CPU spent before the transfer began)."""
 
     def __init__(self, pid: int) -> None:
         self.peak = 0
+        self.cpu: list[tuple[float, float]] = []
+        """(monotonic time, user + system CPU seconds) every 20 ms."""
         self._proc = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -88,6 +101,8 @@ class _PeakRss:
         while not self._stop.is_set():
             try:
                 self.peak = max(self.peak, self._proc.memory_info().rss)
+                times = self._proc.cpu_times()
+                self.cpu.append((time.monotonic(), times.user + times.system))
             except psutil.Error:
                 return
             time.sleep(0.02)
@@ -96,6 +111,32 @@ class _PeakRss:
         self._stop.set()
         self._thread.join()
         return self.peak / 2**20
+
+    def cpu_at(self, when: float) -> float:
+        """CPU seconds used by `when` (the last sample at or before it)."""
+        used = 0.0
+        for at, cpu in self.cpu:
+            if at > when:
+                break
+            used = cpu
+        return used
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, float]:
+    """Read `proc`'s stdout to the end and reap it with `os.wait4`: its output and the
+    exact CPU seconds (user + system) it used."""
+    assert proc.stdout is not None
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(proc.stdout.read()),  # type: ignore[union-attr]
+                              daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        proc.kill()
+        raise RuntimeError(f"process {proc.pid} did not finish within {timeout:g} s")
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return box[0], usage.ru_utime + usage.ru_stime
 
 
 def _dynamodb_calls(endpoint: str, reset: bool = False) -> dict[str, int]:
@@ -126,12 +167,18 @@ def run_engine(ws_url: str, aws_endpoint: str, record: Path, path: Path, out: Pa
         [*CLI, "receive", link["code"], "-o", str(out), "--server", ws_url, "--json",
          "--force"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     receiver_rss = _PeakRss(receiver.pid)
-    r_out, _ = receiver.communicate(timeout=1800)
-    s_out, _ = sender.communicate(timeout=60)
+    r_out, receiver_cpu = _finish(receiver, 1800)
+    ended = time.monotonic()
+    s_out, sender_cpu = _finish(sender, 60)
     received = json.loads(r_out.splitlines()[-1])
     sent = json.loads(s_out.splitlines()[-1])
     if received.get("event") != "summary" or sent.get("event") != "summary":
         raise RuntimeError(f"engine transfer failed: {received} / {sent}")
+    # CPU of the transfer (and teardown): the total less what was spent before its first
+    # record, like bench_p2p's raw peers (CPU from the channel's opening to the end)
+    began = ended - received["seconds"]
+    receiver_cpu -= receiver_rss.cpu_at(began)
+    sender_cpu -= sender_rss.cpu_at(began)
     (out / path.name).unlink()
     time.sleep(0.5)  # let $disconnect run before counting
     frames = _frames(record, offset)
@@ -144,7 +191,7 @@ def run_engine(ws_url: str, aws_endpoint: str, record: Path, path: Path, out: Pa
     run = EngineRun(
         size=received["size"], mb_per_s=received["mb_per_s"], seconds=received["seconds"],
         setup_ms=received["setup_ms"], sender_rss_mb=sender_rss.stop(),
-        receiver_rss_mb=receiver_rss.stop(),
+        receiver_rss_mb=receiver_rss.stop(), sender_cpu_s=sender_cpu, receiver_cpu_s=receiver_cpu,
         ws_in=sum(1 for f in frames if f["direction"] == "in"),
         ws_out=sum(1 for f in frames if f["direction"] == "out"),
         connections=len(first_at),

@@ -8,6 +8,7 @@ exchange is the signalling client's) and puts a dict of what it saw on a queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import logging
@@ -17,10 +18,13 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from transfer_core.webrtc.sctp_ack import delayed_ack_of
 from transfer_core.webrtc.testing import PipeExchange
 
 MESSAGES = 160
 """Binary messages in the bulk scenario (about 4 MB with the sizes below)."""
+LOSSY_MESSAGES = 60
+"""...and in the lossy one (about 1.5 MB)."""
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 TEXT = "hello, peer ✓"
@@ -98,8 +102,9 @@ async def _offerer(scenario: str, conn: Connection) -> dict[str, Any]:
     options = PipeOptions(high_water=HIGH_WATER, low_water=LOW_WATER)
     pipe = await open_as_offerer(IceSettings.local(), exchange, timeout=20, options=options)
     report = _describe(pipe)
+    link = LossyLink.on(pipe) if scenario == "lossy" else None
     digest = hashlib.sha256()
-    count = MESSAGES if scenario == "bulk" else 5
+    count = _message_count(scenario)
     await pipe.send(TEXT)
     max_seen = 0
     for index in range(count):
@@ -121,6 +126,8 @@ async def _offerer(scenario: str, conn: Connection) -> dict[str, Any]:
         largest_message=max(len(message(i, pipe.record_size)) for i in range(5)),
         bytes_sent=pipe.counters.bytes_sent, messages_sent=pipe.counters.messages_sent,
     )
+    if link is not None:
+        report["link"] = link.counts
     return report
 
 
@@ -130,8 +137,9 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
     exchange = TrickleExchange(conn) if scenario == "trickle" else PipeExchange(conn)
     pipe = await open_as_answerer(IceSettings.local(), exchange, timeout=20)
     report = _describe(pipe)
+    link = LossyLink.on(pipe) if scenario == "lossy" else None
     text = await pipe.recv()
-    count = MESSAGES if scenario == "bulk" else 5
+    count = _message_count(scenario)
     digest = hashlib.sha256()
     indices = []
     for _ in range(count):
@@ -158,7 +166,96 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
         bytes_received=pipe.counters.bytes_received,
         messages_received=pipe.counters.messages_received,
     )
+    if link is not None:
+        report["link"] = link.counts
+        ack = delayed_ack_of(pipe.peer_connection.sctp)
+        report["ack"] = None if ack is None else {
+            "every": ack.policy.every, "sent": ack.sacks_sent, "delayed": ack.sacks_delayed,
+        }
     return report
+
+
+def _message_count(scenario: str) -> int:
+    return {"bulk": MESSAGES, "lossy": LOSSY_MESSAGES}.get(scenario, 5)
+
+
+class LossyLink:
+    """Drops, duplicates and reorders SCTP packets on purpose, between aiortc's SCTP
+    and its DTLS transport (a fault injected: loopback itself loses nothing on cue).
+
+    On the sending peer, of the packets carrying DATA (first sends and retransmissions
+    alike): every 29th is dropped, every 31st is held back and sent after the next one,
+    every 37th is sent twice. On the receiving peer, every 7th SACK is dropped. Counts
+    what it did, and the SACKs that reported gaps or duplicates.
+    """
+
+    DATA, SACK = 0, 3
+
+    def __init__(self, dtls: Any) -> None:
+        self._send = dtls._send_data  # aiortc's own, bound before we shadow it
+        self._held: bytes | None = None
+        self._data = 0
+        self._sacks = 0
+        self.counts = {"data": 0, "dropped": 0, "reordered": 0, "duplicated": 0,
+                       "sacks": 0, "sacks_dropped": 0, "sacks_with_gaps": 0,
+                       "sacks_with_duplicates": 0}
+        dtls._send_data = self._send_data
+
+    @classmethod
+    def on(cls, pipe: Any) -> LossyLink:
+        return cls(pipe.peer_connection.sctp.transport)
+
+    async def _send_data(self, packet: bytes) -> None:
+        kind = packet[12] if len(packet) > 12 else -1
+        if kind == self.DATA:
+            await self._on_data(packet)
+        elif kind == self.SACK:
+            await self._on_sack(packet)
+        else:
+            await self._send(packet)
+
+    async def _on_data(self, packet: bytes) -> None:
+        self._data += 1
+        self.counts["data"] += 1
+        n = self._data
+        if n % 29 == 0:
+            self.counts["dropped"] += 1
+            return
+        if n % 31 == 0 and self._held is None:
+            self.counts["reordered"] += 1
+            self._held = packet
+            asyncio.get_running_loop().call_later(0.05, self._release_held)
+            return
+        await self._send(packet)
+        if n % 37 == 0:
+            self.counts["duplicated"] += 1
+            await self._send(packet)
+        held, self._held = self._held, None
+        if held is not None:
+            await self._send(held)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            asyncio.ensure_future(self._send_quietly(held))
+
+    async def _send_quietly(self, packet: bytes) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self._send(packet)
+
+    async def _on_sack(self, packet: bytes) -> None:
+        from aiortc.rtcsctptransport import SackChunk, parse_packet
+
+        self._sacks += 1
+        self.counts["sacks"] += 1
+        for chunk in parse_packet(packet)[3]:
+            if isinstance(chunk, SackChunk):
+                self.counts["sacks_with_gaps"] += bool(chunk.gaps)
+                self.counts["sacks_with_duplicates"] += bool(chunk.duplicates)
+        if self._sacks % 7 == 0:
+            self.counts["sacks_dropped"] += 1
+            return
+        await self._send(packet)
 
 
 class TrickleExchange(PipeExchange):

@@ -27,12 +27,15 @@ from .errors import (
 )
 from .exchange import SdpExchange
 from .ice import LOOPBACK, IceSettings, install_loopback_gathering, loopback_gathering
+from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
 from .sdp import DtlsFingerprint, candidate_address, candidate_lines, dtls_fingerprints
 
 __all__ = [
+    "DEFAULT_ACK_POLICY",
     "DEFAULT_LABEL",
     "LOOPBACK",
     "PREFERRED_RECORD_SIZE",
+    "AckPolicy",
     "ChannelClosedError",
     "ChannelSetupError",
     "ChannelSetupTimeout",
@@ -50,6 +53,7 @@ __all__ = [
     "candidate_address",
     "candidate_lines",
     "dtls_fingerprints",
+    "install_delayed_ack",
     "install_loopback_gathering",
     "loopback_gathering",
     "negotiated_max_message_size",

@@ -30,6 +30,8 @@ from .errors import (
 )
 from .exchange import SdpExchange
 from .ice import IceSettings, loopback_gathering
+from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
+from .sctp_reassembly import install_tail_aware_reassembly
 from .sdp import max_message_size as advertised_max_message_size
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,8 @@ class PipeOptions:
     """`send` waits while `bufferedAmount` is at or above this many bytes."""
     low_water: int = DEFAULT_LOW_WATER
     """...and resumes once it falls to this many (`bufferedAmountLowThreshold`)."""
+    ack_policy: AckPolicy = DEFAULT_ACK_POLICY
+    """When this peer's SCTP acknowledges the DATA it receives (`sctp_ack`)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.low_water < self.high_water:
@@ -374,9 +378,12 @@ async def _apply_remote_candidates(
 class _Setup:
     """What both setup paths share: the connection, failure watch, cleanup."""
 
-    def __init__(self, settings: IceSettings, exchange: SdpExchange, role: str) -> None:
+    def __init__(
+        self, settings: IceSettings, exchange: SdpExchange, role: str, options: PipeOptions
+    ) -> None:
         self.settings = settings
         self.exchange = exchange
+        self.options = options
         self.timing = SetupTiming(role)
         self.pc = RTCPeerConnection(settings.to_rtc_configuration())
         self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -402,6 +409,9 @@ class _Setup:
     async def set_remote(self, sdp: str, kind: str) -> None:
         filtered = self.settings.filter_remote_sdp(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filtered, type=kind))
+        # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
+        install_delayed_ack(self.pc.sctp, self.options.ack_policy)
+        install_tail_aware_reassembly(self.pc.sctp)
         self.candidates = asyncio.ensure_future(
             _apply_remote_candidates(self.pc, self.settings, self.exchange)
         )
@@ -492,7 +502,7 @@ async def open_as_offerer(
     connection fails first, or whatever `exchange` raises (e.g. a refused signature).
     """
     options = options or PipeOptions()
-    setup = _Setup(settings, exchange, "offerer")
+    setup = _Setup(settings, exchange, "offerer", options)
     channel = setup.pc.createDataChannel(options.label, ordered=True)
     pipe = DataPipe(setup.pc, channel, options, setup.timing)
 
@@ -530,7 +540,7 @@ async def open_as_answerer(
     Raises like `open_as_offerer`. Channels with another label are closed.
     """
     options = options or PipeOptions()
-    setup = _Setup(settings, exchange, "answerer")
+    setup = _Setup(settings, exchange, "answerer", options)
     arrived: asyncio.Future[DataPipe] = asyncio.get_running_loop().create_future()
     offer_sdp = ""
 

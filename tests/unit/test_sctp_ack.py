@@ -1,0 +1,260 @@
+"""The delayed-SACK adapter over aiortc's SCTP receiver (`transfer_core.webrtc.sctp_ack`).
+
+The policy runs on aiortc's real `RTCSctpTransport`: real DATA packets (aiortc's own
+`serialize_packet`) go into its real receive path (`_handle_data`), and the SACKs it
+sends are parsed back with aiortc's `parse_packet`. Only the DTLS transport under it
+is a stand-in that records outgoing packets: it is the one way to see, packet by
+packet, when a SACK leaves (a real DTLS transport would encrypt them). The same
+policy between real peers, with packets dropped and reordered on purpose, is in
+tests/integration/test_sctp_ack.py.
+
+The pin tests fail loudly when aiortc changes: the adapter relies on private names
+and on the shape of the methods below; re-read them before updating the hashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import logging
+
+import aiortc
+import pytest
+from aiortc.rtcsctptransport import (
+    DataChunk,
+    HeartbeatChunk,
+    RTCSctpTransport,
+    SackChunk,
+    parse_packet,
+    serialize_packet,
+)
+
+from transfer_core.webrtc import sctp_ack
+from transfer_core.webrtc.sctp_ack import (
+    PINNED_AIORTC,
+    AckPolicy,
+    DelayedAck,
+    delayed_ack_of,
+    install_delayed_ack,
+)
+
+FIRST_TSN = 1000
+WEBRTC_BINARY = 53
+
+# --- the pin ---------------------------------------------------------------------------
+
+# sha256 (first 16 hex digits) of `inspect.getsource` of each aiortc method the
+# adapter depends on, as reviewed for aiortc 1.16.0. `_handle_data` calls `self._send_sack()` while
+# `_sack_needed` is set; `_send_sack` builds the SACK from `_last_received_tsn`,
+# `_sack_misordered`, `_sack_duplicates` and clears `_sack_needed`; `_mark_received` and
+# the two receive methods maintain those fields.
+PINNED_SOURCES = {
+    "_handle_data": "8661b724e20776bb",
+    "_send_sack": "ac92513522fa60e7",
+    "_mark_received": "2ac68b6a3934ca87",
+    "_receive_data_chunk": "790c2bb8cd0f5dd7",
+    "_receive_forward_tsn_chunk": "a7b72a09e9c4bb20",
+}
+
+
+def _source_hash(name: str) -> str:
+    source = inspect.getsource(getattr(RTCSctpTransport, name))
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def test_aiortc_is_the_pinned_release() -> None:
+    assert aiortc.__version__ == PINNED_AIORTC, (
+        f"aiortc {aiortc.__version__} is installed but the delayed-SACK adapter was checked"
+        f" against {PINNED_AIORTC}: review transfer_core/webrtc/sctp_ack.py against the new"
+        " RTCSctpTransport, then update PINNED_AIORTC and PINNED_SOURCES"
+    )
+    assert sctp_ack.supported()
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_SOURCES))
+def test_aiortc_methods_the_adapter_relies_on_are_unchanged(name: str) -> None:
+    assert _source_hash(name) == PINNED_SOURCES[name], (
+        f"aiortc's RTCSctpTransport.{name} changed: review sctp_ack.py against it"
+    )
+
+
+def test_aiortc_receive_path_calls_send_sack_through_the_instance() -> None:
+    # what the adapter hooks: the one call site, looked up on the instance
+    source = inspect.getsource(RTCSctpTransport._handle_data)
+    assert "if self._sack_needed:\n            await self._send_sack()" in source
+    module_source = inspect.getsource(inspect.getmodule(RTCSctpTransport))
+    assert module_source.count("self._send_sack()") == 1
+
+
+# --- a real RTCSctpTransport on a recording DTLS stand-in ----------------------------
+
+
+class RecordingDtls:
+    """Stands in for `RTCDtlsTransport` below the SCTP transport: records each packet
+    aiortc sends (a real one would encrypt it; here the test reads the SACKs)."""
+
+    state = "connected"
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def _send_data(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def sacks(self) -> list[SackChunk]:
+        found = []
+        for packet in self.sent:
+            _, _, _, chunks = parse_packet(packet)
+            found.extend(c for c in chunks if isinstance(c, SackChunk))
+        return found
+
+
+def established(policy: AckPolicy | None) -> tuple[RTCSctpTransport, RecordingDtls]:
+    """An SCTP transport in ESTABLISHED state, expecting DATA from `FIRST_TSN`."""
+    dtls = RecordingDtls()
+    sctp = RTCSctpTransport(dtls)  # type: ignore[arg-type]
+    sctp._remote_port = 5000
+    sctp._last_received_tsn = FIRST_TSN - 1
+    sctp._set_state(RTCSctpTransport.State.ESTABLISHED)
+    if policy is not None:
+        assert install_delayed_ack(sctp, policy) is not None
+    return sctp, dtls
+
+
+async def receive(sctp: RTCSctpTransport, *tsns: int) -> None:
+    """One packet per TSN, each carrying one whole message on stream 1."""
+    for tsn in tsns:
+        chunk = DataChunk(flags=0x03)  # first and last fragment
+        chunk.tsn = tsn
+        chunk.stream_id = 1
+        chunk.stream_seq = tsn - FIRST_TSN
+        chunk.protocol = WEBRTC_BINARY
+        chunk.user_data = b"x" * 1000
+        await sctp._handle_data(
+            serialize_packet(5000, 5000, sctp._local_verification_tag, chunk)
+        )
+
+
+def cumulative(dtls: RecordingDtls) -> list[int]:
+    return [s.cumulative_tsn for s in dtls.sacks()]
+
+
+async def test_aiortc_alone_acknowledges_every_packet() -> None:
+    sctp, dtls = established(None)
+    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 6))
+    assert cumulative(dtls) == list(range(FIRST_TSN, FIRST_TSN + 6))
+
+
+async def test_in_order_data_is_acknowledged_every_second_packet() -> None:
+    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 7))
+    # the first DATA at once, then every second one
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
+    assert all(s.gaps == [] and s.duplicates == [] for s in dtls.sacks())
+    ack = delayed_ack_of(sctp)
+    assert ack is not None and ack.sacks_sent == 4 and ack.sacks_delayed == 3
+
+
+@pytest.mark.parametrize("every", [3, 4])
+async def test_every_nth_packet(every: int) -> None:
+    sctp, dtls = established(AckPolicy(every=every, max_delay=0.5))
+    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 1 + 3 * every))
+    assert cumulative(dtls) == [FIRST_TSN + k * every for k in range(4)]
+
+
+async def test_a_gap_is_reported_at_once_and_so_is_the_packet_closing_it() -> None:
+    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    await receive(sctp, FIRST_TSN)  # acked at once (first)
+    await receive(sctp, FIRST_TSN + 2)  # gap: FIRST_TSN + 1 missing
+    await receive(sctp, FIRST_TSN + 3)  # gap still open
+    await receive(sctp, FIRST_TSN + 1)  # closes the gap
+    await receive(sctp, FIRST_TSN + 4)  # in order again: may wait
+    sacks = dtls.sacks()
+    assert [s.cumulative_tsn for s in sacks] == [FIRST_TSN, FIRST_TSN, FIRST_TSN, FIRST_TSN + 3]
+    assert sacks[1].gaps == [(2, 2)] and sacks[2].gaps == [(2, 3)]
+    assert sacks[3].gaps == []
+
+
+async def test_a_duplicate_is_reported_at_once() -> None:
+    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    await receive(sctp, FIRST_TSN, FIRST_TSN + 1)
+    before = len(dtls.sacks())
+    await receive(sctp, FIRST_TSN + 1)
+    sacks = dtls.sacks()
+    assert len(sacks) == before + 1
+    assert sacks[-1].duplicates == [FIRST_TSN + 1]
+
+
+async def test_a_lone_packet_is_acknowledged_by_the_timer() -> None:
+    sctp, dtls = established(AckPolicy(every=2, max_delay=0.05))
+    await receive(sctp, FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 2)
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2]
+    await receive(sctp, FIRST_TSN + 3)
+    assert cumulative(dtls)[-1] == FIRST_TSN + 2  # waiting
+    await asyncio.sleep(1.0)  # generous: the machine may be loaded
+    assert cumulative(dtls)[-1] == FIRST_TSN + 3
+    assert not sctp._sack_needed
+
+
+async def test_a_packet_without_data_neither_counts_nor_sends() -> None:
+    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    await receive(sctp, FIRST_TSN, FIRST_TSN + 1)  # FIRST_TSN + 1 waits
+    sent = len(dtls.sacks())
+    heartbeat = HeartbeatChunk()
+    heartbeat.params = [(1, b"probe")]
+    await sctp._handle_data(
+        serialize_packet(5000, 5000, sctp._local_verification_tag, heartbeat)
+    )
+    assert len(dtls.sacks()) == sent  # the heartbeat is answered, not acked
+    assert len(dtls.sent) == sent + 1  # its HEARTBEAT ACK
+    await receive(sctp, FIRST_TSN + 2)
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2]
+
+
+async def test_shutdown_is_acknowledged_at_once() -> None:
+    sctp, dtls = established(AckPolicy(every=4, max_delay=0.5))
+    await receive(sctp, FIRST_TSN)
+    sctp._set_state(RTCSctpTransport.State.SHUTDOWN_PENDING)
+    await receive(sctp, FIRST_TSN + 1)
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 1]
+
+
+async def test_the_timer_after_close_sends_nothing() -> None:
+    sctp, dtls = established(AckPolicy(every=2, max_delay=0.05))
+    await receive(sctp, FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 2)
+    sent = len(dtls.sent)
+    sctp._set_state(RTCSctpTransport.State.CLOSED)
+    await asyncio.sleep(0.5)
+    assert len(dtls.sent) == sent
+
+
+# --- installing ----------------------------------------------------------------------
+
+
+async def test_install_is_idempotent_and_every_one_installs_nothing() -> None:
+    sctp, _ = established(None)
+    assert install_delayed_ack(sctp, AckPolicy(every=1)) is None
+    assert delayed_ack_of(sctp) is None
+    first = install_delayed_ack(sctp)
+    assert isinstance(first, DelayedAck) and first.policy == sctp_ack.DEFAULT_ACK_POLICY
+    assert install_delayed_ack(sctp, AckPolicy(every=3)) is first
+    assert install_delayed_ack(None) is None
+
+
+async def test_another_aiortc_release_keeps_aiortc_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sctp, dtls = established(None)
+    monkeypatch.setattr(aiortc, "__version__", "9.9.9")
+    with caplog.at_level(logging.WARNING, logger="transfer_core.webrtc.sctp_ack"):
+        assert install_delayed_ack(sctp) is None
+    assert "aiortc 9.9.9 is not 1.16.0: delayed SACK disabled" in caplog.text
+    await receive(sctp, FIRST_TSN, FIRST_TSN + 1)
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 1]
+
+
+@pytest.mark.parametrize("kwargs", [{"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}])
+def test_policy_bounds(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        AckPolicy(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,192 @@
+"""Delayed SACK for aiortc's SCTP receiver (RFC 4960 §6.2), as a small adapter.
+
+aiortc 1.16 answers every packet that carries DATA with a SACK of its own. On a
+fast path both peers are CPU-bound in aiortc's per-packet Python, and a SACK
+costs the receiver a DTLS record and a datagram and the sender a parse and a
+congestion-control pass. RFC 4960 §6.2 lets a receiver acknowledge at least every
+second packet, at most 200 ms late, and at once when something is wrong.
+
+`DelayedAck` takes over the one place aiortc decides to acknowledge: after each
+received packet, `RTCSctpTransport._handle_data` calls `self._send_sack()` while
+`self._sack_needed` is set. An instance attribute shadows that method; it sends
+the SACK at once when
+
+- a gap is open (`_sack_misordered` not empty), or the last SACK reported one
+  (the packet that closes a gap is acknowledged at once), or
+- a duplicate TSN arrived (`_sack_duplicates` not empty), or
+- `every` or more TSNs arrived since the last SACK, or
+- the association is not established (shutdown acknowledges everything);
+
+otherwise it leaves `_sack_needed` set and arms one timer (`max_delay`) that sends
+whatever is still unacknowledged when it fires. aiortc's own `_send_sack` builds
+every SACK, so its content (cumulative TSN, gaps, duplicates, window) is exactly
+what aiortc would send; only the moment changes.
+
+What bounds `every` (see docs/benchmarks.md): an aiortc sender sends at most four
+packets per SACK beyond what is in flight (`SCTP_MAX_BURST`), and in slow start grows
+its window by one packet per SACK (RFC 4960 §7.2.1); a receiver that acknowledges
+every fourth packet therefore freezes an aiortc sender's window where it starts.
+Retransmission is not at risk: aiortc's and Chromium's minimum RTO (1 s, 400 ms)
+are well above the 200 ms delay, and a loss is reported at once (a gap).
+
+The adapter relies on aiortc internals; it installs only on the aiortc version it
+was checked against (`PINNED_AIORTC`) and otherwise leaves aiortc as it is, with a
+warning. tests/unit/test_sctp_ack.py fails loudly when those internals change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiortc
+from aiortc.rtcsctptransport import RTCSctpTransport
+
+logger = logging.getLogger(__name__)
+
+PINNED_AIORTC = "1.16.0"
+"""The aiortc release whose SCTP receive path this adapter was written against."""
+TSN_MODULO = 2**32
+_MARK = "_sgraph_send_delayed_ack"
+
+
+@dataclass(frozen=True)
+class AckPolicy:
+    """When the receiver acknowledges DATA."""
+
+    every: int = 2
+    """Acknowledge once this many TSNs arrived since the last SACK (1: every packet,
+    aiortc's own behaviour). RFC 4960 §6.2 asks for at least every second packet."""
+    max_delay: float = 0.2
+    """Longest a received TSN waits for its SACK, in seconds (RFC 4960: 200 ms)."""
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError("every must be at least 1")
+        if not 0 < self.max_delay <= 0.5:  # RFC 4960 §6.2: MUST NOT exceed 500 ms
+            raise ValueError("max_delay must be in (0, 0.5] seconds")
+
+
+DEFAULT_ACK_POLICY = AckPolicy()
+EVERY_PACKET = AckPolicy(every=1)
+"""aiortc's own behaviour (no adapter installed)."""
+
+
+def supported() -> bool:
+    """Whether the installed aiortc is the one this adapter was checked against."""
+    return aiortc.__version__ == PINNED_AIORTC
+
+
+class DelayedAck:
+    """The delayed-SACK policy on one `RTCSctpTransport` (see the module docstring)."""
+
+    def __init__(self, sctp: RTCSctpTransport, policy: AckPolicy) -> None:
+        self._sctp = sctp
+        self._policy = policy
+        self._send_now = sctp._send_sack  # aiortc's own, bound before we shadow it
+        self._acked_tsn: int | None = None
+        """The cumulative TSN the last SACK carried."""
+        self._seen_tsn: int | None = None
+        """The cumulative TSN when this policy last decided (to send or to wait)."""
+        self._gap_reported = False
+        """The last SACK reported a gap: the packet that closes it is acked at once."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Future[None] | None = None
+        self.sacks_sent = 0
+        """SACKs sent through this policy (at once or by the timer)."""
+        self.sacks_delayed = 0
+        """Decisions to wait instead of acknowledging at once."""
+
+    @property
+    def policy(self) -> AckPolicy:
+        """The policy in force."""
+        return self._policy
+
+    def _install(self) -> None:
+        # An instance attribute shadows the class's method for `self._send_sack()`.
+        self._sctp._send_sack = self._on_sack_needed  # type: ignore[method-assign]
+        setattr(self._sctp, _MARK, self)
+
+    async def _on_sack_needed(self) -> None:
+        sctp = self._sctp
+        received = sctp._last_received_tsn
+        if (
+            sctp._sack_misordered
+            or sctp._sack_duplicates
+            or self._gap_reported
+            or sctp._association_state != RTCSctpTransport.State.ESTABLISHED
+            or received is None
+            or self._acked_tsn is None
+            or (received - self._acked_tsn) % TSN_MODULO >= self._policy.every
+        ):
+            await self._send()
+            return
+        if received == self._seen_tsn:
+            # No new TSN: a packet without DATA (say, a SACK for our own DATA) while an
+            # acknowledgement waits; the timer is already armed.
+            return
+        self._seen_tsn = received
+        self.sacks_delayed += 1
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._policy.max_delay, self._on_timer)
+
+    async def _send(self) -> None:
+        sctp = self._sctp
+        self._acked_tsn = self._seen_tsn = sctp._last_received_tsn
+        self._gap_reported = bool(sctp._sack_misordered)
+        self.sacks_sent += 1
+        await self._send_now()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        sctp = self._sctp
+        if not sctp._sack_needed or sctp._association_state == RTCSctpTransport.State.CLOSED:
+            return
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        if not self._sctp._sack_needed:
+            return
+        try:
+            await self._send()
+        except ConnectionError:  # the DTLS transport closed meanwhile: nothing to ack
+            logger.debug("delayed SACK dropped: the transport is closed")
+
+    def cancel(self) -> None:
+        """Stop the timer (the transport is going away)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def install_delayed_ack(
+    sctp: RTCSctpTransport | None, policy: AckPolicy = DEFAULT_ACK_POLICY
+) -> DelayedAck | None:
+    """Put `policy` on `sctp` (idempotent); returns the installed `DelayedAck`, or None
+    when nothing was installed: no transport, `policy.every == 1` (aiortc's own
+    behaviour), or an aiortc release other than `PINNED_AIORTC` (logged as a warning:
+    the transfer works, acknowledging every packet)."""
+    if sctp is None or policy.every == 1:
+        return None
+    existing: Any = getattr(sctp, _MARK, None)
+    if isinstance(existing, DelayedAck):
+        return existing
+    if not supported():
+        logger.warning(
+            "aiortc %s is not %s: delayed SACK disabled (every packet is acknowledged)",
+            aiortc.__version__, PINNED_AIORTC,
+        )
+        return None
+    ack = DelayedAck(sctp, policy)
+    ack._install()
+    return ack
+
+
+def delayed_ack_of(sctp: RTCSctpTransport | None) -> DelayedAck | None:
+    """The `DelayedAck` installed on `sctp`, if any (tests, benchmarks)."""
+    found: Any = getattr(sctp, _MARK, None) if sctp is not None else None
+    return found if isinstance(found, DelayedAck) else None
