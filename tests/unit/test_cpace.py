@@ -142,3 +142,21 @@ def test_malformed_or_reflected_messages_are_refused(msg):
 def test_code_vectors_reproduce_committed():
     committed = json.loads((DOCS / "code-vectors.json").read_text())
     assert code_vectors.compute() == committed
+
+
+WEB = Path(__file__).resolve().parents[2] / "web" / "js"
+
+
+def _js_array(text: str, name: str) -> list[str]:
+    block = text.split(f"export const {name} = Object.freeze([", 1)[1].split("]);", 1)[0]
+    return [w.strip().strip('"') for w in block.replace("\n", " ").split(",") if w.strip()]
+
+
+def test_page_has_the_same_word_lists_and_vectors():
+    words = (WEB / "words.js").read_text()
+    assert _js_array(words, "EVEN") == list(EVEN) and _js_array(words, "ODD") == list(ODD)
+    vectors = (WEB / "pake-vectors.js").read_text()
+    draft = json.loads(vectors.split("export const DRAFT = ", 1)[1].split(";\n", 1)[0])
+    code = json.loads(vectors.split("export const CODE = ", 1)[1].rsplit(";", 1)[0])
+    assert draft == DRAFT
+    assert code == json.loads((DOCS / "code-vectors.json").read_text())

@@ -2,6 +2,7 @@
 // test-vectors.json), checked inside the page with the page's own code.
 
 import { equal, hex, unhex, utf8 } from "./bytes.js";
+import { checkPake } from "./pake-selftest.js";
 import * as P from "./protocol.js";
 
 export async function runVectors(url = "test-vectors.json") {
@@ -126,5 +127,6 @@ export async function runVectors(url = "test-vectors.json") {
     }
     return same(hex(P.encodeRanges(1000, [[0, 1000]])) + hex(P.encodeRanges(10, [[0, 10]])), "01e8070100e807020aff03");
   });
+  await checkPake(check, same);
   return { passed: results.filter((r) => r.ok).length, total: results.length, results };
 }
