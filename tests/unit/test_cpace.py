@@ -160,3 +160,12 @@ def test_page_has_the_same_word_lists_and_vectors():
     code = json.loads(vectors.split("export const CODE = ", 1)[1].rsplit(";", 1)[0])
     assert draft == DRAFT
     assert code == json.loads((DOCS / "code-vectors.json").read_text())
+
+
+def test_protocol_doc_carries_the_code_vectors():
+    import re
+
+    text = (DOCS / "protocol.md").read_text()
+    block = re.search(r"<!-- code-vectors -->\n```json\n(.*?)\n```", text, re.S)
+    assert block is not None
+    assert json.loads(block.group(1)) == json.loads((DOCS / "code-vectors.json").read_text())
