@@ -27,6 +27,7 @@ class DevStackProcess:
         *args: str,
         record_to: str | os.PathLike[str] | None = None,
         env: dict[str, str] | None = None,
+        log_to: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
     ) -> None:
         self._argv = [sys.executable, "-m", "devstack", "--json", *args]
@@ -34,14 +35,19 @@ class DevStackProcess:
             self._argv += ["--record", str(record_to)]
         self._env = {**os.environ, **(env or {})}
         self._timeout = timeout
+        self._log_to = log_to
+        """File for the stack's stderr (its log lines), for audits; else inherited."""
         self._proc: subprocess.Popen[str] | None = None
         self.info: StackInfo | None = None
 
     def __enter__(self) -> StackInfo:
         root = Path(__file__).resolve().parent.parent
+        log = open(self._log_to, "a") if self._log_to is not None else None  # noqa: SIM115
         self._proc = subprocess.Popen(
-            self._argv, cwd=root, env=self._env, stdout=subprocess.PIPE, text=True
+            self._argv, cwd=root, env=self._env, stdout=subprocess.PIPE, text=True, stderr=log
         )
+        if log is not None:
+            log.close()  # the child holds its own descriptor
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if not line:

@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from transfer_core.storage.presign import S3Presigner
 
+from .signalling import nameplates as _nameplates
 from .signalling.dynamo import DynamoRepository
 from .signalling.gateway import GatewayClients
 from .signalling.service import SignallingService
@@ -33,6 +34,7 @@ tracer = Tracer(service=SETTINGS.service_name, patch_modules=("botocore",))
 _CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
 dynamodb = boto3.client("dynamodb", config=_CONFIG)
 repository = DynamoRepository(dynamodb, SETTINGS.table_name)
+nameplates = _nameplates.from_env(dynamodb, SETTINGS.table_name)
 gateways = GatewayClients(
     lambda url: boto3.client("apigatewaymanagementapi", endpoint_url=url, config=_CONFIG),
     SETTINGS.management_endpoint_url,

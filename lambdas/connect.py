@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from ._runtime import logger, metrics, service_for, telemetry, tracer
+from ._runtime import logger, metrics, nameplates, service_for, telemetry, tracer
 from .signalling.api import connect_event
 
 
@@ -13,4 +13,4 @@ from .signalling.api import connect_event
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Admit or refuse; API Gateway rejects the upgrade on a non-200."""
-    return connect_event(service_for(), event, telemetry)
+    return connect_event(service_for(), event, telemetry, nameplates)

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from ._runtime import logger, metrics, service_for, telemetry, tracer
+from ._runtime import logger, metrics, nameplates, service_for, telemetry, tracer
 from .signalling.relay_api import relay_event
 
 
@@ -13,4 +13,4 @@ from .signalling.relay_api import relay_event
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Handle one client message; errors go back to the caller as `error` messages."""
-    return relay_event(service_for(event), event, telemetry)
+    return relay_event(service_for(event), event, telemetry, nameplates)

@@ -40,9 +40,11 @@ from .errors import (
     RecordError,
     SGraphSendError,
     SourceChangedError,
+    WrongCodeError,
 )
 from .protocol.keys import derive_keys
 from .protocol.secret import TransferSecret
+from .protocol.spoken import SpokenCode, looks_spoken
 from .s3.errors import TransferExpiredError
 from .session.base import PeerOptions
 from .session.errors import PeerFailedError
@@ -50,6 +52,7 @@ from .session.receiver import Receiver
 from .session.report import TransferSummary
 from .session.sender import NothingToResumeError, Sender
 from .signalling.client import new_token
+from .signalling.code_exchange import OfferedCode, offer_code, use_code
 from .signalling.envelope import SignalError
 from .sink import work_dir_for
 
@@ -69,7 +72,7 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, PeerFailedError):
         return {"exists": EXIT_USAGE, "verification": EXIT_VERIFICATION}.get(exc.code, 4)
     if isinstance(exc, RecordError | HashMismatchError | ManifestError | SignalError
-                  | SourceChangedError):
+                  | SourceChangedError | WrongCodeError):
         return EXIT_VERIFICATION
     if isinstance(exc, SGraphSendError | OSError):
         return EXIT_NETWORK
@@ -77,6 +80,10 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def advice_for(exc: BaseException) -> str:
+    if isinstance(exc, WrongCodeError):
+        return ("Wrong code: the two sides typed different codes, or someone in between"
+                " guessed and failed. Nothing was sent. The code is used up; the sender"
+                " makes a new one with `send FILE --code`.")
     if isinstance(exc, SignalError):
         return ("The connection was refused because a signalling message was altered or "
                 "replayed on its way (possible interception). Nothing was sent. Try again, "
@@ -189,12 +196,26 @@ async def _send(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is not a file")
     server = _server(args)
+    offered: OfferedCode | None = None
+    if args.code and args.resume:
+        raise LinkError("--code starts a new transfer; --resume takes the link of an earlier one")
+    if args.code:
+        offered = await offer_code(server, lambda code, until: _show_code(args, path, code,
+                                                                          until, server))
+        secret = offered.secret
     # --resume takes up the earlier transfer of a link (same transfer id, re-hashed file)
-    secret = TransferSecret.parse(args.resume) if args.resume else TransferSecret.generate()
+    elif args.resume:
+        secret = TransferSecret.parse(args.resume)
+    else:
+        secret = TransferSecret.generate()
     keys = derive_keys(secret)
     link = secret.link(args.link_base)
     _emit(args, {"event": "link", "link": link, "code": secret.code})
-    if not args.json:
+    if offered is not None and not args.json:
+        console.print("[bold green]Code accepted.[/] The receiver's key matches.")
+        console.print(f"  if this stops, finish with: sgraph-send send {path} --resume"
+                      f" {secret.code} --server {server}")
+    elif not args.json:
         console.print(f"[bold]Share this link:[/] {link}")
         console.print(f"  or the code: [bold]{secret.code}[/]")
         console.print(f"  receive with: sgraph-send receive {secret.code} --server {server}")
@@ -204,7 +225,10 @@ async def _send(args: argparse.Namespace) -> int:
         sender = Sender(path, keys, new_token(), _options(args, server), reporter,
                         preferred_record_size=args.record_size * 1024,
                         resume=bool(args.resume))
-        summary = await sender.run()
+        if offered is None:
+            summary = await sender.run()
+        else:
+            summary = await _run_after_code(sender, offered)
     if summary.stored_until is not None:
         _print_stored(args, summary)
     else:
@@ -212,10 +236,38 @@ async def _send(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _show_code(args: argparse.Namespace, path: Path, code: SpokenCode, until: int,
+               server: str) -> None:
+    _emit(args, {"event": "code", "code": str(code), "expires_at": until})
+    if not args.json:
+        console.print(f"[bold]Tell the receiver this code:[/] {code}")
+        console.print(f"  receive with: sgraph-send receive {code} --server {server}")
+        console.print(f"  (or type it into the page's code box; valid until {_utc(until)})")
+
+
+async def _run_after_code(sender: Sender, offered: OfferedCode) -> TransferSummary:
+    """Run the transfer; leave the code's room once in the transfer's (the receiver's cue)."""
+    task = asyncio.ensure_future(sender.run())
+    joined = asyncio.ensure_future(sender.joined.wait())
+    try:
+        await asyncio.wait({task, joined}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        joined.cancel()
+        await offered.release()
+    return await task
+
+
 async def _receive(args: argparse.Namespace) -> int:
-    secret = TransferSecret.parse(args.link)
-    keys = derive_keys(secret)
     server = _server(args)
+    if looks_spoken(args.link):
+        secret = await use_code(server, SpokenCode.parse(args.link))
+        _emit(args, {"event": "link", "code": secret.code})
+        if not args.json:
+            console.print("[bold green]Code accepted.[/] To resume later: sgraph-send receive"
+                          f" {secret.code} --server {server}")
+    else:
+        secret = TransferSecret.parse(args.link)
+    keys = derive_keys(secret)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     work_dir = work_dir_for(out_dir, keys.room_id)
@@ -258,13 +310,17 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--p2p-timeout", type=float, default=10.0,
                       help="seconds for the receiver to connect before the file is stored"
                            " for it instead (S3)")
+    send.add_argument("--code", action="store_true",
+                      help="share a short code to read aloud (7-guitarist-revenge-amulet)"
+                           " instead of a link")
     send.add_argument("--resume", metavar="LINK", default=None,
                       help="finish an earlier transfer of this file on its link (after the"
                            " sender stopped): directly if the receiver is there, else stored")
     _common(send)
     send.set_defaults(func=_send)
     receive = sub.add_parser("receive", help="receive a file from a link or code")
-    receive.add_argument("link", help="the share link, or the bare code")
+    receive.add_argument("link", help="the share link, its bare code, or a spoken code"
+                                      " (7-guitarist-revenge-amulet)")
     receive.add_argument("-o", "--output", default=".", help="folder to save into")
     receive.add_argument("--force", action="store_true", help="overwrite an existing file")
     # fault injection for the demo and tests: drop the channel once after N bytes

@@ -86,3 +86,19 @@ class DestinationExistsError(SGraphSendError):
 
 class ProgressError(SGraphSendError):
     """A saved progress record is unreadable or belongs to another transfer."""
+
+
+# --- spoken codes (the PAKE) ------------------------------------------------------
+
+
+class SpokenCodeError(LinkError):
+    """A spoken code (`7-guitarist-revenge`) is malformed: no number, or a word not in the list."""
+
+
+class WrongCodeError(SGraphSendError):
+    """The PAKE's key confirmation failed: the two sides typed different codes (or a
+    relay substituted its own PAKE message, making its one guess)."""
+
+
+class CryptoBackendError(SGraphSendError):
+    """libsodium (ristretto255) is not available on this machine."""

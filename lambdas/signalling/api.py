@@ -11,6 +11,7 @@ import logging
 from typing import Any, Protocol
 
 from .errors import SignallingError
+from .nameplates import Nameplates, connect_by_nameplate
 from .service import SignallingService
 
 logger = logging.getLogger(__name__)
@@ -53,20 +54,26 @@ def _error_response(err: SignallingError) -> dict[str, Any]:
 
 
 def connect_event(
-    service: SignallingService, event: dict[str, Any], telemetry: Telemetry
+    service: SignallingService, event: dict[str, Any], telemetry: Telemetry,
+    nameplates: Nameplates | None = None,
 ) -> dict[str, Any]:
     """`$connect`: admit or refuse; a non-200 makes API Gateway reject the upgrade."""
     telemetry.handled("Connects")
     rc = event["requestContext"]
     query = event.get("queryStringParameters") or {}
     try:
-        conn, replaced = service.connect(
-            rc["connectionId"],
-            query.get("room"),
-            query.get("role"),
-            query.get("token"),
-            rc.get("identity", {}).get("sourceIp", ""),
-        )
+        if "nameplate" in query and nameplates is not None:  # a spoken code: nameplates.py
+            conn, replaced = connect_by_nameplate(
+                service, nameplates, rc["connectionId"], query,
+                rc.get("identity", {}).get("sourceIp", ""))
+        else:
+            conn, replaced = service.connect(
+                rc["connectionId"],
+                query.get("room"),
+                query.get("role"),
+                query.get("token"),
+                rc.get("identity", {}).get("sourceIp", ""),
+            )
     except SignallingError as err:
         telemetry.refused(err.code)
         logger.info("connect refused", extra={"code": err.code})

@@ -111,8 +111,15 @@ class DownloadUrls(_Message):
     action: Literal["download-urls"]
 
 
+class AllocateNameplate(_Message):
+    """A room's sender asks for a nameplate, the number of a spoken code (nameplates.py)."""
+
+    action: Literal["nameplate"]
+
+
 AnyMessage = (
     Hello | Signal | Ping | IceServers | UploadStart | UploadParts | UploadComplete | DownloadUrls
+    | AllocateNameplate
 )
 ClientMessage = Annotated[AnyMessage, Field(discriminator="action")]
 ACTIONS: dict[str, type[_Message]] = {
@@ -124,6 +131,7 @@ ACTIONS: dict[str, type[_Message]] = {
     "upload-parts": UploadParts,
     "upload-complete": UploadComplete,
     "download-urls": DownloadUrls,
+    "nameplate": AllocateNameplate,
 }
 _ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(ClientMessage)
 

@@ -8,6 +8,7 @@ from typing import Any
 from .api import Telemetry
 from .errors import InternalError, SignallingError
 from .messages import (
+    AllocateNameplate,
     AnyMessage,
     DownloadUrls,
     Hello,
@@ -18,6 +19,7 @@ from .messages import (
     UploadStart,
     parse_message,
 )
+from .nameplates import Nameplates, allocate_action
 from .service import Outcome, SignallingService
 
 logger = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ def dispatch(service: SignallingService, connection_id: str, message: AnyMessage
 
 
 def relay_event(
-    service: SignallingService, event: dict[str, Any], telemetry: Telemetry
+    service: SignallingService, event: dict[str, Any], telemetry: Telemetry,
+    nameplates: Nameplates | None = None,
 ) -> dict[str, Any]:
     """Handle one client message; every failure becomes an `error` message to the caller."""
     telemetry.handled("Messages")
@@ -58,7 +61,14 @@ def relay_event(
     try:
         message = parse_message(event.get("body"), bool(event.get("isBase64Encoded")))
         ref = message.ref
-        outcome = dispatch(service, connection_id, message)
+        if isinstance(message, AllocateNameplate):
+            if nameplates is None:
+                raise InternalError("This relay does not hand out spoken codes.")
+            source_ip = event["requestContext"].get("identity", {}).get("sourceIp", "")
+            allocate_action(service, nameplates, connection_id, source_ip, ref)
+            outcome = Outcome()
+        else:
+            outcome = dispatch(service, connection_id, message)
         telemetry.relayed(outcome.delivered)
     except SignallingError as err:
         telemetry.refused(err.code)

@@ -318,6 +318,16 @@ class SignallingService:
         self._reply(connection_id, model.reply("download-urls", fields, ref))
         return Outcome()
 
+    def sender_room(self, connection_id: str) -> str:
+        """The caller's room id, if it holds its room's sender slot (else `forbidden`)."""
+        return self._sender_of(connection_id).room_id
+
+    def reply_to(
+        self, connection_id: str, kind: str, fields: dict[str, Any], ref: str | None = None
+    ) -> None:
+        """Answer the caller directly (actions of add-on modules such as `nameplates`)."""
+        self._reply(connection_id, model.reply(kind, fields, ref))
+
     def report(self, connection_id: str, err: SignallingError, ref: str | None = None) -> None:
         """Tell the caller about its mistake; the connection stays open."""
         self._reply(connection_id, model.error(err.code, err.message, ref))

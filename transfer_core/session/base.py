@@ -52,6 +52,8 @@ class PeerSession:
         self.machine = machine
         self.reporter = reporter or SilentReporter()
         self.router: SignalRouter | None = None
+        self.joined = asyncio.Event()
+        """Set once this side is in its room (a spoken-code exchange waits for it)."""
 
     async def _connect(self) -> tuple[SignalClient, Welcome, IceSettings]:
         client = await SignalClient.connect(
@@ -65,6 +67,7 @@ class PeerSession:
         except BaseException:
             await client.close()
             raise
+        self.joined.set()
         return client, welcome, IceSettings(servers=servers, local_only=self.options.local_only)
 
     def _fail(self) -> None:

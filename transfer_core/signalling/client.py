@@ -116,6 +116,7 @@ Event = PeerJoined | PeerLeft | SignalReceived | ServerError | RelayClosed
 _REFUSALS = {
     400: "the relay refused the room id or role (is the link complete?)",
     403: "the relay refused the connection",
+    404: "no sender is waiting on this code's number (used, expired or mistyped)",
     409: "someone else already holds this role in the room",
     429: "too many connections from here; wait a minute and try again",
 }
@@ -141,7 +142,22 @@ class SignalClient:
     async def connect(
         cls, url: str, room_id: str, role: str, token: str, timeout: float = 10.0
     ) -> SignalClient:
-        query = urlencode({"room": room_id, "role": role, "token": token})
+        return await cls._open(url, {"room": room_id, "role": role, "token": token}, role,
+                               timeout)
+
+    @classmethod
+    async def connect_nameplate(
+        cls, url: str, nameplate: int, token: str, timeout: float = 10.0
+    ) -> SignalClient:
+        """Join the room a spoken code's nameplate names, as its receiver (uses it up)."""
+        query = {"nameplate": str(nameplate), "role": "receiver", "token": token}
+        return await cls._open(url, query, "receiver", timeout)
+
+    @classmethod
+    async def _open(
+        cls, url: str, params: dict[str, str], role: str, timeout: float
+    ) -> SignalClient:
+        query = urlencode(params)
         uri = f"{url}{'&' if '?' in url else '?'}{query}"
         try:
             ws = await asyncio.wait_for(

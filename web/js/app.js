@@ -15,6 +15,8 @@
 //   storage  0: never store (the sending page stays open until the receiver has it all)
 
 import { formatBytes } from "./bytes.js";
+import { offerCode, useCode } from "./code.js";
+import { parseCode } from "./pake.js";
 import { SendError, parseLink } from "./protocol.js";
 import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
@@ -123,9 +125,11 @@ function makeReport() {
   };
 }
 
+const WRONG_CODE = ["Wrong code", "The two sides typed different codes, or someone in between guessed and failed. Nothing was sent. The code is used up: the sender makes a new one."];
+
 function showError(e) {
   const kind = e instanceof SendError ? e.kind : "internal";
-  const [title, advice] = ADVICE[kind] || ADVICE.internal;
+  const [title, advice] = e.code === "wrong-code" ? WRONG_CODE : ADVICE[kind] || ADVICE.internal;
   document.body.dataset.state = "failed";
   document.body.dataset.error = kind;
   $("state-label").textContent = "failed";
@@ -163,8 +167,20 @@ function sendMode(settings) {
     drop.hidden = true;
     const report = makeReport();
     report.state("preparing", `Preparing ${file.name} (${formatBytes(file.size)})…`);
+    let offered = null;
     try {
-      const summary = await new Sender(file, settings, report).run();
+      if ($("use-code").checked) {
+        // a spoken code first (docs/protocol.md §11); then the same transfer as a link's
+        $("code-form").hidden = true;
+        offered = await offerCode(settings, (text) => {
+          $("spoken-code").textContent = text;
+          $("code-box").hidden = false;
+          window.sgraph.code = text;
+          report.state("code", "Waiting for the receiver to type the code…");
+        });
+      }
+      const options = offered ? { secret: offered.secret, onJoined: () => offered.release() } : {};
+      const summary = await new Sender(file, settings, report, options).run();
       window.sgraph.summary = summary;
       if (summary.storedUntil) {
         const until = new Date(summary.storedUntil * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -176,6 +192,8 @@ function sendMode(settings) {
       $("rate").textContent = `${summary.mbPerS.toFixed(1)} MB/s average`;
     } catch (e) {
       showError(e);
+    } finally {
+      offered?.release();
     }
   };
   $("file").addEventListener("change", (e) => start(e.target.files[0]));
@@ -190,6 +208,17 @@ function sendMode(settings) {
     start(e.dataTransfer.files[0]);
   });
   $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("link").value));
+  $("code-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (started) return;
+    started = true;
+    $("send-view").hidden = true;
+    receiveMode(settings, async (report) => {
+      const code = parseCode($("code-input").value);
+      report.state("code", `Checking the code with the sender (number ${code.nameplate})…`);
+      return useCode(settings, code);
+    });
+  });
 }
 
 function askPicker(name) {
@@ -206,13 +235,14 @@ function askPicker(name) {
   });
 }
 
-async function receiveMode(settings) {
+/** `secretOf(report)`: the secret from a spoken code; by default the link's fragment. */
+async function receiveMode(settings, secretOf = null) {
   document.body.dataset.mode = "receive";
   const report = makeReport();
   report.state("joining", "Opening the link…");
   try {
     // the fragment is read here and never leaves the page: no request carries it
-    const secret = parseLink(location.hash);
+    const secret = secretOf ? await secretOf(report) : parseLink(location.hash);
     const result = await new Receiver(secret, settings, report, askPicker).run();
     window.sgraph.summary = { ...result, blob: undefined };
     report.state("done", `Received ${result.name} (${result.sizeText}) in ${result.seconds.toFixed(1)} s; SHA-256 verified.`);

@@ -2,6 +2,7 @@
 // test-vectors.json), checked inside the page with the page's own code.
 
 import { equal, hex, unhex, utf8 } from "./bytes.js";
+import { checkPake } from "./pake-selftest.js";
 import * as P from "./protocol.js";
 import { maxMessageSize, recordSizeFor } from "./peer.js";
 import { PartPlan } from "./storage.js";
@@ -129,6 +130,7 @@ export async function runVectors(url = "test-vectors.json") {
     return same(hex(P.encodeRanges(1000, [[0, 1000]])) + hex(P.encodeRanges(10, [[0, 10]])), "01e8070100e807020aff03");
   });
   await checkSpecGroups(V, keys, transferId, check, same);
+  await checkPake(check, same);
   return { passed: results.filter((r) => r.ok).length, total: results.length, results };
 }
 

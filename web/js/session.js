@@ -71,7 +71,10 @@ function peerFailed(doc) {
 // --- sender ---------------------------------------------------------------------------
 
 export class Sender {
-  constructor(file, settings, report) {
+  /** `options.secret`: a secret agreed through a spoken code (code.js) instead of a new one;
+   *  `options.onJoined`: called once this side is in the transfer's room. */
+  constructor(file, settings, report, options = {}) {
+    this.options = options;
     this.file = file;
     this.settings = settings;
     this.report = report;
@@ -86,12 +89,13 @@ export class Sender {
 
   /** Make the link at once; then hash, connect and send. Resolves with a summary. */
   async run() {
-    const secret = P.newSecret();
+    const secret = this.options.secret ?? P.newSecret();
     this.keys = await P.deriveKeys(secret);
     this.report.link(this.settings.linkFor(P.codeOf(secret)));
     this.hashing = this.hash();
     this.hashing.catch(() => {});
     const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "sender", newToken());
+    this.options.onJoined?.();
     this.relay = relay;
     this.config = config;
     for (const peer of welcome.peers || []) if (peer.role === "receiver") this.receivers.add(peer.id);

@@ -35,10 +35,17 @@ export function newToken() {
 /** One WebSocket to the relay; `events` is an AsyncQueue of every server message. */
 export class Relay {
   static connect(server, roomId, role, token) {
+    return Relay.open(server, { room: roomId, role, token });
+  }
+
+  /** Join the room a spoken code's nameplate names, as its receiver (uses it up). */
+  static connectNameplate(server, nameplate, token) {
+    return Relay.open(server, { nameplate: String(nameplate), role: "receiver", token });
+  }
+
+  static open(server, params) {
     const url = new URL(server);
-    url.searchParams.set("room", roomId);
-    url.searchParams.set("role", role);
-    url.searchParams.set("token", token);
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
     return new Promise((resolve, reject) => {
       let ws;
       try {
