@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: chromium (browser
-# client tests) and coturn (TURN relay tests). Idempotent; fails loudly.
+# client tests), coturn (TURN relay tests), and iproute2 + nftables (the network
+# lab of namespaces and NAT routers, tests/lab). Idempotent; fails loudly.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
