@@ -10,7 +10,9 @@ path fails.
 
 from __future__ import annotations
 
+import base64
 import os
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -76,3 +78,53 @@ async def test_symmetric_nat_both_sides_relays_through_turn(lab, net, tmp_path):
     for run in (sent, received):
         assert "relay" in route(run), run.event("summary")
         assert run.event("summary")["path"] == "p2p"
+
+
+async def test_everything_but_signalling_blocked_falls_back_to_storage(lab, net, tmp_path):
+    blocked = lab.lans[5]
+    ws_port = urlsplit(net.url).port
+    s3_port = urlsplit(net.info["aws_endpoint_url"]).port
+    lab.firewall(blocked, "all", allow_tcp=(ws_port, s3_port))
+    short = ("--connect-timeout", "5", "--reconnect-grace", "5")
+    try:
+        sent, received = await check_transfer(
+            lab, net, tmp_path, blocked.hosts[0], lab.lans[1].hosts[0], size=1 << 20,
+            send_args=("--p2p-timeout", "8", *short), receive_args=short,
+        )
+        dropped = lab.counter(blocked.router, "blocked")
+    finally:
+        lab.firewall(blocked, "none")
+    # no channel ever opened: the whole file went through storage, within --p2p-timeout
+    assert sent.event("summary")["path"] == "s3" and sent.event("summary")["route"] is None
+    assert received.event("summary")["path"] == "s3"
+    assert received.event("summary")["chunks"]["p2p"] == 0
+    assert dropped > 0, "ICE never even tried"
+
+
+def frames_text(net) -> str:
+    """Every relayed frame, decoded (payloads are base64 JSON text)."""
+    return "\n".join(base64.b64decode(f["data"]).decode(errors="replace")
+                     for f in net.relayed())
+
+
+async def test_relay_only_never_reveals_an_address(lab, net, tmp_path):
+    a, b = lab.lans[0], lab.lans[1]
+    seen_a, seen_b = lab.counter(a.router, "from_peers"), lab.counter(b.router, "from_peers")
+    sent, received = await check_transfer(lab, net, tmp_path, a.hosts[1], b.hosts[0],
+                                          send_args=("--relay-only",),
+                                          receive_args=("--relay-only",))
+    for run in (sent, received):
+        assert route(run) == ("relay", "relay"), run.event("summary")
+    text = frames_text(net)
+    room_frames = [line for line in text.splitlines() if "a=candidate" in line]
+    assert room_frames, "no SDP crossed the relay: the check below would prove nothing"
+    # no host or server-reflexive candidate was ever signalled, and no private or
+    # router address appears anywhere in what the relay carried for this transfer
+    offer = [line for line in room_frames if "typ relay" in line]
+    assert offer and all("typ host" not in line and "typ srflx" not in line
+                         for line in offer[-2:])
+    for address in (a.host_address(1), b.host_address(0), a.wan_address, b.wan_address):
+        assert address not in "\n".join(offer[-2:]), address
+    # and the packets each side's sockets received came from the TURN server only
+    assert lab.counter(a.router, "from_peers") == seen_a
+    assert lab.counter(b.router, "from_peers") == seen_b
