@@ -33,9 +33,9 @@ async def serve(args: argparse.Namespace) -> None:
             "TURN_CREDENTIAL_TTL_SECONDS": str(args.turn_ttl),
         }
         with open(args.record, "a") as record:
-            # two workers: enough for two peers, and quicker to start on a busy machine
+            # one worker: enough for two peers, and far quicker to start on a busy machine
             async with DevStack.start(host=INTERNET_ADDRESS, env=env, record=False,
-                                      record_to=record, workers=2) as stack:
+                                      record_to=record, workers=1) as stack:
                 print(json.dumps({**stack.info.to_dict(), "turn_port": turn.port,
                                   "turn_url": env["TURN_URLS"], "stun_url": env["STUN_URLS"],
                                   "turn_log": str(turn.workdir / "turn.log")}), flush=True)
