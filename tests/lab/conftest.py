@@ -12,6 +12,7 @@ import os
 import pytest
 
 from .netlab import Lab, check_lab_support, namespaces, remove_stale_labs
+from .parties import internet
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,3 +42,19 @@ def build_lab(*lans: tuple[str, int]):
         yield lab
     finally:
         lab.close()
+
+
+@pytest.fixture(scope="session")
+def lab(lab_session):
+    """The shared lab: LAN 1 (two hosts) and LAN 2 behind endpoint-independent NAT,
+    LANs 3 and 4 behind symmetric NAT, LANs 5 and 6 for firewall tests (EIM NAT; the
+    tests set and reset their firewalls)."""
+    yield from build_lab(("eim", 2), ("eim", 1), ("symmetric", 1), ("symmetric", 1),
+                         ("eim", 1), ("eim", 1))
+
+
+@pytest.fixture(scope="session")
+def net(lab, tmp_path_factory):
+    """The shared lab's internet side: the stack, and coturn as STUN and TURN/UDP."""
+    with internet(lab, tmp_path_factory.mktemp("inet")) as running:
+        yield running

@@ -1,6 +1,6 @@
 """Which path a transfer takes between real-looking networks, CLI to CLI.
 
-One lab for the module: LAN 1 (two hosts) and LAN 2 behind endpoint-independent NAT,
+The session's shared lab (conftest): LAN 1 (two hosts) and LAN 2 behind endpoint-independent NAT,
 LANs 3 and 4 behind symmetric NAT (random port per destination), LAN 5 whose router
 drops UDP and LAN 6 whose router lets out only the signalling and storage TCP ports.
 The stack and coturn (STUN + TURN over UDP) run on the internet bridge. Each test
@@ -16,22 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import build_lab
-from .parties import internet, lab_transfer
+from .parties import lab_transfer
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def lab():
-    yield from build_lab(("eim", 2), ("eim", 1), ("symmetric", 1), ("symmetric", 1),
-                         ("eim", 1), ("eim", 1))
-
-
-@pytest.fixture(scope="module")
-def net(lab, tmp_path_factory):
-    with internet(lab, tmp_path_factory.mktemp("inet")) as running:
-        yield running
 
 
 def route(run) -> tuple[str, str]:
