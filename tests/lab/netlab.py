@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +133,8 @@ class Lan:
     """Namespace names of the hosts, in order."""
     router: str = ""
     """The router's namespace."""
+    impaired: bool = False
+    """Forwarded traffic goes through the user-space impairment (`tests/lab/impair.py`)."""
 
     @property
     def wan_address(self) -> str:
@@ -252,6 +257,35 @@ class Lab:
         lan.block, lan.allow_tcp = block, allow_tcp
         self.nft(lan.router, router_rules(lan))
 
+    def impair(self, lan: Lan, delay_ms: float = 0.0, loss: float = 0.0,
+               jitter_ms: float = 0.0) -> Impairment:
+        """Route everything the router forwards through `tests/lab/impair.py` (delay,
+        jitter, loss in user space: this kernel has no netem); `stop()` it after."""
+        proc = subprocess.Popen(
+            self.command(lan.router, [sys.executable, "-m", "tests.lab.impair",
+                                      "--delay-ms", str(delay_ms), "--jitter-ms",
+                                      str(jitter_ms), "--loss", str(loss)]),
+            cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert proc.stdout is not None
+        if '"ready"' not in proc.stdout.readline():
+            proc.kill()
+            raise LabError("the impairment did not start")
+        r = lan.router
+        _ip("-n", r, "link", "set", "imp0", "up")
+        for conf in ("all", "default", "imp0", "lan", "wan"):
+            self.exec(r, "sysctl", "-qw", f"net.ipv4.conf.{conf}.rp_filter=0")
+        # packets forwarded between the LAN and the internet, in both directions, take a
+        # detour through imp0; what impair.py writes back enters from imp0 and follows
+        # the main table
+        _ip("-n", r, "route", "add", "default", "dev", "imp0", "table", "100")
+        _ip("-n", r, "rule", "add", "iif", "lan", "table", "100")
+        _ip("-n", r, "rule", "add", "iif", "wan", "table", "100")
+        lan.impaired = True
+        self.nft(r, router_rules(lan))
+        return Impairment(self, lan, proc)
+
     def command(self, ns: str, argv: Sequence[str]) -> list[str]:
         """`argv` prefixed to run inside `ns` (for `subprocess`/`asyncio` spawning)."""
         return ["ip", "netns", "exec", ns, *argv]
@@ -279,6 +313,21 @@ class Lab:
         self.close()
 
 
+# With the impairment, a forwarded packet crosses the router twice (in from the LAN or
+# the wan, out to imp0; back in from imp0, out to its real interface). Conntrack and
+# NAT must see each packet once, on its real crossing: the LAN-side pass is not
+# tracked (NAT happens when it leaves through wan), nor is the inbound packet written
+# back from imp0 (its reply translation already happened when it came in from wan).
+IMPAIRED_RAW = """
+table ip labraw {
+    chain prerouting {
+        type filter hook prerouting priority -300; policy accept;
+        iifname "lan" notrack
+        iifname "imp0" ip daddr 192.168.0.0/16 notrack
+    }
+}
+"""
+
 VOID_RULES = """
 flush ruleset
 table inet void {
@@ -287,6 +336,27 @@ table inet void {
     }
 }
 """
+
+
+class Impairment:
+    """A running `impair.py` in a router; `stop()` restores the plain path."""
+
+    def __init__(self, lab: Lab, lan: Lan, proc: subprocess.Popen[str]) -> None:
+        self.lab, self.lan, self.proc = lab, lan, proc
+
+    def stop(self) -> dict[str, float]:
+        """Stop it; its counts and CPU seconds (`cpu_s`)."""
+        r = self.lan.router
+        _ip("-n", r, "rule", "del", "iif", "lan", "table", "100", check=False)
+        _ip("-n", r, "rule", "del", "iif", "wan", "table", "100", check=False)
+        self.lan.impaired = False
+        self.lab.nft(r, router_rules(self.lan))
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        line = self.proc.stdout.readline()
+        self.proc.wait(10)
+        stats: dict[str, float] = json.loads(line) if line else {}
+        return stats
 
 
 def router_rules(lan: Lan) -> str:
@@ -321,6 +391,7 @@ table inet lab {{
         iifname "wan" ct state new drop
     }}
 }}
+{IMPAIRED_RAW if lan.impaired else ""}
 table ip labnat {{
     chain postrouting {{
         type nat hook postrouting priority 100; policy accept;
