@@ -1,10 +1,12 @@
-"""Chromium as a sending peer inside a lab LAN (run with `ip netns exec`).
+"""Chromium as a peer inside a lab LAN (run with `ip netns exec`).
 
-    python -m tests.lab.browser_peer PAGE_URL FILE
+    python -m tests.lab.browser_peer send PAGE_URL FILE
+    python -m tests.lab.browser_peer receive LINK SAVE_AS
 
-Opens the page (served by the stack on the lab's internet), picks FILE, prints
-`{"event": "link", ...}`, waits until the transfer ends and prints
-`{"event": "summary", ...}` (the page's `window.sgraph.summary`, or its error).
+`send` opens the page (served by the stack on the lab's internet), picks FILE and
+prints `{"event": "link", ...}`; `receive` opens the link and saves the download.
+Both wait until the transfer ends and print `{"event": "summary", ...}` (the page's
+state, its `window.sgraph.summary` and its error, if any).
 The page's origin is plain http on a lab address, so Chromium is told to treat it
 as secure (Web Crypto needs a secure context).
 """
@@ -21,7 +23,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 
 
 def main() -> None:
-    url, path = sys.argv[1], sys.argv[2]
+    mode, url, path = sys.argv[1], sys.argv[2], sys.argv[3]
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -29,13 +31,18 @@ def main() -> None:
             args=[*CHROMIUM_FLAGS, f"--unsafely-treat-insecure-origin-as-secure={origin}"],
         )
         try:
-            page = browser.new_page()
-            page.goto(url)
-            page.wait_for_function("() => window.sgraph && window.sgraph.vectors")
-            page.set_input_files("#file", path)
-            page.wait_for_function("() => window.sgraph.link", timeout=60_000)
-            print(json.dumps({"event": "link", "link": page.evaluate("window.sgraph.link")}),
-                  flush=True)
+            page = browser.new_page(accept_downloads=True)
+            if mode == "send":
+                page.goto(url)
+                page.wait_for_function("() => window.sgraph && window.sgraph.vectors")
+                page.set_input_files("#file", path)
+                page.wait_for_function("() => window.sgraph.link", timeout=60_000)
+                print(json.dumps({"event": "link",
+                                  "link": page.evaluate("window.sgraph.link")}), flush=True)
+            else:
+                with page.expect_download(timeout=150_000) as download:
+                    page.goto(url)
+                download.value.save_as(path)
             page.wait_for_function(
                 "() => ['done', 'failed', 'stored'].includes(document.body.dataset.state)",
                 timeout=150_000,
