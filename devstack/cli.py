@@ -16,6 +16,8 @@ from .stack import DevStack
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the `devstack` command."""
     parser.add_argument("--port", type=int, default=0, help="WebSocket port (default: any free)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; a network lab's own)")
     parser.add_argument("--workers", type=int, default=None, help="Lambda worker processes")
     parser.add_argument(
         "--idle-timeout", type=float, default=600.0, help="idle timeout in seconds (600)"
@@ -53,6 +55,7 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         async with DevStack.start(
             port=args.port,
+            host=args.host,
             workers=args.workers,
             idle_timeout=args.idle_timeout,
             env=env,

@@ -27,8 +27,8 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 class _CountingServer(ThreadedMotoServer):
     """ThreadedMotoServer that counts DynamoDB operations (by `X-Amz-Target`)."""
 
-    def __init__(self) -> None:
-        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__(ip_address=host, port=0, verbose=False)
         self.dynamodb_calls: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
 
@@ -101,7 +101,10 @@ def create_table(ddb: Any, table_name: str, room_index_name: str = "room-index")
 class MotoBackend:
     """A moto server process with the signalling table and the fallback bucket."""
 
-    def __init__(self, table_name: str, bucket_name: str, room_index_name: str = "room-index"):
+    def __init__(self, table_name: str, bucket_name: str, room_index_name: str = "room-index",
+                 host: str = "127.0.0.1"):
+        self.host = host
+        """The address to listen on (a network lab's public address; else loopback)."""
         self.table_name = table_name
         self.bucket_name = bucket_name
         self.room_index_name = room_index_name
@@ -110,7 +113,7 @@ class MotoBackend:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://{self.host}:{self._port}"
 
     @property
     def dynamodb_calls(self) -> collections.Counter[str]:
@@ -134,7 +137,7 @@ class MotoBackend:
     def start(self) -> None:
         """Start the server and create the table (contracts.md schema) and the bucket."""
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "devstack.moto_server"],
+            [sys.executable, "-m", "devstack.moto_server", self.host],
             cwd=Path(__file__).resolve().parent.parent,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

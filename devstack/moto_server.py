@@ -17,7 +17,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
-    server = _CountingServer()
+    server = _CountingServer(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1")
     server.start()
     print(server.get_host_and_port()[1], flush=True)
     sys.stdin.read()

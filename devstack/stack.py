@@ -98,6 +98,7 @@ class DevStack:
         cls,
         *,
         port: int = 0,
+        host: str = "127.0.0.1",
         workers: int | None = None,
         idle_timeout: float = IDLE_TIMEOUT_SECONDS,
         env: dict[str, str] | None = None,
@@ -115,9 +116,10 @@ class DevStack:
         `{"MESSAGE_RATE_PER_MINUTE": "5"}`. With `record`, every frame is kept
         in `stack.relayed`; `record_to` also writes each as a JSON line;
         `on_relay` is called with each. `handler_output` shows the handlers'
-        Powertools logs and metrics on stderr.
+        Powertools logs and metrics on stderr. `host` is the address every part listens
+        on: loopback, or a network lab's "internet" address (`tests/lab/`).
         """
-        moto = MotoBackend(table_name, bucket_name)
+        moto = MotoBackend(table_name, bucket_name, host=host)
         await asyncio.to_thread(moto.start)
         stack: DevStack | None = None
 
@@ -141,12 +143,13 @@ class DevStack:
             stage=stage,
             idle_timeout=idle_timeout,
             on_relay=relay_hook,
+            host=host,
         )
         invoker: Invoker | None = None
         web: WebServer | None = None
         try:
             await gateway.start(ws_port=port)
-            web = WebServer(gateway.ws_url)
+            web = WebServer(gateway.ws_url, host=host)
             worker_env = {
                 "TABLE_NAME": table_name,
                 "ROOM_INDEX_NAME": moto.room_index_name,

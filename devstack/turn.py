@@ -30,28 +30,28 @@ TURNSERVER = "/usr/bin/turnserver"
 REALM = "sgraph-send.local"
 
 
-def _free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both)."""
+def _free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on `host` (coturn listens on both)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
+            udp.bind((host, 0))
             port = int(udp.getsockname()[1])
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
                 try:
-                    tcp.bind(("127.0.0.1", port))
+                    tcp.bind((host, port))
                 except OSError:
                     continue
             return port
     raise RuntimeError("no free port for coturn")
 
 
-def _stun_answers(port: int, timeout: float) -> bool:
-    """Whether a STUN Binding request to 127.0.0.1:port gets an answer."""
+def _stun_answers(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
+    """Whether a STUN Binding request to host:port gets an answer."""
     request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.sendto(request, ("127.0.0.1", port))
+            sock.sendto(request, (host, port))
             data, _ = sock.recvfrom(2048)
         except OSError:
             return False
@@ -61,7 +61,10 @@ def _stun_answers(port: int, timeout: float) -> bool:
 class Coturn:
     """A running coturn; use `Coturn.start()` as a context manager."""
 
-    def __init__(self, port: int, secret: str, workdir: Path, proc: subprocess.Popen[bytes]):
+    def __init__(self, port: int, secret: str, workdir: Path, proc: subprocess.Popen[bytes],
+                 host: str = "127.0.0.1", tls_port: int | None = None):
+        self.host = host
+        self.tls_port = tls_port
         self.port = port
         self.secret = secret
         self.workdir = workdir
@@ -70,7 +73,14 @@ class Coturn:
     @property
     def url(self) -> str:
         """The TURN URL clients use (UDP)."""
-        return f"turn:127.0.0.1:{self.port}?transport=udp"
+        return f"turn:{self.host}:{self.port}?transport=udp"
+
+    def url_for(self, transport: str) -> str:
+        """The URL for `udp`, `tcp` or `tls` (`turns:`, only with a certificate)."""
+        if transport == "tls":
+            assert self.tls_port is not None, "started without a TLS certificate"
+            return f"turns:{self.host}:{self.tls_port}?transport=tcp"
+        return f"turn:{self.host}:{self.port}?transport={transport}"
 
     def handler_env(self) -> dict[str, str]:
         """Handler environment that makes `ice-servers` offer this server."""
@@ -87,28 +97,35 @@ class Coturn:
         return path.read_text(errors="replace") if path.exists() else ""
 
     @classmethod
-    def start(cls, secret: str | None = None, timeout: float = 10.0) -> Coturn:
+    def start(cls, secret: str | None = None, timeout: float = 10.0, *,
+              host: str = "127.0.0.1", tls: tuple[Path, Path] | None = None,
+              extra: tuple[str, ...] = ()) -> Coturn:
+        """Start coturn on `host` (loopback unless a network lab's address), with a TLS
+        listener when `tls` names a (certificate, key) pair; `extra` adds config lines."""
         if not Path(TURNSERVER).exists() and shutil.which("turnserver") is None:
             raise FileNotFoundError(
                 f"{TURNSERVER} is missing: install Debian's coturn (scripts/install-system-deps.sh)"
             )
         secret = secret or secrets.token_urlsafe(24)
         workdir = Path(tempfile.mkdtemp(prefix="sgraph-coturn-"))
-        port = _free_port()
+        port = _free_port(host)
+        tls_port = _free_port(host) if tls is not None else None
+        loopback = host.startswith("127.")
         config = workdir / "turnserver.conf"
         config.write_text("\n".join([
-            "listening-ip=127.0.0.1",
-            "relay-ip=127.0.0.1",
+            f"listening-ip={host}",
+            f"relay-ip={host}",
             f"listening-port={port}",
             "min-port=40000",
             "max-port=49999",
-            "allow-loopback-peers",
+            *(["allow-loopback-peers"] if loopback else []),
             "use-auth-secret",
             f"static-auth-secret={secret}",
             f"realm={REALM}",
             "fingerprint",
             "no-cli",
-            "no-tls",
+            *([f"tls-listening-port={tls_port}", f"cert={tls[0]}", f"pkey={tls[1]}"]
+              if tls is not None else ["no-tls"]),
             "no-dtls",
             "no-tcp-relay",
             "no-software-attribute",
@@ -116,19 +133,20 @@ class Coturn:
             f"pidfile={workdir / 'turnserver.pid'}",
             f"log-file={workdir / 'turn.log'}",
             "simple-log",
+            *extra,
             "",
         ]))
         proc = subprocess.Popen(
             [TURNSERVER, "-c", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
         )
-        turn = cls(port, secret, workdir, proc)
+        turn = cls(port, secret, workdir, proc, host, tls_port)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 turn.stop()
                 raise RuntimeError(f"turnserver exited with {proc.returncode}:\n{turn.log[-2000:]}")
-            if _stun_answers(port, 0.2):
+            if _stun_answers(port, 0.2, host):
                 return turn
         turn.stop()
         raise RuntimeError(

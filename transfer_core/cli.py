@@ -147,7 +147,7 @@ def _options(args: argparse.Namespace, server: str) -> PeerOptions:
                        connect_timeout=args.connect_timeout,
                        reconnect_grace=args.reconnect_grace,
                        p2p_timeout=getattr(args, "p2p_timeout", 10.0),
-                       storage=not args.no_storage)
+                       storage=not args.no_storage, relay_only=args.relay_only)
 
 
 def _emit(args: argparse.Namespace, doc: dict[str, Any]) -> None:
@@ -162,6 +162,9 @@ def _print_summary(args: argparse.Namespace, summary: TransferSummary) -> None:
     how = {"p2p": "directly, peer to peer", "s3": "through storage (S3)",
            "p2p+s3": "partly peer to peer, partly through storage"}.get(summary.path,
                                                                         summary.path)
+    if summary.route and summary.chunks.get("p2p"):
+        relayed = "relay" in summary.route.split("/")
+        how += f" ({'through a TURN relay, ' if relayed else ''}{summary.route})"
     verb = "Sent" if summary.role == "sender" else "Received"
     console.print(
         f"[bold green]{verb}[/] {summary.name} ({summary.size / 2**20:.1f} MiB) {how} "
@@ -294,6 +297,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reconnect-grace", type=float, default=60.0,
                         help="seconds to wait for the other side after a break; then"
                              " storage (S3) carries the rest")
+    parser.add_argument("--relay-only", action="store_true",
+                        help="privacy: connect only through the TURN relay, so the other"
+                             " side never learns your address")
     parser.add_argument("--no-storage", action="store_true",
                         help="peer to peer only: never store the file in S3")
     parser.add_argument("-v", "--verbose", action="count", default=0)

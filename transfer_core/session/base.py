@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from ..protocol.keys import TransferKeys
 from ..signalling.client import SignalClient, Welcome
-from ..webrtc.ice import IceSettings
+from ..webrtc.channel import DataPipe
+from ..webrtc.ice import IceSettings, selected_path
 from .errors import PeerGoneError
 from .machine import StateMachine
 from .report import Reporter, SilentReporter
@@ -37,6 +38,9 @@ class PeerOptions:
     after that the file goes to storage (S3) instead."""
     storage: bool = True
     """Fall back to storage (S3) when peer to peer does not work out."""
+    relay_only: bool = False
+    """Privacy: use TURN-relayed candidates only, so the other peer never learns this
+    side's addresses (needs a TURN server among the relay's ICE servers)."""
 
 
 class PeerSession:
@@ -54,6 +58,8 @@ class PeerSession:
         self.router: SignalRouter | None = None
         self.joined = asyncio.Event()
         """Set once this side is in its room (a spoken-code exchange waits for it)."""
+        self.route: str | None = None
+        """The candidate pair types of the last open channel (`TransferSummary.route`)."""
 
     async def _connect(self) -> tuple[SignalClient, Welcome, IceSettings]:
         client = await SignalClient.connect(
@@ -68,7 +74,16 @@ class PeerSession:
             await client.close()
             raise
         self.joined.set()
-        return client, welcome, IceSettings(servers=servers, local_only=self.options.local_only)
+        return client, welcome, IceSettings(servers=servers, local_only=self.options.local_only,
+                                            relay_only=self.options.relay_only)
+
+    def _note_route(self, pipe: DataPipe) -> None:
+        """Remember (and tell) which candidate pair the new channel runs over."""
+        path = selected_path(pipe.peer_connection)
+        if path is not None:
+            self.route = path.label
+            via = "through a TURN relay" if path.relayed else "directly"
+            self.reporter.status(f"connected {via} ({path.label})")
 
     def _fail(self) -> None:
         """Record a failure, unless the session already ended (done, stored, failed)."""

@@ -133,6 +133,7 @@ class Receiver(PeerSession):
             else:
                 if self.setup_ms is None:
                     self.setup_ms = (time.perf_counter() - began) * 1000
+                self._note_route(pipe)
                 self.machine.move(_R.TRANSFERRING)
                 # a killed sender's WebSocket closes at once, its ICE consent only after
                 # seconds: the relay's peer-left closes the channel now (and is kept for
@@ -307,4 +308,5 @@ class Receiver(PeerSession):
             seconds=time.perf_counter() - (self._started or time.perf_counter()),
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
             reconnects=self.attempts - 1, setup_ms=self.setup_ms, destination=str(dest),
+            route=self.route,
         )

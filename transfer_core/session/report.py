@@ -53,6 +53,10 @@ class TransferSummary:
     first `ready` to an open channel."""
     destination: str | None = None
     """Where the receiver saved the file."""
+    route: str | None = None
+    """The ICE candidate pair of the last peer-to-peer connection, as `local/remote`
+    candidate types (`host/host`, `host/srflx`, `relay/relay`, …); None when no channel
+    opened. A `relay` on either side means a TURN server carried the packets."""
     stored_until: int | None = None
     """Sender, when the file (or its remainder) went to storage: epoch seconds until
     which the receiver can fetch it."""

@@ -145,6 +145,7 @@ class Sender(PeerSession):
             else:
                 if self.setup_ms is None:
                     self.setup_ms = (time.perf_counter() - started) * 1000
+                self._note_route(pipe)
                 self.machine.move(_S.TRANSFERRING)
                 # the source first: `sent` (shared by every connection) is sized by it
                 try:
@@ -273,7 +274,7 @@ class Sender(PeerSession):
             seconds=time.perf_counter() - self._started, path=path_taken(chunks),
             chunks=chunks, sha256_verified=False, resent_bytes=self.resent_bytes,
             reconnects=max(0, self.attempts - 1), setup_ms=self.setup_ms,
-            stored_until=stored.stored_until,
+            stored_until=stored.stored_until, route=self.route,
         )
 
     def _summary(self) -> TransferSummary:
@@ -284,5 +285,6 @@ class Sender(PeerSession):
             seconds=time.perf_counter() - (self._started or time.perf_counter()),
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
             resent_bytes=self.resent_bytes, reconnects=self.attempts - 1, setup_ms=self.setup_ms,
+            route=self.route,
         )
 

@@ -162,3 +162,49 @@ def loopback_gathering() -> Iterator[None]:
         yield
     finally:
         _loopback_only.reset(token)
+
+
+# --- the path a connection took ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SelectedPath:
+    """The candidate pair ICE nominated: what a transfer's packets actually travel."""
+
+    local_type: str
+    """`host`, `srflx`, `prflx` or `relay`: how this side is reached."""
+    remote_type: str
+    """The same for the other side's candidate."""
+    local_address: tuple[str, int]
+    """The local candidate's address (a TURN relay's address for `relay`)."""
+    remote_address: tuple[str, int]
+    """Where this side sends: the peer, its NAT's mapping, or its TURN relay."""
+
+    @property
+    def relayed(self) -> bool:
+        """Whether a TURN server carries the packets (either side's candidate is relayed)."""
+        return "relay" in (self.local_type, self.remote_type)
+
+    @property
+    def label(self) -> str:
+        """`host/srflx`-style: local candidate type / remote candidate type."""
+        return f"{self.local_type}/{self.remote_type}"
+
+
+def selected_path(pc: Any) -> SelectedPath | None:
+    """The nominated candidate pair of an aiortc peer connection, None before one exists.
+
+    aiortc exposes no selected pair (its `getStats` has no candidate-pair report), so
+    this reads aioice's nominated pair through aiortc's private attributes: peer
+    connection → SCTP → DTLS → ICE transport → aioice `Connection._nominated`.
+    """
+    try:
+        connection = pc.sctp.transport.transport._connection
+        pair = connection._nominated.get(1)
+    except AttributeError:
+        return None
+    if pair is None:
+        return None
+    local, remote = pair.local_candidate, pair.remote_candidate
+    return SelectedPath(local.type, remote.type, (local.host, local.port),
+                        tuple(pair.remote_addr))

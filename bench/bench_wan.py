@@ -1,0 +1,181 @@
+"""Speed over a slow, lossy path: the network lab, CLI to CLI beside raw aiortc.
+
+Two LANs behind endpoint-independent NAT (so the path is direct, host → srflx),
+the stack and coturn on the lab's internet (tests/lab). LAN 1's router runs the
+user-space impairment (tests/lab/impair.py: this kernel has no netem) with a
+one-way delay of RTT/2 each way and the given loss per packet, per direction. At
+each point, in the same run: our engine (two `sgraph-send` processes, encrypted
+records, files on disk) and raw aiortc (one data channel, 64 KiB messages, no
+crypto, no disk). Reports MB/s, the CPU the peers used per MB (whole processes,
+start-up included), the impairment's own CPU per MB (never the peers' cost), and
+the bound rwnd / RTT that aiortc's fixed advertised receive window implies.
+
+    sudo .venv/bin/python bench/bench_wan.py [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._report import summary, write_section  # noqa: E402
+from tests.lab.netlab import Lab  # noqa: E402
+from tests.lab.parties import LAB_FAST, internet, start_peer  # noqa: E402
+
+RWND = 1 << 20
+"""aiortc's advertised receive window (aiortc.rtcsctptransport: 1 MiB; SACKs show
+991736 bytes free once data flows)."""
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Point:
+    rtt_ms: int
+    loss: float
+    engine_mb_s: float = 0.0
+    engine_cpu_per_mb: float = 0.0
+    engine_route: str = ""
+    raw_mb_s: float = 0.0
+    raw_cpu_per_mb: float = 0.0
+    impair_cpu_per_mb: float = 0.0
+
+    @property
+    def bound_mb_s(self) -> float | None:
+        return RWND / 1e6 / (self.rtt_ms / 1000) if self.rtt_ms else None
+
+
+async def engine_run(lab: Lab, net, work: Path, size: int) -> tuple[float, float, str]:
+    source = work / "payload.bin"
+    if not source.exists() or source.stat().st_size != size:
+        source.write_bytes(os.urandom(size))
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    cpu = children_cpu()
+    sender = await start_peer(lab, lab.lans[0].hosts[0], "send", str(source), "--server",
+                              net.url, "--ice", "any", *LAB_FAST, "--p2p-timeout", "60",
+                              "--no-storage")
+    link = await sender.next_event(60)
+    receiver = await start_peer(lab, lab.lans[1].hosts[0], "receive", link["code"], "-o",
+                                str(out), "--server", net.url, "--ice", "any", *LAB_FAST,
+                                "--no-storage")
+    received, sent = await asyncio.gather(receiver.finish(900), sender.finish(900))
+    assert received.code == 0 and sent.code == 0, received.stderr[-2000:] + sent.stderr[-2000:]
+    doc = received.event("summary")
+    return float(doc["mb_per_s"]), (children_cpu() - cpu) / (size / 1e6), str(doc["route"])
+
+
+async def raw_run(lab: Lab, net, work: Path, size: int) -> tuple[float, float]:
+    folder = Path(tempfile.mkdtemp(dir=work))
+    cpu = children_cpu()
+    argv = [sys.executable, str(ROOT / "bench" / "wan_raw_peer.py")]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            *lab.command(ns, [*argv, role, str(folder), str(size), net.info["stun_url"]]),
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for ns, role in ((lab.lans[0].hosts[0], "send"), (lab.lans[1].hosts[0], "receive"))
+    ]
+    outs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 900)
+    receiver_out = outs[1][0].decode().strip().splitlines()
+    assert receiver_out, outs[1][1].decode()[-2000:]
+    doc = json.loads(receiver_out[-1])
+    return float(doc["mb_per_s"]), (children_cpu() - cpu) / (size / 1e6)
+
+
+async def measure(points: list[Point], size: int) -> None:
+    lab = Lab.build([("eim", 1), ("eim", 1)])
+    work = Path(tempfile.mkdtemp(prefix="bench-wan-"))
+    os.environ["SGRAPH_SEND_STATE_DIR"] = str(work / "state")
+    try:
+        with internet(lab, work) as net:
+            for point in points:
+                impairment = (lab.impair(lab.lans[0], delay_ms=point.rtt_ms / 2,
+                                         loss=point.loss)
+                              if point.rtt_ms or point.loss else None)
+                try:
+                    point.raw_mb_s, point.raw_cpu_per_mb = await raw_run(lab, net, work, size)
+                    (point.engine_mb_s, point.engine_cpu_per_mb,
+                     point.engine_route) = await engine_run(lab, net, work, size)
+                finally:
+                    if impairment is not None:
+                        stats = impairment.stop()
+                        point.impair_cpu_per_mb = stats.get("cpu_s", 0.0) / (2 * size / 1e6)
+                print(f"RTT {point.rtt_ms:>3} ms loss {point.loss:.0%}: engine "
+                      f"{point.engine_mb_s:.2f} MB/s ({point.engine_route}), raw aiortc "
+                      f"{point.raw_mb_s:.2f} MB/s", flush=True)
+    finally:
+        lab.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def section(points: list[Point], size: int) -> str:
+    rows = [
+        "| RTT | loss | engine MB/s | raw aiortc MB/s | engine / raw | rwnd/RTT bound MB/s |"
+        " engine / bound | engine CPU s/MB | raw CPU s/MB | impairment CPU s/MB | path |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in points:
+        bound = p.bound_mb_s
+        rows.append(
+            f"| {p.rtt_ms} ms | {p.loss:.0%} | {p.engine_mb_s:.2f} | {p.raw_mb_s:.2f} | "
+            f"{p.engine_mb_s / p.raw_mb_s:.2f}× | {f'{bound:.1f}' if bound else '—'} | "
+            f"{f'{p.engine_mb_s / bound:.2f}×' if bound else '—'} | "
+            f"{p.engine_cpu_per_mb:.3f} | {p.raw_cpu_per_mb:.3f} | "
+            f"{p.impair_cpu_per_mb:.4f} | {p.engine_route} |"
+        )
+    return "\n".join([
+        "## WAN: speed over a slow, lossy path (`bench/bench_wan.py`)",
+        "",
+        f"{size >> 20} MiB per run, CLI to CLI through the network lab (two LANs behind "
+        "endpoint-independent NAT: a direct path), beside raw aiortc (no crypto, no disk) "
+        "in the same conditions and the same run. Delay and loss come from a user-space "
+        "forwarder over TUN in LAN 1's router (RTT/2 each way; loss per packet, per "
+        "direction); its CPU is reported apart (per MB of file, both directions counted). "
+        "Peer CPU is whole processes, start-up included. The bound is aiortc's fixed "
+        f"advertised receive window ({RWND >> 10} KiB) divided by the RTT: SCTP can never "
+        "have more than that in flight.",
+        "",
+        *rows,
+    ])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="8 MiB, fewer points")
+    parser.add_argument("--mib", type=int, help="MiB per run (default 24, --quick 8)")
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    size = (args.mib or (8 if args.quick else 24)) << 20
+    rtts = (0, 80) if args.quick else (0, 20, 80, 150)
+    points = [Point(rtt, loss) for rtt in rtts for loss in (0.0, 0.01)]
+    asyncio.run(measure(points, size))
+    if not args.no_write:
+        write_section("bench_wan", section(points, size))
+    print(section(points, size))
+    worst = min(p.engine_mb_s / p.raw_mb_s for p in points)
+    summary("wan_engine_vs_raw_aiortc_worst_ratio", worst, 1.0, True)
+    at80 = next((p for p in points if p.rtt_ms == 80 and p.loss == 0), None)
+    if at80 is not None and at80.bound_mb_s:
+        summary("wan_rtt80_engine_mb_per_s", at80.engine_mb_s, round(0.8 * at80.bound_mb_s, 2),
+                True)
+        summary("wan_rtt80_engine_vs_rwnd_bound", at80.engine_mb_s / at80.bound_mb_s, 0.8, True)
+
+
+if __name__ == "__main__":
+    main()

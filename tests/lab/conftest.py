@@ -1,0 +1,60 @@
+"""Fixtures of the network lab: one lab of NAT'd LANs per module, its internet side.
+
+Every lab is torn down in `finally`, and a session fixture removes any lab left
+behind by a killed run (whose owning process is dead) before the first test and
+checks that this run left none behind.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .netlab import Lab, check_lab_support, namespaces, remove_stale_labs
+from .parties import internet
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_session():
+    """Fail (never skip) where namespaces are impossible; clean up before and after."""
+    remove_stale_labs()
+    check_lab_support()
+    yield
+    mine = [ns for ns in namespaces() if ns.startswith(f"sgl{os.getpid()}-")]
+    remove_stale_labs()
+    for ns in mine:  # a lab whose fixture did not run its teardown
+        from .netlab import _delete_namespace
+        _delete_namespace(ns)
+    assert not mine, f"labs left behind: {mine}"
+
+
+@pytest.fixture(autouse=True)
+def sender_state_dir(tmp_path, monkeypatch):
+    """Senders keep their resume state per test (the CLI inherits the environment)."""
+    monkeypatch.setenv("SGRAPH_SEND_STATE_DIR", str(tmp_path / "sender-state"))
+
+
+def build_lab(*lans: tuple[str, int]):
+    """A generator fixture body: the lab, closed in `finally`."""
+    lab = Lab.build(lans)
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+@pytest.fixture(scope="session")
+def lab(lab_session):
+    """The shared lab: LAN 1 (two hosts) and LAN 2 behind endpoint-independent NAT,
+    LANs 3 and 4 behind symmetric NAT, LANs 5 and 6 for firewall tests (EIM NAT; the
+    tests set and reset their firewalls)."""
+    yield from build_lab(("eim", 2), ("eim", 1), ("symmetric", 1), ("symmetric", 1),
+                         ("eim", 1), ("eim", 1))
+
+
+@pytest.fixture(scope="session")
+def net(lab, tmp_path_factory):
+    """The shared lab's internet side: the stack, and coturn as STUN and TURN/UDP."""
+    with internet(lab, tmp_path_factory.mktemp("inet")) as running:
+        yield running
