@@ -146,7 +146,8 @@ class DevStack:
         web: WebServer | None = None
         try:
             await gateway.start(ws_port=port)
-            web = WebServer(gateway.ws_url)
+            # presigned URLs point at moto: the page's CSP must let it connect there
+            web = WebServer(gateway.ws_url, storage_origins=(moto.endpoint_url,))
             worker_env = {
                 "TABLE_NAME": table_name,
                 "ROOM_INDEX_NAME": moto.room_index_name,

@@ -1,4 +1,5 @@
-"""The SGraph Send stack: WebSocket API, three Lambdas, connection table, fallback bucket."""
+"""The SGraph Send stack: WebSocket API, three Lambdas, connection table, fallback bucket,
+the hosted page (CloudFront), optional coturn, dashboard and alarms."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import jsii
 from aws_cdk import (
-    Acknowledgment,
     CfnElement,
     CfnOutput,
     Duration,
@@ -15,7 +15,6 @@ from aws_cdk import (
     Stack,
     Tags,
     Token,
-    Validations,
 )
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -28,8 +27,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from . import nag
 from .bundling import LambdaPlatform, lambda_code
+from .headers import security_headers
 from .settings import StackSettings
+from .web import WebHosting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +69,7 @@ ACCESS_LOG_FORMAT = {
 
 def _ack(scope: Construct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding on ``scope`` (and its children), with its reason."""
-    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+    nag.ack(scope, rule, reason)
 
 
 class SendStack(Stack):
@@ -148,11 +150,35 @@ class SendStack(Stack):
 
         self._acknowledge_iam_findings()
 
+        # The page: its CSP lets it connect to this API and this bucket only.
+        headers = security_headers(
+            self.stage.url,
+            [f"https://{self.bucket.bucket_regional_domain_name}",
+             f"https://{self.bucket.bucket_domain_name}"],
+        )
+        self.web = WebHosting(
+            self,
+            "Web",
+            settings=settings,
+            headers=headers,
+            server_url=self.stage.url,
+            web_dir=PROJECT_ROOT / "web",
+            vectors=PROJECT_ROOT / "docs" / "test-vectors.json",
+            log_retention=LOG_RETENTION,
+        )
+        self.web.allow_cors(self.bucket, settings.cors_allowed_origins)
+
         CfnOutput(
             self,
             "WebSocketUrl",
             value=self.stage.url,
             description="wss:// signalling URL: point the CLI and the web page at it",
+        )
+        CfnOutput(
+            self,
+            "WebUrl",
+            value=self.web.url,
+            description="The page: open it to send; links are this address plus #<code>",
         )
         CfnOutput(
             self,
@@ -212,16 +238,7 @@ class SendStack(Stack):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
             ],
-            cors=[
-                s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
-                    allowed_origins=list(settings.cors_allowed_origins),
-                    allowed_headers=["*"],
-                    # The browser must read each part's ETag to complete a multipart upload.
-                    exposed_headers=["ETag"],
-                    max_age=3600,
-                ),
-            ],
+            # CORS (the page's origin) is set by WebHosting.allow_cors, after the page exists.
             # Objects are ciphertext that expires within days; keeping the bucket on
             # `cdk destroy` avoids the auto-delete custom resource and its extra Lambda.
             removal_policy=RemovalPolicy.RETAIN,
