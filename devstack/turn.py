@@ -6,7 +6,9 @@ server with a relay-only policy: it listens and relays on 127.0.0.1 alone
 (`allow-loopback-peers`, without which the channel silently never opens) and
 checks TURN REST API credentials (`use-auth-secret` + `static-auth-secret`),
 the ones the relay's `ice-servers` action hands out when the local stack runs with
-`TURN_URLS` and `TURN_SECRET` (see `handler_env`).
+`TURN_URLS` and `TURN_SECRET` (see `handler_env`). Its `turnserver.conf` is
+production's (`infra/turnserver_conf.py`, what the coturn EC2 instance runs) with
+only addresses, ports, TLS and the loopback exception changed.
 
     with Coturn.start() as turn:
         DevStackProcess(env=..., *turn.devstack_args())
@@ -23,8 +25,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
+
+from infra.turnserver_conf import TurnServerConfig, render_turnserver_conf
 
 TURNSERVER = "/usr/bin/turnserver"
 REALM = "sgraph-send.local"
@@ -66,6 +71,10 @@ class Coturn:
         self.secret = secret
         self.workdir = workdir
         self.proc = proc
+        self.tls_port: int | None = None
+        """The TLS listener's port, when started with `tls`."""
+        self.config = ""
+        """The `turnserver.conf` it runs."""
 
     @property
     def url(self) -> str:
@@ -87,7 +96,15 @@ class Coturn:
         return path.read_text(errors="replace") if path.exists() else ""
 
     @classmethod
-    def start(cls, secret: str | None = None, timeout: float = 10.0) -> Coturn:
+    def start(cls, secret: str | None = None, timeout: float = 10.0, *,
+              loopback_peers: bool = True,
+              tls: tuple[Path, Path] | None = None) -> Coturn:
+        """Start coturn on free ports of 127.0.0.1 with production's configuration.
+
+        `loopback_peers=False` keeps production's refusal of loopback peers (then it
+        can relay to nothing on this machine: for tests of that refusal); `tls`
+        (certificate, key) adds production's TLS listener on `tls_port`.
+        """
         if not Path(TURNSERVER).exists() and shutil.which("turnserver") is None:
             raise FileNotFoundError(
                 f"{TURNSERVER} is missing: install Debian's coturn (scripts/install-system-deps.sh)"
@@ -96,33 +113,24 @@ class Coturn:
         workdir = Path(tempfile.mkdtemp(prefix="sgraph-coturn-"))
         port = _free_port()
         config = workdir / "turnserver.conf"
-        config.write_text("\n".join([
-            "listening-ip=127.0.0.1",
-            "relay-ip=127.0.0.1",
-            f"listening-port={port}",
-            "min-port=40000",
-            "max-port=49999",
-            "allow-loopback-peers",
-            "use-auth-secret",
-            f"static-auth-secret={secret}",
-            f"realm={REALM}",
-            "fingerprint",
-            "no-cli",
-            "no-tls",
-            "no-dtls",
-            "no-tcp-relay",
-            "no-software-attribute",
-            f"userdb={workdir / 'turndb'}",
-            f"pidfile={workdir / 'turnserver.pid'}",
-            f"log-file={workdir / 'turn.log'}",
-            "simple-log",
-            "",
-        ]))
+        # production's configuration (infra/turnserver_conf.py), on loopback
+        production = TurnServerConfig(static_auth_secret="", realm=REALM)
+        local = production.local(port=port, secret=secret, workdir=str(workdir))
+        tls_port = None
+        if not loopback_peers:
+            local = replace(local, allow_loopback_peers=False)
+        if tls is not None:
+            tls_port = _free_port()
+            local = replace(local, tls_listening_port=tls_port, cert_file=str(tls[0]),
+                            pkey_file=str(tls[1]))
+        config.write_text(render_turnserver_conf(local))
         proc = subprocess.Popen(
             [TURNSERVER, "-c", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
         )
         turn = cls(port, secret, workdir, proc)
+        turn.tls_port = tls_port
+        turn.config = config.read_text()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
