@@ -29,7 +29,9 @@ from constructs import Construct
 
 from . import nag
 from .bundling import LambdaPlatform, lambda_code
+from .coturn import CoturnServer
 from .headers import security_headers
+from .monitoring import Monitoring
 from .settings import StackSettings
 from .web import WebHosting
 
@@ -85,6 +87,27 @@ class SendStack(Stack):
 
         self.table = self._table()
         self.bucket = self._bucket(settings)
+        # TURN: the operator's own servers (turnUrls) or the stack's coturn; either way the
+        # shared secret is an SSM SecureString the operator puts (docs/deploy.md).
+        self.turn_secret: ssm.IStringParameter | None = None
+        if settings.turn_enabled:
+            # A SecureString cannot be created by CloudFormation; the template holds only
+            # its name. With the default aws/ssm key no KMS grant is needed: that key's
+            # policy admits callers in the account through SSM.
+            self.turn_secret = ssm.StringParameter.from_secure_string_parameter_attributes(
+                self,
+                "TurnSecret",
+                parameter_name=settings.turn_secret_parameter,
+            )
+        self.coturn: CoturnServer | None = None
+        if settings.coturn:
+            assert self.turn_secret is not None
+            self.coturn = CoturnServer(
+                self, "Coturn", secret_parameter=self.turn_secret,
+                instance_type=settings.turn_instance_type, log_retention=LOG_RETENTION,
+            )
+        turn_urls = self.coturn.turn_urls if self.coturn else list(settings.turn_urls)
+
         code = lambda_code(PROJECT_ROOT, PLATFORM)
         powertools = self._powertools_layer(settings)
 
@@ -114,7 +137,7 @@ class SendStack(Stack):
             **common_env,
             "MESSAGE_RATE_PER_MINUTE": str(settings.message_rate_per_minute),
             "STUN_URLS": ",".join(settings.stun_urls),
-            "TURN_URLS": ",".join(settings.turn_urls),
+            "TURN_URLS": ",".join(turn_urls),
             "TURN_CREDENTIAL_TTL_SECONDS": str(settings.turn_credential_ttl_seconds),
             "BUCKET_NAME": self.bucket.bucket_name,
             # the relay refuses URLs for transfers older than the lifecycle rule deletes
@@ -136,17 +159,8 @@ class SendStack(Stack):
         # The relay presigns S3 URLs (fallback path); a presigned URL can do no more
         # than its signer may, so the grant is limited to the transfers/ prefix.
         self.bucket.grant_read_write(self.relay_fn, f"{TRANSFER_PREFIX}*")
-        if settings.turn_enabled:
-            # A SecureString cannot be created by CloudFormation; the operator puts it
-            # (docs/deploy.md). The template holds only its name. With the default
-            # aws/ssm key no KMS grant is needed: that key's policy admits callers in
-            # the account through SSM.
-            turn_secret = ssm.StringParameter.from_secure_string_parameter_attributes(
-                self,
-                "TurnSecret",
-                parameter_name=settings.turn_secret_parameter,
-            )
-            turn_secret.grant_read(self.relay_fn)
+        if self.turn_secret is not None:
+            self.turn_secret.grant_read(self.relay_fn)
 
         self._acknowledge_iam_findings()
 
@@ -167,6 +181,18 @@ class SendStack(Stack):
             log_retention=LOG_RETENTION,
         )
         self.web.allow_cors(self.bucket, settings.cors_allowed_origins)
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions={"Connect": self.connect_fn, "Disconnect": self.disconnect_fn,
+                       "Relay": self.relay_fn},
+            api=self.api,
+            stage=self.stage,
+            table=self.table,
+            extra_alarms=[self.coturn.status_alarm] if self.coturn else [],
+            alarm_email=settings.alarm_email,
+        )
 
         CfnOutput(
             self,

@@ -201,7 +201,6 @@ class WebHosting(Construct):
                 removal_policy=RemovalPolicy.DESTROY,
             ),
         )
-        self.cors.node.add_dependency(bucket)
         stack = Stack.of(self)
         provider = stack.node.try_find_child("AWS679f53fac002430cb0da5b7982bd2287")
         if provider is not None:

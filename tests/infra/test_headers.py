@@ -54,3 +54,16 @@ def test_the_module_is_pure_python() -> None:
     code = "import sys, infra.headers; print('aws_cdk' in sys.modules, 'jsii' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_cfn_lint_control_reports_a_broken_template(tmp_path) -> None:
+    """The cfn-lint helper the stack tests use does see errors."""
+    import json
+
+    from .conftest import cfn_lint_errors
+
+    (tmp_path / "SGraphSend.template.json").write_text(json.dumps({
+        "Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"NoSuchProperty": 1}}},
+    }))
+    errors = cfn_lint_errors(tmp_path)
+    assert errors and "NoSuchProperty" in errors[0]

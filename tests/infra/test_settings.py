@@ -11,7 +11,7 @@ import pytest
 
 from infra.settings import StackSettings, context_keys
 
-from .conftest import Synth, cdk_json_context, synth
+from .conftest import Synth, cdk_json_context, cfn_lint_errors, synth
 
 
 def settings_from(context: dict[str, Any]) -> StackSettings:
@@ -98,3 +98,7 @@ def test_without_turn_there_is_no_secret_and_no_grant(default_build: Synth) -> N
 
 def test_the_account_log_role_is_optional(default_build: Synth) -> None:
     default_build.template.resource_count_is("AWS::ApiGateway::Account", 0)
+
+
+def test_cfn_lint_finds_no_errors(default_build: Synth) -> None:
+    assert cfn_lint_errors(default_build.outdir) == []
