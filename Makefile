@@ -59,8 +59,10 @@ synth: $(STAMPS)/python node_modules/.bin/cdk
 bootstrap: $(STAMPS)/python node_modules/.bin/cdk
 	$(CDK) bootstrap $(if $(PROFILE),--profile $(PROFILE)) $(CDK_ARGS)
 
+# prints the page to open (WebUrl) last; cdk-outputs.json keeps every output
 deploy: $(STAMPS)/python node_modules/.bin/cdk
-	$(CDK) deploy $(if $(PROFILE),--profile $(PROFILE)) $(CDK_ARGS)
+	$(CDK) deploy $(if $(PROFILE),--profile $(PROFILE)) --outputs-file cdk-outputs.json $(CDK_ARGS)
+	@$(PY) -c 'import json; o = json.load(open("cdk-outputs.json"))["SGraphSend"]; print("\nOpen " + o["WebUrl"] + " to send a file; CLI: sgraph-send send FILE --server " + o["WebUrl"])'
 
 clean:
-	rm -rf $(VENV) $(STAMPS) cdk.out node_modules
+	rm -rf $(VENV) $(STAMPS) cdk.out cdk-outputs.json node_modules

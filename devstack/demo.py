@@ -80,8 +80,11 @@ def main() -> int:
     expected = sha256(source)
 
     with DevStackProcess() as info:
-        console.print(f"Local stack up: WebSocket {info.ws_url}, moto {info.aws_endpoint_url}")
-        server = info.ws_url
+        console.print(f"Local stack up: page {info.web_url}, WebSocket {info.ws_url},"
+                      f" moto {info.aws_endpoint_url}")
+        # the page's address, as for a deployment: the CLI reads its config.json, and
+        # links point at the local page
+        server = info.web_url
 
         console.rule("1. Peer-to-peer transfer")
         sender, link = start_sender(server, source)

@@ -149,7 +149,8 @@ class DevStack:
         web: WebServer | None = None
         try:
             await gateway.start(ws_port=port)
-            web = WebServer(gateway.ws_url, host=host)
+            # presigned URLs point at moto: the page's CSP must let it connect there
+            web = WebServer(gateway.ws_url, host=host, storage_origins=(moto.endpoint_url,))
             worker_env = {
                 "TABLE_NAME": table_name,
                 "ROOM_INDEX_NAME": moto.room_index_name,

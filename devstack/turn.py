@@ -6,7 +6,9 @@ server with a relay-only policy: it listens and relays on 127.0.0.1 alone
 (`allow-loopback-peers`, without which the channel silently never opens) and
 checks TURN REST API credentials (`use-auth-secret` + `static-auth-secret`),
 the ones the relay's `ice-servers` action hands out when the local stack runs with
-`TURN_URLS` and `TURN_SECRET` (see `handler_env`).
+`TURN_URLS` and `TURN_SECRET` (see `handler_env`). Its `turnserver.conf` is
+production's (`infra/turnserver_conf.py`, what the coturn EC2 instance runs) with
+only addresses, ports, TLS and the loopback exception changed.
 
     with Coturn.start() as turn:
         DevStackProcess(env=..., *turn.devstack_args())
@@ -23,8 +25,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
+
+from infra.turnserver_conf import TurnServerConfig, render_turnserver_conf
 
 TURNSERVER = "/usr/bin/turnserver"
 REALM = "sgraph-send.local"
@@ -65,10 +70,13 @@ class Coturn:
                  host: str = "127.0.0.1", tls_port: int | None = None):
         self.host = host
         self.tls_port = tls_port
+        """The TLS listener's port, when started with `tls`."""
         self.port = port
         self.secret = secret
         self.workdir = workdir
         self.proc = proc
+        self.config = ""
+        """The `turnserver.conf` it runs."""
 
     @property
     def url(self) -> str:
@@ -98,10 +106,19 @@ class Coturn:
 
     @classmethod
     def start(cls, secret: str | None = None, timeout: float = 10.0, *,
-              host: str = "127.0.0.1", tls: tuple[Path, Path] | None = None,
+              host: str = "127.0.0.1", loopback_peers: bool = True,
+              tls: tuple[Path, Path] | None = None,
+              allowed_peer_networks: tuple[str, ...] = (),
               extra: tuple[str, ...] = ()) -> Coturn:
-        """Start coturn on `host` (loopback unless a network lab's address), with a TLS
-        listener when `tls` names a (certificate, key) pair; `extra` adds config lines."""
+        """Start coturn on free ports of `host` with production's configuration.
+
+        `host` is 127.0.0.1 unless a network lab's address (whose documentation ranges,
+        standing in for the internet, go in `allowed_peer_networks`);
+        `loopback_peers=False` keeps production's refusal of loopback peers (then it
+        can relay to nothing on this machine: for tests of that refusal); `tls`
+        (certificate, key) adds production's TLS listener on `tls_port`; `extra` adds
+        config lines (`verbose`).
+        """
         if not Path(TURNSERVER).exists() and shutil.which("turnserver") is None:
             raise FileNotFoundError(
                 f"{TURNSERVER} is missing: install Debian's coturn (scripts/install-system-deps.sh)"
@@ -110,37 +127,25 @@ class Coturn:
         workdir = Path(tempfile.mkdtemp(prefix="sgraph-coturn-"))
         port = _free_port(host)
         tls_port = _free_port(host) if tls is not None else None
-        loopback = host.startswith("127.")
         config = workdir / "turnserver.conf"
-        config.write_text("\n".join([
-            f"listening-ip={host}",
-            f"relay-ip={host}",
-            f"listening-port={port}",
-            "min-port=40000",
-            "max-port=49999",
-            *(["allow-loopback-peers"] if loopback else []),
-            "use-auth-secret",
-            f"static-auth-secret={secret}",
-            f"realm={REALM}",
-            "fingerprint",
-            "no-cli",
-            *([f"tls-listening-port={tls_port}", f"cert={tls[0]}", f"pkey={tls[1]}"]
-              if tls is not None else ["no-tls"]),
-            "no-dtls",
-            "no-tcp-relay",
-            "no-software-attribute",
-            f"userdb={workdir / 'turndb'}",
-            f"pidfile={workdir / 'turnserver.pid'}",
-            f"log-file={workdir / 'turn.log'}",
-            "simple-log",
-            *extra,
-            "",
-        ]))
+        # production's configuration (infra/turnserver_conf.py), on `host`
+        production = TurnServerConfig(static_auth_secret="", realm=REALM)
+        local = production.local(port=port, secret=secret, workdir=str(workdir), host=host,
+                                 allowed_peer_networks=allowed_peer_networks)
+        if not loopback_peers:
+            local = replace(local, allow_loopback_peers=False)
+        if tls is not None:
+            assert tls_port is not None
+            local = replace(local, tls_listening_port=tls_port, cert_file=str(tls[0]),
+                            pkey_file=str(tls[1]))
+        local = replace(local, extra_lines=local.extra_lines + extra)
+        config.write_text(render_turnserver_conf(local))
         proc = subprocess.Popen(
             [TURNSERVER, "-c", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
         )
         turn = cls(port, secret, workdir, proc, host, tls_port)
+        turn.config = config.read_text()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:

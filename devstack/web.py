@@ -2,12 +2,16 @@
 
 Besides the files of `web/` it answers two generated paths:
 
-- `/config.json`: `{"server": <the stack's WebSocket URL>}`, so the page served by
-  the local stack talks to that stack without a query parameter;
+- `/config.json`: `{"server": <the stack's WebSocket URL>, "page": <this page>}`, the
+  same document `make deploy` writes next to the deployed page, so the page served
+  by the local stack talks to that stack without a query parameter, and a CLI given
+  a link to this page finds the stack from it (`transfer_core/discovery.py`);
 - `/test-vectors.json`: `docs/test-vectors.json` itself (one source of truth; the
   page checks the protocol's vectors against it).
 
-Every response carries `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
+Every response carries `Cache-Control: no-store` and the production security headers
+(`infra/headers.py`: the same CSP, with this stack's WebSocket and moto origins in
+`connect-src`), so the browser tests run the page as CloudFront serves it.
 The link secret lives in the URL fragment, which browsers never send, so this
 server never sees it (the browser tests assert that from its request log).
 """
@@ -25,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from infra.headers import security_headers
+
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,21 +44,17 @@ _TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
 }
-# connect-src: the relay (ws/wss, any host: it is a setting) and presigned S3 URLs
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self' ws: wss: http: https:; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
 
 
 class WebServer:
     """Serves `web/` (and the two generated paths) until `close()`."""
 
     def __init__(self, ws_url: str, host: str = "127.0.0.1", port: int = 0,
-                 web_dir: Path = WEB_DIR) -> None:
+                 web_dir: Path = WEB_DIR, storage_origins: tuple[str, ...] = ()) -> None:
         self.ws_url = ws_url
         self.web_dir = web_dir.resolve()
+        self.headers = security_headers(ws_url, storage_origins).as_http()
+        """The security headers of every response (the production ones for this stack)."""
         self.requests: list[str] = []
         """Every request line's target (path and query) in arrival order, for tests."""
         server = self
@@ -81,7 +83,8 @@ class WebServer:
 
     def _body(self, path: str) -> tuple[bytes, str] | None:
         if path == "/config.json":
-            return json.dumps({"server": self.ws_url}).encode(), _TYPES[".json"]
+            config = {"server": self.ws_url, "page": self.url}
+            return json.dumps(config).encode(), _TYPES[".json"]
         if path == "/test-vectors.json":
             return VECTORS.read_bytes(), _TYPES[".json"]
         if path.endswith("/"):
@@ -101,9 +104,8 @@ class WebServer:
         handler.send_header("Content-Type", kind)
         handler.send_header("Content-Length", str(len(body)))
         handler.send_header("Cache-Control", "no-store")
-        handler.send_header("Referrer-Policy", "no-referrer")
-        handler.send_header("X-Content-Type-Options", "nosniff")
-        handler.send_header("Content-Security-Policy", CSP)
+        for name, value in self.headers.items():
+            handler.send_header(name, value)
         handler.end_headers()
         if not head:
             handler.wfile.write(body)
@@ -118,9 +120,10 @@ class WebServer:
 
 
 @contextmanager
-def serve_web(ws_url: str, port: int = 0) -> Iterator[WebServer]:
+def serve_web(ws_url: str, port: int = 0,
+              storage_origins: tuple[str, ...] = ()) -> Iterator[WebServer]:
     """`with serve_web(ws_url) as web: web.url`."""
-    web = WebServer(ws_url, port=port)
+    web = WebServer(ws_url, port=port, storage_origins=storage_origins)
     try:
         yield web
     finally:

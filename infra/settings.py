@@ -51,8 +51,20 @@ class StackSettings:
     """Stage-wide burst."""
     transfer_expiry_days: int = 7
     """Days after which objects under ``transfers/`` are deleted."""
-    cors_allowed_origins: tuple[str, ...] = ("*",)
-    """Origins a browser may PUT/GET from; presigned URLs carry the authorisation."""
+    cors_allowed_origins: tuple[str, ...] = ()
+    """Origins besides the stack's own page that may PUT/GET on the bucket (the page's
+    origin is always allowed; presigned URLs carry the authorisation)."""
+    domain_name: str = ""
+    """Custom domain of the page (with ``certificateArn``); empty: CloudFront's own name."""
+    certificate_arn: str = ""
+    """ACM certificate for ``domainName``, in us-east-1 (CloudFront's region)."""
+    turn: str = ""
+    """``coturn``: run a TURN server on a small Graviton EC2 instance; empty: none (or
+    your own, through ``turnUrls``)."""
+    turn_instance_type: str = "t4g.small"
+    """EC2 instance type of the coturn server (arm64)."""
+    alarm_email: str = ""
+    """An address the alarms notify (an SNS e-mail subscription to confirm once)."""
     powertools_version: str = "latest"
     """Powertools layer version in its public SSM parameter path (``latest`` or e.g. ``3.23.0``)."""
     create_api_gateway_log_role: bool = True
@@ -79,14 +91,33 @@ class StackSettings:
             else:
                 values[field.name] = str(raw)
         settings = cls(**values)
-        if not settings.cors_allowed_origins:
-            raise ValueError("corsAllowedOrigins must name at least one origin")
+        if "*" in settings.cors_allowed_origins:
+            raise ValueError("corsAllowedOrigins: name origins; '*' would let any site use "
+                             "the bucket from a browser (the page's origin is always allowed)")
+        if settings.turn not in TURN_CHOICES:
+            raise ValueError(f"turn must be one of {sorted(TURN_CHOICES)}, not {settings.turn!r}")
+        if settings.coturn and settings.turn_urls:
+            raise ValueError("turn=coturn makes its own turnUrls: give one or the other")
+        if bool(settings.domain_name) != bool(settings.certificate_arn):
+            raise ValueError("domainName and certificateArn go together (an ACM certificate "
+                             "in us-east-1 for that name)")
+        if settings.certificate_arn and ":us-east-1:" not in settings.certificate_arn:
+            raise ValueError("certificateArn must be in us-east-1: CloudFront reads it there")
         return settings
 
     @property
+    def coturn(self) -> bool:
+        """Whether the stack runs its own coturn instance."""
+        return self.turn == "coturn"
+
+    @property
     def turn_enabled(self) -> bool:
-        """TURN is offered only when URLs are configured."""
-        return bool(self.turn_urls)
+        """TURN is offered when URLs are configured or the stack runs coturn."""
+        return bool(self.turn_urls) or self.coturn
+
+
+#: Values of ``turn``: none, or the stack's own coturn instance.
+TURN_CHOICES = frozenset({"", "coturn"})
 
 
 def _camel(name: str) -> str:

@@ -1,4 +1,5 @@
-"""The SGraph Send stack: WebSocket API, three Lambdas, connection table, fallback bucket."""
+"""The SGraph Send stack: WebSocket API, three Lambdas, connection table, fallback bucket,
+the hosted page (CloudFront), optional coturn, dashboard and alarms."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import jsii
 from aws_cdk import (
-    Acknowledgment,
     CfnElement,
     CfnOutput,
     Duration,
@@ -15,7 +15,6 @@ from aws_cdk import (
     Stack,
     Tags,
     Token,
-    Validations,
 )
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -28,8 +27,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from . import nag
 from .bundling import LambdaPlatform, lambda_code
+from .coturn import CoturnServer
+from .headers import security_headers
+from .monitoring import Monitoring
 from .settings import StackSettings
+from .web import WebHosting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +71,7 @@ ACCESS_LOG_FORMAT = {
 
 def _ack(scope: Construct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding on ``scope`` (and its children), with its reason."""
-    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+    nag.ack(scope, rule, reason)
 
 
 class SendStack(Stack):
@@ -83,6 +87,27 @@ class SendStack(Stack):
 
         self.table = self._table()
         self.bucket = self._bucket(settings)
+        # TURN: the operator's own servers (turnUrls) or the stack's coturn; either way the
+        # shared secret is an SSM SecureString the operator puts (docs/deploy.md).
+        self.turn_secret: ssm.IStringParameter | None = None
+        if settings.turn_enabled:
+            # A SecureString cannot be created by CloudFormation; the template holds only
+            # its name. With the default aws/ssm key no KMS grant is needed: that key's
+            # policy admits callers in the account through SSM.
+            self.turn_secret = ssm.StringParameter.from_secure_string_parameter_attributes(
+                self,
+                "TurnSecret",
+                parameter_name=settings.turn_secret_parameter,
+            )
+        self.coturn: CoturnServer | None = None
+        if settings.coturn:
+            assert self.turn_secret is not None
+            self.coturn = CoturnServer(
+                self, "Coturn", secret_parameter=self.turn_secret,
+                instance_type=settings.turn_instance_type, log_retention=LOG_RETENTION,
+            )
+        turn_urls = self.coturn.turn_urls if self.coturn else list(settings.turn_urls)
+
         code = lambda_code(PROJECT_ROOT, PLATFORM)
         powertools = self._powertools_layer(settings)
 
@@ -112,7 +137,7 @@ class SendStack(Stack):
             **common_env,
             "MESSAGE_RATE_PER_MINUTE": str(settings.message_rate_per_minute),
             "STUN_URLS": ",".join(settings.stun_urls),
-            "TURN_URLS": ",".join(settings.turn_urls),
+            "TURN_URLS": ",".join(turn_urls),
             "TURN_CREDENTIAL_TTL_SECONDS": str(settings.turn_credential_ttl_seconds),
             "BUCKET_NAME": self.bucket.bucket_name,
             # the relay refuses URLs for transfers older than the lifecycle rule deletes
@@ -134,25 +159,52 @@ class SendStack(Stack):
         # The relay presigns S3 URLs (fallback path); a presigned URL can do no more
         # than its signer may, so the grant is limited to the transfers/ prefix.
         self.bucket.grant_read_write(self.relay_fn, f"{TRANSFER_PREFIX}*")
-        if settings.turn_enabled:
-            # A SecureString cannot be created by CloudFormation; the operator puts it
-            # (docs/deploy.md). The template holds only its name. With the default
-            # aws/ssm key no KMS grant is needed: that key's policy admits callers in
-            # the account through SSM.
-            turn_secret = ssm.StringParameter.from_secure_string_parameter_attributes(
-                self,
-                "TurnSecret",
-                parameter_name=settings.turn_secret_parameter,
-            )
-            turn_secret.grant_read(self.relay_fn)
+        if self.turn_secret is not None:
+            self.turn_secret.grant_read(self.relay_fn)
 
         self._acknowledge_iam_findings()
+
+        # The page: its CSP lets it connect to this API and this bucket only.
+        headers = security_headers(
+            self.stage.url,
+            [f"https://{self.bucket.bucket_regional_domain_name}",
+             f"https://{self.bucket.bucket_domain_name}"],
+        )
+        self.web = WebHosting(
+            self,
+            "Web",
+            settings=settings,
+            headers=headers,
+            server_url=self.stage.url,
+            web_dir=PROJECT_ROOT / "web",
+            vectors=PROJECT_ROOT / "docs" / "test-vectors.json",
+            log_retention=LOG_RETENTION,
+        )
+        self.web.allow_cors(self.bucket, settings.cors_allowed_origins)
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions={"Connect": self.connect_fn, "Disconnect": self.disconnect_fn,
+                       "Relay": self.relay_fn},
+            api=self.api,
+            stage=self.stage,
+            table=self.table,
+            extra_alarms=[self.coturn.status_alarm] if self.coturn else [],
+            alarm_email=settings.alarm_email,
+        )
 
         CfnOutput(
             self,
             "WebSocketUrl",
             value=self.stage.url,
             description="wss:// signalling URL: point the CLI and the web page at it",
+        )
+        CfnOutput(
+            self,
+            "WebUrl",
+            value=self.web.url,
+            description="The page: open it to send; links are this address plus #<code>",
         )
         CfnOutput(
             self,
@@ -212,16 +264,7 @@ class SendStack(Stack):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
             ],
-            cors=[
-                s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
-                    allowed_origins=list(settings.cors_allowed_origins),
-                    allowed_headers=["*"],
-                    # The browser must read each part's ETag to complete a multipart upload.
-                    exposed_headers=["ETag"],
-                    max_age=3600,
-                ),
-            ],
+            # CORS (the page's origin) is set by WebHosting.allow_cors, after the page exists.
             # Objects are ciphertext that expires within days; keeping the bucket on
             # `cdk destroy` avoids the auto-delete custom resource and its extra Lambda.
             removal_policy=RemovalPolicy.RETAIN,

@@ -32,6 +32,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from .discovery import PageConfigError, discover, is_page_url
 from .errors import (
     DestinationExistsError,
     HashMismatchError,
@@ -57,7 +58,6 @@ from .signalling.envelope import SignalError
 from .sink import work_dir_for
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_VERIFICATION, EXIT_NETWORK = 0, 1, 2, 3, 4
-DEFAULT_LINK_BASE = "https://send.sgraph.ai/"
 SERVER_ENV = "SGRAPH_SEND_SERVER"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -84,6 +84,9 @@ def advice_for(exc: BaseException) -> str:
         return ("Wrong code: the two sides typed different codes, or someone in between"
                 " guessed and failed. Nothing was sent. The code is used up; the sender"
                 " makes a new one with `send FILE --code`.")
+    if isinstance(exc, PageConfigError):
+        return ("A link's address must be a SGraph Send page (it serves config.json); or pass"
+                f" --server with the deployment's page or wss:// URL (or set {SERVER_ENV}).")
     if isinstance(exc, SignalError):
         return ("The connection was refused because a signalling message was altered or "
                 "replayed on its way (possible interception). Nothing was sent. Try again, "
@@ -129,14 +132,26 @@ class ConsoleReporter:
         self._progress.update(self._task, completed=done, total=total)
 
 
-def _server(args: argparse.Namespace) -> str:
-    server = args.server or os.environ.get(SERVER_ENV)
-    if not server:
+async def _endpoints(args: argparse.Namespace, link: str | None = None) -> tuple[str, str | None]:
+    """(signalling URL, the deployment's page or None), from --server, the link, or the env.
+
+    An explicit --server wins; else a link names its own deployment (its page's
+    config.json); else $SGRAPH_SEND_SERVER. A server given as a page address is
+    looked up the same way (transfer_core/discovery.py).
+    """
+    given = args.server
+    if not given and link is not None and is_page_url(link):
+        given = link
+    given = given or os.environ.get(SERVER_ENV)
+    if not given:
         raise LinkError(
-            f"no signalling server: pass --server URL or set {SERVER_ENV}"
-            " (run `sgraph-send devstack` for a local one)"
+            f"no signalling server: pass --server URL (the page's address or its wss:// URL)"
+            f" or set {SERVER_ENV} (run `sgraph-send devstack` for a local one)"
         )
-    return str(server)
+    if is_page_url(given):
+        deployment = await asyncio.to_thread(discover, given)
+        return deployment.server, deployment.page
+    return str(given), None
 
 
 def _options(args: argparse.Namespace, server: str) -> PeerOptions:
@@ -198,10 +213,11 @@ async def _send(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is not a file")
-    server = _server(args)
-    offered: OfferedCode | None = None
     if args.code and args.resume:
         raise LinkError("--code starts a new transfer; --resume takes the link of an earlier one")
+    server, page = await _endpoints(args, args.resume)
+    page = args.link_base or page
+    offered: OfferedCode | None = None
     if args.code:
         offered = await offer_code(server, lambda code, until: _show_code(args, path, code,
                                                                           until, server))
@@ -212,18 +228,25 @@ async def _send(args: argparse.Namespace) -> int:
     else:
         secret = TransferSecret.generate()
     keys = derive_keys(secret)
-    link = secret.link(args.link_base)
+    # a link is the deployment's own page plus the code; no page known, no link
+    link = secret.link(page) if page else None
+    where = args.server or server
     _emit(args, {"event": "link", "link": link, "code": secret.code})
     if offered is not None and not args.json:
         console.print("[bold green]Code accepted.[/] The receiver's key matches.")
         console.print(f"  if this stops, finish with: sgraph-send send {path} --resume"
-                      f" {secret.code} --server {server}")
+                      f" {secret.code} --server {where}")
     elif not args.json:
-        console.print(f"[bold]Share this link:[/] {link}")
+        if link:
+            console.print(f"[bold]Share this link:[/] {link}")
+        else:
+            console.print("No page address for this server (pass --page URL, or --server"
+                          " with the deployment's page address), so no link: share the code.")
         console.print(f"  or the code: [bold]{secret.code}[/]")
-        console.print(f"  receive with: sgraph-send receive {secret.code} --server {server}")
+        console.print(f"  receive with: sgraph-send receive {link or secret.code}"
+                      + ("" if link else f" --server {where}"))
         console.print(f"  if this stops, finish with: sgraph-send send {path} --resume"
-                      f" {secret.code} --server {server}")
+                      f" {secret.code} --server {where}")
     with ConsoleReporter(f"sending {path.name}", args.json) as reporter:
         sender = Sender(path, keys, new_token(), _options(args, server), reporter,
                         preferred_record_size=args.record_size * 1024,
@@ -261,15 +284,16 @@ async def _run_after_code(sender: Sender, offered: OfferedCode) -> TransferSumma
 
 
 async def _receive(args: argparse.Namespace) -> int:
-    server = _server(args)
     if looks_spoken(args.link):
+        server, _ = await _endpoints(args)
         secret = await use_code(server, SpokenCode.parse(args.link))
         _emit(args, {"event": "link", "code": secret.code})
         if not args.json:
             console.print("[bold green]Code accepted.[/] To resume later: sgraph-send receive"
-                          f" {secret.code} --server {server}")
+                          f" {secret.code} --server {args.server or server}")
     else:
         secret = TransferSecret.parse(args.link)
+        server, _ = await _endpoints(args, args.link)
     keys = derive_keys(secret)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -288,7 +312,8 @@ async def _receive(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", help=f"signalling WebSocket URL (default: ${SERVER_ENV})")
+    parser.add_argument("--server", help="the deployment's page address (https://…/) or its"
+                        f" signalling wss:// URL (default: the link's page, then ${SERVER_ENV})")
     parser.add_argument("--ice", choices=("auto", "local", "any"), default="auto",
                         help="'local' pairs over 127.0.0.1 only; 'auto' does so for a"
                              " loopback server")
@@ -310,7 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     send = sub.add_parser("send", help="send a file; prints the link to share")
     send.add_argument("file")
-    send.add_argument("--link-base", default=DEFAULT_LINK_BASE, help="web address of the page")
+    send.add_argument("--page", "--link-base", dest="link_base", default=None,
+                      help="the page links point at (default: the deployment's, when --server"
+                           " is its page address)")
     send.add_argument("--record-size", type=int, default=64, choices=(16, 32, 64, 128, 256),
                       help="preferred record size in KiB (the peer may lower it)")
     send.add_argument("--p2p-timeout", type=float, default=10.0,

@@ -57,6 +57,9 @@ class Tab:
     errors: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
+    csp_probe: bool = False
+    """Set by a test that provokes violations on purpose."""
 
     def shot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -89,14 +92,20 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def new_tab(browser: Browser) -> Iterator[Any]:
     contexts = []
+    tabs: list[Tab] = []
 
     def make() -> Tab:
         context = browser.new_context(accept_downloads=True, viewport={"width": 900, "height": 640})
         contexts.append(context)
         page = context.new_page()
         tab = Tab(page)
+        tabs.append(tab)
         page.on("pageerror", lambda e: tab.errors.append(str(e)))
         page.on("console", lambda m: tab.console.append(f"{m.type}: {m.text}"))
+        # every page runs under the production CSP (devstack/web.py sends infra/headers.py's
+        # headers): a violation is a page change that would break in production
+        page.on("console", lambda m: "Content Security Policy" in m.text
+                and tab.csp_violations.append(m.text))
         page.on("request", lambda r: tab.requests.append(r.url))
         page.on("websocket", lambda ws: tab.requests.append(ws.url))
         return tab
@@ -104,6 +113,8 @@ def new_tab(browser: Browser) -> Iterator[Any]:
     yield make
     for context in contexts:
         context.close()
+    violations = [v for tab in tabs for v in tab.csp_violations if not tab.csp_probe]
+    assert not violations, violations
 
 
 @pytest.fixture(scope="session")

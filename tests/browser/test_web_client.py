@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.web import serve_web
 from tests.e2e.tamper_proxy import TamperProxy
 from tests.e2e.test_signalling_mitm import swap_fingerprint
 
@@ -321,9 +322,12 @@ def test_swapped_fingerprint_is_refused(new_tab, stack: Stack, tmp_path: Path) -
     source = random_file(tmp_path, "intercepted.bin", 200_000)
     sender, link = start_cli_sender(stack, source, stack.info.web_url)
     try:
-        with tampering_relay(stack.info.ws_url, swap_fingerprint) as proxy_url:
+        # the page of a deployment whose relay tampers: served with that relay in its
+        # config.json and CSP, as the production page is
+        with tampering_relay(stack.info.ws_url, swap_fingerprint) as proxy_url, \
+                serve_web(proxy_url, storage_origins=(stack.info.aws_endpoint_url,)) as web:
             tab = new_tab()
-            tab.page.goto(f"{stack.info.web_url}?server={proxy_url}#{link['code']}")
+            tab.page.goto(f"{web.url}#{link['code']}")
             assert tab.wait_state("done", "failed") == "failed"
         error = tab.sgraph("error")
         assert error["kind"] == "refused" and error["code"] == "forged", error

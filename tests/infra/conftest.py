@@ -60,3 +60,21 @@ def synth(outdir: Path, overrides: dict[str, Any] | None = None, *, nag: bool = 
 def module_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh cloud-assembly directory per test module."""
     return tmp_path_factory.mktemp("cdk.out")
+
+
+def cfn_lint_errors(outdir: Path) -> list[str]:
+    """cfn-lint's errors (not warnings) on the synthesised template, one line each."""
+    import subprocess
+    import sys
+
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    template = outdir / "SGraphSend.template.json"
+    assert template.is_file()
+    result = subprocess.run(
+        [str(cfn_lint), str(template), "--format", "parseable"],
+        capture_output=True, text=True, timeout=600,
+    )
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 or lines, result.stderr[-2000:]  # ran, and said why
+    # parseable: file:line:col:line:col:RULE:message; E* rules are errors
+    return [line for line in lines if line.split(":")[5].startswith("E")]

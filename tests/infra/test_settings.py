@@ -11,7 +11,7 @@ import pytest
 
 from infra.settings import StackSettings, context_keys
 
-from .conftest import Synth, cdk_json_context, synth
+from .conftest import Synth, cdk_json_context, cfn_lint_errors, synth
 
 
 def settings_from(context: dict[str, Any]) -> StackSettings:
@@ -39,9 +39,38 @@ def test_cdk_json_names_only_keys_the_stack_reads() -> None:
     assert ours <= set(context_keys())
 
 
-def test_empty_cors_origins_are_refused() -> None:
+def test_cors_names_origins_never_a_wildcard() -> None:
+    assert settings_from({}).cors_allowed_origins == ()  # the page's own origin only
+    extra = settings_from({"corsAllowedOrigins": "https://a.example, https://b.example"})
+    assert extra.cors_allowed_origins == ("https://a.example", "https://b.example")
     with pytest.raises(ValueError, match="corsAllowedOrigins"):
-        settings_from({"corsAllowedOrigins": []})
+        settings_from({"corsAllowedOrigins": ["*"]})
+
+
+def test_turn_choices_and_their_conflicts() -> None:
+    assert settings_from({"turn": "coturn"}).turn_enabled
+    assert settings_from({"turn": "coturn"}).coturn
+    with pytest.raises(ValueError, match="turn must be one of"):
+        settings_from({"turn": "stunnel"})
+    with pytest.raises(ValueError, match="one or the other"):
+        settings_from({"turn": "coturn", "turnUrls": "turn:a:3478"})
+
+
+def test_a_custom_domain_needs_its_us_east_1_certificate() -> None:
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    ok = settings_from({"domainName": "send.example.net", "certificateArn": cert})
+    assert ok.domain_name == "send.example.net"
+    with pytest.raises(ValueError, match="go together"):
+        settings_from({"domainName": "send.example.net"})
+    with pytest.raises(ValueError, match="us-east-1"):
+        settings_from({"domainName": "send.example.net",
+                       "certificateArn": cert.replace("us-east-1", "eu-west-1")})
+
+
+def test_cdk_json_ships_public_stun_servers_that_can_be_removed() -> None:
+    shipped = settings_from(cdk_json_context())
+    assert shipped.stun_urls and all(u.startswith("stun:") for u in shipped.stun_urls)
+    assert settings_from({**cdk_json_context(), "stunUrls": ""}).stun_urls == ()
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +91,14 @@ def test_without_turn_there_is_no_secret_and_no_grant(default_build: Synth) -> N
         and r["Properties"]["Handler"] == "lambdas.relay.handler"
     ]
     variables = relay[0]["Properties"]["Environment"]["Variables"]
-    assert variables["TURN_URLS"] == "" and variables["STUN_URLS"] == ""
+    assert variables["TURN_URLS"] == ""
+    # cdk.json's public STUN servers reach the relay, which hands them to clients
+    assert variables["STUN_URLS"] == ",".join(cdk_json_context()["stunUrls"])
 
 
 def test_the_account_log_role_is_optional(default_build: Synth) -> None:
     default_build.template.resource_count_is("AWS::ApiGateway::Account", 0)
+
+
+def test_cfn_lint_finds_no_errors(default_build: Synth) -> None:
+    assert cfn_lint_errors(default_build.outdir) == []

@@ -49,6 +49,12 @@ def only(resources: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
+def transfer_bucket_id(resources: dict[str, Any]) -> str:
+    """The fallback bucket (the other one holds the page)."""
+    (bucket_id,) = [k for k in of_type(resources, "AWS::S3::Bucket") if k.startswith("Transfer")]
+    return bucket_id
+
+
 def function_ids(resources: dict[str, Any]) -> dict[str, str]:
     """Logical id of each function, by name (ConnectFunction... -> Connect)."""
     ids = {}
@@ -153,7 +159,7 @@ def test_outputs_name_the_url_and_the_bucket(built: Synth, resources: dict[str, 
     outputs = built.json["Outputs"]
     url = outputs["WebSocketUrl"]["Value"]["Fn::Join"][1]
     assert url[0] == "wss://" and url[-1] == "/live"
-    (bucket_id,) = of_type(resources, "AWS::S3::Bucket")
+    bucket_id = transfer_bucket_id(resources)
     assert outputs["BucketName"]["Value"] == {"Ref": bucket_id}
 
 
@@ -206,7 +212,7 @@ def contract_variables() -> set[str]:
 def test_environment_follows_the_contract(resources: dict[str, Any]) -> None:
     ids = function_ids(resources)
     table_id = next(iter(of_type(resources, "AWS::DynamoDB::Table")))
-    bucket_id = next(iter(of_type(resources, "AWS::S3::Bucket")))
+    bucket_id = transfer_bucket_id(resources)
     env = {n: resources[i]["Properties"]["Environment"]["Variables"] for n, i in ids.items()}
     allowed = contract_variables()
     assert {"TABLE_NAME", "BUCKET_NAME", "TURN_SECRET_PARAMETER"} <= allowed  # parsed right
@@ -299,18 +305,29 @@ def test_bucket_is_private_encrypted_and_expiring(built: Synth) -> None:
     )
 
 
-def test_bucket_cors_lets_a_browser_put_parts_and_read_etags(resources: dict[str, Any]) -> None:
-    _, bucket = only(resources, "AWS::S3::Bucket")
-    (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
-    assert {"PUT", "GET"} <= set(rule["AllowedMethods"])
-    assert "ETag" in rule["ExposedHeaders"]
-    assert rule["AllowedOrigins"] and rule["AllowedHeaders"] == ["*"]
+def test_bucket_cors_lets_the_page_put_parts_and_read_etags(resources: dict[str, Any]) -> None:
+    """Set by one deploy-time S3 call (a static rule would close a dependency cycle)."""
+    bucket_id = transfer_bucket_id(resources)
+    assert "CorsConfiguration" not in resources[bucket_id]["Properties"]
+    (cors,) = of_type(resources, "Custom::AWS").values()
+    for phase in ("Create", "Update"):
+        parts = cors["Properties"][phase]["Fn::Join"][1]
+        # the joined JSON with each token replaced by a placeholder naming what it is
+        text = "".join(p if isinstance(p, str) else f"<{next(refs(p))}>" for p in parts)
+        distribution = next(iter(of_type(resources, "AWS::CloudFront::Distribution")))
+        call = json.loads(text)
+        assert call["action"] == "putBucketCors"
+        assert call["parameters"]["Bucket"] == f"<{bucket_id}>"
+        (rule,) = call["parameters"]["CORSConfiguration"]["CORSRules"]
+        assert rule["AllowedOrigins"] == [f"https://<{distribution}>"]  # the page, not "*"
+        assert {"PUT", "GET"} <= set(rule["AllowedMethods"])
+        assert rule["ExposeHeaders"] == ["ETag"] and rule["AllowedHeaders"] == ["*"]
 
 
 def test_bucket_policy_refuses_plain_http(resources: dict[str, Any]) -> None:
-    bucket_id, _ = only(resources, "AWS::S3::Bucket")
-    _, policy = only(resources, "AWS::S3::BucketPolicy")
-    assert policy["Properties"]["Bucket"] == {"Ref": bucket_id}
+    bucket_id = transfer_bucket_id(resources)
+    (policy,) = [p for p in of_type(resources, "AWS::S3::BucketPolicy").values()
+                 if p["Properties"]["Bucket"] == {"Ref": bucket_id}]
     denies = [
         s
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
@@ -344,7 +361,7 @@ def test_disconnect_may_manage_connections_but_not_touch_the_bucket(
 def test_relay_may_manage_connections_presign_and_read_the_turn_secret(
     resources: dict[str, Any],
 ) -> None:
-    bucket_id = next(iter(of_type(resources, "AWS::S3::Bucket")))
+    bucket_id = transfer_bucket_id(resources)
     statements = statements_of(resources, "Relay")
     actions = actions_of(statements)
     assert "execute-api:ManageConnections" in actions
@@ -361,14 +378,20 @@ def test_relay_may_manage_connections_presign_and_read_the_turn_secret(
 
 
 def test_only_the_relay_touches_the_bucket_and_the_secret(resources: dict[str, Any]) -> None:
-    bucket_id = next(iter(of_type(resources, "AWS::S3::Bucket")))
+    bucket_id = transfer_bucket_id(resources)
     relay_role = resources[function_ids(resources)["Relay"]]["Properties"]["Role"]
-    for policy in of_type(resources, "AWS::IAM::Policy").values():
-        text = json.dumps(policy["Properties"]["PolicyDocument"])
+    for logical_id, policy in of_type(resources, "AWS::IAM::Policy").items():
+        document = policy["Properties"]["PolicyDocument"]
+        text = json.dumps(document)
         if policy["Properties"]["Roles"] == [{"Ref": relay_role["Fn::GetAtt"][0]}]:
             assert bucket_id in text and "ssm:" in text
+        elif logical_id.startswith("WebTransferBucketCors"):
+            # the deploy-time CORS call: that one action on that one bucket
+            (statement,) = document["Statement"]
+            assert statement["Action"] == "s3:PutBucketCORS"
+            assert set(refs(statement["Resource"])) == {bucket_id}
         else:
-            assert bucket_id not in text and '"s3:' not in text and "ssm:" not in text
+            assert bucket_id not in text and "ssm:" not in text, logical_id
 
 
 def test_the_only_unscoped_statements_are_xray(resources: dict[str, Any]) -> None:
@@ -379,3 +402,121 @@ def test_the_only_unscoped_statements_are_xray(resources: dict[str, Any]) -> Non
                     "xray:PutTraceSegments",
                     "xray:PutTelemetryRecords",
                 }, name
+
+
+# ------------------------------------------------------------------------ page
+
+
+def joined(value: Any) -> str:
+    """A template string with each token shown as ``<logical id>`` (or ``<AWS::Region>``)."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        return "".join(joined(part) for part in value["Fn::Join"][1])
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    raise AssertionError(f"unexpected template value {value!r}")
+
+
+def test_the_page_is_a_private_bucket_behind_cloudfront(resources: dict[str, Any]) -> None:
+    _, distribution = only(resources, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    assert config["DefaultRootObject"] == "index.html"
+    assert config["HttpVersion"] == "http2and3"
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["Compress"] is True
+    assert behavior["AllowedMethods"] == ["GET", "HEAD"]
+    (policy_id,) = refs(behavior["ResponseHeadersPolicyId"])
+    assert resources[policy_id]["Type"] == "AWS::CloudFront::ResponseHeadersPolicy"
+    (origin,) = config["Origins"]
+    (web_bucket,) = refs(origin["DomainName"])
+    assert web_bucket != transfer_bucket_id(resources)
+    assert resources[web_bucket]["Type"] == "AWS::S3::Bucket"
+    assert resources[web_bucket]["Properties"]["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }
+    (oac_id,) = refs(origin["OriginAccessControlId"])
+    oac = resources[oac_id]["Properties"]["OriginAccessControlConfig"]
+    assert oac["SigningBehavior"] == "always" and oac["OriginAccessControlOriginType"] == "s3"
+    # only CloudFront (this distribution) may read the page's files
+    (bucket_policy,) = [p for p in of_type(resources, "AWS::S3::BucketPolicy").values()
+                        if p["Properties"]["Bucket"] == {"Ref": web_bucket}]
+    allows = [s for s in bucket_policy["Properties"]["PolicyDocument"]["Statement"]
+              if s["Effect"] == "Allow"]
+    assert allows and all(s["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+                          for s in allows)
+
+
+def test_the_headers_policy_is_infra_headers_for_this_stack(
+    built: Synth, resources: dict[str, Any]
+) -> None:
+    from infra.headers import HSTS_MAX_AGE_SECONDS, PERMISSIONS_POLICY
+
+    _, policy = only(resources, "AWS::CloudFront::ResponseHeadersPolicy")
+    config = policy["Properties"]["ResponseHeadersPolicyConfig"]
+    security = config["SecurityHeadersConfig"]
+    csp = joined(security["ContentSecurityPolicy"]["ContentSecurityPolicy"])
+    api = only(resources, "AWS::ApiGatewayV2::Api")[0]
+    bucket = transfer_bucket_id(resources)
+    directives = dict(d.split(" ", 1) for d in csp.split("; "))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["connect-src"].split() == [
+        "'self'",
+        f"wss://<{api}>.execute-api.<AWS::Region>.<AWS::URLSuffix>",
+        f"https://<{bucket}.RegionalDomainName>",
+        f"https://<{bucket}.DomainName>",
+    ]
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["base-uri"] == "'none'" and directives["form-action"] == "'none'"
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"
+    assert security["StrictTransportSecurity"] == {
+        "AccessControlMaxAgeSec": HSTS_MAX_AGE_SECONDS, "IncludeSubdomains": True,
+        "Override": True,
+    }
+    assert security["ContentTypeOptions"] == {"Override": True}
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    assert config["CustomHeadersConfig"]["Items"] == [
+        {"Header": "Permissions-Policy", "Value": PERMISSIONS_POLICY, "Override": True}
+    ]
+
+
+def test_deploy_uploads_web_and_a_config_from_the_stack(
+    built: Synth, resources: dict[str, Any]
+) -> None:
+    (deployment,) = of_type(resources, "Custom::CDKBucketDeployment").values()
+    props = deployment["Properties"]
+    (web_bucket,) = refs(props["DestinationBucketName"])
+    assert web_bucket != transfer_bucket_id(resources)
+    assert props["Prune"] is True and props["DistributionPaths"] == ["/*"]
+    # three sources: web/, config.json (with deploy-time values), test-vectors.json
+    assert len(props["SourceObjectKeys"]) == 3
+    markers = props["SourceMarkers"][1]
+    values = sorted(joined(v) for v in markers.values())
+    api = only(resources, "AWS::ApiGatewayV2::Api")[0]
+    distribution = only(resources, "AWS::CloudFront::Distribution")[0]
+    assert values == [
+        f'"https://<{distribution}.DomainName>/"',
+        f'"wss://<{api}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/live"',
+    ]
+    # the config asset itself: server and page, each a deploy-time marker
+    assets = {p.name for p in built.outdir.glob("asset.*")}
+    configs = [(built.outdir / a / "config.json").read_text()
+               for a in assets if (built.outdir / a / "config.json").is_file()]
+    # each marker is replaced at deploy time by its value, a JSON string (quotes included)
+    assert [json.loads(c.replace("<<marker:0xbaba:0>>", '"S"').replace(
+        "<<marker:0xbaba:1>>", '"P"')) for c in configs] == [{"server": "S", "page": "P"}]
+    web_assets = [a for a in assets if (built.outdir / a / "index.html").is_file()]
+    assert len(web_assets) == 1
+    assert (built.outdir / web_assets[0] / "js" / "app.js").is_file()
+
+
+def test_outputs_name_the_page(built: Synth, resources: dict[str, Any]) -> None:
+    distribution = only(resources, "AWS::CloudFront::Distribution")[0]
+    url = joined(built.json["Outputs"]["WebUrl"]["Value"])
+    assert url == f"https://<{distribution}.DomainName>/"

@@ -19,13 +19,16 @@ from pathlib import Path
 from devstack.stack import DevStack
 from devstack.turn import Coturn
 
-from .netlab import INTERNET_ADDRESS
+from .netlab import INTERNET_ADDRESS, PUBLIC_NET
 
 
 async def serve(args: argparse.Namespace) -> None:
     tls = (Path(args.cert), Path(args.key)) if args.cert else None
     extra = ("verbose",) if args.verbose_turn else ()
-    with Coturn.start(host=INTERNET_ADDRESS, tls=tls, extra=extra) as turn:
+    # production's coturn configuration, with the lab's stand-in for the public internet
+    # (a documentation range production denies) allowed as peers
+    with Coturn.start(host=INTERNET_ADDRESS, tls=tls, extra=extra,
+                      allowed_peer_networks=(str(PUBLIC_NET),)) as turn:
         env = {
             "STUN_URLS": f"stun:{INTERNET_ADDRESS}:{turn.port}",
             "TURN_URLS": turn.url_for(args.turn),
