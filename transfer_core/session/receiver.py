@@ -27,7 +27,7 @@ from ..protocol.progress import Via
 from ..s3.errors import TransferExpiredError
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
-from ..signalling.client import PeerJoined, PeerLeft, RelayClosed, SignalClient
+from ..signalling.client import PeerJoined, PeerLeft, RelayClosed, SignalClient, new_token
 from ..sink import PartialFile, work_dir_for
 from ..transport.base import ReceiveTransport
 from ..transport.s3 import S3ReceiveTransport
@@ -36,10 +36,11 @@ from ..webrtc.channel import DataPipe, open_as_answerer
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
-from .errors import EmptyRoomError, PeerGoneError
+from .errors import AlreadyDoneError, EmptyRoomError, PeerGoneError
 from .machine import StateMachine
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
+from .state import DoneRecord, DoneRecords
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ RECEIVER_MOVES = state_table({
     _R.VERIFYING: {_R.DONE},
 }, _R.FAILED)
 STORAGE_POLL_SECONDS = 1.0
+TOKEN_FILE = "token"
+
+
+def receiver_token(work_dir: Path) -> str:
+    """The token of an earlier run on this link (a restarted receiver takes its slot back),
+    else a fresh one; written only once the work folder has something to keep."""
+    try:
+        return (work_dir / TOKEN_FILE).read_text().strip() or new_token()
+    except OSError:
+        return new_token()
 
 
 class Receiver(PeerSession):
@@ -74,7 +85,8 @@ class Receiver(PeerSession):
 
     def __init__(self, keys: TransferKeys, out_dir: Path, token: str, options: PeerOptions,
                  reporter: Reporter | None = None, force: bool = False,
-                 drop_after_bytes: int | None = None, http: HttpClient | None = None) -> None:
+                 drop_after_bytes: int | None = None, http: HttpClient | None = None,
+                 done_records: DoneRecords | None = None) -> None:
         super().__init__(keys, token, options,
                          StateMachine("receiver", _R.JOINING, RECEIVER_MOVES), reporter)
         self.out_dir = out_dir
@@ -87,10 +99,14 @@ class Receiver(PeerSession):
         self._started: float | None = None
         self.http = http or HttpClient()
         self._sender_here = False
+        self.done_records = done_records or DoneRecords()
         # fault injection for tests and the demo: close the channel once, mid-way
         self._drop_after = drop_after_bytes
 
     async def run(self) -> TransferSummary:
+        done = self.done_records.get(self.keys.room_id, "receiver")
+        if done is not None and done.destination and Path(done.destination).exists():
+            raise AlreadyDoneError(done)
         began = time.perf_counter()  # setup is measured from here: relay, ICE, DTLS
         client, welcome, ice = await self._connect()
         self.router = SignalRouter(client, self.keys.signal_key, "receiver")
@@ -274,6 +290,9 @@ class Receiver(PeerSession):
         self.partial = partial = await asyncio.to_thread(
             PartialFile.open, self.work_dir, self.keys.file_key, manifest
         )
+        token = self.work_dir / TOKEN_FILE
+        if not token.exists():  # the work folder exists now: a restart takes its slot back
+            token.write_text(self.token)
         dest = partial.destination(self.out_dir)
         if dest.exists() and not self.force:
             await transport.refuse("exists", "the receiver already has a file of that name")
@@ -302,6 +321,8 @@ class Receiver(PeerSession):
         assert self.partial is not None
         manifest = self.partial.manifest
         chunks = self.partial.progress.counts()
+        self.done_records.save(self.keys.room_id,
+                               DoneRecord("receiver", dest.name, str(dest.resolve())))
         return TransferSummary(
             role="receiver", name=dest.name, size=manifest.size,
             seconds=time.perf_counter() - (self._started or time.perf_counter()),

@@ -39,11 +39,11 @@ from ..webrtc.channel import PREFERRED_RECORD_SIZE, open_as_offerer, record_size
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
-from .errors import PeerGoneError, SessionError
+from .errors import AlreadyDoneError, PeerGoneError, SessionError
 from .machine import StateMachine
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
-from .state import SendState
+from .state import DoneRecord, DoneRecords, SendState
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class Sender(PeerSession):
         self.preferred_record_size = preferred_record_size
         self.resume = resume
         self.state = state or SendState(keys.room_id)
+        self.done_records = DoneRecords(self.state.dir.parent)
         self.http = http or HttpClient()
         self.source: FileSource | None = None
         self.sent = RangeSet(0)
@@ -101,6 +102,8 @@ class Sender(PeerSession):
         self._issuer: RelayUrlIssuer | None = None
 
     async def run(self) -> TransferSummary:
+        if self.resume and (done := self.done_records.get(self.keys.room_id, "sender")):
+            raise AlreadyDoneError(done)
         client, _, ice = await self._connect()
         self.router = SignalRouter(client, self.keys.signal_key, "sender")
         self._issuer = RelayUrlIssuer(client.request)
@@ -163,7 +166,10 @@ class Sender(PeerSession):
                     if await self._transfer(transport):
                         self.machine.move(_S.DONE)
                         self.state.clear()
-                        return self._summary()
+                        summary = self._summary()
+                        self.done_records.save(self.keys.room_id,
+                                               DoneRecord("sender", summary.name))
+                        return summary
                 except ChannelClosedError:
                     pass
                 finally:
@@ -259,9 +265,11 @@ class Sender(PeerSession):
             bye = SignedMessage("bye", "sender", new_nonce(), "", "storage")
             await router.client.signal(bye.to_payload(self.keys.signal_key))
         transport = S3SendTransport(self._issuer, self.http, self.held)
+        retried = self.http.retried_bytes
         try:
             await self._transfer(transport)
         finally:
+            self.resent_bytes += self.http.retried_bytes - retried  # parts sent again
             await transport.close()
         stored = transport.stored
         assert stored is not None and self._started is not None
