@@ -156,3 +156,106 @@ async def test_a_stored_transfer_missing_a_part_is_refused_as_verification(stack
     error = run.event("error")
     assert error["error"] == "StoredPartMissingError" and "part is missing" in error["message"]
     assert not (tmp_path / "out" / "big.bin").exists()
+
+
+async def wait_for_progress(out, code: str, records: int, tries: int = 1200) -> int:
+    """Until the receiver has saved at least `records` records (its progress record)."""
+    import base64
+    import json
+
+    from transfer_core.protocol.ranges import RangeSet
+    from transfer_core.sink import work_dir_for
+
+    progress = work_dir_for(out, derive_keys(TransferSecret.parse(code)).room_id)
+    held = 0
+    for _ in range(tries):
+        await asyncio.sleep(0.02)
+        try:
+            doc = json.loads((progress / "progress.json").read_text())
+            held = len(RangeSet.decode(base64.b64decode(doc["via"]["p2p"])))
+        except (OSError, ValueError, KeyError):
+            continue
+        if held >= records:
+            break
+    return held
+
+
+async def test_a_signalling_outage_does_not_stop_a_direct_transfer(tmp_path):
+    import signal
+
+    data = os.urandom(32 << 20)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    out = tmp_path / "out"
+    stack = DevStackProcess()
+    info = stack.__enter__()
+    try:
+        sender, link = await start_sender(info.ws_url, path)
+        receiver = await Peer.start("receive", link["code"], "-o", str(out), "--server",
+                                    info.ws_url, *FAST)
+        assert await wait_for_progress(out, link["code"], 16) >= 16
+        assert stack._proc is not None
+        stack._proc.send_signal(signal.SIGKILL)  # the whole signalling stack goes away
+        stack._proc.wait()
+        received = await receiver.finish()
+        sent = await sender.finish()
+    finally:
+        stack.__exit__(None, None, None)
+    assert received.code == 0, received.stderr[-2000:]
+    assert sent.code == 0, sent.stderr[-2000:]
+    assert (out / "big.bin").read_bytes() == data
+    assert received.event("summary")["path"] == "p2p"
+    assert received.event("summary")["reconnects"] == 0  # the channel never broke
+
+
+async def test_a_frozen_receiver_is_noticed_and_storage_takes_over(stack, tmp_path):
+    import signal
+
+    data = os.urandom(32 << 20)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    out = tmp_path / "out"
+    sender, link = await start_sender(stack.url, path, "--reconnect-grace", "3", "-v")
+    receiver = await Peer.start("receive", link["code"], "-o", str(out), "--server", stack.url,
+                                *FAST)
+    assert await wait_for_progress(out, link["code"], 16) >= 16
+    receiver.proc.send_signal(signal.SIGSTOP)  # frozen: its sockets stay open, it says nothing
+    try:
+        sent = await sender.finish(timeout=180)
+    finally:
+        receiver.proc.send_signal(signal.SIGCONT)
+    assert sent.code == 0, sent.stderr[-3000:]
+    # the silence was noticed (not ICE consent), and the rest stored while it was frozen
+    assert "the receiver went silent" in sent.stderr
+    summary = sent.event("summary")
+    assert summary["stored_until"] and summary["chunks"]["s3"] > 0
+    received = await receiver.finish()
+    assert received.code == 0, received.stderr[-3000:]
+    assert (out / "big.bin").read_bytes() == data
+
+
+async def test_a_receiver_rerun_waits_for_the_sender_to_resume(stack, tmp_path):
+    import signal
+
+    data = os.urandom(24 << 20)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    out = tmp_path / "out"
+    sender, link = await start_sender(stack.url, path)
+    code = link["code"]
+    receiver = await Peer.start("receive", code, "-o", str(out), "--server", stack.url, *FAST)
+    assert await wait_for_progress(out, code, 16) >= 16
+    for peer in (sender, receiver):  # both machines go away mid-transfer
+        peer.proc.send_signal(signal.SIGKILL)
+        await peer.proc.wait()
+    # the receiver is re-run first; the sender resumes a moment later
+    again = await Peer.start("receive", code, "-o", str(out), "--server", stack.url, *FAST)
+    await asyncio.sleep(1)
+    resumed, _ = await start_sender(stack.url, path, "--resume", code)
+    received = await again.finish()
+    sent = await resumed.finish()
+    assert received.code == 0, received.stderr[-3000:]
+    assert sent.code == 0, sent.stderr[-3000:]
+    assert (out / "big.bin").read_bytes() == data
+    assert received.event("summary")["path"] == "p2p"  # directly: nothing was stored
+    assert sent.event("summary")["stored_until"] is None

@@ -106,7 +106,7 @@ class Sender(PeerSession):
             raise AlreadyDoneError(done)
         client, _, ice = await self._connect()
         self.router = SignalRouter(client, self.keys.signal_key, "sender")
-        self._issuer = RelayUrlIssuer(client.request)
+        self._issuer = RelayUrlIssuer(self._relay_request)
         try:
             if self.resume:
                 await self._resume_source()
@@ -116,8 +116,7 @@ class Sender(PeerSession):
             self._fail()
             raise
         finally:
-            await self.router.close()
-            await client.close()
+            await self._close_relay(client)
             if self.source is not None:
                 self.source.close()
 
@@ -135,6 +134,8 @@ class Sender(PeerSession):
                 if not self.options.storage:
                     raise
                 return await self._store(router)
+            while not router.readies.empty():  # earlier readies answer spent attempts
+                ready = router.readies.get_nowait()
             self.machine.move(_S.CONNECTING)
             self.attempts += 1
             attempt = router.attempt(ready.peer_id, ready.nonce)
@@ -157,10 +158,12 @@ class Sender(PeerSession):
                 except BaseException:
                     await pipe.close()
                     raise
-                transport = WebRtcSendTransport(pipe, self.sent, self._note_held)
+                transport = WebRtcSendTransport(pipe, self.sent, self._note_held,
+                                                silence=self.options.silence_timeout)
                 # the relay tells us at once when the receiver's process goes away; ICE
                 # would take far longer to notice, so a departure closes the channel now
-                watch = asyncio.create_task(router.departures.get())
+                # (a lost relay does not: the channel carries on without it)
+                watch = asyncio.create_task(self._peer_left())
                 watch.add_done_callback(transport.close_soon)
                 try:
                     if await self._transfer(transport):
@@ -170,14 +173,15 @@ class Sender(PeerSession):
                         self.done_records.save(self.keys.room_id,
                                                DoneRecord("sender", summary.name))
                         return summary
-                except ChannelClosedError:
-                    pass
+                except ChannelClosedError as exc:
+                    logger.info("connection lost: %s", exc)
                 finally:
                     watch.cancel()
                     self.resent_bytes += transport.resent_bytes
                     await transport.close()
                 self.reporter.status("connection lost; waiting for the receiver to come back")
-                deadline = time.monotonic() + self.options.reconnect_grace
+                # from the receiver's last word: a silent receiver has used up part of it
+                deadline = transport.last_heard + self.options.reconnect_grace
             self.machine.move(_S.RECONNECTING)
             self.machine.move(_S.WAITING)
 
