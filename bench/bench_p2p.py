@@ -15,6 +15,9 @@ imports done); RSS is each process's peak (`ru_maxrss`).
 
     python bench/bench_p2p.py            # 256 MiB per run, 2 interleaved rounds
     python bench/bench_p2p.py --quick    # 32 MiB, 1 round
+
+It ends with the re-sent bytes after a receiver restart (`bench/p2p_restart.py`,
+SUMMARY `p2p_resent_mib_after_receiver_restart`, target one flow-control window).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import random
 import resource
 import sys
 import time
@@ -507,6 +511,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rss-mib", type=int, nargs="*",
                         help="file sizes for the engine's peak-RSS runs (default 64 1024,"
                              " --quick 64)")
+    parser.add_argument("--restart-runs", type=int, default=None,
+                        help="receiver-restart runs for the re-sent bytes (default 5,"
+                             " --quick 2; 0 skips them)")
     args = parser.parse_args(argv)
     total = (args.mib or (32 if args.quick else 256)) * MiB
     rounds = args.rounds or (1 if args.quick else 2)
@@ -529,6 +536,11 @@ def main(argv: list[str] | None = None) -> None:
     rss_mib = args.rss_mib if args.rss_mib is not None else ([64] if args.quick else [64, 1024])
     measure_engine(best[RAW_DEFAULT], rounds, total, [m * MiB for m in rss_mib],
                    not args.no_write)
+    # re-sent bytes after a receiver restart (#11): its own module, its own section
+    restarts = args.restart_runs if args.restart_runs is not None else (2 if args.quick else 5)
+    if restarts:
+        from bench.p2p_restart import run_restart_bench
+        run_restart_bench(restarts, 64 * MiB, random.randrange(1 << 30), not args.no_write)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ class S3FaultProxy:
             fault = self.plan.draw(handler.command)
             if fault:
                 self.injected[fault] += 1
+                self.injected[f"{handler.command} {fault}"] += 1
             return fault
 
     def _handle(self, handler: http.server.BaseHTTPRequestHandler) -> None:

@@ -10,55 +10,21 @@ import asyncio
 import os
 import socket
 
-import boto3
 import pytest
 
 from devstack.process import DevStackProcess
-from devstack.stack import StackInfo
 from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
 from transfer_core.session.state import SendState
 from transfer_core.source import FileSource
 
-from .conftest import Stack
+from . import fault_stack
+from .fault_stack import dash_code, s3, wait_for_progress
 from .peers import FAST, Peer, receive, start_sender
-from .s3_fault_proxy import FaultPlan, S3FaultProxy
+from .s3_fault_proxy import FaultPlan
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def proxy():
-    with S3FaultProxy() as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
-def stack(proxy, tmp_path_factory):
-    record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
-    with DevStackProcess("--env", f"AWS_ENDPOINT_URL_S3={proxy.url}",
-                         record_to=record) as info:
-        proxy.upstream = info.aws_endpoint_url
-        yield Stack(info, record)
-
-
-@pytest.fixture(autouse=True)
-def no_faults(proxy):
-    proxy.plan = FaultPlan(seed=0)
-    proxy.injected.clear()
-
-
-def dash_code() -> str:
-    """A code that begins with `-` (new ones never do; older links may)."""
-    while True:
-        secret = TransferSecret(b"\xf8" + os.urandom(31))
-        if secret.code.startswith("-"):
-            return secret.code
-
-
-def s3(info: StackInfo):
-    return boto3.client("s3", endpoint_url=info.aws_endpoint_url, region_name=info.region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+proxy, stack, no_faults = fault_stack.proxy, fault_stack.stack, fault_stack.no_faults
 
 
 async def test_codes_beginning_with_a_dash_work_in_every_command(stack, tmp_path):
@@ -156,28 +122,6 @@ async def test_a_stored_transfer_missing_a_part_is_refused_as_verification(stack
     error = run.event("error")
     assert error["error"] == "StoredPartMissingError" and "part is missing" in error["message"]
     assert not (tmp_path / "out" / "big.bin").exists()
-
-
-async def wait_for_progress(out, code: str, records: int, tries: int = 1200) -> int:
-    """Until the receiver has saved at least `records` records (its progress record)."""
-    import base64
-    import json
-
-    from transfer_core.protocol.ranges import RangeSet
-    from transfer_core.sink import work_dir_for
-
-    progress = work_dir_for(out, derive_keys(TransferSecret.parse(code)).room_id)
-    held = 0
-    for _ in range(tries):
-        await asyncio.sleep(0.02)
-        try:
-            doc = json.loads((progress / "progress.json").read_text())
-            held = len(RangeSet.decode(base64.b64decode(doc["via"]["p2p"])))
-        except (OSError, ValueError, KeyError):
-            continue
-        if held >= records:
-            break
-    return held
 
 
 async def test_a_signalling_outage_does_not_stop_a_direct_transfer(tmp_path):

@@ -103,6 +103,7 @@ class Receiver(PeerSession):
         self.http = http or HttpClient()
         self._sender_here = False
         self._waited_for_sender = False
+        self._duplicate_bytes = 0
         self._ice: IceSettings | None = None
         self._began = 0.0
         self.done_records = done_records or DoneRecords()
@@ -340,6 +341,7 @@ class Receiver(PeerSession):
         transport has nothing more."""
         manifest = await transport.manifest()
         if self.partial is not None:
+            self._duplicate_bytes += self.partial.duplicate_bytes
             self.partial.close()
         self.partial = partial = await asyncio.to_thread(
             PartialFile.open, self.work_dir, self.keys.file_key, manifest
@@ -381,5 +383,6 @@ class Receiver(PeerSession):
             role="receiver", name=dest.name, size=manifest.size,
             seconds=time.perf_counter() - (self._started or time.perf_counter()),
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
+            resent_bytes=self._duplicate_bytes + self.partial.duplicate_bytes,
             reconnects=self.attempts - 1, setup_ms=self.setup_ms, destination=str(dest),
         )

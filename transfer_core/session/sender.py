@@ -165,20 +165,23 @@ class Sender(PeerSession):
                 # (a lost relay does not: the channel carries on without it)
                 watch = asyncio.create_task(self._peer_left())
                 watch.add_done_callback(transport.close_soon)
+                delivered = False
                 try:
-                    if await self._transfer(transport):
-                        self.machine.move(_S.DONE)
-                        self.state.clear()
-                        summary = self._summary()
-                        self.done_records.save(self.keys.room_id,
-                                               DoneRecord("sender", summary.name))
-                        return summary
+                    delivered = await self._transfer(transport)
                 except ChannelClosedError as exc:
                     logger.info("connection lost: %s", exc)
                 finally:
                     watch.cancel()
+                    # counted before the summary is made: this connection's re-sent bytes
+                    # are those of the records a restarted receiver lacked
                     self.resent_bytes += transport.resent_bytes
                     await transport.close()
+                if delivered:
+                    self.machine.move(_S.DONE)
+                    self.state.clear()
+                    summary = self._summary()
+                    self.done_records.save(self.keys.room_id, DoneRecord("sender", summary.name))
+                    return summary
                 self.reporter.status("connection lost; waiting for the receiver to come back")
                 # from the receiver's last word: a silent receiver has used up part of it
                 deadline = transport.last_heard + self.options.reconnect_grace
