@@ -22,6 +22,9 @@ interleaved rounds; ratios are medians of per-round ratios (the machine is share
     python bench/bench_p2p.py --quick              # 32 MiB, 1 round
     python bench/bench_p2p.py --no-engine --ack-every 2 3 4 --no-write   # explore N
     python bench/bench_p2p.py --sweep --mib 32     # (c) only: record size, watermarks
+
+It ends with the re-sent bytes after a receiver restart (`bench/p2p_restart.py`,
+SUMMARY `p2p_resent_mib_after_receiver_restart`, target one flow-control window).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import random
 import resource
 import sys
 import time
@@ -726,6 +730,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rss-mib", type=int, nargs="*",
                         help="file sizes for the engine's peak-RSS runs (default 64 1024,"
                              " --quick 64)")
+    parser.add_argument("--restart-runs", type=int, default=None,
+                        help="receiver-restart runs for the re-sent bytes (default 5,"
+                             " --quick 2; 0 skips them)")
     args = parser.parse_args(argv)
     total = (args.mib or (32 if args.quick else 128)) * MiB
     rounds = args.rounds or (1 if args.quick else 3)
@@ -765,6 +772,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_engine:
         return
     measure_engine(rounds, total, [m * MiB for m in rss_mib], not args.no_write)
+    # re-sent bytes after a receiver restart (#11): its own module, its own section
+    restarts = args.restart_runs if args.restart_runs is not None else (2 if args.quick else 5)
+    if restarts:
+        from bench.p2p_restart import run_restart_bench
+        run_restart_bench(restarts, 64 * MiB, random.randrange(1 << 30), not args.no_write)
     if not args.quick and not args.no_sweep:
         run_sweep(total, rounds, not args.no_write)
 

@@ -1,11 +1,12 @@
 """`sgraph-send`: send and receive files, end-to-end encrypted, peer to peer or through storage.
 
-Exit codes: 0 done (for `send`: delivered, or stored for the receiver to fetch);
-1 unexpected failure; 2 a usage problem the person can fix (bad link, file
-exists, missing file, nothing to resume, and a link whose stored transfer has
-expired or never existed: retrying cannot help, only a new send); 3
-verification refused (tampering, wrong key, possible interception); 4 network
-(no server, storage unreachable, the sender gone before storing the rest).
+Exit codes: 0 done (for `send`: delivered, or stored for the receiver to fetch;
+a re-run of a finished transfer says so); 1 unexpected failure; 2 a usage
+problem the person can fix (bad link, file exists, missing file, nothing to
+resume, and a link whose stored transfer has expired or never existed: retrying
+cannot help, only a new send); 3 verification refused (tampering, wrong key,
+possible interception, a stored copy missing a part); 4 network (no server,
+storage failing after retries, the sender gone before storing the rest).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Coroutine
 from importlib.metadata import entry_points
@@ -23,6 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -44,12 +47,13 @@ from .errors import (
     WrongCodeError,
 )
 from .protocol.keys import derive_keys
-from .protocol.secret import TransferSecret
+from .protocol.secret import CODE_LENGTH, TransferSecret
 from .protocol.spoken import SpokenCode, looks_spoken
-from .s3.errors import TransferExpiredError
+from .s3.errors import StoredPartMissingError, TransferExpiredError
+from .s3.http import redact_urls
 from .session.base import PeerOptions
-from .session.errors import PeerFailedError
-from .session.receiver import Receiver
+from .session.errors import AlreadyDoneError, PeerFailedError
+from .session.receiver import Receiver, receiver_token
 from .session.report import TransferSummary
 from .session.sender import NothingToResumeError, Sender
 from .signalling.client import new_token
@@ -72,7 +76,7 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, PeerFailedError):
         return {"exists": EXIT_USAGE, "verification": EXIT_VERIFICATION}.get(exc.code, 4)
     if isinstance(exc, RecordError | HashMismatchError | ManifestError | SignalError
-                  | SourceChangedError | WrongCodeError):
+                  | SourceChangedError | WrongCodeError | StoredPartMissingError):
         return EXIT_VERIFICATION
     if isinstance(exc, SGraphSendError | OSError):
         return EXIT_NETWORK
@@ -100,6 +104,9 @@ def advice_for(exc: BaseException) -> str:
                 " (a new link).")
     if isinstance(exc, NothingToResumeError):
         return "Send the file as a new transfer (without --resume)."
+    if isinstance(exc, StoredPartMissingError):
+        return ("What arrived is kept. Ask the sender to store the rest again (send --resume"
+                " with the same link), or to send the file again.")
     if isinstance(exc, RecordError | HashMismatchError):
         return "Nothing unverified was saved. Ask the sender to send the file again."
     return "Run the same command again to resume; what arrived so far is kept."
@@ -209,6 +216,14 @@ def _utc(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def hints(path: Path, code: str, server: str) -> tuple[str, str]:
+    """The receive and resume commands the sender prints: they work pasted as they are,
+    whatever the code begins with (`--resume=CODE`, and `--` before a bare code)."""
+    quoted = shlex.quote(str(path))
+    return (f"sgraph-send receive --server {shlex.quote(server)} -- {code}",
+            f"sgraph-send send {quoted} --server {shlex.quote(server)} --resume={code}")
+
+
 async def _send(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
@@ -232,29 +247,32 @@ async def _send(args: argparse.Namespace) -> int:
     link = secret.link(page) if page else None
     where = args.server or server
     _emit(args, {"event": "link", "link": link, "code": secret.code})
+    receive_hint, resume_hint = hints(path, secret.code, where)
     if offered is not None and not args.json:
         console.print("[bold green]Code accepted.[/] The receiver's key matches.")
-        console.print(f"  if this stops, finish with: sgraph-send send {path} --resume"
-                      f" {secret.code} --server {where}")
+        console.print(f"  if this stops, finish with: {resume_hint}")
     elif not args.json:
         if link:
             console.print(f"[bold]Share this link:[/] {link}")
+            receive_hint = f"sgraph-send receive {shlex.quote(link)}"
         else:
             console.print("No page address for this server (pass --page URL, or --server"
                           " with the deployment's page address), so no link: share the code.")
         console.print(f"  or the code: [bold]{secret.code}[/]")
-        console.print(f"  receive with: sgraph-send receive {link or secret.code}"
-                      + ("" if link else f" --server {where}"))
-        console.print(f"  if this stops, finish with: sgraph-send send {path} --resume"
-                      f" {secret.code} --server {where}")
-    with ConsoleReporter(f"sending {path.name}", args.json) as reporter:
-        sender = Sender(path, keys, new_token(), _options(args, server), reporter,
-                        preferred_record_size=args.record_size * 1024,
-                        resume=bool(args.resume))
-        if offered is None:
-            summary = await sender.run()
-        else:
-            summary = await _run_after_code(sender, offered)
+        console.print(f"  receive with: {receive_hint}")
+        console.print(f"  if this stops, finish with: {resume_hint}")
+    try:
+        with ConsoleReporter(f"sending {path.name}", args.json) as reporter:
+            sender = Sender(path, keys, new_token(), _options(args, server), reporter,
+                            preferred_record_size=args.record_size * 1024,
+                            resume=bool(args.resume))
+            if offered is None:
+                summary = await sender.run()
+            else:
+                summary = await _run_after_code(sender, offered)
+    except AlreadyDoneError as done:
+        _print_done(args, done)
+        return EXIT_OK
     if summary.stored_until is not None:
         _print_stored(args, summary)
     else:
@@ -296,19 +314,26 @@ async def _receive(args: argparse.Namespace) -> int:
         server, _ = await _endpoints(args, args.link)
     keys = derive_keys(secret)
     out_dir = Path(args.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    work_dir = work_dir_for(out_dir, keys.room_id)
-    work_dir.mkdir(exist_ok=True)
-    token_file = work_dir / "token"  # a restarted receiver takes its slot back
-    if not token_file.exists():
-        token_file.write_text(new_token())
-    with ConsoleReporter("receiving", args.json) as reporter:
-        receiver = Receiver(keys, out_dir, token_file.read_text().strip(),
-                            _options(args, server), reporter, force=args.force,
-                            drop_after_bytes=args.fault_drop_after)
-        summary = await receiver.run()
+    # folders are made only once there is something to keep (the manifest has arrived)
+    token = receiver_token(work_dir_for(out_dir, keys.room_id))
+    try:
+        with ConsoleReporter("receiving", args.json) as reporter:
+            receiver = Receiver(keys, out_dir, token, _options(args, server), reporter,
+                                force=args.force, drop_after_bytes=args.fault_drop_after)
+            summary = await receiver.run()
+    except AlreadyDoneError as done:
+        _print_done(args, done)
+        return EXIT_OK
     _print_summary(args, summary)
     return EXIT_OK
+
+
+def _print_done(args: argparse.Namespace, done: AlreadyDoneError) -> None:
+    """A re-run after the transfer finished: say so (exit 0: the file is where it was)."""
+    _emit(args, {"event": "complete", "message": str(done), "name": done.record.name,
+                 "destination": done.record.destination})
+    if not args.json:
+        console.print(f"[bold green]Complete:[/] {done}")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -375,12 +400,41 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
     return uvloop.run(coro)
 
 
+def _is_code(arg: str) -> bool:
+    try:
+        TransferSecret.parse(arg)
+    except LinkError:
+        return False
+    return True
+
+
+def codes_as_operands(argv: list[str]) -> list[str]:
+    """Rewrite bare codes that begin with `-` (1 in 64 of older codes) so argparse reads
+    them as values, not options: `--resume CODE` becomes `--resume=CODE`, a positional
+    code moves after `--` at the end."""
+    out: list[str] = []
+    trailing: list[str] = []
+    for arg in argv:
+        if arg.startswith("-") and len(arg) == CODE_LENGTH and _is_code(arg):
+            if out and out[-1] == "--resume":
+                out[-1] = f"--resume={arg}"
+            else:
+                trailing.append(arg)
+        else:
+            out.append(arg)
+    if trailing and "--" not in out:
+        out.append("--")
+    return out + trailing
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(codes_as_operands(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    # urllib3 logs each request line, presigned query (a credential) included
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
     runner: Callable[[argparse.Namespace], Any] = args.func
     try:
         result = runner(args)
@@ -390,11 +444,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # every failure ends as one sentence, never a traceback
         code = exit_code_for(exc)
-        logging.getLogger(__name__).debug("failure", exc_info=True)
+        logging.getLogger(__name__).debug("failure (%s)", type(exc).__name__)
+        # a presigned URL is a credential: never printed, even from a library's message
+        message = redact_urls(str(exc))[:400]
         if getattr(args, "json", False):
             print(json.dumps({"event": "error", "error": type(exc).__name__,
-                              "message": str(exc), "exit_code": code}), flush=True)
-        console.print(f"[bold red]Error:[/] {exc}")
+                              "message": message, "exit_code": code}), flush=True)
+        console.print(f"[bold red]Error:[/] {escape(message)}")
         console.print(f"  {advice_for(exc)}")
     return code
 

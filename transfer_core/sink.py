@@ -7,8 +7,15 @@ A transfer in progress lives in a work folder beside the destination:
                                   /progress.json  which chunks are held, and by which path
 
 Only verified plaintext is ever written, the progress record never claims a chunk
-before the data is flushed, and the file takes its final name only after the
-whole-file SHA-256 matches the manifest.
+before its data is written to the file, and the file takes its final name only
+after the whole-file SHA-256 matches the manifest.
+
+Two depths of saving: a *checkpoint* (every `CHECKPOINT_EVERY_RECORDS` records or
+`CHECKPOINT_EVERY_SECONDS`) writes the progress record for chunks already handed to
+the kernel, which a killed process cannot lose, so a restarted receiver holds all
+but the last few records and the sender re-sends little more than what was in
+flight; a *save* (every `PERSIST_EVERY_RECORDS` or `PERSIST_EVERY_SECONDS`) fsyncs the
+data first, against power loss. Acknowledgements carry checkpointed chunks.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from .source import sha256_file
 
 PERSIST_EVERY_RECORDS = 512
 PERSIST_EVERY_SECONDS = 0.5
+CHECKPOINT_EVERY_RECORDS = 8
+CHECKPOINT_EVERY_SECONDS = 0.05
 
 __all__ = ["PartialFile", "safe_file_name", "work_dir_for"]
 
@@ -65,11 +74,15 @@ class PartialFile:
         os.ftruncate(self._fd, manifest.size)
         self._unsaved = 0
         self._saved_at = time.monotonic()
+        self._unchecked = 0
+        self._checked_at = self._saved_at
         self.duplicates = 0
+        self.duplicate_bytes = 0
+        """Bytes of records that arrived again (already held): re-sent, as seen here."""
         self.durable = RangeSet(progress.count, progress.held.ranges())
-        """Chunks whose data and progress are on disk: all a receiver may acknowledge, since
-        a sender that falls back to storage trusts acknowledgements (a killed receiver
-        loses what it held only in memory)."""
+        """Chunks whose data and progress are written (checkpointed or saved): all a
+        receiver may acknowledge, since a sender that falls back to storage trusts
+        acknowledgements (a killed receiver loses what it held only in memory)."""
 
     @classmethod
     def open(cls, work_dir: Path | str, file_key: bytes, manifest_record: bytes) -> PartialFile:
@@ -122,22 +135,37 @@ class PartialFile:
         index, plaintext = self.cipher.open(record, expected_index)
         if self.progress.holds(index):
             self.duplicates += 1
+            self.duplicate_bytes += len(record)
             raise DuplicateRecordError(f"record {index} was already received")
         os.pwrite(self._fd, plaintext, self.manifest.layout.offset(index))
         self.progress.mark(index, via)
         self._unsaved += 1
+        self._unchecked += 1
+        now = time.monotonic()
         if (
             self._unsaved >= PERSIST_EVERY_RECORDS
-            or time.monotonic() - self._saved_at >= PERSIST_EVERY_SECONDS
+            or now - self._saved_at >= PERSIST_EVERY_SECONDS
         ):
             self.save()
+        elif (
+            self._unchecked >= CHECKPOINT_EVERY_RECORDS
+            or now - self._checked_at >= CHECKPOINT_EVERY_SECONDS
+        ):
+            self.checkpoint()
         return index
+
+    def checkpoint(self) -> None:
+        """Record progress for chunks already written (no fsync: survives a killed
+        process, not a power loss; `save` covers that)."""
+        self.progress.save(self.work_dir / "progress.json")
+        self.durable = RangeSet(self.progress.count, self.progress.held.ranges())
+        self._unchecked = 0
+        self._checked_at = time.monotonic()
 
     def save(self) -> None:
         """Flush data, then record progress: the record never claims unflushed chunks."""
         os.fsync(self._fd)
-        self.progress.save(self.work_dir / "progress.json")
-        self.durable = RangeSet(self.progress.count, self.progress.held.ranges())
+        self.checkpoint()
         self._unsaved = 0
         self._saved_at = time.monotonic()
 

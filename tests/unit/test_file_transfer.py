@@ -232,6 +232,7 @@ def test_memory_stays_flat_in_file_size(tmp_path):
 def test_only_saved_chunks_are_durable(transfer, monkeypatch):
     """What a receiver acknowledges must survive a crash: unsaved chunks are not durable."""
     monkeypatch.setattr("transfer_core.sink.PERSIST_EVERY_SECONDS", 3600)
+    monkeypatch.setattr("transfer_core.sink.CHECKPOINT_EVERY_SECONDS", 3600)
     _, source, sink, _ = transfer
     sink.accept(source.record(0), Via.P2P)
     sink.accept(source.record(1), Via.P2P)
@@ -240,3 +241,18 @@ def test_only_saved_chunks_are_durable(transfer, monkeypatch):
     sink.save()
     assert sink.durable.ranges() == [(0, 2)]
     assert ProgressRecord.load(sink.work_dir / "progress.json").held == sink.durable
+
+
+def test_a_checkpoint_every_few_records_is_what_a_restart_holds(transfer, monkeypatch):
+    """A killed receiver keeps every checkpointed chunk (written, its progress recorded)."""
+    CHECKPOINT_EVERY_RECORDS = 3
+    monkeypatch.setattr("transfer_core.sink.CHECKPOINT_EVERY_RECORDS", 3)
+    monkeypatch.setattr("transfer_core.sink.PERSIST_EVERY_SECONDS", 3600)
+    monkeypatch.setattr("transfer_core.sink.CHECKPOINT_EVERY_SECONDS", 3600)
+    _, source, sink, _ = transfer
+    for index in range(CHECKPOINT_EVERY_RECORDS + 1):
+        sink.accept(source.record(index), Via.P2P)
+    assert sink.durable.ranges() == [(0, CHECKPOINT_EVERY_RECORDS)]
+    # the process dies here (no close, no fsync); a new one reads what is on disk
+    held = ProgressRecord.load(sink.work_dir / "progress.json").held
+    assert held.ranges() == [(0, CHECKPOINT_EVERY_RECORDS)]

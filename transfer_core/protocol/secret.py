@@ -15,6 +15,7 @@ CODE_LENGTH = 43  # base64url of 32 bytes, unpadded
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 WHITESPACE = " \t\n\v\f\r"
 """What `parse` trims from both ends: ASCII whitespace only, as the page does (protocol.md §1)."""
+_DASH = 62  # "-" in base64url: the first character is the first byte's top six bits
 
 __all__ = ["CODE_LENGTH", "SECRET_BYTES", "TransferSecret"]
 
@@ -32,8 +33,15 @@ class TransferSecret:
 
     @classmethod
     def generate(cls, randbytes: Callable[[int], bytes] = os.urandom) -> TransferSecret:
-        """Make a fresh secret (randomness injectable for test vectors)."""
-        return cls(randbytes(SECRET_BYTES))
+        """Make a fresh secret (randomness injectable for test vectors).
+
+        A code never begins with `-` (drawn again, 1 in 64): command lines would take
+        it for an option. Old codes that do are still accepted everywhere.
+        """
+        raw = randbytes(SECRET_BYTES)
+        while raw[0] >> 2 == _DASH:
+            raw = randbytes(SECRET_BYTES)
+        return cls(raw)
 
     @property
     def code(self) -> str:

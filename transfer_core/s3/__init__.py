@@ -6,8 +6,9 @@ ranged GETs and verifies each at its known index. URLs come from the relay
 through a `UrlIssuer`; bytes go over plain HTTP (urllib3) in worker threads.
 """
 
-from .errors import StorageError, TransferExpiredError
+from .errors import StorageError, StoredPartMissingError, TransferExpiredError
 from .http import HttpClient
 from .issuer import RelayUrlIssuer, UrlIssuer
 
-__all__ = ["HttpClient", "RelayUrlIssuer", "StorageError", "TransferExpiredError", "UrlIssuer"]
+__all__ = ["HttpClient", "RelayUrlIssuer", "StorageError", "StoredPartMissingError",
+           "TransferExpiredError", "UrlIssuer"]

@@ -19,6 +19,7 @@ from ..errors import DuplicateRecordError, TamperedRecordError, TruncatedTransfe
 from ..protocol.layout import ChunkLayout
 from ..protocol.progress import Via
 from ..storage.layout import PART_TARGET_BYTES
+from .errors import StoredPartMissingError
 from .http import HttpClient
 from .issuer import StoredRecords, StoredTransfer
 
@@ -50,9 +51,9 @@ def check_object(layout: ChunkLayout, obj: StoredRecords) -> None:
         raise TamperedRecordError(f"a stored object starts at record {obj.first}, outside the file")
     expected = expected_object_size(layout, obj.first)
     if obj.size < expected:
-        raise TruncatedTransferError(
-            f"the stored records from {obj.first} on are {expected - obj.size} bytes short:"
-            " a part is missing"
+        raise StoredPartMissingError(
+            f"the stored copy is incomplete: the records from {obj.first} on are"
+            f" {expected - obj.size} bytes short (a part is missing)"
         )
     if obj.size > expected:
         raise TamperedRecordError("a stored records object is longer than its records")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
+from ..errors import SGraphSendError
 from ..protocol.keys import TransferKeys
-from ..signalling.client import SignalClient, Welcome
+from ..signalling.client import PeerLeft, RelayClosed, SignalClient, Welcome
+from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
 from ..webrtc.ice import IceSettings, selected_path
 from .errors import PeerGoneError
@@ -19,6 +22,8 @@ from .report import Reporter, SilentReporter
 from .signals import SignalRouter
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+RELAY_RETRY_MAX_SECONDS = 5.0
 
 
 @dataclass
@@ -41,6 +46,9 @@ class PeerOptions:
     relay_only: bool = False
     """Privacy: use TURN-relayed candidates only, so the other peer never learns this
     side's addresses (needs a TURN server among the relay's ICE servers)."""
+    silence_timeout: float = SILENCE_SECONDS
+    """Seconds without a word from the other side (its heartbeat included) after which an
+    open channel is given up; the reconnect grace counts from that last word."""
 
 
 class PeerSession:
@@ -60,6 +68,7 @@ class PeerSession:
         """Set once this side is in its room (a spoken-code exchange waits for it)."""
         self.route: str | None = None
         """The candidate pair types of the last open channel (`TransferSummary.route`)."""
+        self._relay_task: asyncio.Task[None] | None = None
 
     async def _connect(self) -> tuple[SignalClient, Welcome, IceSettings]:
         client = await SignalClient.connect(
@@ -84,6 +93,58 @@ class PeerSession:
             self.route = path.label
             via = "through a TURN relay" if path.relayed else "directly"
             self.reporter.status(f"connected {via} ({path.label})")
+
+    # --- the relay, lost and found again ---------------------------------------------
+    # Once the data channel is open a transfer needs no signalling: a lost relay is
+    # reconnected in the background while the channel carries on; only the other
+    # side's own departure (the relay's peer-left) stops a transfer.
+
+    async def _peer_left(self) -> PeerLeft:
+        """The other side's next departure, as the relay reports it."""
+        assert self.router is not None
+        while True:
+            event = await self.router.departures.get()
+            if isinstance(event, RelayClosed):
+                self._relay_lost()
+            elif event.peer.role == self.router.peer_role:
+                return event
+
+    def _relay_lost(self) -> None:
+        if self._relay_task is None or self._relay_task.done():
+            logger.info("lost the relay connection; reconnecting in the background")
+            self._relay_task = asyncio.create_task(self._reconnect_relay())
+
+    async def _reconnect_relay(self) -> None:
+        assert self.router is not None
+        delay = 0.25
+        while not self.router.relay_up.is_set():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RELAY_RETRY_MAX_SECONDS)
+            try:
+                client, _, _ = await self._connect()
+            except (SGraphSendError, OSError) as exc:
+                logger.debug("the relay is still unreachable: %s", exc)
+                continue
+            old = self.router.client
+            self.router.rebind(client)
+            await old.close()
+            logger.info("reconnected to the relay")
+
+    async def _relay_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A storage action on the current relay connection."""
+        assert self.router is not None
+        return await self.router.client.request(body)
+
+    async def _close_relay(self, first: SignalClient) -> None:
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._relay_task
+        if self.router is not None:
+            await self.router.close()
+            if self.router.client is not first:
+                await self.router.client.close()
+        await first.close()
 
     def _fail(self) -> None:
         """Record a failure, unless the session already ended (done, stored, failed)."""

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import SGraphSendError
+
+if TYPE_CHECKING:
+    from .state import DoneRecord
 
 
 class SessionError(SGraphSendError):
@@ -23,3 +28,15 @@ class PeerFailedError(SessionError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"the other side stopped: {message} ({code})")
         self.code = code
+
+
+class AlreadyDoneError(SessionError):
+    """The transfer of this link already finished on this machine: nothing to do."""
+
+    def __init__(self, record: DoneRecord) -> None:
+        if record.role == "receiver":
+            text = f"this transfer is complete: {record.name} was saved as {record.destination}"
+        else:
+            text = f"this transfer is complete: the receiver verified and saved {record.name}"
+        super().__init__(text)
+        self.record = record

@@ -10,7 +10,10 @@
 
 Fetching takes only the records not yet held (whatever brought the others), so
 a transfer may finish on a mix of both paths; while the sender is still in the
-room (uploading) the receiver polls storage for its objects.
+room (uploading) the receiver polls storage for its objects. When nothing is stored
+but part of the file is already here (a re-run while the sender is stopped), the
+receiver waits up to the grace for the sender to resume (`send --resume`), then
+goes FETCHING ──sender back──▶ CONNECTING and on peer to peer.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ..protocol.progress import Via
 from ..s3.errors import TransferExpiredError
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
-from ..signalling.client import PeerJoined, PeerLeft, RelayClosed, SignalClient
+from ..signalling.client import PeerJoined, PeerLeft, RelayClosed, SignalClient, new_token
 from ..sink import PartialFile, work_dir_for
 from ..transport.base import ReceiveTransport
 from ..transport.s3 import S3ReceiveTransport
@@ -36,10 +39,11 @@ from ..webrtc.channel import DataPipe, open_as_answerer
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
-from .errors import EmptyRoomError, PeerGoneError
+from .errors import AlreadyDoneError, EmptyRoomError, PeerGoneError
 from .machine import StateMachine
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
+from .state import DoneRecord, DoneRecords
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +65,20 @@ RECEIVER_MOVES = state_table({
     _R.CONNECTING: {_R.TRANSFERRING, _R.RECONNECTING},
     _R.TRANSFERRING: {_R.VERIFYING, _R.RECONNECTING},
     _R.RECONNECTING: {_R.CONNECTING, _R.FETCHING},
-    _R.FETCHING: {_R.VERIFYING},
+    _R.FETCHING: {_R.VERIFYING, _R.CONNECTING},
     _R.VERIFYING: {_R.DONE},
 }, _R.FAILED)
 STORAGE_POLL_SECONDS = 1.0
+TOKEN_FILE = "token"
+
+
+def receiver_token(work_dir: Path) -> str:
+    """The token of an earlier run on this link (a restarted receiver takes its slot back),
+    else a fresh one; written only once the work folder has something to keep."""
+    try:
+        return (work_dir / TOKEN_FILE).read_text().strip() or new_token()
+    except OSError:
+        return new_token()
 
 
 class Receiver(PeerSession):
@@ -74,7 +88,8 @@ class Receiver(PeerSession):
 
     def __init__(self, keys: TransferKeys, out_dir: Path, token: str, options: PeerOptions,
                  reporter: Reporter | None = None, force: bool = False,
-                 drop_after_bytes: int | None = None, http: HttpClient | None = None) -> None:
+                 drop_after_bytes: int | None = None, http: HttpClient | None = None,
+                 done_records: DoneRecords | None = None) -> None:
         super().__init__(keys, token, options,
                          StateMachine("receiver", _R.JOINING, RECEIVER_MOVES), reporter)
         self.out_dir = out_dir
@@ -87,12 +102,21 @@ class Receiver(PeerSession):
         self._started: float | None = None
         self.http = http or HttpClient()
         self._sender_here = False
+        self._waited_for_sender = False
+        self._duplicate_bytes = 0
+        self._ice: IceSettings | None = None
+        self._began = 0.0
+        self.done_records = done_records or DoneRecords()
         # fault injection for tests and the demo: close the channel once, mid-way
         self._drop_after = drop_after_bytes
 
     async def run(self) -> TransferSummary:
+        done = self.done_records.get(self.keys.room_id, "receiver")
+        if done is not None and done.destination and Path(done.destination).exists():
+            raise AlreadyDoneError(done)
         began = time.perf_counter()  # setup is measured from here: relay, ICE, DTLS
         client, welcome, ice = await self._connect()
+        self._ice, self._began = ice, began
         self.router = SignalRouter(client, self.keys.signal_key, "receiver")
         try:
             senders = [p for p in welcome.peers if p.role == "sender"]
@@ -109,8 +133,7 @@ class Receiver(PeerSession):
             self._fail()
             raise
         finally:
-            await self.router.close()
-            await client.close()
+            await self._close_relay(client)
             if self.partial is not None:
                 self.partial.close()
 
@@ -119,6 +142,7 @@ class Receiver(PeerSession):
         client: SignalClient,
     ) -> TransferSummary:
         while True:
+            last_heard: float | None = None
             self.machine.move(_R.CONNECTING)
             self.attempts += 1
             self.reporter.status("connecting to the sender")
@@ -138,11 +162,11 @@ class Receiver(PeerSession):
                 # a killed sender's WebSocket closes at once, its ICE consent only after
                 # seconds: the relay's peer-left closes the channel now (and is kept for
                 # `_sender_back`, which reads it)
-                watch = asyncio.create_task(router.departures.get())
+                # (a lost relay does not: the channel carries on without it)
+                watch = asyncio.create_task(self._peer_left())
 
-                def departed(task: asyncio.Task[PeerLeft | RelayClosed],
-                             pipe: DataPipe = pipe) -> None:
-                    if not task.cancelled():
+                def departed(task: asyncio.Task[PeerLeft], pipe: DataPipe = pipe) -> None:
+                    if not task.cancelled() and task.exception() is None:
                         router.departures.put_nowait(task.result())
                         asyncio.ensure_future(pipe.close())
 
@@ -150,12 +174,14 @@ class Receiver(PeerSession):
                 transport = WebRtcReceiveTransport(
                     pipe, None if self._drop_after is None
                     else self._drop_after - self.received_bytes,
+                    silence=self.options.silence_timeout,
                 )
                 try:
                     dest = await self._receive(transport)
                     return self._summary(dest)
-                except ChannelClosedError:
-                    pass
+                except ChannelClosedError as exc:
+                    logger.info("connection lost: %s", exc)
+                    last_heard = transport.last_heard
                 finally:
                     watch.cancel()
                     self.received_bytes += transport.received_bytes
@@ -164,28 +190,41 @@ class Receiver(PeerSession):
                     await transport.close()
             self.machine.move(_R.RECONNECTING)
             self.reporter.status("connection lost; reconnecting")
-            back = await self._sender_back(router, sender_id)
+            back = await self._sender_back(router, sender_id, last_heard)
             if back is None:
                 self.machine.move(_R.FETCHING)
                 return await self._fetch(client)
             sender_id = back
 
-    async def _sender_back(self, router: SignalRouter, sender_id: str) -> str | None:
-        """After a break: the sender's id if it is still here or returns; None: use storage."""
+    async def _sender_back(self, router: SignalRouter, sender_id: str,
+                           since: float | None = None) -> str | None:
+        """After a break: the sender's id if it is still here or returns; None: use storage.
+        The grace counts from `since` (the sender's last word), else from now."""
+        since = time.monotonic() if since is None else since
         left = False
         while not router.departures.empty():
             event = router.departures.get_nowait()
             if isinstance(event, RelayClosed):
-                raise PeerGoneError("the connection to the signalling server was lost")
-            if isinstance(event, PeerLeft) and event.peer.role == "sender":
+                self._relay_lost()
+            elif event.peer.role == "sender":
                 left = True
+        if not router.relay_up.is_set():
+            # the channel broke too: wait a little for the relay, then give up
+            try:
+                await asyncio.wait_for(router.relay_up.wait(), self.options.reconnect_grace)
+            except TimeoutError:
+                raise PeerGoneError(
+                    "the connection to the signalling server was lost, and the direct"
+                    " connection too"
+                ) from None
         if router.storing.is_set() and self.options.storage:
             return None
         if not left:
             return sender_id
         self._sender_here = False
         self.reporter.status("the sender left; waiting for it to come back")
-        deadline = time.monotonic() + self.options.reconnect_grace
+        self._waited_for_sender = True
+        deadline = since + self.options.reconnect_grace
         while (remaining := deadline - time.monotonic()) > 0:
             try:
                 joined = await self._race(router.arrivals.get(), remaining,
@@ -198,6 +237,33 @@ class Receiver(PeerSession):
         if self.options.storage:
             return None
         raise PeerGoneError("the sender did not come back in time")
+
+    async def _wait_for_sender(self) -> str | None:
+        """The sender's id once it is back (within the grace, once per run); else None."""
+        assert self.router is not None
+        if self._waited_for_sender:
+            return None
+        self._waited_for_sender = True
+        self.reporter.status(
+            "part of this file is here and the sender is away: waiting for it to resume"
+            f" (up to {self.options.reconnect_grace:g} s; the sender runs"
+            " sgraph-send send FILE --resume LINK)"
+        )
+        deadline = time.monotonic() + self.options.reconnect_grace
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                joined = await self._race(self.router.arrivals.get(), remaining,
+                                          "the sender did not come back in time")
+            except PeerGoneError:
+                return None
+            if joined.peer.role == "sender":
+                self._sender_here = True
+                return joined.peer.id
+        return None
+
+    async def _resume_direct(self, sender_id: str, client: SignalClient) -> TransferSummary:
+        assert self.router is not None and self._ice is not None
+        return await self._loop(self.router, self._ice, sender_id, self._began, client)
 
     # --- storage -------------------------------------------------------------------------
 
@@ -217,7 +283,7 @@ class Receiver(PeerSession):
 
     async def _fetch(self, client: SignalClient) -> TransferSummary:
         """Take every record not yet held from storage; wait while the sender is uploading."""
-        issuer = RelayUrlIssuer(client.request)
+        issuer = RelayUrlIssuer(self._relay_request)
         self.reporter.status("fetching from storage (S3)")
         announced = False
         while True:
@@ -232,6 +298,11 @@ class Receiver(PeerSession):
                     await asyncio.sleep(STORAGE_POLL_SECONDS)
                     continue
                 if self.partial is not None or (self.work_dir / "manifest.rec").exists():
+                    # part of this transfer is here and nothing is stored: the sender was
+                    # stopped; wait for it to resume, as for a sender that left mid-way
+                    sender_id = await self._wait_for_sender()
+                    if sender_id is not None:  # FETCHING -> CONNECTING: peer to peer again
+                        return await self._resume_direct(sender_id, client)
                     raise PeerGoneError(
                         "the sender left before storing the rest of the file; what arrived is"
                         " kept. Run receive again once the sender has resumed"
@@ -271,10 +342,14 @@ class Receiver(PeerSession):
         transport has nothing more."""
         manifest = await transport.manifest()
         if self.partial is not None:
+            self._duplicate_bytes += self.partial.duplicate_bytes
             self.partial.close()
         self.partial = partial = await asyncio.to_thread(
             PartialFile.open, self.work_dir, self.keys.file_key, manifest
         )
+        token = self.work_dir / TOKEN_FILE
+        if not token.exists():  # the work folder exists now: a restart takes its slot back
+            token.write_text(self.token)
         dest = partial.destination(self.out_dir)
         if dest.exists() and not self.force:
             await transport.refuse("exists", "the receiver already has a file of that name")
@@ -303,10 +378,13 @@ class Receiver(PeerSession):
         assert self.partial is not None
         manifest = self.partial.manifest
         chunks = self.partial.progress.counts()
+        self.done_records.save(self.keys.room_id,
+                               DoneRecord("receiver", dest.name, str(dest.resolve())))
         return TransferSummary(
             role="receiver", name=dest.name, size=manifest.size,
             seconds=time.perf_counter() - (self._started or time.perf_counter()),
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
+            resent_bytes=self._duplicate_bytes + self.partial.duplicate_bytes,
             reconnects=self.attempts - 1, setup_ms=self.setup_ms, destination=str(dest),
             route=self.route,
         )

@@ -45,7 +45,9 @@ class TransferSummary:
     sha256_verified: bool = False
     """The receiver checked the whole file's SHA-256 (the sender learns it from `done`)."""
     resent_bytes: int = 0
-    """Record bytes the sender sent more than once (after breaks)."""
+    """Sender: record bytes sent more than once (after breaks, and storage parts sent
+    again after a failed request). Receiver: record bytes that arrived again (already
+    held); what was lost in flight is known only to the sender."""
     reconnects: int = 0
     """Connection attempts after the first."""
     setup_ms: float | None = None

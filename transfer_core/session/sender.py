@@ -39,11 +39,11 @@ from ..webrtc.channel import PREFERRED_RECORD_SIZE, open_as_offerer, record_size
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
-from .errors import PeerGoneError, SessionError
+from .errors import AlreadyDoneError, PeerGoneError, SessionError
 from .machine import StateMachine
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
-from .state import SendState
+from .state import DoneRecord, DoneRecords, SendState
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class Sender(PeerSession):
         self.preferred_record_size = preferred_record_size
         self.resume = resume
         self.state = state or SendState(keys.room_id)
+        self.done_records = DoneRecords(self.state.dir.parent)
         self.http = http or HttpClient()
         self.source: FileSource | None = None
         self.sent = RangeSet(0)
@@ -101,9 +102,11 @@ class Sender(PeerSession):
         self._issuer: RelayUrlIssuer | None = None
 
     async def run(self) -> TransferSummary:
+        if self.resume and (done := self.done_records.get(self.keys.room_id, "sender")):
+            raise AlreadyDoneError(done)
         client, _, ice = await self._connect()
         self.router = SignalRouter(client, self.keys.signal_key, "sender")
-        self._issuer = RelayUrlIssuer(client.request)
+        self._issuer = RelayUrlIssuer(self._relay_request)
         try:
             if self.resume:
                 await self._resume_source()
@@ -113,8 +116,7 @@ class Sender(PeerSession):
             self._fail()
             raise
         finally:
-            await self.router.close()
-            await client.close()
+            await self._close_relay(client)
             if self.source is not None:
                 self.source.close()
 
@@ -132,6 +134,8 @@ class Sender(PeerSession):
                 if not self.options.storage:
                     raise
                 return await self._store(router)
+            while not router.readies.empty():  # earlier readies answer spent attempts
+                ready = router.readies.get_nowait()
             self.machine.move(_S.CONNECTING)
             self.attempts += 1
             attempt = router.attempt(ready.peer_id, ready.nonce)
@@ -155,24 +159,33 @@ class Sender(PeerSession):
                 except BaseException:
                     await pipe.close()
                     raise
-                transport = WebRtcSendTransport(pipe, self.sent, self._note_held)
+                transport = WebRtcSendTransport(pipe, self.sent, self._note_held,
+                                                silence=self.options.silence_timeout)
                 # the relay tells us at once when the receiver's process goes away; ICE
                 # would take far longer to notice, so a departure closes the channel now
-                watch = asyncio.create_task(router.departures.get())
+                # (a lost relay does not: the channel carries on without it)
+                watch = asyncio.create_task(self._peer_left())
                 watch.add_done_callback(transport.close_soon)
+                delivered = False
                 try:
-                    if await self._transfer(transport):
-                        self.machine.move(_S.DONE)
-                        self.state.clear()
-                        return self._summary()
-                except ChannelClosedError:
-                    pass
+                    delivered = await self._transfer(transport)
+                except ChannelClosedError as exc:
+                    logger.info("connection lost: %s", exc)
                 finally:
                     watch.cancel()
+                    # counted before the summary is made: this connection's re-sent bytes
+                    # are those of the records a restarted receiver lacked
                     self.resent_bytes += transport.resent_bytes
                     await transport.close()
+                if delivered:
+                    self.machine.move(_S.DONE)
+                    self.state.clear()
+                    summary = self._summary()
+                    self.done_records.save(self.keys.room_id, DoneRecord("sender", summary.name))
+                    return summary
                 self.reporter.status("connection lost; waiting for the receiver to come back")
-                deadline = time.monotonic() + self.options.reconnect_grace
+                # from the receiver's last word: a silent receiver has used up part of it
+                deadline = transport.last_heard + self.options.reconnect_grace
             self.machine.move(_S.RECONNECTING)
             self.machine.move(_S.WAITING)
 
@@ -260,9 +273,11 @@ class Sender(PeerSession):
             bye = SignedMessage("bye", "sender", new_nonce(), "", "storage")
             await router.client.signal(bye.to_payload(self.keys.signal_key))
         transport = S3SendTransport(self._issuer, self.http, self.held)
+        retried = self.http.retried_bytes
         try:
             await self._transfer(transport)
         finally:
+            self.resent_bytes += self.http.retried_bytes - retried  # parts sent again
             await transport.close()
         stored = transport.stored
         assert stored is not None and self._started is not None

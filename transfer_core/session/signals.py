@@ -82,6 +82,9 @@ class SignalRouter:
         self.readies: asyncio.Queue[Ready] = asyncio.Queue()
         self.departures: asyncio.Queue[PeerLeft | RelayClosed] = asyncio.Queue()
         self.arrivals: asyncio.Queue[PeerJoined] = asyncio.Queue()
+        self.relay_up = asyncio.Event()
+        """Clear while the relay connection is lost (a working channel carries on)."""
+        self.relay_up.set()
         self.storing = asyncio.Event()
         """Set by the sender's signed `bye` ("storage"): it is storing the file for us."""
         self.refusal: asyncio.Future[SignalError] = asyncio.get_running_loop().create_future()
@@ -100,8 +103,17 @@ class SignalRouter:
         message = SignedMessage(kind, self.role, attempt.nonce, attempt.peer_nonce, data)
         await self.client.signal(message.to_payload(self._key), to=attempt.peer_id)
 
+    def rebind(self, client: SignalClient) -> None:
+        """Read a new relay connection (after the last one was lost); attempts carry on."""
+        self._task.cancel()
+        self.client = client
+        self.relay_up.set()
+        self._task = asyncio.create_task(self._run())
+
     async def _run(self) -> None:
         async for event in self.client.iter_events():
+            if isinstance(event, RelayClosed):
+                self.relay_up.clear()
             if isinstance(event, SignalReceived):
                 try:
                     self._route(event)

@@ -5,6 +5,14 @@ Sender: the manifest record, then the records the receiver lacks, paced by the p
 Receiver: the manifest, `have` at once and then every `ACK_EVERY_RECORDS` records or
 `ACK_EVERY_SECONDS`, `done` once the file is saved (docs/protocol.md; control messages
 in `session.control`).
+
+Liveness (docs/protocol.md §8): the receiver repeats its last `have` at least every
+`HEARTBEAT_SECONDS`, also while it verifies the file, so a sender that hears nothing
+for `SILENCE_SECONDS` knows the receiver is gone (stopped, frozen, cut off) long
+before ICE consent would tell it; a receiver still missing records that gets none
+for as long knows the same of the sender. Either closes the channel and the session
+reconnects, or falls back to storage, counting its grace from `last_heard`. No new
+message: a peer that does not repeat `have` is still understood.
 """
 
 from __future__ import annotations
@@ -23,12 +31,30 @@ from ..webrtc.channel import DataPipe
 from ..webrtc.errors import ChannelClosedError
 from .base import Progress, RecordSink, RecordSource
 
-__all__ = ["ACK_EVERY_RECORDS", "ACK_EVERY_SECONDS", "CLOSE_GRACE_SECONDS",
-           "WebRtcReceiveTransport", "WebRtcSendTransport"]
+__all__ = ["ACK_EVERY_RECORDS", "ACK_EVERY_SECONDS", "CLOSE_GRACE_SECONDS", "HEARTBEAT_SECONDS",
+           "SILENCE_SECONDS", "PeerSilentError", "WebRtcReceiveTransport",
+           "WebRtcSendTransport"]
 
 ACK_EVERY_RECORDS = 256
 ACK_EVERY_SECONDS = 0.25
 CLOSE_GRACE_SECONDS = 5.0
+HEARTBEAT_SECONDS = 1.0
+SILENCE_SECONDS = 5.0
+
+
+class PeerSilentError(ChannelClosedError):
+    """Nothing came from the other side for the silence timeout: the channel is given up."""
+
+
+async def recv_within(pipe: DataPipe, seconds: float, who: str) -> bytes | str:
+    """The pipe's next message; `PeerSilentError` (the pipe closed) if none comes in time."""
+    if pipe.pending_messages:
+        return await pipe.recv()
+    try:
+        return await asyncio.wait_for(pipe.recv(), seconds)
+    except TimeoutError:
+        await pipe.close()
+        raise PeerSilentError(f"the {who} went silent for {seconds:g} s") from None
 
 
 class WebRtcSendTransport:
@@ -42,11 +68,20 @@ class WebRtcSendTransport:
     via = Via.P2P
 
     def __init__(self, pipe: DataPipe, sent: RangeSet | None = None,
-                 on_held: Callable[[RangeSet], None] | None = None) -> None:
+                 on_held: Callable[[RangeSet], None] | None = None,
+                 silence: float = SILENCE_SECONDS) -> None:
         self.pipe = pipe
         self.sent = sent
         self.resent_bytes = 0
         self._on_held = on_held
+        self.silence = silence
+        self.last_heard = time.monotonic()
+        """When the receiver last said anything (the grace after a break counts from it)."""
+
+    async def _recv(self) -> bytes | str:
+        message = await recv_within(self.pipe, self.silence, "receiver")
+        self.last_heard = time.monotonic()
+        return message
 
     @property
     def max_record_size(self) -> int:
@@ -54,7 +89,7 @@ class WebRtcSendTransport:
 
     async def begin(self, source: RecordSource) -> RangeSet:
         await self.pipe.send(source.manifest_record)
-        first = decode_control(expect_text(await self.pipe.recv()))
+        first = decode_control(expect_text(await self._recv()))
         if isinstance(first, Fail):
             raise PeerFailedError(first.code, first.message)
         if not isinstance(first, Have):
@@ -77,7 +112,15 @@ class WebRtcSendTransport:
                 record = source.record(index)
                 if index in sent:
                     self.resent_bytes += len(record)
-                await pipe.send(record)
+                try:
+                    await pipe.send(record)
+                except ChannelClosedError:
+                    # the ack reader may have closed the pipe (a silent receiver): its
+                    # reason wins; it ends as soon as the close completes
+                    await asyncio.wait({acks}, timeout=CLOSE_GRACE_SECONDS)
+                    if acks.done() and not acks.cancelled() and acks.exception() is not None:
+                        await acks
+                    raise
                 sent.add(index)
             await acks
             return done.done()
@@ -90,7 +133,7 @@ class WebRtcSendTransport:
                          done: asyncio.Future[None]) -> None:
         layout = source.layout
         while True:
-            message = decode_control(expect_text(await self.pipe.recv()))
+            message = decode_control(expect_text(await self._recv()))
             if isinstance(message, Have):
                 if self._on_held is not None:
                     self._on_held(message.held)
@@ -119,19 +162,48 @@ class WebRtcReceiveTransport:
 
     via = Via.P2P
 
-    def __init__(self, pipe: DataPipe, drop_after_bytes: int | None = None) -> None:
+    def __init__(self, pipe: DataPipe, drop_after_bytes: int | None = None,
+                 silence: float = SILENCE_SECONDS) -> None:
         self.pipe = pipe
         self.received_bytes = 0
         self.drop_after_bytes = drop_after_bytes
+        self.silence = silence
+        self.last_heard = time.monotonic()
+        """When the sender last sent anything (the grace after a break counts from it)."""
+        self._acked: RangeSet | None = None
+        self._acked_at = time.monotonic()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def _ack(self, held: RangeSet) -> None:
+        self._acked, self._acked_at = held, time.monotonic()
+        await self.pipe.send(Have(held).encode())
+
+    async def _beat(self) -> None:
+        """Repeat the last `have` whenever none went for `HEARTBEAT_SECONDS` (to the end)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS - (time.monotonic() - self._acked_at))
+            if self._acked is not None and time.monotonic() - self._acked_at >= HEARTBEAT_SECONDS:
+                try:
+                    await self._ack(self._acked)
+                except ChannelClosedError:
+                    return
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
 
     async def manifest(self) -> bytes:
+        # no silence timeout: the sender hashes the whole file before its manifest
         first = await self.pipe.recv()
+        self.last_heard = time.monotonic()
         if not isinstance(first, bytes):
             raise ProtocolError("the sender did not start with the manifest")
         return first
 
     async def announce(self, held: RangeSet) -> None:
-        await self.pipe.send(Have(held).encode())
+        await self._ack(held)
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._beat())
 
     async def receive(self, sink: RecordSink, progress: Progress) -> None:
         pipe = self.pipe
@@ -139,8 +211,10 @@ class WebRtcReceiveTransport:
         drop_after = self.drop_after_bytes
         layout = sink.manifest.layout
         unacked, acked_at = 0, time.monotonic()
+        silence = self.silence
         while not sink.complete:
-            message = await pipe.recv()
+            message = await recv_within(pipe, silence, "sender")
+            self.last_heard = time.monotonic()
             if isinstance(message, str):
                 control = decode_control(message)
                 if isinstance(control, Fail):
@@ -156,7 +230,7 @@ class WebRtcReceiveTransport:
             self.received_bytes += len(message)
             unacked += 1
             if unacked >= ACK_EVERY_RECORDS or time.monotonic() - acked_at >= ACK_EVERY_SECONDS:
-                await pipe.send(Have(sink.durable).encode())  # only what survives a crash
+                await self._ack(sink.durable)  # only what survives a crash
                 progress(layout.bytes_in(sink.progress.held), layout.size)
                 unacked, acked_at = 0, time.monotonic()
             if drop_after is not None and self.received_bytes >= drop_after:
@@ -164,6 +238,7 @@ class WebRtcReceiveTransport:
                 raise ChannelClosedError("fault injection: channel dropped on purpose")
 
     async def finish(self) -> None:
+        self._stop_heartbeat()
         await self.pipe.send(Done().encode())
         # the sender closes once it reads `done`; closing first could cut `done` off in
         # flight (a handed-off message is not yet an acknowledged one)
@@ -171,8 +246,10 @@ class WebRtcReceiveTransport:
             await asyncio.wait_for(self.pipe.closed.wait(), CLOSE_GRACE_SECONDS)
 
     async def refuse(self, code: str, message: str) -> None:
+        self._stop_heartbeat()
         with contextlib.suppress(ChannelClosedError):
             await self.pipe.send(Fail(code, message).encode())
 
     async def close(self) -> None:
+        self._stop_heartbeat()
         await self.pipe.close()

@@ -47,7 +47,10 @@ const verification = (code, message) => new SendError("verification", message, c
 // --- 1. the link secret ----------------------------------------------------------------
 
 export function newSecret() {
-  return crypto.getRandomValues(new Uint8Array(32));
+  // a code never begins with "-" (drawn again, 1 in 64): command lines take it for an option
+  let secret;
+  do secret = crypto.getRandomValues(new Uint8Array(32)); while (secret[0] >> 2 === 62);
+  return secret;
 }
 
 export function codeOf(secret) {

@@ -18,6 +18,20 @@ const ACK_EVERY_MS = 250;
 const CLOSE_GRACE_MS = 5000;
 const HASH_SLICE = 8 * 1024 * 1024;
 const READ_BATCH_BYTES = 1024 * 1024;
+// liveness (protocol.md §8): the receiver repeats its last `have` at least this often...
+const HEARTBEAT_MS = 1000;
+// ...and a side that hears nothing for this long gives the channel up (as the CLI does)
+const SILENCE_MS = 5000;
+
+/** Closes `pipe` once nothing arrived for SILENCE_MS; `heard()` on every message. */
+function watchSilence(pipe, who) {
+  let last = performance.now();
+  const timer = setInterval(() => {
+    if (pipe.inbox.length) last = performance.now(); // not silent: we are slow to read
+    else if (performance.now() - last > SILENCE_MS) pipe.close(`the ${who} went silent for ${SILENCE_MS / 1000} s`);
+  }, HEARTBEAT_MS);
+  return { heard: () => (last = performance.now()), last: () => last, stop: () => clearInterval(timer) };
+}
 
 /** Rate and ETA from progress samples over the last few seconds. */
 export class Meter {
@@ -180,16 +194,19 @@ export class Sender {
       const unlisten = this.relay.listen((m) => {
         if (m.type === "peer-left" && m.peer.role === "receiver") pipe.close("the receiver left");
       });
+      const silence = watchSilence(pipe, "receiver");
       try {
-        if (await this.transfer(pipe)) return this.summary();
+        if (await this.transfer(pipe, silence)) return this.summary();
       } catch (e) {
         if (!(e instanceof ChannelClosed)) throw e;
       } finally {
+        silence.stop();
         unlisten();
         pipe.close();
       }
       broken = true;
-      deadline = performance.now() + this.settings.reconnectGraceMs;
+      // from the receiver's last word: a silent receiver has used up part of the grace
+      deadline = silence.last() + this.settings.reconnectGraceMs;
     }
   }
 
@@ -263,11 +280,17 @@ export class Sender {
   }
 
   /** Send what the receiver lacks; true once it says `done`, false on a break. */
-  async transfer(pipe) {
+  async transfer(pipe, silence) {
     const src = await this.openSource(recordSizeFor(pipe.maxMessageSize, this.settings.recordSize));
     const { layout } = src;
     await pipe.send(src.manifestRecord);
-    const first = control(await pipe.recv());
+    silence.heard();
+    const recv = async () => {
+      const message = await pipe.recv();
+      silence.heard();
+      return message;
+    };
+    const first = control(await recv());
     if (first.t === "fail") throw peerFailed(first);
     if (first.t !== "have") throw new P.SendError("protocol", "The receiver did not say what it holds.");
     this.held = first.ranges;
@@ -281,7 +304,7 @@ export class Sender {
     let done = false;
     const acks = (async () => {
       for (;;) {
-        const m = control(await pipe.recv());
+        const m = control(await recv());
         if (m.t === "have") {
           this.held = m.ranges;
           this.report.progress(heldBytes(m.ranges), total);
@@ -465,6 +488,21 @@ export class Receiver {
     const { layout } = this.manifest;
     const have = () => JSON.stringify({ t: "have", r: b64(P.encodeRanges(layout.count, this.next ? [[0, this.next]] : [])) });
     await pipe.send(have());
+    let ackedAt = performance.now();
+    // heartbeat: the last `have` again whenever none went for HEARTBEAT_MS, verifying included
+    const beat = setInterval(() => {
+      if (performance.now() - ackedAt < HEARTBEAT_MS) return;
+      ackedAt = performance.now();
+      pipe.send(have()).catch(() => {});
+    }, HEARTBEAT_MS / 4);
+    try {
+      return await this.receiveRecords(pipe, layout, have, () => (ackedAt = performance.now()));
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async receiveRecords(pipe, layout, have, acked) {
     this.path = await pipe.path();
     this.report.path(this.path);
     this.report.state("transferring", `Receiving ${this.manifest.safeName} ${this.path === "relay" ? "through a relay (TURN)" : "directly, peer to peer"}.`);
@@ -472,25 +510,36 @@ export class Receiver {
     this.report.progress(layout.bytesInPrefix(this.next), layout.size);
     let unacked = 0;
     let ackedAt = performance.now();
-    while (this.next < layout.count) {
-      const message = await pipe.recv();
-      if (typeof message === "string") {
-        const doc = control(message);
-        throw doc.t === "fail" ? peerFailed(doc) : new P.SendError("protocol", "Unexpected control message from the sender.");
+    const silence = watchSilence(pipe, "sender");
+    try {
+      while (this.next < layout.count) {
+        let message;
+        try {
+          message = await pipe.recv();
+        } finally {
+          silence.heard();
+        }
+        if (typeof message === "string") {
+          const doc = control(message);
+          throw doc.t === "fail" ? peerFailed(doc) : new P.SendError("protocol", "Unexpected control message from the sender.");
+        }
+        try {
+          await this.accept(message);
+        } catch (e) {
+          if (e.kind === "verification") await pipe.send(JSON.stringify({ t: "fail", code: "verification", message: e.message })).catch(() => {});
+          throw e;
+        }
+        unacked++;
+        if (unacked >= ACK_EVERY_RECORDS || performance.now() - ackedAt >= ACK_EVERY_MS) {
+          acked();
+          await pipe.send(have());
+          this.report.progress(layout.bytesInPrefix(this.next), layout.size);
+          unacked = 0;
+          ackedAt = performance.now();
+        }
       }
-      try {
-        await this.accept(message);
-      } catch (e) {
-        if (e.kind === "verification") await pipe.send(JSON.stringify({ t: "fail", code: "verification", message: e.message })).catch(() => {});
-        throw e;
-      }
-      unacked++;
-      if (unacked >= ACK_EVERY_RECORDS || performance.now() - ackedAt >= ACK_EVERY_MS) {
-        await pipe.send(have());
-        this.report.progress(layout.bytesInPrefix(this.next), layout.size);
-        unacked = 0;
-        ackedAt = performance.now();
-      }
+    } finally {
+      silence.stop();
     }
     const result = await this.finish("p2p");
     await pipe.send(JSON.stringify({ t: "done" }));

@@ -204,8 +204,6 @@ def test_5xx_and_resets_are_retried_with_backoff():
     import http.server
     import threading
 
-    from transfer_core.s3.http import default_retry
-
     seen: list[str] = []
 
     class Flaky(http.server.BaseHTTPRequestHandler):
@@ -228,9 +226,10 @@ def test_5xx_and_resets_are_retried_with_backoff():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = HttpClient(retry=default_retry(attempts=4, backoff=0.01))
+        client = HttpClient(attempts=4, backoff=0.01)
         etag = client.put(f"http://127.0.0.1:{server.server_port}/x", b"sealed")
         assert etag == '"abc"' and len(seen) == 3
+        assert client.retried_bytes == 2 * len(b"sealed")  # sent three times: twice again
         assert set(seen) == {"application/octet-stream"}
         client.close()
     finally:
