@@ -103,7 +103,8 @@ def test_in_order_fragments_deliver_once_on_the_last() -> None:
     assert stream.reassembly == []
 
 
-def test_installed_on_a_transport_every_new_stream_is_tail_aware() -> None:
+async def test_installed_on_a_transport_every_new_stream_is_tail_aware() -> None:
+    # aiortc takes the running loop at construction (another test may have closed the default one)
     class Dtls:
         state = "connected"
 
