@@ -467,3 +467,14 @@ def test_every_new_group_has_its_own_top_level_key():
     """New groups never change the original ones (other branches add theirs beside them)."""
     assert {"record_size_choice", "ranges", "progress", "record_size_64k", "empty_file",
             "stored_layout", "failures"} <= set(COMMITTED)
+
+
+def test_write_docs_reproduces_the_committed_files(tmp_path):
+    """`python -m transfer_core.protocol.vectors --docs docs` is how both files are regenerated."""
+    for name in ("test-vectors.json", "protocol.md"):
+        (tmp_path / name).write_text((DOCS / name).read_text())
+    stale = (tmp_path / "protocol.md").read_text().replace('"secret_hex"', '"stale"', 1)
+    (tmp_path / "protocol.md").write_text(stale)
+    vectors.write_docs(tmp_path)
+    for name in ("test-vectors.json", "protocol.md"):
+        assert (tmp_path / name).read_text() == (DOCS / name).read_text()

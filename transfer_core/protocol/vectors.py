@@ -1,13 +1,16 @@
 """The protocol's test vectors, computed from fixed inputs (docs/test-vectors.json).
 
-`python -m transfer_core.protocol.vectors > docs/test-vectors.json` regenerates the file; the tests
-recompute every value and compare it with the committed file and with docs/protocol.md.
+`python -m transfer_core.protocol.vectors --docs docs` regenerates docs/test-vectors.json and its
+copy in docs/protocol.md §9 (without `--docs` it prints the JSON); the tests recompute every
+value and compare it with the committed file and with docs/protocol.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -488,8 +491,31 @@ def _range_failures() -> list[dict[str, Any]]:
     return out
 
 
-def main() -> None:
-    print(json.dumps(compute(), indent=2))
+_DOC_BLOCK = re.compile(r"(<!-- vectors -->\n```json\n).*?(\n```\n<!-- /vectors -->)", re.S)
+
+
+def write_docs(docs: Path) -> None:
+    """Regenerate `docs/test-vectors.json` and the copy in `docs/protocol.md` §9 together
+    (after a merge of two branches that both changed the vectors, run this once)."""
+    text = json.dumps(compute(), indent=2)
+    (docs / "test-vectors.json").write_text(text + "\n")
+    protocol = docs / "protocol.md"
+    old = protocol.read_text()
+    new, found = _DOC_BLOCK.subn(lambda m: m.group(1) + text + m.group(2), old)
+    if found != 1:
+        raise SystemExit(f"{protocol} has no single <!-- vectors --> block")
+    protocol.write_text(new)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the vectors; `--docs DIR` rewrites DIR/test-vectors.json and DIR/protocol.md."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--docs"] and len(args) == 2:
+        write_docs(Path(args[1]))
+    elif args:
+        raise SystemExit("usage: python -m transfer_core.protocol.vectors [--docs DIR]")
+    else:
+        print(json.dumps(compute(), indent=2))
 
 
 if __name__ == "__main__":
