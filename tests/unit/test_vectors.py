@@ -431,7 +431,50 @@ def test_failure_vectors_follow_from_the_spec():
                 case["universe"], case["ranges"])
 
 
+def test_transfer_failure_vectors_follow_from_the_spec():
+    """§3: complete only when every index is held; then the whole file's SHA-256."""
+    file_key = keys_from_spec()[0]
+    errors = []
+    for case in COMMITTED["failures"]["transfers"]:
+        record = bytes.fromhex(case["manifest_record_hex"])
+        doc = spec_open_manifest(file_key, record)
+        tid = record[4:20]
+        rkey = hkdf(file_key, tid, "sgraph-send/v1/record-key", 32)
+        count = doc["chunk_count"]
+        held: dict[int, bytes] = {}
+        duplicates = 0
+        for raw in case["records_hex"]:
+            data = bytes.fromhex(raw)
+            index = struct.unpack(">I", data[20:24])[0]
+            plaintext = spec_open_data(rkey, tid, count, doc["size"], data, None)
+            if index in held:
+                duplicates += 1
+            held[index] = plaintext
+        assert duplicates == case["duplicates"]
+        if len(held) < count:
+            error = "truncated"
+        elif hashlib.sha256(b"".join(held[i] for i in range(count))).hexdigest() != doc["sha256"]:
+            error = "hash-mismatch"
+        else:
+            error = None
+            assert case["sha256"] == doc["sha256"]
+        assert error == case["error"], case["case"]
+        errors.append(error)
+    assert set(errors) == {None, "truncated", "hash-mismatch"}
+
+
 def test_every_new_group_has_its_own_top_level_key():
     """New groups never change the original ones (other branches add theirs beside them)."""
     assert {"record_size_choice", "ranges", "progress", "record_size_64k", "empty_file",
             "stored_layout", "failures"} <= set(COMMITTED)
+
+
+def test_write_docs_reproduces_the_committed_files(tmp_path):
+    """`python -m transfer_core.protocol.vectors --docs docs` is how both files are regenerated."""
+    for name in ("test-vectors.json", "protocol.md"):
+        (tmp_path / name).write_text((DOCS / name).read_text())
+    stale = (tmp_path / "protocol.md").read_text().replace('"secret_hex"', '"stale"', 1)
+    (tmp_path / "protocol.md").write_text(stale)
+    vectors.write_docs(tmp_path)
+    for name in ("test-vectors.json", "protocol.md"):
+        assert (tmp_path / name).read_text() == (DOCS / name).read_text()

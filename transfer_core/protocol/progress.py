@@ -85,8 +85,12 @@ class ProgressRecord:
             if doc["v"] != 1:
                 raise ValueError(f"progress version {doc['v']!r} is not supported")
             count = int(doc["count"])
-            via = {Via(k): RangeSet.decode(base64.b64decode(v)) for k, v in doc["via"].items()}
-            record = cls(bytes.fromhex(doc["transfer_id"]), count, via)
+            via = {Via(k): RangeSet.decode(base64.b64decode(v, validate=True))
+                   for k, v in doc["via"].items()}
+            transfer_id = bytes.fromhex(doc["transfer_id"])
+            if len(transfer_id) != 16:
+                raise ValueError("a transfer id is 16 bytes")
+            record = cls(transfer_id, count, via)
         except (ValueError, KeyError, TypeError, RangeEncodingError) as exc:
             raise ProgressError(f"the saved progress is unreadable: {exc}") from None
         if any(r.universe != count for r in via.values()):

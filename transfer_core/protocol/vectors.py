@@ -1,19 +1,30 @@
 """The protocol's test vectors, computed from fixed inputs (docs/test-vectors.json).
 
-`python -m transfer_core.protocol.vectors > docs/test-vectors.json` regenerates the file; the tests
-recompute every value and compare it with the committed file and with docs/protocol.md.
+`python -m transfer_core.protocol.vectors --docs docs` regenerates docs/test-vectors.json and its
+copy in docs/protocol.md §9 (without `--docs` it prints the JSON); the tests recompute every
+value and compare it with the committed file and with docs/protocol.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import LinkError, ManifestError, RecordError
+from ..errors import (
+    DuplicateRecordError,
+    HashMismatchError,
+    LinkError,
+    ManifestError,
+    RecordError,
+    TruncatedTransferError,
+)
 from ..signalling.envelope import SignedMessage
+from ..sink import PartialFile
 from ..source import FileSource
 from ..storage.layout import PartPlan, manifest_key, records_key
 from ..webrtc.channel import negotiated_max_message_size, record_size_for
@@ -36,6 +47,7 @@ SIZE_64K = 70_000  # two records at 64 KiB
 TWO_RECORDS = MIN_RECORD_SIZE - 48 + 1  # the failures' transfer: one full record, then 1 byte
 OTHER_TRANSFER_ID = bytes(range(0xC0, 0xD0))
 OTHER_SECRET = bytes(range(0x20, 0x40))
+MISMATCH_TRANSFER_ID = bytes(range(0xD0, 0xE0))
 
 
 def large_file() -> bytes:
@@ -227,6 +239,7 @@ def _error(exc: Exception) -> str:
         "ForeignRecordError": "foreign", "MisplacedRecordError": "misplaced",
         "TamperedRecordError": "tampered", "WrongKeyError": "wrong-key",
         "ManifestError": "manifest", "RangeEncodingError": "range",
+        "TruncatedTransferError": "truncated", "HashMismatchError": "hash-mismatch",
     }[name]
 
 
@@ -355,7 +368,48 @@ def _failures(directory: Path, file_key: bytes) -> dict[str, Any]:
         "manifest_records": manifests,
         "manifests": _manifest_failures(doc),
         "ranges": _range_failures(),
+        "transfers": _transfer_failures(directory, file_key, manifest_rec, rec1),
     }
+
+
+def _transfer_failures(directory: Path, file_key: bytes, two_manifest: bytes,
+                       two_record_1: bytes) -> list[dict[str, Any]]:
+    """Whole transfers: every record verifies, yet the file is incomplete or not the one named.
+
+    The receiver's own code (`PartialFile`) decides each case."""
+    small = _source(directory, SMALL_NAME, SMALL_FILE, file_key)
+    with small:
+        good_manifest, good_record = small.manifest_record, small.record(0)
+        wrong = Manifest(SMALL_NAME, len(SMALL_FILE), "text/plain", MIN_RECORD_SIZE,
+                         hashlib.sha256(b"another file").hexdigest(), CREATED)
+        cipher = RecordCipher(file_key, MISMATCH_TRANSFER_ID, wrong.layout)
+        cases = [
+            ("complete", good_manifest, [good_record]),
+            ("a record received twice", good_manifest, [good_record, good_record]),
+            ("record 0 of two never came", two_manifest, [two_record_1]),
+            ("the records are not the file the manifest names",
+             cipher.seal_manifest(wrong.to_json()), [cipher.seal(0, SMALL_FILE)]),
+        ]
+    out = []
+    for n, (case, manifest_record, records) in enumerate(cases):
+        work, dest = directory / f"work-{n}", directory / f"out-{n}"
+        dest.mkdir()
+        entry: dict[str, Any] = {"case": case, "manifest_record_hex": manifest_record.hex(),
+                                 "records_hex": [r.hex() for r in records], "duplicates": 0}
+        with PartialFile.open(work, file_key, manifest_record) as partial:
+            for record in records:
+                try:
+                    partial.accept(record, Via.P2P)
+                except DuplicateRecordError:
+                    entry["duplicates"] += 1
+            try:
+                final = partial.finalize(dest)
+            except (TruncatedTransferError, HashMismatchError) as exc:
+                entry["error"] = _error(exc)
+            else:
+                entry.update(error=None, sha256=hashlib.sha256(final.read_bytes()).hexdigest())
+        out.append(entry)
+    return out
 
 
 def _manifest_failures(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -437,8 +491,31 @@ def _range_failures() -> list[dict[str, Any]]:
     return out
 
 
-def main() -> None:
-    print(json.dumps(compute(), indent=2))
+_DOC_BLOCK = re.compile(r"(<!-- vectors -->\n```json\n).*?(\n```\n<!-- /vectors -->)", re.S)
+
+
+def write_docs(docs: Path) -> None:
+    """Regenerate `docs/test-vectors.json` and the copy in `docs/protocol.md` §9 together
+    (after a merge of two branches that both changed the vectors, run this once)."""
+    text = json.dumps(compute(), indent=2)
+    (docs / "test-vectors.json").write_text(text + "\n")
+    protocol = docs / "protocol.md"
+    old = protocol.read_text()
+    new, found = _DOC_BLOCK.subn(lambda m: m.group(1) + text + m.group(2), old)
+    if found != 1:
+        raise SystemExit(f"{protocol} has no single <!-- vectors --> block")
+    protocol.write_text(new)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the vectors; `--docs DIR` rewrites DIR/test-vectors.json and DIR/protocol.md."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--docs"] and len(args) == 2:
+        write_docs(Path(args[1]))
+    elif args:
+        raise SystemExit("usage: python -m transfer_core.protocol.vectors [--docs DIR]")
+    else:
+        print(json.dumps(compute(), indent=2))
 
 
 if __name__ == "__main__":

@@ -186,6 +186,23 @@ async function checkSpecGroups(V, keys, transferId, check, same) {
   await check("manifests: failures", () => all(V.failures.manifests, async (c) => {
     return same(await errorOf(() => P.parseManifest(utf8.encode(c.json))), c.error);
   }));
+  await check("transfers: failures", () => all(V.failures.transfers, async (c) => {
+    const got = await errorOf(async () => {
+      const opened = await P.openManifestRecord(keys.fileKey, unhex(c.manifest_record_hex));
+      const m = P.parseManifest(opened.json);
+      const cipher = await P.RecordCipher.create(keys.fileKey, opened.transferId, m.layout);
+      const held = new Map();
+      for (const r of c.records_hex) {
+        const { index, plaintext } = await cipher.open(unhex(r));
+        held.set(index, plaintext);
+      }
+      if (held.size < m.layout.count) throw new P.SendError("verification", "records are missing", "truncated");
+      const whole = new Uint8Array(m.size);
+      for (const [index, plaintext] of held) whole.set(plaintext, m.layout.offset(index));
+      if (await P.sha256Hex(whole) !== m.sha256) throw new P.SendError("verification", "the file differs", "hash-mismatch");
+    });
+    return same(got, c.error);
+  }));
   await check("empty file", async () => {
     const m = JSON.parse(V.empty_file.manifest_json);
     const json = P.manifestJson({ name: m.name, size: m.size, media_type: m.media_type, record_size: m.record_size, sha256: await P.sha256Hex(new Uint8Array(0)), created: m.created });
