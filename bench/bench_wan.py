@@ -196,6 +196,11 @@ def section(points: list[Point], size: int) -> str:
         "have more than that in flight.",
         "",
         *rows,
+        "",
+        f"Load average when written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. "
+        "Under heavy load aiortc is CPU-starved and stalls on its 1 s minimum "
+        "retransmission timeout, so absolute figures drop far below the idle machine's; "
+        "compare engine and raw within one run.",
     ])
 
 
