@@ -86,7 +86,7 @@ async def lab_transfer(lab: Lab, net: Internet, sender_ns: str, receiver_ns: str
                                     "--server", net.url, "--ice", "any", *LAB_FAST,
                                     *receive_args)
         try:  # both at once: neither blocks on a full stderr pipe
-            received, sent = await asyncio.gather(receiver.finish(180), sender.finish(180))
+            received, sent = await asyncio.gather(receiver.finish(240), sender.finish(240))
         finally:
             await receiver.kill()
     finally:

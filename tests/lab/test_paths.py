@@ -74,9 +74,11 @@ async def test_everything_but_signalling_blocked_falls_back_to_storage(lab, net,
     lab.firewall(blocked, "all", allow_tcp=(ws_port, s3_port))
     short = ("--connect-timeout", "5", "--reconnect-grace", "5")
     try:
+        # --p2p-timeout leaves a busy machine time to start the receiver and let ICE
+        # try (and be dropped) at least once before the sender turns to storage
         sent, received = await check_transfer(
             lab, net, tmp_path, blocked.hosts[0], lab.lans[1].hosts[0], size=1 << 20,
-            send_args=("--p2p-timeout", "8", *short), receive_args=short,
+            send_args=("--p2p-timeout", "20", *short), receive_args=short,
         )
         dropped = lab.counter(blocked.router, "blocked")
     finally:
