@@ -103,7 +103,7 @@ def test_in_order_fragments_deliver_once_on_the_last() -> None:
     assert stream.reassembly == []
 
 
-def test_installed_on_a_transport_every_new_stream_is_tail_aware() -> None:
+async def test_installed_on_a_transport_every_new_stream_is_tail_aware() -> None:
     class Dtls:
         state = "connected"
 
