@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -108,6 +109,7 @@ class DevStack:
         bucket_name: str = "sgraph-send-local",
         stage: str = "local",
         handler_output: bool = False,
+        upgrade_delay: float = 0.0,
     ) -> AsyncIterator[DevStack]:
         """Start moto, the Lambda workers and the gateway on 127.0.0.1; stop them on exit.
 
@@ -115,7 +117,8 @@ class DevStack:
         `{"MESSAGE_RATE_PER_MINUTE": "5"}`. With `record`, every frame is kept
         in `stack.relayed`; `record_to` also writes each as a JSON line;
         `on_relay` is called with each. `handler_output` shows the handlers'
-        Powertools logs and metrics on stderr.
+        Powertools logs and metrics on stderr. `upgrade_delay` holds each 101 that
+        long after `$connect` (a connection the gateway does not know yet).
         """
         moto = MotoBackend(table_name, bucket_name)
         await asyncio.to_thread(moto.start)
@@ -141,6 +144,7 @@ class DevStack:
             stage=stage,
             idle_timeout=idle_timeout,
             on_relay=relay_hook,
+            upgrade_delay=upgrade_delay,
         )
         invoker: Invoker | None = None
         web: WebServer | None = None
@@ -162,6 +166,8 @@ class DevStack:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "POWERTOOLS_SERVICE_NAME": "sgraph-send",
+                # Per stack run: the daily salt of address hashes derives from it.
+                "CLIENT_HASH_SECRET": secrets.token_urlsafe(32),
                 "DEVSTACK_HANDLER_OUTPUT": "stderr" if handler_output else "",
                 **(env or {}),
             }

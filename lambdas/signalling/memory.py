@@ -18,13 +18,13 @@ class _Slot:
     role: str
     token_hash: str | None
     expires_at: int
+    connected_at: int = 0
 
 
 @dataclass
 class InMemoryRepository:
     """Dict-backed `Repository` with the same semantics as the DynamoDB adapter."""
 
-    salts: dict[str, bytes] = field(default_factory=dict)
     connect_counts: dict[tuple[str, int], int] = field(default_factory=dict)
     slots: dict[tuple[str, str], _Slot] = field(default_factory=dict)
     connections: dict[str, Connection] = field(default_factory=dict)
@@ -32,44 +32,54 @@ class InMemoryRepository:
     calls: int = 0
     """Store round trips made so far (what a DynamoDB adapter would pay)."""
 
-    def daily_salt(self, day: str, candidate: bytes, expires_at: int) -> bytes:
-        self.calls += 1
-        return self.salts.setdefault(day, candidate)
-
-    def count_connect(self, client_hash: str, window: int, expires_at: int) -> int:
+    def count_connect(self, client_hash: str, window: int, n: int, expires_at: int) -> int:
         self.calls += 1
         key = (client_hash, window)
-        self.connect_counts[key] = self.connect_counts.get(key, 0) + 1
+        self.connect_counts[key] = self.connect_counts.get(key, 0) + n
         return self.connect_counts[key]
 
-    def claim_slot(self, connection: Connection, token_hash: str | None, now: int) -> str | None:
+    def claim_slot(
+        self, connection: Connection, token_hash: str | None, now: int,
+        take_over: str | None = None,
+    ) -> str | None:
         self.calls += 1
         key = (connection.room_id, connection.slot)
         held = self.slots.get(key)
         replaced = None
         if held is not None and held.expires_at >= now:
-            if token_hash is None or held.token_hash != token_hash:
-                raise SlotTaken(connection.slot)
+            same_token = token_hash is not None and held.token_hash == token_hash
+            if not same_token and held.connection_id != take_over:
+                raise SlotTaken(
+                    Member(held.connection_id, held.role, connection.slot, held.connected_at)
+                )
             replaced = held.connection_id
         self.slots[key] = _Slot(
-            connection.connection_id, connection.role, token_hash, connection.expires_at
+            connection.connection_id, connection.role, token_hash, connection.expires_at,
+            connection.connected_at,
         )
         self.connections[connection.connection_id] = connection
         return replaced
 
-    def touch(self, connection_id: str, window: int, now: int) -> tuple[Connection, int] | None:
+    def connection(self, connection_id: str, now: int) -> Connection | None:
+        self.calls += 1
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.expires_at < now:
+            return None
+        return conn
+
+    def add_frames(self, connection_id: str, window: int, n: int, now: int) -> int | None:
         self.calls += 1
         conn = self.connections.get(connection_id)
         if conn is None or conn.expires_at < now:
             return None
         key = (connection_id, window)
-        self.message_counts[key] = self.message_counts.get(key, 0) + 1
-        return conn, self.message_counts[key]
+        self.message_counts[key] = self.message_counts.get(key, 0) + n
+        return self.message_counts[key]
 
     def members(self, room_id: str, now: int) -> list[Member]:
         self.calls += 1
         return [
-            Member(slot.connection_id, slot.role, name)
+            Member(slot.connection_id, slot.role, name, slot.connected_at)
             for (room, name), slot in sorted(self.slots.items())
             if room == room_id and slot.expires_at >= now
         ]
@@ -93,11 +103,17 @@ class RecordingGateway:
 
     sent: list[tuple[str, bytes]] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
+    """Connection ids whose liveness was checked (`GetConnection`)."""
 
     def send(self, connection_id: str, data: bytes) -> None:
         if connection_id in self.gone:
             raise GoneError(connection_id)
         self.sent.append((connection_id, data))
+
+    def alive(self, connection_id: str) -> bool:
+        self.asked.append(connection_id)
+        return connection_id not in self.gone
 
     def to(self, connection_id: str) -> list[bytes]:
         """Everything posted to one connection, in order."""

@@ -128,8 +128,35 @@ ACTIONS: dict[str, type[_Message]] = {
 _ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(ClientMessage)
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects a message may have (a signal payload is shallow)."""
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _strict(data: Any) -> None:
+    """Refuse what `json.loads` lets through but JSON (RFC 8259) does not mean: nesting
+    deeper than `MAX_DEPTH`, and strings with lone surrogates (not UTF-8 encodable)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: list[Any] = [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            children = value
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise BadJson("The message has a lone surrogate; it is not UTF-8 text.") from None
+            continue
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise BadJson(f"The message is nested deeper than {MAX_DEPTH} levels.")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -148,6 +175,7 @@ def parse_message(body: str | None, is_base64: bool = False) -> AnyMessage:
         raise BadJson("The message is not valid JSON.") from None
     if not isinstance(data, dict):
         raise BadJson("The message must be a JSON object.")
+    _strict(data)
     ref = data.get("ref") if isinstance(data.get("ref"), str) else None
     try:
         action = data.get("action")

@@ -21,6 +21,11 @@ class GoneError(Exception):
 class SlotTaken(Exception):
     """The slot is held by a live connection with another (or no) reconnect token."""
 
+    def __init__(self, holder: Member) -> None:
+        self.holder = holder
+        """Who holds it (the service may check whether that connection still exists)."""
+        super().__init__(f"slot {holder.slot} is taken")
+
 
 class Repository(Protocol):
     """Short-lived signalling state.
@@ -32,25 +37,30 @@ class Repository(Protocol):
     by every read, because DynamoDB deletes them only eventually.
     """
 
-    def daily_salt(self, day: str, candidate: bytes, expires_at: int) -> bytes:
-        """The salt for `day`: store `candidate` if none exists yet, return the stored one."""
+    def count_connect(self, client_hash: str, window: int, n: int, expires_at: int) -> int:
+        """Add `n` connects for `client_hash` in minute `window`; return the new total."""
         ...
 
-    def count_connect(self, client_hash: str, window: int, expires_at: int) -> int:
-        """Add one connect for `client_hash` in minute `window`; return the new count."""
-        ...
+    def claim_slot(
+        self, connection: Connection, token_hash: str | None, now: int,
+        take_over: str | None = None,
+    ) -> str | None:
+        """Write the slot, then the connection item.
 
-    def claim_slot(self, connection: Connection, token_hash: str | None, now: int) -> str | None:
-        """Write the slot and the connection item atomically.
-
-        The slot is taken if it is free, expired, or held with the same
-        `token_hash`. Return the id of the connection it was taken back from
-        (reconnect), or None. Raise `SlotTaken` otherwise.
+        The slot is taken if it is free, expired, held with the same
+        `token_hash`, or (with `take_over`) still held by exactly that
+        connection id (one the service found dead). Return the id of the
+        connection it was taken from (reconnect or take-over), or None. Raise
+        `SlotTaken` (naming the holder) otherwise.
         """
         ...
 
-    def touch(self, connection_id: str, window: int, now: int) -> tuple[Connection, int] | None:
-        """Count one message in minute `window` for the connection; return it and the count.
+    def connection(self, connection_id: str, now: int) -> Connection | None:
+        """The connection item (strongly consistent read); None if absent or expired."""
+        ...
+
+    def add_frames(self, connection_id: str, window: int, n: int, now: int) -> int | None:
+        """Add `n` frames to the connection's count of minute `window`; return the total.
 
         None when the connection item does not exist (or has expired).
         """
@@ -74,6 +84,10 @@ class Gateway(Protocol):
 
     def send(self, connection_id: str, data: bytes) -> None:
         """Post `data` to the connection; raise `GoneError` if it no longer exists."""
+        ...
+
+    def alive(self, connection_id: str) -> bool:
+        """Whether the gateway still knows the connection (`GetConnection`)."""
         ...
 
 

@@ -72,6 +72,8 @@ class Settings:
     """Powertools service name."""
     metrics_namespace: str = "sgraph-send"
     """Powertools metrics namespace."""
+    client_hash_secret: str | None = None
+    """Secret the daily salt of client-address hashes derives from (never in the table)."""
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     """Largest forwarded payload (not configurable by env: clients rely on it)."""
 
@@ -110,6 +112,7 @@ class Settings:
             management_endpoint_url=env.get("MANAGEMENT_ENDPOINT_URL", "").strip() or None,
             presign_ttl_seconds=min(_int(env, "PRESIGN_TTL_SECONDS", 600), 3600),
             transfer_expiry_days=_int(env, "TRANSFER_EXPIRY_DAYS", 7),
+            client_hash_secret=env.get("CLIENT_HASH_SECRET") or None,
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or "sgraph-send",
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "sgraph-send",
         )

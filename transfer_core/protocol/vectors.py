@@ -16,6 +16,7 @@ from ..signalling.envelope import SignedMessage
 from ..source import FileSource
 from .keys import derive_keys, key_check, record_key
 from .layout import DEFAULT_RECORD_SIZE
+from .room import offer
 from .secret import TransferSecret
 
 SECRET = bytes(range(32))
@@ -52,7 +53,9 @@ def compute() -> dict[str, Any]:
             "secret_hex": SECRET.hex(),
             "code": secret.code,
             "link": secret.link("https://send.sgraph.ai/"),
+            "room_key_hex": keys.room_key.hex(),
             "room_id": keys.room_id,
+            "connect_subprotocols": offer(keys.room_key),
             "file_key_hex": keys.file_key.hex(),
             "signal_key_hex": keys.signal_key.hex(),
             "transfer_id_hex": TRANSFER_ID.hex(),

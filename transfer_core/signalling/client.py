@@ -21,6 +21,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from ..errors import SGraphSendError
+from ..protocol.room import offer
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,8 @@ class RelayClosed:
 Event = PeerJoined | PeerLeft | SignalReceived | ServerError | RelayClosed
 
 _REFUSALS = {
-    400: "the relay refused the room id or role (is the link complete?)",
+    400: "the relay refused the room key or role (is the link complete? is the relay"
+         " on protocol version 2?)",
     403: "the relay refused the connection",
     409: "someone else already holds this role in the room",
     429: "too many connections from here; wait a minute and try again",
@@ -139,13 +141,22 @@ class SignalClient:
 
     @classmethod
     async def connect(
-        cls, url: str, room_id: str, role: str, token: str, timeout: float = 10.0
+        cls, url: str, room_key: bytes, role: str, token: str, timeout: float = 10.0
     ) -> SignalClient:
-        query = urlencode({"room": room_id, "role": role, "token": token})
+        """Open the relay WebSocket and join the room of `room_key` (the link's capability).
+
+        The room key travels in the `Sec-WebSocket-Protocol` header (protocol.room),
+        never in the URL, which proxies and access logs may keep.
+        """
+        query = urlencode({"role": role, "token": token})
         uri = f"{url}{'&' if '?' in url else '?'}{query}"
         try:
             ws = await asyncio.wait_for(
-                websockets.connect(uri, max_size=128 * 1024, ping_interval=None), timeout
+                websockets.connect(
+                    uri, max_size=128 * 1024, ping_interval=None,
+                    subprotocols=offer(room_key),  # type: ignore[arg-type]
+                ),
+                timeout,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code

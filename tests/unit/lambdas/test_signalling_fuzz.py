@@ -12,8 +12,9 @@ from lambdas.signalling.memory import InMemoryRepository, RecordingGateway
 from lambdas.signalling.relay_api import relay_event
 from lambdas.signalling.service import SignallingService
 from lambdas.signalling.settings import Settings
+from transfer_core.protocol.room import offer
 
-ROOM = "0123456789abcdef0123456789abcdef"
+CRED = ", ".join(offer(bytes(range(32))))
 KNOWN_TYPES = {"welcome", "pong", "ice-servers", "error", "peer-left"}
 KNOWN_CODES = {
     "bad-json",
@@ -56,8 +57,8 @@ bodies = (
 def _world():
     repo, gateway = InMemoryRepository(), RecordingGateway()
     service = SignallingService(repo, Settings(table_name="t"), gateway)
-    service.connect("A", ROOM, "sender", None, "ip")
-    service.connect("B", ROOM, "receiver", None, "ip")
+    service.connect("A", CRED, "sender", None, "ip")
+    service.connect("B", CRED, "receiver", None, "ip")
     return service, gateway
 
 

@@ -25,10 +25,13 @@ from lambdas.signalling.messages import parse_message
 from lambdas.signalling.relay_api import dispatch
 from lambdas.signalling.service import SignallingService
 from lambdas.signalling.settings import Settings
+from transfer_core.protocol.room import offer, room_id_for
 from transfer_core.storage import manifest_key, records_key
 
-ROOM = "0123456789abcdef0123456789abcdef"
-OTHER = "f" * 32
+CRED = ", ".join(offer(bytes(range(32))))
+ROOM = room_id_for(bytes(range(32)))
+OTHER_CRED = ", ".join(offer(b"\xff" * 32))
+OTHER = room_id_for(b"\xff" * 32)
 NOW = 1_700_000_000.0
 DAY = 86400
 
@@ -47,9 +50,9 @@ def world():
     storage = InMemoryStorage(now=NOW)
     settings = Settings(table_name="t", bucket_name="b", presign_ttl_seconds=600)
     svc = SignallingService(repo, settings, gateway, clock=clock, storage=storage)
-    svc.connect("S", ROOM, "sender", "A" * 22, "10.0.0.1")
-    svc.connect("R", ROOM, "receiver", "B" * 22, "10.0.0.2")
-    svc.connect("X", OTHER, "sender", "C" * 22, "10.0.0.3")
+    svc.connect("S", CRED, "sender", "A" * 22, "10.0.0.1")
+    svc.connect("R", CRED, "receiver", "B" * 22, "10.0.0.2")
+    svc.connect("X", OTHER_CRED, "sender", "C" * 22, "10.0.0.3")
     return svc, gateway, clock, storage
 
 
@@ -174,7 +177,7 @@ def test_url_lifetime_follows_the_setting_and_time(world):
 
 def test_a_replaced_connection_gets_nothing(world):
     svc, _, _, _ = world
-    svc.connect("S2", ROOM, "sender", "A" * 22, "10.0.0.1")  # reconnect with the token
+    svc.connect("S2", CRED, "sender", "A" * 22, "10.0.0.1")  # reconnect with the token
     with pytest.raises(NotInRoom):
         call(svc, "S", {"action": "upload-start", "object": "manifest"})
 
@@ -196,6 +199,6 @@ def test_field_rules(world):
 def test_without_a_bucket_storage_is_unavailable():
     repo, gateway = InMemoryRepository(), RecordingGateway()
     svc = SignallingService(repo, Settings(table_name="t"), gateway, clock=lambda: NOW)
-    svc.connect("S", ROOM, "sender", "A" * 22, "10.0.0.1")
+    svc.connect("S", CRED, "sender", "A" * 22, "10.0.0.1")
     with pytest.raises(StorageUnavailable):
         svc.upload_start("S", "manifest")
