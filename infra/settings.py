@@ -51,6 +51,8 @@ class StackSettings:
     """Stage-wide burst."""
     transfer_expiry_days: int = 7
     """Days after which objects under ``transfers/`` are deleted."""
+    max_transfer_bytes: int = 4 * 1024**3
+    """Largest transfer the relay lets a sender store in S3 (``MAX_TRANSFER_BYTES``)."""
     cors_allowed_origins: tuple[str, ...] = ("*",)
     """Origins a browser may PUT/GET from; presigned URLs carry the authorisation."""
     powertools_version: str = "latest"

@@ -7,6 +7,7 @@ Item layout (table schema in docs/contracts.md; detail in docs/signalling.md):
 | connection | `CONN#<connection id>` | `CONN` | room_id, role, slot, connected_at, ttl, n<minute> |
 | slot | `ROOM#<room id>` | `SLOT#<slot>` | connection_id, role, token_hash, connected_at, ttl |
 | connect counter | `RATE#<client hash>` | `CONNECT#<minute>` | n, ttl |
+| upload plan | `ROOM#<room id>` | `UPLOAD#<first>` | upload_id, size, part_size, parts, ttl |
 
 Connection items carry `room_id`, so the `room-index` GSI lists a room's
 connections; the relay itself reads room membership from the slot items with
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .model import Connection, Member
-from .ports import SlotTaken
+from .ports import SlotTaken, UploadPlan
 
 #: How many earlier per-minute message counters `add_frames` clears. A connection
 #: idle for longer than API Gateway's 10-minute idle timeout is closed, so no
@@ -163,7 +164,7 @@ class DynamoRepository:
     def members(self, room_id: str, now: int) -> list[Member]:
         result = self._call(
             "query",
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :slot)",
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :slot)",  # not UPLOAD#
             ExpressionAttributeValues={":pk": {"S": f"ROOM#{room_id}"}, ":slot": {"S": "SLOT#"}},
             ConsistentRead=True,
         )
@@ -195,6 +196,32 @@ class DynamoRepository:
                 return False
             raise
         return True
+
+
+    def put_upload_plan(self, room_id: str, first: int, plan: UploadPlan) -> None:
+        self._call(
+            "put_item",
+            Item={
+                "pk": {"S": f"ROOM#{room_id}"},
+                "sk": {"S": f"UPLOAD#{first}"},
+                "upload_id": {"S": plan.upload_id},
+                "size": {"N": str(plan.size)},
+                "part_size": {"N": str(plan.part_size)},
+                "parts": {"N": str(plan.parts)},
+                "ttl": {"N": str(plan.expires_at)},
+            },
+        )
+
+    def upload_plan(self, room_id: str, first: int, now: int) -> UploadPlan | None:
+        item = self._call(
+            "get_item",
+            Key={"pk": {"S": f"ROOM#{room_id}"}, "sk": {"S": f"UPLOAD#{first}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item or _n(item, "ttl") < now:
+            return None
+        return UploadPlan(_s(item, "upload_id"), _n(item, "size"), _n(item, "part_size"),
+                          _n(item, "parts"), _n(item, "ttl"))
 
 
 def _member(item: dict[str, Any], slot: str) -> Member:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from transfer_core.storage.presign import MissingPartsError, NoSuchUploadError, StoredObject
 
 from .model import Connection, Member
-from .ports import GoneError, SlotTaken
+from .ports import GoneError, SlotTaken, UploadPlan
 
 
 @dataclass
@@ -29,6 +29,7 @@ class InMemoryRepository:
     slots: dict[tuple[str, str], _Slot] = field(default_factory=dict)
     connections: dict[str, Connection] = field(default_factory=dict)
     message_counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    plans: dict[tuple[str, int], UploadPlan] = field(default_factory=dict)
     calls: int = 0
     """Store round trips made so far (what a DynamoDB adapter would pay)."""
 
@@ -97,6 +98,16 @@ class InMemoryRepository:
         return True
 
 
+    def put_upload_plan(self, room_id: str, first: int, plan: UploadPlan) -> None:
+        self.calls += 1
+        self.plans[(room_id, first)] = plan
+
+    def upload_plan(self, room_id: str, first: int, now: int) -> UploadPlan | None:
+        self.calls += 1
+        plan = self.plans.get((room_id, first))
+        return plan if plan is not None and plan.expires_at >= now else None
+
+
 @dataclass
 class RecordingGateway:
     """`Gateway` that records what it would post; ids in `gone` raise `GoneError`."""
@@ -135,8 +146,8 @@ class InMemoryStorage:
     def url_expiry(self) -> int:
         return int(self.now) + self.url_ttl
 
-    def put_url(self, key: str) -> str:
-        return f"fake://put/{key}"
+    def put_url(self, key: str, size: int) -> str:
+        return f"fake://put/{key}?length={size}"
 
     def get_url(self, key: str) -> str:
         return f"fake://get/{key}"
@@ -149,11 +160,13 @@ class InMemoryStorage:
         self.uploads[upload_id] = (key, {})
         return upload_id, []
 
-    def part_urls(self, key: str, upload_id: str, parts: Iterable[int]) -> list[tuple[int, str]]:
+    def part_urls(
+        self, key: str, upload_id: str, parts: Iterable[tuple[int, int]]
+    ) -> list[tuple[int, str]]:
         if self.uploads.get(upload_id, ("",))[0] != key:
             raise NoSuchUploadError(upload_id)
-        return [(n, f"fake://part/{key}?uploadId={upload_id}&partNumber={n}")
-                for n in sorted(set(parts))]
+        return [(n, f"fake://part/{key}?uploadId={upload_id}&partNumber={n}&length={size}")
+                for n, size in sorted(dict(parts).items())]
 
     def complete(self, key: str, upload_id: str, parts: int) -> int:
         held_key, held = self.uploads.get(upload_id, ("", {}))

@@ -65,6 +65,7 @@ class IceServers(_Message):
 RecordIndex = Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)]
 UploadId = Annotated[str, Field(min_length=1, max_length=1024)]
 PartNumber = Annotated[int, Field(ge=1, le=10_000, strict=True)]
+ObjectSize = Annotated[int, Field(ge=1, le=2**53, strict=True)]
 MAX_PART_URLS = 16
 """Part URLs per `upload-parts` reply: keeps a reply far below API Gateway's 32 KB frame."""
 
@@ -79,6 +80,10 @@ class UploadStart(_Message):
     """Records only: index of the object's first record."""
     parts: Annotated[int, Field(ge=0, le=10_000, strict=True)] | None = None
     """Records only: 0 for one single PUT, else the multipart upload's part count."""
+    size: ObjectSize
+    """Exact bytes of the object; the PUT URLs sign it, so S3 refuses any other size."""
+    partSize: ObjectSize | None = None  # noqa: N815 (the wire name)
+    """Multipart only: bytes of every part but the last."""
 
 
 class UploadParts(_Message):

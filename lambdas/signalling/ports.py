@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from transfer_core.storage.presign import StoredObject
@@ -25,6 +26,28 @@ class SlotTaken(Exception):
         self.holder = holder
         """Who holds it (the service may check whether that connection still exists)."""
         super().__init__(f"slot {holder.slot} is taken")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPlan:
+    """What a sender declared for a multipart upload; the relay presigns only that."""
+
+    upload_id: str
+    """S3's upload id: the only one the relay accepts for this room and `first`."""
+    size: int
+    """Bytes of the whole records object."""
+    part_size: int
+    """Bytes of every part but the last."""
+    parts: int
+    """Number of parts (exactly what `size` and `part_size` need)."""
+    expires_at: int
+    """Epoch seconds after which the plan is ignored (unfinished uploads are aborted)."""
+
+    def part_bytes(self, part: int) -> int:
+        """Exact size of part `part` (1-based)."""
+        if part < self.parts:
+            return self.part_size
+        return self.size - (self.parts - 1) * self.part_size
 
 
 class Repository(Protocol):
@@ -78,6 +101,14 @@ class Repository(Protocol):
         """Delete the slot only if `connection_id` holds it; True when it did."""
         ...
 
+    def put_upload_plan(self, room_id: str, first: int, plan: UploadPlan) -> None:
+        """Keep the plan of the room's multipart upload of the records at `first`."""
+        ...
+
+    def upload_plan(self, room_id: str, first: int, now: int) -> UploadPlan | None:
+        """The plan kept for the room and `first` (strongly consistent); None if none."""
+        ...
+
 
 class Gateway(Protocol):
     """Delivery to WebSocket connections (API Gateway's `@connections` API)."""
@@ -104,8 +135,8 @@ class Storage(Protocol):
         """Epoch seconds at which URLs presigned now stop working."""
         ...
 
-    def put_url(self, key: str) -> str:
-        """A single-PUT URL."""
+    def put_url(self, key: str, size: int) -> str:
+        """A single-PUT URL for exactly `size` bytes (a signed `Content-Length`)."""
         ...
 
     def get_url(self, key: str) -> str:
@@ -116,8 +147,10 @@ class Storage(Protocol):
         """The unfinished multipart upload of `key` and its uploaded part numbers, or a new one."""
         ...
 
-    def part_urls(self, key: str, upload_id: str, parts: Iterable[int]) -> list[tuple[int, str]]:
-        """UploadPart URLs."""
+    def part_urls(
+        self, key: str, upload_id: str, parts: Iterable[tuple[int, int]]
+    ) -> list[tuple[int, str]]:
+        """UploadPart URLs for `(part number, exact size)` pairs (signed `Content-Length`)."""
         ...
 
     def complete(self, key: str, upload_id: str, parts: int) -> int:

@@ -33,7 +33,8 @@ def dispatch(service: SignallingService, connection_id: str, message: AnyMessage
         return service.ping(connection_id, message.ref)
     if isinstance(message, UploadStart):
         return service.upload_start(
-            connection_id, message.object, message.first, message.parts, message.ref
+            connection_id, message.object, message.first, message.parts, message.ref,
+            size=message.size, part_size=message.partSize,
         )
     if isinstance(message, UploadParts):
         return service.upload_parts(

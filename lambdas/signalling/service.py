@@ -21,6 +21,9 @@ from typing import Any
 
 from transfer_core.protocol.room import RoomKeyError, parse_offer, room_id_for
 from transfer_core.storage.layout import (
+    MAX_MANIFEST_OBJECT_BYTES,
+    MAX_RECORD_OBJECTS,
+    MAX_SINGLE_PUT_BYTES,
     manifest_key,
     records_key,
     room_prefix,
@@ -43,10 +46,11 @@ from .errors import (
     RoomFull,
     SignallingError,
     StorageUnavailable,
+    TooLarge,
     UploadIncomplete,
 )
 from .model import ROLES, TOKEN_RE, Connection, Member
-from .ports import Gateway, GoneError, Repository, SlotTaken, Storage
+from .ports import Gateway, GoneError, Repository, SlotTaken, Storage, UploadPlan
 from .settings import Settings
 from .turn import turn_credentials
 
@@ -61,6 +65,8 @@ ADMISSION_GRACE_SECONDS = 30
 #: shared DynamoDB counter (docs/signalling.md §4); a small limit lowers it.
 COUNT_BATCH = 16
 _SALT_LABEL = b"sgraph-send/client-hash-salt/"
+#: An upload plan outlives the bucket's abort of unfinished uploads (one day).
+UPLOAD_PLAN_SECONDS = 2 * 86400
 
 
 class LocalCounters:
@@ -318,31 +324,85 @@ class SignallingService:
 
     def upload_start(
         self, connection_id: str, obj: str, first: int | None = None, parts: int | None = None,
-        ref: str | None = None,
+        ref: str | None = None, *, size: int | None = None, part_size: int | None = None,
     ) -> Outcome:
-        """Give the room's sender a PUT URL, or its (new or unfinished) multipart upload."""
+        """Give the room's sender a PUT URL, or its (new or unfinished) multipart upload.
+
+        The sender declares the object's exact size; the relay refuses more than
+        `MAX_TRANSFER_BYTES` per room (and `MAX_RECORD_OBJECTS` objects), more parts
+        than the size needs, and signs every URL for exactly the declared bytes.
+        """
         conn = self._sender_of(connection_id)
         storage = self._storage_or_fail()
+        if size is None:
+            raise MissingField("upload-start needs the field size (the object's bytes).")
         fields: dict[str, Any] = {"object": obj}
         if obj == "manifest":
-            if first is not None or parts is not None:
-                raise InvalidField("upload-start of the manifest takes neither first nor parts.")
-            fields["url"] = storage.put_url(manifest_key(conn.room_id))
+            if first is not None or parts is not None or part_size is not None:
+                raise InvalidField(
+                    "upload-start of the manifest takes neither first, parts nor partSize."
+                )
+            if size > MAX_MANIFEST_OBJECT_BYTES:
+                raise TooLarge(f"A sealed manifest is at most {MAX_MANIFEST_OBJECT_BYTES} bytes.")
+            fields["url"] = storage.put_url(manifest_key(conn.room_id), size)
         else:
             if first is None or parts is None:
                 raise MissingField("upload-start of records needs the fields first and parts.")
             key = records_key(conn.room_id, first)
+            self._check_room_capacity(storage, conn.room_id, key, size)
             fields["first"] = first
             if parts == 0:
-                fields["url"] = storage.put_url(key)
+                if part_size is not None:
+                    raise InvalidField("A single PUT (parts 0) takes no partSize.")
+                if size > MAX_SINGLE_PUT_BYTES:
+                    raise InvalidField("An object over 5 GiB needs a multipart upload.")
+                fields["url"] = storage.put_url(key, size)
             else:
+                if part_size is None:
+                    raise MissingField("A multipart upload-start needs the field partSize.")
+                if parts != -(-size // part_size):
+                    raise InvalidField(
+                        f"{size} bytes in parts of {part_size} make {-(-size // part_size)} "
+                        f"parts, not {parts}."
+                    )
                 upload_id, uploaded = storage.start_upload(key)
+                now = int(self._clock())
+                held = self._repo.upload_plan(conn.room_id, first, now)
+                if held is not None and held.upload_id == upload_id and (
+                    held.size, held.part_size, held.parts) != (size, part_size, parts):
+                    raise InvalidField(
+                        "The unfinished upload at this first record has another size or "
+                        "part size; resume it with the same plan."
+                    )
+                self._repo.put_upload_plan(conn.room_id, first, UploadPlan(
+                    upload_id, size, part_size, parts, now + UPLOAD_PLAN_SECONDS))
                 fields["uploadId"] = upload_id
                 fields["uploaded"] = ranges_of(uploaded)
         fields["expiresAt"] = storage.url_expiry()
         fields["storedUntil"] = self._stored_until(self._clock())
         self._reply(connection_id, model.reply("upload-start", fields, ref))
         return Outcome()
+
+    def _check_room_capacity(self, storage: Storage, room_id: str, key: str, size: int) -> None:
+        """Refuse an object that would take the room past its bytes or objects."""
+        limit = self._settings.max_transfer_bytes
+        if size > limit:
+            raise TooLarge(f"This relay stores at most {limit} bytes per transfer.")
+        others = [
+            o for o in storage.objects(room_prefix(room_id))
+            if o.key != key and split_records_key(room_id, o.key) is not None
+        ]
+        if len(others) >= MAX_RECORD_OBJECTS:
+            raise TooLarge(f"A transfer is stored in at most {MAX_RECORD_OBJECTS} objects.")
+        if sum(o.size for o in others) + size > limit:
+            raise TooLarge(f"This relay stores at most {limit} bytes per transfer.")
+
+    def _plan_of(self, conn: Connection, first: int, upload_id: str) -> UploadPlan:
+        """The plan of the room's upload at `first`, if `upload_id` is the one it names."""
+        plan = self._repo.upload_plan(conn.room_id, first, int(self._clock()))
+        if plan is None or plan.upload_id != upload_id:
+            raise NoUpload()
+        return plan
 
     def upload_parts(
         self, connection_id: str, first: int, upload_id: str, parts: list[int],
@@ -353,8 +413,14 @@ class SignallingService:
         storage = self._storage_or_fail()
         if len(set(parts)) != len(parts):
             raise InvalidField("The field parts lists a part number twice.")
+        plan = self._plan_of(conn, first, upload_id)
+        if max(parts) > plan.parts:
+            raise InvalidField(f"This upload has {plan.parts} parts.")
         try:
-            urls = storage.part_urls(records_key(conn.room_id, first), upload_id, parts)
+            urls = storage.part_urls(
+                records_key(conn.room_id, first), upload_id,
+                [(n, plan.part_bytes(n)) for n in parts],
+            )
         except NoSuchUploadError:
             raise NoUpload() from None
         fields = {
@@ -372,6 +438,9 @@ class SignallingService:
         """Complete the sender's multipart upload with exactly parts 1…parts."""
         conn = self._sender_of(connection_id)
         storage = self._storage_or_fail()
+        plan = self._plan_of(conn, first, upload_id)
+        if parts != plan.parts:
+            raise InvalidField(f"This upload has {plan.parts} parts, not {parts}.")
         try:
             size = storage.complete(records_key(conn.room_id, first), upload_id, parts)
         except NoSuchUploadError:

@@ -68,6 +68,8 @@ class Settings:
     """Lifetime of the presigned S3 URLs the storage actions hand out."""
     transfer_expiry_days: int = 7
     """Days a stored transfer is kept (the bucket's lifecycle rule on `transfers/`)."""
+    max_transfer_bytes: int = 4 * 1024**3
+    """Most bytes of records objects one room may store (the stack's `maxTransferBytes`)."""
     service_name: str = "sgraph-send"
     """Powertools service name."""
     metrics_namespace: str = "sgraph-send"
@@ -112,6 +114,7 @@ class Settings:
             management_endpoint_url=env.get("MANAGEMENT_ENDPOINT_URL", "").strip() or None,
             presign_ttl_seconds=min(_int(env, "PRESIGN_TTL_SECONDS", 600), 3600),
             transfer_expiry_days=_int(env, "TRANSFER_EXPIRY_DAYS", 7),
+            max_transfer_bytes=_int(env, "MAX_TRANSFER_BYTES", 4 * 1024**3),
             client_hash_secret=env.get("CLIENT_HASH_SECRET") or None,
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or "sgraph-send",
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "sgraph-send",

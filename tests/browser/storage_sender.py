@@ -49,7 +49,9 @@ def store_transfer(ws_url: str, path: Path, record_size: int = 64 * 1024,
     url = f"{ws_url}?role=sender&token={new_token()}"
     with connect(url, subprotocols=offer(keys.room_key)) as ws:  # type: ignore[arg-type]
         _request(ws, "hello", "1")
-        _put(_request(ws, "upload-start", "2", object="manifest")["url"], manifest)
-        reply = _request(ws, "upload-start", "3", object="records", first=0, parts=0)
+        _put(_request(ws, "upload-start", "2", object="manifest", size=len(manifest))["url"],
+             manifest)
+        reply = _request(ws, "upload-start", "3", object="records", first=0, parts=0,
+                         size=len(records))
         _put(reply["url"], records)
     return secret.code
