@@ -7,6 +7,7 @@ use, because the endpoint comes from the event).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
@@ -29,6 +30,8 @@ SETTINGS = Settings.from_env(os.environ)
 logger = Logger(service=SETTINGS.service_name)
 # The domain modules log through `logging.getLogger(__name__)`; give those loggers
 # Powertools' structured handler so their lines carry the same JSON and context.
+for _package in ("lambdas", "transfer_core"):
+    logging.getLogger(_package)  # registered, so the copy below reaches its children too
 copy_config_to_registered_loggers(source_logger=logger, include={"lambdas", "transfer_core"})
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 # Only botocore is used; patching every supported library costs cold-start time.

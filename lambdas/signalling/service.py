@@ -57,10 +57,10 @@ from .turn import turn_credentials
 logger = logging.getLogger(__name__)
 
 RATE_WINDOW_SECONDS = 60
-#: A connection this young may still be finishing its WebSocket upgrade: API Gateway
-#: answers a post to it with 410 although it is about to be open. It is never removed
-#: on a 410, nor taken over, until it is older than this.
-ADMISSION_GRACE_SECONDS = 30
+#: Default of `Settings.admission_grace_seconds`: a connection this young may still be
+#: finishing its WebSocket upgrade (API Gateway answers a post to it with 410 although
+#: it is about to be open). It is never removed on a 410, nor taken over, until older.
+ADMISSION_GRACE_SECONDS = 30  # keep equal to Settings.admission_grace_seconds
 #: Most frames (or connects) a Lambda instance counts before it adds them to the
 #: shared DynamoDB counter (docs/signalling.md §4); a small limit lowers it.
 COUNT_BATCH = 16
@@ -209,7 +209,7 @@ class SignallingService:
         """
         if self._gateway is None or not holder.connection_id:
             return None
-        if now - holder.connected_at < ADMISSION_GRACE_SECONDS:
+        if now - holder.connected_at < self._settings.admission_grace_seconds:
             return None
         if self._gateway.alive(holder.connection_id):
             return None
@@ -565,7 +565,8 @@ class SignallingService:
                 gateway.send(target.connection_id, data)
                 delivered += 1
             except GoneError:
-                if int(self._clock()) - target.connected_at < ADMISSION_GRACE_SECONDS:
+                age = int(self._clock()) - target.connected_at
+                if age < self._settings.admission_grace_seconds:
                     # Still finishing its upgrade (API Gateway says 410 to a connection
                     # that is not open yet): it is not gone; it will say hello itself.
                     continue

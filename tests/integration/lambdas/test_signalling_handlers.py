@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import logging
 import time
 
 import pytest
@@ -265,3 +268,51 @@ def test_unexpected_failure_reports_internal_without_details(stack, monkeypatch)
     assert stack.send("A=", {"action": "ping"}) == {"statusCode": 200}
     error = stack.received("A=")[-1]
     assert error["code"] == "internal" and "secret" not in error["message"]
+
+
+def test_the_room_key_reaches_no_log_line_and_no_item(stack):
+    """Zero knowledge of the capability: the room key is presented at every connect, but
+    no handler log line (at DEBUG), no refusal and no DynamoDB item ever holds it."""
+    # Every line the handlers log, formatted by Powertools as in Lambda.
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(stack.runtime.logger.registered_formatter)
+    for target in (logging.getLogger("lambdas"), logging.getLogger("transfer_core"),
+                   logging.getLogger(stack.runtime.logger.name)):
+        target.addHandler(handler)
+        target.setLevel(logging.DEBUG)
+    key_b64 = base64.urlsafe_b64encode(KEY).rstrip(b"=").decode()
+    assert stack.connect("A=", KEY, "sender", TOKEN)["statusCode"] == 200
+    assert stack.connect("B=", KEY, "receiver")["statusCode"] == 200
+    assert stack.connect("C=", KEY, "receiver")["statusCode"] == 409  # refused: logged
+    bad = stack.connect("D=", f"sgraph-send.v2, sgraph-send.key.{key_b64}x", "sender")
+    assert bad["statusCode"] == 400 and key_b64 not in bad["body"]
+    stack.send("A=", {"action": "hello"}, route="hello")
+    stack.send("B=", {"action": "hello"}, route="hello")
+    stack.send("A=", {"action": "signal", "payload": {"kind": "offer"}}, route="signal")
+    stack.send("A=", "{not json")
+    items = json.dumps(stack.items())
+    stack.disconnect("B=")
+    stack.disconnect("A=")
+    lines = buffer.getvalue()
+    for target in (logging.getLogger("lambdas"), logging.getLogger("transfer_core"),
+                   logging.getLogger(stack.runtime.logger.name)):
+        target.removeHandler(handler)
+    assert '"message":"connected"' in lines and "connect refused" in lines  # we did look
+    for form in (KEY.hex(), key_b64, KEY.hex().upper()):
+        assert form not in lines, "the room key reached a log line"
+        assert form not in items, "the room key reached DynamoDB"
+    assert ROOM in items  # the room id is what the relay keeps
+
+
+def test_the_domain_modules_log_through_powertools(stack):
+    """`logging.getLogger(__name__)` lines of lambdas/ and transfer_core/ get Powertools'
+    structured (JSON, with the invocation's context) handler, not the root logger's."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    for name in ("lambdas", "transfer_core"):
+        configured = logging.getLogger(name)
+        assert configured.handlers and not configured.propagate, name
+        # (under pytest, its capture handlers ride along with Powertools' own)
+        assert any(isinstance(h.formatter, LambdaPowertoolsFormatter)
+                   for h in configured.handlers), name
