@@ -189,8 +189,8 @@ class SignallingService:
             try:
                 replaced = self._repo.claim_slot(conn, th, now)
             except SlotTaken as taken:
-                replaced = self._take_over_dead(conn, th, now, taken.holder)
-                if replaced is None:
+                took, replaced = self._take_over_dead(conn, th, now, taken.holder)
+                if not took:
                     continue
             if replaced is not None and replaced != connection_id:
                 # The replaced connection loses its membership at once: whatever it
@@ -201,23 +201,24 @@ class SignallingService:
 
     def _take_over_dead(
         self, conn: Connection, th: str | None, now: int, holder: Member
-    ) -> str | None:
-        """Take a slot whose holder vanished without `$disconnect`; None if it is alive.
+    ) -> tuple[bool, str | None]:
+        """Take a slot whose holder vanished without `$disconnect`.
 
-        A holder still inside its admission grace may be finishing its upgrade
-        (the gateway does not know it yet) and is left alone.
+        Returns whether the slot is now ours, and the id it was taken from. A
+        holder still inside its admission grace may be finishing its upgrade (the
+        gateway does not know it yet) and is left alone, as is a live one.
         """
         if self._gateway is None or not holder.connection_id:
-            return None
+            return False, None
         if now - holder.connected_at < self._settings.admission_grace_seconds:
-            return None
+            return False, None
         if self._gateway.alive(holder.connection_id):
-            return None
+            return False, None
         logger.info("taking over a slot from a vanished connection", extra={"slot": conn.slot})
         try:
-            return self._repo.claim_slot(conn, th, now, take_over=holder.connection_id)
+            return True, self._repo.claim_slot(conn, th, now, take_over=holder.connection_id)
         except SlotTaken:
-            return None  # someone else won the race for it
+            return False, None  # someone else won the race for it
 
     def client_hash(self, source_ip: str, now: int) -> str:
         """Salted SHA-256 of the client address; the raw address is never stored.

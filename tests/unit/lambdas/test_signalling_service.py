@@ -299,3 +299,32 @@ def test_relayed_message_costs_two_store_calls(world):
     before = repo.calls
     svc.signal("A", {"candidate": "x"})
     assert repo.calls - before == 2
+
+
+def test_a_vanished_holder_loses_its_slot_a_young_or_live_one_keeps_it(world):
+    repo, gw, clock, make = world
+    svc = make()
+    svc.connect("A", CRED, "sender", None, "ip")
+    gw.gone.add("A")  # lost without $disconnect: GetConnection says gone
+    with pytest.raises(RoomFull):  # but it may still be finishing its upgrade
+        svc.connect("B", CRED, "sender", None, "ip")
+    assert gw.asked == []
+    clock.now += ADMISSION_GRACE_SECONDS
+    conn, replaced = svc.connect("B", CRED, "sender", None, "ip")
+    assert replaced == "A" and gw.asked == ["A"]
+    assert repo.slots[(ROOM, "sender")].connection_id == "B" and "A" not in repo.connections
+    clock.now += ADMISSION_GRACE_SECONDS
+    with pytest.raises(RoomFull):  # B is alive: the slot stays taken
+        svc.connect("C", CRED, "sender", None, "ip")
+    assert gw.asked == ["A", "B"]
+
+
+def test_a_410_to_a_peer_still_being_admitted_does_not_evict_it(world):
+    repo, gw, clock, make = world
+    svc = make()
+    svc.connect("B", CRED, "receiver", None, "ip")
+    clock.now += 600
+    svc.connect("A", CRED, "sender", None, "ip")  # its upgrade is not finished yet
+    gw.gone.add("A")
+    svc.disconnect("B")  # tells A peer-left: 410
+    assert repo.slots[(ROOM, "sender")].connection_id == "A" and "A" in repo.connections
