@@ -136,7 +136,7 @@ class Gateway:
 
     @property
     def ws_url(self) -> str:
-        """The URL clients open (add `?room=…&role=…&token=…`)."""
+        """The URL clients open (add `?role=…&token=…`; the room key: a subprotocol)."""
         return f"ws://{self.host}:{self.ws_port}/{self.stage}"
 
     @property

@@ -23,7 +23,7 @@ class StackInfo:
     """Where the parts of a running local stack listen (printed by `--json`)."""
 
     ws_url: str
-    """WebSocket URL clients open (add `?room=…&role=…&token=…`)."""
+    """WebSocket URL clients open (add `?role=…&token=…`; the room key: a subprotocol)."""
     management_url: str
     """`@connections` endpoint (what `MANAGEMENT_ENDPOINT_URL` is set to)."""
     aws_endpoint_url: str
