@@ -56,6 +56,7 @@ def _issuer(endpoint: str, bucket: str, role_id: str) -> Any:
     from lambdas.signalling.service import SignallingService
     from lambdas.signalling.settings import Settings
     from transfer_core.protocol.keys import derive_keys
+    from transfer_core.protocol.room import offer
     from transfer_core.protocol.secret import TransferSecret
     from transfer_core.s3.issuer import RelayUrlIssuer
     from transfer_core.signalling.client import RelayError
@@ -65,8 +66,8 @@ def _issuer(endpoint: str, bucket: str, role_id: str) -> Any:
     gateway = RecordingGateway()
     service = SignallingService(InMemoryRepository(), Settings(table_name="t", bucket_name=bucket),
                                 gateway, storage=S3Presigner(_s3(endpoint), bucket))
-    service.connect("S", keys.room_id, "sender", "A" * 22, "10.0.0.1")
-    service.connect("R", keys.room_id, "receiver", "B" * 22, "10.0.0.2")
+    service.connect("S", ", ".join(offer(keys.room_key)), "sender", "A" * 22, "10.0.0.1")
+    service.connect("R", ", ".join(offer(keys.room_key)), "receiver", "B" * 22, "10.0.0.2")
 
     async def request(body: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -28,6 +28,7 @@ import websockets  # noqa: E402
 from bench._report import summary as emit_summary  # noqa: E402
 from bench._report import write_section  # noqa: E402
 from devstack import DevStack  # noqa: E402
+from transfer_core.protocol.room import offer  # noqa: E402
 
 COLD_TARGET = 1.4
 
@@ -36,10 +37,10 @@ COLD_TARGET = 1.4
 
 
 async def _pair(url: str, sem: asyncio.Semaphore) -> tuple[Any, Any, str]:
-    room = secrets.token_hex(16)
+    room_key = secrets.token_bytes(32)
     async with sem:
-        a = await websockets.connect(f"{url}?room={room}&role=sender")
-        b = await websockets.connect(f"{url}?room={room}&role=receiver")
+        a = await websockets.connect(f"{url}?role=sender", subprotocols=offer(room_key))
+        b = await websockets.connect(f"{url}?role=receiver", subprotocols=offer(room_key))
         await a.send('{"action":"hello"}')
         await _until(a, "welcome")
         await b.send('{"action":"hello"}')

@@ -68,7 +68,8 @@ async def serve(args: argparse.Namespace) -> None:
             else:
                 info = stack.info
                 print("SGraph Send local stack", flush=True)
-                print(f"  WebSocket:   {info.ws_url}?room=<32 hex>&role=<sender|receiver>")
+                print(f"  WebSocket:   {info.ws_url}?role=<sender|receiver>"
+                      "  (Sec-WebSocket-Protocol: sgraph-send.v2, sgraph-send.key.<room key>)")
                 print(f"  @connections {info.management_url}")
                 print(f"  moto (AWS)   {info.aws_endpoint_url}")
                 print(f"  web page     {info.web_url}")

@@ -6,7 +6,12 @@
   32 KB close the connection (1009), as does the idle timeout (1001).
 - HTTP side: `POST/GET/DELETE /{stage}/@connections/{id}`, with API Gateway's
   error shapes (410 `GoneException`), so boto3's `apigatewaymanagementapi`
-  client works against it with only an `endpoint_url`.
+  client works against it with only an `endpoint_url`. As on AWS, a connection
+  whose `$connect` has run but whose upgrade has not completed is not known yet:
+  posts to it (and `GetConnection`) get 410; `upgrade_delay` stretches that
+  moment so tests can reproduce it.
+- The `Sec-WebSocket-Protocol` header the `$connect` handler returns is the
+  subprotocol the 101 selects, as API Gateway does.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ class Gateway:
     idle_timeout: float = IDLE_TIMEOUT_SECONDS
     on_relay: Callable[[Relayed], None] | None = None
     host: str = "127.0.0.1"
+    upgrade_delay: float = 0.0
+    """Seconds between a successful `$connect` and the 101 (tests: a slow upgrade)."""
     connections: dict[str, _Live] = field(default_factory=dict)
     _ws_server: Server | None = None
     _http_server: asyncio.Server | None = None
@@ -98,6 +105,7 @@ class Gateway:
             self.host,
             ws_port,
             process_request=self._process_request,
+            select_subprotocol=_selected_subprotocol,
             max_size=(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES),
             ping_interval=None,
             compression=None,
@@ -128,7 +136,7 @@ class Gateway:
 
     @property
     def ws_url(self) -> str:
-        """The URL clients open (add `?room=…&role=…&token=…`)."""
+        """The URL clients open (add `?role=…&token=…`; the room key: a subprotocol)."""
         return f"ws://{self.host}:{self.ws_port}/{self.stage}"
 
     @property
@@ -184,6 +192,12 @@ class Gateway:
             # API Gateway rejects the upgrade with the handler's status code.
             return connection.respond(status, str(result.get("body") or "Forbidden"))
         connection.devstack_peer = peer  # type: ignore[attr-defined]
+        headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+        connection.devstack_subprotocol = headers.get(  # type: ignore[attr-defined]
+            "sec-websocket-protocol"
+        )
+        if self.upgrade_delay:
+            await asyncio.sleep(self.upgrade_delay)
         return None
 
     async def _serve_ws(self, ws: ServerConnection) -> None:
@@ -241,7 +255,8 @@ class Gateway:
             return "$default"
         try:
             body = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, or nested too deeply to parse: the relay answers bad-json.
             return "$default"
         action = body.get("action") if isinstance(body, dict) else None
         return action if isinstance(action, str) and action in self.routes else "$default"
@@ -346,6 +361,12 @@ def _error(status: int, kind: str, message: str) -> tuple[int, dict[str, str], b
 
 def _iso(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _selected_subprotocol(connection: ServerConnection, offered: Any) -> Any:
+    """The subprotocol `$connect` selected, if the client offered it (else none)."""
+    chosen = getattr(connection, "devstack_subprotocol", None)
+    return chosen if chosen in offered else None
 
 
 def _disconnect_reason(ws: ServerConnection) -> tuple[int, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ class StackInfo:
     """Where the parts of a running local stack listen (printed by `--json`)."""
 
     ws_url: str
-    """WebSocket URL clients open (add `?room=…&role=…&token=…`)."""
+    """WebSocket URL clients open (add `?role=…&token=…`; the room key: a subprotocol)."""
     management_url: str
     """`@connections` endpoint (what `MANAGEMENT_ENDPOINT_URL` is set to)."""
     aws_endpoint_url: str
@@ -109,6 +110,7 @@ class DevStack:
         bucket_name: str = "sgraph-send-local",
         stage: str = "local",
         handler_output: bool = False,
+        upgrade_delay: float = 0.0,
     ) -> AsyncIterator[DevStack]:
         """Start moto, the Lambda workers and the gateway on 127.0.0.1; stop them on exit.
 
@@ -118,6 +120,8 @@ class DevStack:
         `on_relay` is called with each. `handler_output` shows the handlers'
         Powertools logs and metrics on stderr. `host` is the address every part listens
         on: loopback, or a network lab's "internet" address (`tests/lab/`).
+        `upgrade_delay` holds each 101 that long after `$connect` (a connection the
+        gateway does not know yet).
         """
         moto = MotoBackend(table_name, bucket_name, host=host)
         await asyncio.to_thread(moto.start)
@@ -144,6 +148,7 @@ class DevStack:
             idle_timeout=idle_timeout,
             on_relay=relay_hook,
             host=host,
+            upgrade_delay=upgrade_delay,
         )
         invoker: Invoker | None = None
         web: WebServer | None = None
@@ -166,6 +171,8 @@ class DevStack:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "POWERTOOLS_SERVICE_NAME": "sgraph-send",
+                # Per stack run: the daily salt of address hashes derives from it.
+                "CLIENT_HASH_SECRET": secrets.token_urlsafe(32),
                 "DEVSTACK_HANDLER_OUTPUT": "stderr" if handler_output else "",
                 **(env or {}),
             }

@@ -65,6 +65,8 @@ class StackSettings:
     """EC2 instance type of the coturn server (arm64)."""
     alarm_email: str = ""
     """An address the alarms notify (an SNS e-mail subscription to confirm once)."""
+    max_transfer_bytes: int = 4 * 1024**3
+    """Largest transfer the relay lets a sender store in S3 (``MAX_TRANSFER_BYTES``)."""
     powertools_version: str = "latest"
     """Powertools layer version in its public SSM parameter path (``latest`` or e.g. ``3.23.0``)."""
     create_api_gateway_log_role: bool = True

@@ -24,6 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -54,7 +55,9 @@ SERVICE_NAME = "sgraph-send"
 LOG_RETENTION = logs.RetentionDays.TWO_WEEKS
 
 # Access log fields. Deliberately no $context.identity.sourceIp: the service keeps
-# as little metadata about who talks to whom as it can run with.
+# as little metadata about who talks to whom as it can run with. No request header
+# or query string either: the room key travels in Sec-WebSocket-Protocol and must
+# never be logged (tests/infra asserts the format holds only these $context values).
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTimeEpoch",
@@ -119,12 +122,34 @@ class SendStack(Stack):
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
         }
+        # The daily salt of client-address hashes derives from this secret, which the
+        # table never holds: reading the table does not let anyone test addresses.
+        # CloudFormation resolves it at deploy time; the template holds a reference.
+        hash_secret = secretsmanager.Secret(
+            self,
+            "ClientHashSecret",
+            description="SGraph Send: derives the daily salt of client-address hashes",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=48
+            ),
+        )
+        _ack(
+            hash_secret,
+            "AwsSolutions-SMG4",
+            "No rotation: the secret only salts the client-address hashes of the connect rate "
+            "limit, which are re-salted every day anyway; rotating it would change nothing "
+            "a reader of the table could learn.",
+        )
         self.connect_fn = self._function(
             "Connect",
             "lambdas.connect.handler",
             code,
             powertools,
-            {**common_env, "CONNECT_RATE_PER_MINUTE": str(settings.connect_rate_per_minute)},
+            {
+                **common_env,
+                "CONNECT_RATE_PER_MINUTE": str(settings.connect_rate_per_minute),
+                "CLIENT_HASH_SECRET": hash_secret.secret_value.unsafe_unwrap(),
+            },
         )
         self.disconnect_fn = self._function(
             "Disconnect",
@@ -142,6 +167,7 @@ class SendStack(Stack):
             "BUCKET_NAME": self.bucket.bucket_name,
             # the relay refuses URLs for transfers older than the lifecycle rule deletes
             "TRANSFER_EXPIRY_DAYS": str(settings.transfer_expiry_days),
+            "MAX_TRANSFER_BYTES": str(settings.max_transfer_bytes),
         }
         if settings.turn_enabled:
             relay_env["TURN_SECRET_PARAMETER"] = settings.turn_secret_parameter
@@ -154,6 +180,9 @@ class SendStack(Stack):
         # Least privilege, by grants only.
         for fn in (self.connect_fn, self.disconnect_fn, self.relay_fn):
             self.table.grant_read_write_data(fn)
+        # $connect asks GetConnection whether a slot's holder still exists (a holder that
+        # vanished without $disconnect would otherwise block the room for two hours).
+        self.api.grant_manage_connections(self.connect_fn)
         self.api.grant_manage_connections(self.disconnect_fn)
         self.api.grant_manage_connections(self.relay_fn)
         # The relay presigns S3 URLs (fallback path); a presigned URL can do no more
@@ -483,13 +512,13 @@ class SendStack(Stack):
         connections_arn = (
             f"arn:{partition}:execute-api:{region}:{account}:<{api}>/*/*/@connections/*"
         )
-        for name in ("Disconnect", "Relay"):
+        for name in ("Connect", "Disconnect", "Relay"):
             _ack(
                 self.roles[name],
                 f"AwsSolutions-IAM5[Resource::{connections_arn}]",
                 "From grant_manage_connections: connection ids exist only at run time, so "
-                "the narrowest ARN is this API's @connections path; the function posts to and "
-                "closes connections of its own API only.",
+                "the narrowest ARN is this API's @connections path; the function asks about, "
+                "posts to and closes connections of its own API only.",
             )
         relay_role = self.roles["Relay"]
         _ack(

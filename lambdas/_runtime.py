@@ -7,12 +7,14 @@ use, because the endpoint comes from the event).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
@@ -21,12 +23,17 @@ from transfer_core.storage.presign import S3Presigner
 from .signalling import nameplates as _nameplates
 from .signalling.dynamo import DynamoRepository
 from .signalling.gateway import GatewayClients
-from .signalling.service import SignallingService
+from .signalling.service import LocalCounters, SignallingService
 from .signalling.settings import Settings
 
 SETTINGS = Settings.from_env(os.environ)
 
 logger = Logger(service=SETTINGS.service_name)
+# The domain modules log through `logging.getLogger(__name__)`; give those loggers
+# Powertools' structured handler so their lines carry the same JSON and context.
+for _package in ("lambdas", "transfer_core"):
+    logging.getLogger(_package)  # registered, so the copy below reaches its children too
+copy_config_to_registered_loggers(source_logger=logger, include={"lambdas", "transfer_core"})
 metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 # Only botocore is used; patching every supported library costs cold-start time.
 tracer = Tracer(service=SETTINGS.service_name, patch_modules=("botocore",))
@@ -76,6 +83,8 @@ class _TurnSecret:
 
 
 turn_secret = _TurnSecret()
+#: Frame and connect counts of this instance, added to DynamoDB in batches.
+counters = LocalCounters()
 
 
 class PowertoolsTelemetry:
@@ -97,8 +106,9 @@ telemetry = PowertoolsTelemetry()
 
 
 def service_for(event: dict[str, Any] | None = None) -> SignallingService:
-    """A service bound to the gateway of the event's API (none for `$connect`)."""
+    """A service bound to the gateway of the event's API."""
     gateway = gateways.for_event(event) if event is not None else None
     return SignallingService(
-        repository, SETTINGS, gateway, turn_secret=turn_secret, storage=storage
+        repository, SETTINGS, gateway, turn_secret=turn_secret, storage=storage,
+        counters=counters,
     )

@@ -1,4 +1,4 @@
-"""`$connect` handler: admit the connection into its room (DynamoDB only)."""
+"""`$connect` handler: admit the connection into its room (DynamoDB; GetConnection if taken)."""
 
 from typing import Any
 
@@ -13,4 +13,4 @@ from .signalling.api import connect_event
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Admit or refuse; API Gateway rejects the upgrade on a non-200."""
-    return connect_event(service_for(), event, telemetry, nameplates)
+    return connect_event(service_for(event), event, telemetry, nameplates)

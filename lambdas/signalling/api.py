@@ -10,6 +10,8 @@ import json
 import logging
 from typing import Any, Protocol
 
+from transfer_core.protocol.room import SUBPROTOCOL
+
 from .errors import SignallingError
 from .nameplates import Nameplates, connect_by_nameplate
 from .service import SignallingService
@@ -65,11 +67,12 @@ def connect_event(
         if "nameplate" in query and nameplates is not None:  # a spoken code: nameplates.py
             conn, replaced = connect_by_nameplate(
                 service, nameplates, rc["connectionId"], query,
+                _header(event, "Sec-WebSocket-Protocol"),
                 rc.get("identity", {}).get("sourceIp", ""))
         else:
             conn, replaced = service.connect(
                 rc["connectionId"],
-                query.get("room"),
+                _header(event, "Sec-WebSocket-Protocol"),
                 query.get("role"),
                 query.get("token"),
                 rc.get("identity", {}).get("sourceIp", ""),
@@ -82,7 +85,20 @@ def connect_event(
         "connected",
         extra={"role": conn.role, "slot": conn.slot, "reclaimed": replaced is not None},
     )
-    return {"statusCode": 200}
+    # The client offered the version and its room key; selecting the version
+    # completes the handshake (a browser drops a 101 that selects none).
+    return {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": SUBPROTOCOL}}
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    """A request header, case-insensitively; repeated headers joined with commas."""
+    wanted = name.lower()
+    multi = event.get("multiValueHeaders") or {}
+    values = [v for k, vs in multi.items() if k.lower() == wanted for v in (vs or [])]
+    if values:
+        return ", ".join(values)
+    single = event.get("headers") or {}
+    return next((v for k, v in single.items() if k.lower() == wanted), None)
 
 
 def disconnect_event(

@@ -151,6 +151,14 @@ class UploadIncomplete(SignallingError):
     http_status = 409
 
 
+class TooLarge(SignallingError):
+    """An upload over the relay's limits (`MAX_TRANSFER_BYTES`, objects per room)."""
+
+    code = "too-large"
+    default_message = "This transfer is larger than this relay stores."
+    http_status = 413
+
+
 class StorageUnavailable(SignallingError):
     """The relay has no bucket configured."""
 
@@ -175,6 +183,7 @@ __all__ = [
     "RoomFull",
     "SignallingError",
     "StorageUnavailable",
+    "TooLarge",
     "UnexpectedField",
     "UnknownAction",
     "UploadIncomplete",

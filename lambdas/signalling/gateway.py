@@ -23,6 +23,16 @@ class ManagementApiGateway:
                 raise GoneError(connection_id) from None
             raise
 
+    def alive(self, connection_id: str) -> bool:
+        try:
+            self._client.get_connection(ConnectionId=connection_id)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("GoneException", "NotFoundException"):
+                return False
+            raise
+        return True
+
 
 def endpoint_for(domain_name: str, stage: str) -> str:
     """The `@connections` endpoint API Gateway serves for a WebSocket stage."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from transfer_core.storage.presign import MissingPartsError, NoSuchUploadError, StoredObject
 
 from .model import Connection, Member
-from .ports import GoneError, SlotTaken
+from .ports import GoneError, SlotTaken, UploadPlan
 
 
 @dataclass
@@ -18,58 +18,69 @@ class _Slot:
     role: str
     token_hash: str | None
     expires_at: int
+    connected_at: int = 0
 
 
 @dataclass
 class InMemoryRepository:
     """Dict-backed `Repository` with the same semantics as the DynamoDB adapter."""
 
-    salts: dict[str, bytes] = field(default_factory=dict)
     connect_counts: dict[tuple[str, int], int] = field(default_factory=dict)
     slots: dict[tuple[str, str], _Slot] = field(default_factory=dict)
     connections: dict[str, Connection] = field(default_factory=dict)
     message_counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    plans: dict[tuple[str, int], UploadPlan] = field(default_factory=dict)
     calls: int = 0
     """Store round trips made so far (what a DynamoDB adapter would pay)."""
 
-    def daily_salt(self, day: str, candidate: bytes, expires_at: int) -> bytes:
-        self.calls += 1
-        return self.salts.setdefault(day, candidate)
-
-    def count_connect(self, client_hash: str, window: int, expires_at: int) -> int:
+    def count_connect(self, client_hash: str, window: int, n: int, expires_at: int) -> int:
         self.calls += 1
         key = (client_hash, window)
-        self.connect_counts[key] = self.connect_counts.get(key, 0) + 1
+        self.connect_counts[key] = self.connect_counts.get(key, 0) + n
         return self.connect_counts[key]
 
-    def claim_slot(self, connection: Connection, token_hash: str | None, now: int) -> str | None:
+    def claim_slot(
+        self, connection: Connection, token_hash: str | None, now: int,
+        take_over: str | None = None,
+    ) -> str | None:
         self.calls += 1
         key = (connection.room_id, connection.slot)
         held = self.slots.get(key)
         replaced = None
         if held is not None and held.expires_at >= now:
-            if token_hash is None or held.token_hash != token_hash:
-                raise SlotTaken(connection.slot)
+            same_token = token_hash is not None and held.token_hash == token_hash
+            if not same_token and held.connection_id != take_over:
+                raise SlotTaken(
+                    Member(held.connection_id, held.role, connection.slot, held.connected_at)
+                )
             replaced = held.connection_id
         self.slots[key] = _Slot(
-            connection.connection_id, connection.role, token_hash, connection.expires_at
+            connection.connection_id, connection.role, token_hash, connection.expires_at,
+            connection.connected_at,
         )
         self.connections[connection.connection_id] = connection
         return replaced
 
-    def touch(self, connection_id: str, window: int, now: int) -> tuple[Connection, int] | None:
+    def connection(self, connection_id: str, now: int) -> Connection | None:
+        self.calls += 1
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.expires_at < now:
+            return None
+        return conn
+
+    def add_frames(self, connection_id: str, window: int, n: int, now: int) -> int | None:
         self.calls += 1
         conn = self.connections.get(connection_id)
         if conn is None or conn.expires_at < now:
             return None
         key = (connection_id, window)
-        self.message_counts[key] = self.message_counts.get(key, 0) + 1
-        return conn, self.message_counts[key]
+        self.message_counts[key] = self.message_counts.get(key, 0) + n
+        return self.message_counts[key]
 
     def members(self, room_id: str, now: int) -> list[Member]:
         self.calls += 1
         return [
-            Member(slot.connection_id, slot.role, name)
+            Member(slot.connection_id, slot.role, name, slot.connected_at)
             for (room, name), slot in sorted(self.slots.items())
             if room == room_id and slot.expires_at >= now
         ]
@@ -87,17 +98,33 @@ class InMemoryRepository:
         return True
 
 
+    def put_upload_plan(self, room_id: str, first: int, plan: UploadPlan) -> None:
+        self.calls += 1
+        self.plans[(room_id, first)] = plan
+
+    def upload_plan(self, room_id: str, first: int, now: int) -> UploadPlan | None:
+        self.calls += 1
+        plan = self.plans.get((room_id, first))
+        return plan if plan is not None and plan.expires_at >= now else None
+
+
 @dataclass
 class RecordingGateway:
     """`Gateway` that records what it would post; ids in `gone` raise `GoneError`."""
 
     sent: list[tuple[str, bytes]] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
+    """Connection ids whose liveness was checked (`GetConnection`)."""
 
     def send(self, connection_id: str, data: bytes) -> None:
         if connection_id in self.gone:
             raise GoneError(connection_id)
         self.sent.append((connection_id, data))
+
+    def alive(self, connection_id: str) -> bool:
+        self.asked.append(connection_id)
+        return connection_id not in self.gone
 
     def to(self, connection_id: str) -> list[bytes]:
         """Everything posted to one connection, in order."""
@@ -119,8 +146,8 @@ class InMemoryStorage:
     def url_expiry(self) -> int:
         return int(self.now) + self.url_ttl
 
-    def put_url(self, key: str) -> str:
-        return f"fake://put/{key}"
+    def put_url(self, key: str, size: int) -> str:
+        return f"fake://put/{key}?length={size}"
 
     def get_url(self, key: str) -> str:
         return f"fake://get/{key}"
@@ -133,11 +160,13 @@ class InMemoryStorage:
         self.uploads[upload_id] = (key, {})
         return upload_id, []
 
-    def part_urls(self, key: str, upload_id: str, parts: Iterable[int]) -> list[tuple[int, str]]:
+    def part_urls(
+        self, key: str, upload_id: str, parts: Iterable[tuple[int, int]]
+    ) -> list[tuple[int, str]]:
         if self.uploads.get(upload_id, ("",))[0] != key:
             raise NoSuchUploadError(upload_id)
-        return [(n, f"fake://part/{key}?uploadId={upload_id}&partNumber={n}")
-                for n in sorted(set(parts))]
+        return [(n, f"fake://part/{key}?uploadId={upload_id}&partNumber={n}&length={size}")
+                for n, size in sorted(dict(parts).items())]
 
     def complete(self, key: str, upload_id: str, parts: int) -> int:
         held_key, held = self.uploads.get(upload_id, ("", {}))

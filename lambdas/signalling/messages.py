@@ -65,6 +65,7 @@ class IceServers(_Message):
 RecordIndex = Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)]
 UploadId = Annotated[str, Field(min_length=1, max_length=1024)]
 PartNumber = Annotated[int, Field(ge=1, le=10_000, strict=True)]
+ObjectSize = Annotated[int, Field(ge=1, le=2**53, strict=True)]
 MAX_PART_URLS = 16
 """Part URLs per `upload-parts` reply: keeps a reply far below API Gateway's 32 KB frame."""
 
@@ -79,6 +80,10 @@ class UploadStart(_Message):
     """Records only: index of the object's first record."""
     parts: Annotated[int, Field(ge=0, le=10_000, strict=True)] | None = None
     """Records only: 0 for one single PUT, else the multipart upload's part count."""
+    size: ObjectSize
+    """Exact bytes of the object; the PUT URLs sign it, so S3 refuses any other size."""
+    partSize: ObjectSize | None = None  # noqa: N815 (the wire name)
+    """Multipart only: bytes of every part but the last."""
 
 
 class UploadParts(_Message):
@@ -136,8 +141,35 @@ ACTIONS: dict[str, type[_Message]] = {
 _ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(ClientMessage)
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects a message may have (a signal payload is shallow)."""
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _strict(data: Any) -> None:
+    """Refuse what `json.loads` lets through but JSON (RFC 8259) does not mean: nesting
+    deeper than `MAX_DEPTH`, and strings with lone surrogates (not UTF-8 encodable)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: list[Any] = [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            children = value
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise BadJson("The message has a lone surrogate; it is not UTF-8 text.") from None
+            continue
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise BadJson(f"The message is nested deeper than {MAX_DEPTH} levels.")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -156,6 +188,7 @@ def parse_message(body: str | None, is_base64: bool = False) -> AnyMessage:
         raise BadJson("The message is not valid JSON.") from None
     if not isinstance(data, dict):
         raise BadJson("The message must be a JSON object.")
+    _strict(data)
     ref = data.get("ref") if isinstance(data.get("ref"), str) else None
     try:
         action = data.get("action")

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ROLES: tuple[str, ...] = ("sender", "receiver")
-ROOM_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+#: Matched whole (`fullmatch`): `$` alone would accept a trailing newline.
+ROOM_ID_RE = re.compile(r"[0-9a-f]{32}")
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{22,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class Member:
     """`sender` or `receiver`."""
     slot: str
     """`sender` or `receiver#<n>`."""
+    connected_at: int = 0
+    """Epoch seconds of its `$connect` (a newcomer may still be finishing its upgrade)."""
 
     def as_peer(self) -> dict[str, str]:
         """The peer object clients see: id and role."""

@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from transfer_core.protocol.room import SUBPROTOCOL
+
 from .errors import BadRequest, RateLimited, SignallingError
 
 logger = logging.getLogger(__name__)
@@ -147,8 +149,8 @@ class Nameplates:
 # --- entry points (registered in api.connect_event and relay_api.relay_event) -----------
 
 class _Service(Protocol):
-    def connect(self, connection_id: str, room_id: str | None, role: str | None,
-                token: str | None, source_ip: str) -> Any: ...
+    def connect_room(self, connection_id: str, room_id: str, role: str,
+                     token: str | None, source_ip: str) -> Any: ...
 
     def client_hash(self, source_ip: str, now: int) -> str: ...
 
@@ -159,13 +161,20 @@ class _Service(Protocol):
 
 
 def connect_by_nameplate(service: _Service, nameplates: Nameplates, connection_id: str,
-                         query: Mapping[str, str], source_ip: str) -> Any:
-    """`$connect` with `nameplate=<n>`: take the nameplate, join its room as the receiver."""
+                         query: Mapping[str, str], offered: str | None, source_ip: str) -> Any:
+    """`$connect` with `nameplate=<n>`: take the nameplate, join its room as the receiver.
+
+    The nameplate is the capability here (the sender's room key is random and never
+    shared); the client offers the protocol version alone.
+    """
     if query.get("role") != "receiver" or "room" in query:
         raise BadRequest("a nameplate is joined with role=receiver and no room.")
+    if SUBPROTOCOL not in [v.strip(" \t") for v in (offered or "").split(",")]:
+        raise BadRequest(f"offer the WebSocket subprotocol {SUBPROTOCOL} (protocol version 2).")
     room_id = nameplates.claim(query.get("nameplate"),
                                service.client_hash(source_ip, int(time.time())))
-    return service.connect(connection_id, room_id, "receiver", query.get("token"), source_ip)
+    return service.connect_room(connection_id, room_id, "receiver", query.get("token"),
+                                source_ip)
 
 
 def allocate_action(service: _Service, nameplates: Nameplates, connection_id: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from transfer_core.storage.presign import StoredObject
@@ -21,6 +22,33 @@ class GoneError(Exception):
 class SlotTaken(Exception):
     """The slot is held by a live connection with another (or no) reconnect token."""
 
+    def __init__(self, holder: Member) -> None:
+        self.holder = holder
+        """Who holds it (the service may check whether that connection still exists)."""
+        super().__init__(f"slot {holder.slot} is taken")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPlan:
+    """What a sender declared for a multipart upload; the relay presigns only that."""
+
+    upload_id: str
+    """S3's upload id: the only one the relay accepts for this room and `first`."""
+    size: int
+    """Bytes of the whole records object."""
+    part_size: int
+    """Bytes of every part but the last."""
+    parts: int
+    """Number of parts (exactly what `size` and `part_size` need)."""
+    expires_at: int
+    """Epoch seconds after which the plan is ignored (unfinished uploads are aborted)."""
+
+    def part_bytes(self, part: int) -> int:
+        """Exact size of part `part` (1-based)."""
+        if part < self.parts:
+            return self.part_size
+        return self.size - (self.parts - 1) * self.part_size
+
 
 class Repository(Protocol):
     """Short-lived signalling state.
@@ -32,25 +60,30 @@ class Repository(Protocol):
     by every read, because DynamoDB deletes them only eventually.
     """
 
-    def daily_salt(self, day: str, candidate: bytes, expires_at: int) -> bytes:
-        """The salt for `day`: store `candidate` if none exists yet, return the stored one."""
+    def count_connect(self, client_hash: str, window: int, n: int, expires_at: int) -> int:
+        """Add `n` connects for `client_hash` in minute `window`; return the new total."""
         ...
 
-    def count_connect(self, client_hash: str, window: int, expires_at: int) -> int:
-        """Add one connect for `client_hash` in minute `window`; return the new count."""
-        ...
+    def claim_slot(
+        self, connection: Connection, token_hash: str | None, now: int,
+        take_over: str | None = None,
+    ) -> str | None:
+        """Write the slot, then the connection item.
 
-    def claim_slot(self, connection: Connection, token_hash: str | None, now: int) -> str | None:
-        """Write the slot and the connection item atomically.
-
-        The slot is taken if it is free, expired, or held with the same
-        `token_hash`. Return the id of the connection it was taken back from
-        (reconnect), or None. Raise `SlotTaken` otherwise.
+        The slot is taken if it is free, expired, held with the same
+        `token_hash`, or (with `take_over`) still held by exactly that
+        connection id (one the service found dead). Return the id of the
+        connection it was taken from (reconnect or take-over), or None. Raise
+        `SlotTaken` (naming the holder) otherwise.
         """
         ...
 
-    def touch(self, connection_id: str, window: int, now: int) -> tuple[Connection, int] | None:
-        """Count one message in minute `window` for the connection; return it and the count.
+    def connection(self, connection_id: str, now: int) -> Connection | None:
+        """The connection item (strongly consistent read); None if absent or expired."""
+        ...
+
+    def add_frames(self, connection_id: str, window: int, n: int, now: int) -> int | None:
+        """Add `n` frames to the connection's count of minute `window`; return the total.
 
         None when the connection item does not exist (or has expired).
         """
@@ -68,12 +101,24 @@ class Repository(Protocol):
         """Delete the slot only if `connection_id` holds it; True when it did."""
         ...
 
+    def put_upload_plan(self, room_id: str, first: int, plan: UploadPlan) -> None:
+        """Keep the plan of the room's multipart upload of the records at `first`."""
+        ...
+
+    def upload_plan(self, room_id: str, first: int, now: int) -> UploadPlan | None:
+        """The plan kept for the room and `first` (strongly consistent); None if none."""
+        ...
+
 
 class Gateway(Protocol):
     """Delivery to WebSocket connections (API Gateway's `@connections` API)."""
 
     def send(self, connection_id: str, data: bytes) -> None:
         """Post `data` to the connection; raise `GoneError` if it no longer exists."""
+        ...
+
+    def alive(self, connection_id: str) -> bool:
+        """Whether the gateway still knows the connection (`GetConnection`)."""
         ...
 
 
@@ -90,8 +135,8 @@ class Storage(Protocol):
         """Epoch seconds at which URLs presigned now stop working."""
         ...
 
-    def put_url(self, key: str) -> str:
-        """A single-PUT URL."""
+    def put_url(self, key: str, size: int) -> str:
+        """A single-PUT URL for exactly `size` bytes (a signed `Content-Length`)."""
         ...
 
     def get_url(self, key: str) -> str:
@@ -102,8 +147,10 @@ class Storage(Protocol):
         """The unfinished multipart upload of `key` and its uploaded part numbers, or a new one."""
         ...
 
-    def part_urls(self, key: str, upload_id: str, parts: Iterable[int]) -> list[tuple[int, str]]:
-        """UploadPart URLs."""
+    def part_urls(
+        self, key: str, upload_id: str, parts: Iterable[tuple[int, int]]
+    ) -> list[tuple[int, str]]:
+        """UploadPart URLs for `(part number, exact size)` pairs (signed `Content-Length`)."""
         ...
 
     def complete(self, key: str, upload_id: str, parts: int) -> int:

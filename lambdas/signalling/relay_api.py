@@ -35,7 +35,8 @@ def dispatch(service: SignallingService, connection_id: str, message: AnyMessage
         return service.ping(connection_id, message.ref)
     if isinstance(message, UploadStart):
         return service.upload_start(
-            connection_id, message.object, message.first, message.parts, message.ref
+            connection_id, message.object, message.first, message.parts, message.ref,
+            size=message.size, part_size=message.partSize,
         )
     if isinstance(message, UploadParts):
         return service.upload_parts(
@@ -59,8 +60,21 @@ def relay_event(
     connection_id = event["requestContext"]["connectionId"]
     ref = None
     try:
-        message = parse_message(event.get("body"), bool(event.get("isBase64Encoded")))
-        ref = message.ref
+        try:
+            message: AnyMessage | None = parse_message(
+                event.get("body"), bool(event.get("isBase64Encoded"))
+            )
+            bad: SignallingError | None = None
+        except SignallingError as err:
+            message, bad = None, err
+        ref = message.ref if message is not None else (bad.ref if bad is not None else None)
+        # Every frame counts toward the rate limit, bad JSON, unknown actions and
+        # oversized payloads included, and a replaced connection is refused whatever
+        # it sends: admission comes before the parse error is reported.
+        service.admit_frame(connection_id)
+        if bad is not None:
+            raise bad
+        assert message is not None
         if isinstance(message, AllocateNameplate):
             if nameplates is None:
                 raise InternalError("This relay does not hand out spoken codes.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -18,7 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from transfer_core.protocol.room import RoomKeyError, parse_offer, room_id_for
 from transfer_core.storage.layout import (
+    MAX_MANIFEST_OBJECT_BYTES,
+    MAX_RECORD_OBJECTS,
+    MAX_SINGLE_PUT_BYTES,
     manifest_key,
     records_key,
     room_prefix,
@@ -41,17 +46,57 @@ from .errors import (
     RoomFull,
     SignallingError,
     StorageUnavailable,
+    TooLarge,
     UploadIncomplete,
 )
-from .model import ROLES, ROOM_ID_RE, TOKEN_RE, Connection, Member
-from .ports import Gateway, GoneError, Repository, SlotTaken, Storage
+from .model import ROLES, TOKEN_RE, Connection, Member
+from .ports import Gateway, GoneError, Repository, SlotTaken, Storage, UploadPlan
 from .settings import Settings
 from .turn import turn_credentials
 
 logger = logging.getLogger(__name__)
 
-SALT_LIFETIME_SECONDS = 2 * 86400
 RATE_WINDOW_SECONDS = 60
+#: Default of `Settings.admission_grace_seconds`: a connection this young may still be
+#: finishing its WebSocket upgrade (API Gateway answers a post to it with 410 although
+#: it is about to be open). It is never removed on a 410, nor taken over, until older.
+ADMISSION_GRACE_SECONDS = 30  # keep equal to Settings.admission_grace_seconds
+#: Most frames (or connects) a Lambda instance counts before it adds them to the
+#: shared DynamoDB counter (docs/signalling.md §4); a small limit lowers it.
+COUNT_BATCH = 16
+_SALT_LABEL = b"sgraph-send/client-hash-salt/"
+#: An upload plan outlives the bucket's abort of unfinished uploads (one day).
+UPLOAD_PLAN_SECONDS = 2 * 86400
+
+
+class LocalCounters:
+    """Per-minute counts kept in the Lambda instance, added to the store in batches.
+
+    Every frame and every connect is counted here at once; the shared counter in
+    DynamoDB is written only once per batch, so one message costs no write. A
+    count is exact within an instance; across instances it can lag by under
+    one batch per instance (docs/signalling.md §4).
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], list[int]] = {}
+        self._window = 0
+
+    def add(self, key: str, window: int, limit: int, flush: Callable[[int], int | None]
+            ) -> int | None:
+        """Count one; return the best known total this minute (None: `flush` found no item)."""
+        if window != self._window:
+            self._counts = {k: v for k, v in self._counts.items() if k[1] >= window}
+            self._window = window
+        entry = self._counts.setdefault((key, window), [0, 0, 0])  # local, flushed, shared
+        entry[0] += 1
+        batch = max(1, min(COUNT_BATCH, limit // 8))
+        if entry[0] - entry[1] >= batch:
+            shared = flush(entry[0] - entry[1])
+            if shared is None:
+                return None
+            entry[1], entry[2] = entry[0], shared
+        return max(entry[0], entry[2] + entry[0] - entry[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +127,8 @@ class SignallingService:
         random_bytes: Callable[[int], bytes] = os.urandom,
         turn_secret: Callable[[], str | None] | None = None,
         storage: Storage | None = None,
+        counters: LocalCounters | None = None,
+        hash_secret: bytes | None = None,
     ) -> None:
         self._repo = repo
         self._settings = settings
@@ -90,46 +137,120 @@ class SignallingService:
         self._random_bytes = random_bytes
         self._turn_secret = turn_secret or (lambda: settings.turn_secret)
         self._storage = storage
+        self._counters = counters if counters is not None else LocalCounters()
+        # Without a configured secret (tests), a per-instance random one: hashes are
+        # then only comparable within one instance, which is all a test needs.
+        self._hash_secret = hash_secret or (
+            settings.client_hash_secret.encode() if settings.client_hash_secret
+            else random_bytes(32)
+        )
+        self._admitted: dict[str, Connection] = {}
 
     # -- admission -------------------------------------------------------
 
     def connect(
         self,
         connection_id: str,
-        room_id: str | None,
+        offered: str | None,
         role: str | None,
         token: str | None,
         source_ip: str,
     ) -> tuple[Connection, str | None]:
-        """Admit a connection into a slot; return it and the id it replaced (reconnect)."""
-        if room_id is None or not ROOM_ID_RE.match(room_id):
-            raise BadRequest("room must be 32 lowercase hex characters.")
+        """Admit a connection into a slot; return it and the id it replaced (reconnect).
+
+        `offered` is the `Sec-WebSocket-Protocol` header: protocol version and
+        room key (transfer_core.protocol.room). The room is the hash of the key;
+        the key itself is neither stored nor logged. Every attempt counts toward
+        the connect limit, malformed ones included.
+        """
+        now = int(self._clock())
+        self._count_connect(source_ip, now)
+        try:
+            room_id = room_id_for(parse_offer(offered))
+        except RoomKeyError as exc:
+            raise BadRequest(f"The room key is missing or malformed: {exc}.") from None
+        return self._claim(connection_id, room_id, role, token, now)
+
+    def connect_room(
+        self, connection_id: str, room_id: str, role: str, token: str | None, source_ip: str
+    ) -> tuple[Connection, str | None]:
+        """Admit a connection into a room named by another capability than its key.
+
+        A spoken code's nameplate, claimed once (nameplates.py), names the room of a
+        sender waiting for its receiver; the attempt counts toward the connect limit.
+        """
+        now = int(self._clock())
+        self._count_connect(source_ip, now)
+        return self._claim(connection_id, room_id, role, token, now)
+
+    def _count_connect(self, source_ip: str, now: int) -> None:
+        """Count a connect attempt of the client's address; refuse it over the limit."""
+        window = now // RATE_WINDOW_SECONDS
+        client = self.client_hash(source_ip, now)
+        limit = self._settings.connect_rate_per_minute
+        count = self._counters.add(
+            f"connect/{client}", window, limit,
+            lambda n: self._repo.count_connect(
+                client, window, n, (window + 2) * RATE_WINDOW_SECONDS),
+        )
+        if count is not None and count > limit:
+            raise RateLimited("Too many connections from your address; wait a minute.")
+
+    def _claim(
+        self, connection_id: str, room_id: str, role: str | None, token: str | None, now: int
+    ) -> tuple[Connection, str | None]:
+        """Take a free slot of `role` in the room (or the caller's own, by its token)."""
         if role not in ROLES:
             raise BadRequest("role must be sender or receiver.")
-        if token is not None and not TOKEN_RE.match(token):
+        if token is not None and not TOKEN_RE.fullmatch(token):
             raise BadRequest("token must be 22 to 64 base64url characters.")
-        now = int(self._clock())
-        window = now // RATE_WINDOW_SECONDS
-        count = self._repo.count_connect(
-            self.client_hash(source_ip, now), window, (window + 2) * RATE_WINDOW_SECONDS
-        )
-        if count > self._settings.connect_rate_per_minute:
-            raise RateLimited("Too many connections from your address; wait a minute.")
         th = token_hash(token) if token is not None else None
         expires_at = now + self._settings.connection_ttl_seconds
         for slot in model.slots_for(role, self._settings.max_receivers):
             conn = Connection(connection_id, room_id, role, slot, now, expires_at)
             try:
                 replaced = self._repo.claim_slot(conn, th, now)
-            except SlotTaken:
-                continue
+            except SlotTaken as taken:
+                took, replaced = self._take_over_dead(conn, th, now, taken.holder)
+                if not took:
+                    continue
+            if replaced is not None and replaced != connection_id:
+                # The replaced connection loses its membership at once: whatever it
+                # sends from now on (ping and ice-servers included) is not-in-room.
+                self._repo.delete_connection(replaced)
             return conn, replaced
         raise RoomFull(f"This room already has its {role}" + ("." if role == "sender" else "s."))
 
+    def _take_over_dead(
+        self, conn: Connection, th: str | None, now: int, holder: Member
+    ) -> tuple[bool, str | None]:
+        """Take a slot whose holder vanished without `$disconnect`.
+
+        Returns whether the slot is now ours, and the id it was taken from. A
+        holder still inside its admission grace may be finishing its upgrade (the
+        gateway does not know it yet) and is left alone, as is a live one.
+        """
+        if self._gateway is None or not holder.connection_id:
+            return False, None
+        if now - holder.connected_at < self._settings.admission_grace_seconds:
+            return False, None
+        if self._gateway.alive(holder.connection_id):
+            return False, None
+        logger.info("taking over a slot from a vanished connection", extra={"slot": conn.slot})
+        try:
+            return True, self._repo.claim_slot(conn, th, now, take_over=holder.connection_id)
+        except SlotTaken:
+            return False, None  # someone else won the race for it
+
     def client_hash(self, source_ip: str, now: int) -> str:
-        """Salted SHA-256 of the client address (daily salt); the raw address is never stored."""
+        """Salted SHA-256 of the client address; the raw address is never stored.
+
+        The salt changes daily and is derived from a secret the table does not
+        hold (`CLIENT_HASH_SECRET`), so someone who reads the table cannot test
+        addresses against the hashes.
+        """
         day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
-        salt = self._repo.daily_salt(day, self._random_bytes(32), now + SALT_LIFETIME_SECONDS)
+        salt = hmac.new(self._hash_secret, _SALT_LABEL + day.encode(), hashlib.sha256).digest()
         return hashlib.sha256(salt + source_ip.encode()).hexdigest()[:32]
 
     # -- departure -------------------------------------------------------
@@ -226,31 +347,85 @@ class SignallingService:
 
     def upload_start(
         self, connection_id: str, obj: str, first: int | None = None, parts: int | None = None,
-        ref: str | None = None,
+        ref: str | None = None, *, size: int | None = None, part_size: int | None = None,
     ) -> Outcome:
-        """Give the room's sender a PUT URL, or its (new or unfinished) multipart upload."""
+        """Give the room's sender a PUT URL, or its (new or unfinished) multipart upload.
+
+        The sender declares the object's exact size; the relay refuses more than
+        `MAX_TRANSFER_BYTES` per room (and `MAX_RECORD_OBJECTS` objects), more parts
+        than the size needs, and signs every URL for exactly the declared bytes.
+        """
         conn = self._sender_of(connection_id)
         storage = self._storage_or_fail()
+        if size is None:
+            raise MissingField("upload-start needs the field size (the object's bytes).")
         fields: dict[str, Any] = {"object": obj}
         if obj == "manifest":
-            if first is not None or parts is not None:
-                raise InvalidField("upload-start of the manifest takes neither first nor parts.")
-            fields["url"] = storage.put_url(manifest_key(conn.room_id))
+            if first is not None or parts is not None or part_size is not None:
+                raise InvalidField(
+                    "upload-start of the manifest takes neither first, parts nor partSize."
+                )
+            if size > MAX_MANIFEST_OBJECT_BYTES:
+                raise TooLarge(f"A sealed manifest is at most {MAX_MANIFEST_OBJECT_BYTES} bytes.")
+            fields["url"] = storage.put_url(manifest_key(conn.room_id), size)
         else:
             if first is None or parts is None:
                 raise MissingField("upload-start of records needs the fields first and parts.")
             key = records_key(conn.room_id, first)
+            self._check_room_capacity(storage, conn.room_id, key, size)
             fields["first"] = first
             if parts == 0:
-                fields["url"] = storage.put_url(key)
+                if part_size is not None:
+                    raise InvalidField("A single PUT (parts 0) takes no partSize.")
+                if size > MAX_SINGLE_PUT_BYTES:
+                    raise InvalidField("An object over 5 GiB needs a multipart upload.")
+                fields["url"] = storage.put_url(key, size)
             else:
+                if part_size is None:
+                    raise MissingField("A multipart upload-start needs the field partSize.")
+                if parts != -(-size // part_size):
+                    raise InvalidField(
+                        f"{size} bytes in parts of {part_size} make {-(-size // part_size)} "
+                        f"parts, not {parts}."
+                    )
                 upload_id, uploaded = storage.start_upload(key)
+                now = int(self._clock())
+                held = self._repo.upload_plan(conn.room_id, first, now)
+                if held is not None and held.upload_id == upload_id and (
+                    held.size, held.part_size, held.parts) != (size, part_size, parts):
+                    raise InvalidField(
+                        "The unfinished upload at this first record has another size or "
+                        "part size; resume it with the same plan."
+                    )
+                self._repo.put_upload_plan(conn.room_id, first, UploadPlan(
+                    upload_id, size, part_size, parts, now + UPLOAD_PLAN_SECONDS))
                 fields["uploadId"] = upload_id
                 fields["uploaded"] = ranges_of(uploaded)
         fields["expiresAt"] = storage.url_expiry()
         fields["storedUntil"] = self._stored_until(self._clock())
         self._reply(connection_id, model.reply("upload-start", fields, ref))
         return Outcome()
+
+    def _check_room_capacity(self, storage: Storage, room_id: str, key: str, size: int) -> None:
+        """Refuse an object that would take the room past its bytes or objects."""
+        limit = self._settings.max_transfer_bytes
+        if size > limit:
+            raise TooLarge(f"This relay stores at most {limit} bytes per transfer.")
+        others = [
+            o for o in storage.objects(room_prefix(room_id))
+            if o.key != key and split_records_key(room_id, o.key) is not None
+        ]
+        if len(others) >= MAX_RECORD_OBJECTS:
+            raise TooLarge(f"A transfer is stored in at most {MAX_RECORD_OBJECTS} objects.")
+        if sum(o.size for o in others) + size > limit:
+            raise TooLarge(f"This relay stores at most {limit} bytes per transfer.")
+
+    def _plan_of(self, conn: Connection, first: int, upload_id: str) -> UploadPlan:
+        """The plan of the room's upload at `first`, if `upload_id` is the one it names."""
+        plan = self._repo.upload_plan(conn.room_id, first, int(self._clock()))
+        if plan is None or plan.upload_id != upload_id:
+            raise NoUpload()
+        return plan
 
     def upload_parts(
         self, connection_id: str, first: int, upload_id: str, parts: list[int],
@@ -261,8 +436,14 @@ class SignallingService:
         storage = self._storage_or_fail()
         if len(set(parts)) != len(parts):
             raise InvalidField("The field parts lists a part number twice.")
+        plan = self._plan_of(conn, first, upload_id)
+        if max(parts) > plan.parts:
+            raise InvalidField(f"This upload has {plan.parts} parts.")
         try:
-            urls = storage.part_urls(records_key(conn.room_id, first), upload_id, parts)
+            urls = storage.part_urls(
+                records_key(conn.room_id, first), upload_id,
+                [(n, plan.part_bytes(n)) for n in parts],
+            )
         except NoSuchUploadError:
             raise NoUpload() from None
         fields = {
@@ -280,6 +461,9 @@ class SignallingService:
         """Complete the sender's multipart upload with exactly parts 1…parts."""
         conn = self._sender_of(connection_id)
         storage = self._storage_or_fail()
+        plan = self._plan_of(conn, first, upload_id)
+        if parts != plan.parts:
+            raise InvalidField(f"This upload has {plan.parts} parts, not {parts}.")
         try:
             size = storage.complete(records_key(conn.room_id, first), upload_id, parts)
         except NoSuchUploadError:
@@ -334,18 +518,38 @@ class SignallingService:
 
     # -- helpers ---------------------------------------------------------
 
-    def _admit_message(self, connection_id: str) -> Connection:
+    def admit_frame(self, connection_id: str) -> Connection:
+        """Count one frame of the caller (valid or not) and check it still holds a slot.
+
+        The relay calls this before it parses a frame, so bad JSON, unknown actions
+        and oversized payloads count toward the rate limit like any message.
+        """
+        conn = self._count_and_check(connection_id)
+        self._admitted[connection_id] = conn  # the action it carries is not counted again
+        return conn
+
+    def _count_and_check(self, connection_id: str) -> Connection:
         now = int(self._clock())
-        touched = self._repo.touch(connection_id, now // RATE_WINDOW_SECONDS, now)
-        if touched is None:
+        window = now // RATE_WINDOW_SECONDS
+        limit = self._settings.message_rate_per_minute
+        conn = self._repo.connection(connection_id, now)
+        if conn is None:
             raise NotInRoom("This connection is not in a room any more; reconnect.")
-        conn, count = touched
-        if count > self._settings.message_rate_per_minute:
+        count = self._counters.add(
+            f"frames/{connection_id}", window, limit,
+            lambda n: self._repo.add_frames(connection_id, window, n, now),
+        )
+        if count is None:
+            raise NotInRoom("This connection is not in a room any more; reconnect.")
+        if count > limit:
             raise RateLimited(
-                f"More than {self._settings.message_rate_per_minute} messages this minute; "
-                "wait and try again."
+                f"More than {limit} messages this minute; wait and try again."
             )
         return conn
+
+    def _admit_message(self, connection_id: str) -> Connection:
+        conn = self._admitted.pop(connection_id, None)
+        return conn if conn is not None else self._count_and_check(connection_id)
 
     def _room_of(self, connection_id: str) -> tuple[Connection, Member, list[Member]]:
         conn = self._admit_message(connection_id)
@@ -394,6 +598,11 @@ class SignallingService:
                 gateway.send(target.connection_id, data)
                 delivered += 1
             except GoneError:
+                age = int(self._clock()) - target.connected_at
+                if age < self._settings.admission_grace_seconds:
+                    # Still finishing its upgrade (API Gateway says 410 to a connection
+                    # that is not open yet): it is not gone; it will say hello itself.
+                    continue
                 gone += 1
                 # Remove the stale *target* (never the sender), and only the slot it holds.
                 self._repo.delete_connection(target.connection_id)

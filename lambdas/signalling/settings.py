@@ -68,10 +68,16 @@ class Settings:
     """Lifetime of the presigned S3 URLs the storage actions hand out."""
     transfer_expiry_days: int = 7
     """Days a stored transfer is kept (the bucket's lifecycle rule on `transfers/`)."""
+    max_transfer_bytes: int = 4 * 1024**3
+    """Most bytes of records objects one room may store (the stack's `maxTransferBytes`)."""
     service_name: str = "sgraph-send"
     """Powertools service name."""
     metrics_namespace: str = "sgraph-send"
     """Powertools metrics namespace."""
+    admission_grace_seconds: int = 30
+    """A connection this young may still be finishing its upgrade: never removed on a 410."""
+    client_hash_secret: str | None = None
+    """Secret the daily salt of client-address hashes derives from (never in the table)."""
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     """Largest forwarded payload (not configurable by env: clients rely on it)."""
 
@@ -110,6 +116,9 @@ class Settings:
             management_endpoint_url=env.get("MANAGEMENT_ENDPOINT_URL", "").strip() or None,
             presign_ttl_seconds=min(_int(env, "PRESIGN_TTL_SECONDS", 600), 3600),
             transfer_expiry_days=_int(env, "TRANSFER_EXPIRY_DAYS", 7),
+            max_transfer_bytes=_int(env, "MAX_TRANSFER_BYTES", 4 * 1024**3),
+            admission_grace_seconds=_int(env, "ADMISSION_GRACE_SECONDS", 30, minimum=0),
+            client_hash_secret=env.get("CLIENT_HASH_SECRET") or None,
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "").strip() or "sgraph-send",
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "sgraph-send",
         )

@@ -13,6 +13,7 @@ from typing import Any
 from websockets.sync.client import connect
 
 from transfer_core.protocol.keys import derive_keys
+from transfer_core.protocol.room import offer
 from transfer_core.protocol.secret import TransferSecret
 from transfer_core.signalling.client import new_token
 from transfer_core.source import FileSource
@@ -45,10 +46,12 @@ def store_transfer(ws_url: str, path: Path, record_size: int = 64 * 1024,
         manifest = source.manifest_record
     if tamper is not None:
         records = tamper(records)
-    url = f"{ws_url}?room={keys.room_id}&role=sender&token={new_token()}"
-    with connect(url) as ws:
+    url = f"{ws_url}?role=sender&token={new_token()}"
+    with connect(url, subprotocols=offer(keys.room_key)) as ws:  # type: ignore[arg-type]
         _request(ws, "hello", "1")
-        _put(_request(ws, "upload-start", "2", object="manifest")["url"], manifest)
-        reply = _request(ws, "upload-start", "3", object="records", first=0, parts=0)
+        _put(_request(ws, "upload-start", "2", object="manifest", size=len(manifest))["url"],
+             manifest)
+        reply = _request(ws, "upload-start", "3", object="records", first=0, parts=0,
+                         size=len(records))
         _put(reply["url"], records)
     return secret.code

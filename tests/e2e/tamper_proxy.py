@@ -25,7 +25,11 @@ class TamperProxy:
         self._server: Any = None
 
     async def __aenter__(self) -> TamperProxy:
-        self._server = await websockets.serve(self._handle, "127.0.0.1", 0)
+        # the client's version and room key pass through: a relay that swaps what it
+        # forwards knows the room key anyway; what it cannot do is sign
+        self._server = await websockets.serve(
+            self._handle, "127.0.0.1", 0, select_subprotocol=lambda _, offered: offered[0]
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -39,7 +43,11 @@ class TamperProxy:
 
     async def _handle(self, client: ServerConnection) -> None:
         query = client.request.path.split("?", 1)[1] if client.request else ""
-        async with websockets.connect(f"{self.upstream}?{query}") as relay:
+        offered = client.request.headers.get_all("Sec-WebSocket-Protocol") if client.request else []
+        protocols = [p.strip() for value in offered for p in value.split(",") if p.strip()]
+        async with websockets.connect(
+            f"{self.upstream}?{query}", subprotocols=protocols or None  # type: ignore[arg-type]
+        ) as relay:
             async def up() -> None:
                 async for frame in client:
                     await relay.send(frame)

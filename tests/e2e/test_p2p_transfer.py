@@ -153,6 +153,9 @@ async def test_server_saw_nothing_secret(stack, tmp_path):
         "file key hex": keys.file_key.hex().encode(),
         "file key b64": base64.b64encode(keys.file_key).rstrip(b"="),
         "signal key hex": keys.signal_key.hex().encode(),
+        # the room key is the capability: presented at connect, never stored or relayed
+        "room key hex": keys.room_key.hex().encode(),
+        "room key b64url": base64.urlsafe_b64encode(keys.room_key).rstrip(b"="),
         "file name": name.encode(),
         "file name stem": b"quarterly-secret",
         "sha256": hashlib.sha256(data).hexdigest().encode(),

@@ -51,8 +51,13 @@ async def test_receiver_offline_file_is_stored_then_fetched(stack, tmp_path):
     summary = sent.event("summary")
     assert summary["path"] == "s3" and summary["stored_until"] > 0
     assert summary["chunks"]["s3"] == summary["chunks"]["s3"] > 0
-    room = derive_keys(TransferSecret.parse(link["code"])).room_id
-    stored = {k: v for k, v in bucket_objects(stack).items() if room in k}
+    keys = derive_keys(TransferSecret.parse(link["code"]))
+    room = keys.room_id
+    everything = bucket_objects(stack)
+    for key in everything:  # the room key (the capability) never names an object
+        assert keys.room_key.hex() not in key
+        assert base64.urlsafe_b64encode(keys.room_key).rstrip(b"=").decode() not in key
+    stored = {k: v for k, v in everything.items() if room in k}
     assert sorted(stored) == [f"transfers/{room}/manifest",
                               f"transfers/{room}/records/0000000000"]
     for key, body in stored.items():  # zero knowledge: ciphertext under neutral keys

@@ -15,7 +15,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from devstack import DevStack
-from lambdas.signalling.service import RATE_WINDOW_SECONDS
+from lambdas.signalling.service import COUNT_BATCH, RATE_WINDOW_SECONDS
+from transfer_core.protocol.room import SUBPROTOCOL, offer, room_id_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -25,12 +26,26 @@ RATE = 30
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack():
     env = {"MESSAGE_RATE_PER_MINUTE": str(RATE), "CONNECT_RATE_PER_MINUTE": "10000"}
-    async with DevStack.start(workers=2, env=env) as running:
+    async with DevStack.start(workers=WORKERS, env=env) as running:
         yield running
 
 
-def room() -> str:
-    return secrets.token_hex(16)
+WORKERS = 2
+
+
+class _AnyText(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+    __hash__ = str.__hash__
+
+
+ANY_TEXT = _AnyText()
+
+
+def room() -> bytes:
+    """A fresh room key (what a link holder derives; the relay sees only its hash)."""
+    return secrets.token_bytes(32)
 
 
 class Client:
@@ -57,11 +72,24 @@ class Client:
                 return message
 
 
-async def open_client(stack: DevStack, room_id: str, role: str, token: str | None = None) -> Client:
-    url = f"{stack.ws_url}?room={room_id}&role={role}"
+async def open_client(stack: DevStack, room_key: bytes, role: str, token: str | None = None
+                      ) -> Client:
+    url = f"{stack.ws_url}?role={role}"
     if token:
         url += f"&token={token}"
-    return Client(await websockets.connect(url, max_size=None))
+    ws = await websockets.connect(url, max_size=None, subprotocols=offer(room_key))
+    assert ws.subprotocol == SUBPROTOCOL  # the 101 selects the version, never the key
+    return Client(ws)
+
+
+async def age_slot(stack: DevStack, room_key: bytes, slot: str) -> dict[str, Any]:
+    """Make a slot's holder look long connected (past the 30 s admission grace)."""
+    key = {"pk": {"S": f"ROOM#{room_id_for(room_key)}"}, "sk": {"S": f"SLOT#{slot}"}}
+    await asyncio.to_thread(
+        stack.client("dynamodb").update_item, TableName=stack.moto.table_name, Key=key,
+        UpdateExpression="SET connected_at = :old", ExpressionAttributeValues={":old": {"N": "0"}},
+    )
+    return key
 
 
 async def connection_items(stack: DevStack) -> list[dict[str, Any]]:
@@ -82,7 +110,8 @@ async def test_two_peers_meet_exchange_and_leave_no_trace(stack):
     r = room()
     a = await open_client(stack, r, "sender")
     welcome_a = await a.hello()
-    assert welcome_a["peers"] == [] and welcome_a["role"] == "sender" and welcome_a["room"] == r
+    assert welcome_a["peers"] == [] and welcome_a["role"] == "sender"
+    assert welcome_a["room"] == room_id_for(r)
     b = await open_client(stack, r, "receiver")
     welcome_b = await b.hello()
     assert welcome_b["peers"] == [{"id": welcome_a["id"], "role": "sender"}]
@@ -148,6 +177,13 @@ async def test_a_peer_of_another_room_cannot_reach_them(stack):
         ('{"action": "signal", "payload": {}, "to": ""}', "invalid-field"),
         ('{"action": "signal", "payload": "' + "x" * 20_000 + '"}', "payload-too-large"),
         ('{"action": "signal", "payload": {}, "to": "someone-else="}', "not-in-room"),
+        # strict JSON (#10 §4): never internal, never a dropped reply, never a routing crash
+        ('{"action": "signal", "payload": NaN}', "bad-json"),
+        ('{"action": "ping", "ref": Infinity}', "bad-json"),
+        ('{"action": "ping", "ref": "\\ud800"}', "bad-json"),  # a lone surrogate
+        ('{"action": "signal", "payload": "\\udfff"}', "bad-json"),
+        ('{"action": "signal", "payload": ' + "[" * 33 + "]" * 33 + "}", "bad-json"),
+        ("[" * 20_000, "bad-json"),  # deeper than any parser's recursion
     ],
 )
 async def test_each_bad_input_gets_its_error_and_the_connection_goes_on(stack, frame, code):
@@ -176,15 +212,19 @@ async def test_frames_over_32kb_close_the_connection(stack):
 
 
 async def test_connect_refusals_reject_the_upgrade(stack):
-    with pytest.raises(InvalidStatus) as bad:
-        await websockets.connect(f"{stack.ws_url}?room=NOT-HEX&role=sender")
+    with pytest.raises(InvalidStatus) as bad:  # a version-1 client: room id, no key
+        await websockets.connect(f"{stack.ws_url}?room={'0' * 32}&role=sender")
     assert bad.value.response.status_code == 400
     r = room()
     a = await open_client(stack, r, "sender")
     with pytest.raises(InvalidStatus) as full:
-        await websockets.connect(f"{stack.ws_url}?room={r}&role=sender")
+        await websockets.connect(f"{stack.ws_url}?role=sender", subprotocols=offer(r))
     assert full.value.response.status_code == 409
     assert json.loads(full.value.response.body)["code"] == "room-full"
+    with pytest.raises(InvalidStatus) as newline:  # identifiers are matched whole
+        await websockets.connect(f"{stack.ws_url}?role=receiver&token={'A' * 22}%0A",
+                                 subprotocols=offer(r))
+    assert newline.value.response.status_code == 400
     await a.ws.close()
 
 
@@ -203,13 +243,18 @@ async def test_reconnect_with_token_takes_the_slot_back(stack):
     assert joined == {"type": "peer-joined", "peer": {"id": w2["id"], "role": "sender"}}
     await a.send(action="signal", payload="from the stale one")
     assert (await a.recv())["code"] == "not-in-room"
+    for action in ("ping", "ice-servers", "hello"):  # it lost its membership for everything
+        await a.send(action=action, ref=action)
+        assert await a.recv() == {"type": "error", "code": "not-in-room",
+                                  "message": ANY_TEXT, "ref": action}
     await a.ws.close()
     await b.nothing()  # the stale connection's departure is not announced
     await a2.send(action="signal", payload="from the new one")
     assert (await b.recv())["payload"] == "from the new one"
     # Without the token the slot stays taken.
     with pytest.raises(InvalidStatus):
-        await websockets.connect(f"{stack.ws_url}?room={r}&role=sender&token={'z' * 22}")
+        await websockets.connect(f"{stack.ws_url}?role=sender&token={'z' * 22}",
+                                 subprotocols=offer(r))
     await a2.ws.close()
     await b.ws.close()
 
@@ -224,8 +269,13 @@ async def test_message_rate_limit(stack):
     for n in range(RATE):
         await a.send(action="ping", ref=str(n))
         assert (await a.recv())["type"] == "pong"
-    await a.send(action="ping", ref="over")
-    error = await a.recv()
+    # Each Lambda instance adds its count to the shared one in batches, so a
+    # connection may get up to one batch per instance past the limit, never more.
+    for _extra in range(WORKERS * max(1, min(COUNT_BATCH, RATE // 8)) + 1):
+        await a.send(action="ping", ref="over")
+        error = await a.recv()
+        if error["type"] == "error":
+            break
     assert error == {
         "type": "error",
         "code": "rate-limited",
@@ -242,6 +292,7 @@ async def test_gone_target_is_removed_and_the_sender_told(stack):
     await a.hello()
     wb = await b.hello()
     await a.recv()
+    await age_slot(stack, r, "receiver#1")  # B is past its admission: a 410 means gone
     # The gateway loses B without running $disconnect: posts to B now get 410.
     assert stack.gateway.forget(wb["id"])
     await a.send(action="signal", payload="anyone?")
@@ -253,7 +304,7 @@ async def test_gone_target_is_removed_and_the_sender_told(stack):
     assert (await a.recv())["code"] == "no-peer"
     keys = {(i["pk"]["S"], i["sk"]["S"]) for i in await connection_items(stack)}
     assert (f"CONN#{wb['id']}", "CONN") not in keys
-    assert (f"ROOM#{r}", "SLOT#sender") in keys
+    assert (f"ROOM#{room_id_for(r)}", "SLOT#sender") in keys
     await a.ws.close()
 
 
@@ -294,3 +345,84 @@ async def test_idle_timeout_closes_the_connection(stack):
 
 async def test_everyone_gone_leaves_no_connection_items(stack):
     assert await wait_until_no_connection_items(stack) == []
+
+
+# -- liveness (#10 §3) and every frame counts (#10 §4), through the local gateway ------
+
+
+async def _wait_for(predicate, what: str) -> None:
+    for _ in range(400):  # generous: a loaded machine is slow
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def test_a_peer_still_connecting_keeps_its_slot_when_a_post_to_it_gets_410(stack):
+    """Seen on AWS (13 times in 30): a receiver leaves just as a sender connects; the
+    departure notice to the sender, not yet open, gets 410. That must not evict it."""
+    r = room()
+    b = await open_client(stack, r, "receiver")
+    wb = await b.hello()
+    slot = (f"ROOM#{room_id_for(r)}", "SLOT#sender")
+    stack.gateway.upgrade_delay = 3.0  # $connect has run; the 101 is held back
+    try:
+        connecting = asyncio.ensure_future(open_client(stack, r, "sender"))
+
+        async def admitted() -> bool:
+            return slot in {(i["pk"]["S"], i["sk"]["S"]) for i in await connection_items(stack)}
+
+        await _wait_for(admitted, "the sender's $connect")
+        await b.ws.close()  # its $disconnect posts peer-left to the sender: 410, still connecting
+
+        async def b_gone() -> bool:
+            items = await connection_items(stack)
+            return all(i["pk"]["S"] != f"CONN#{wb['id']}" for i in items)
+
+        await _wait_for(b_gone, "the receiver's $disconnect")
+        assert await admitted(), "the 410 evicted a peer that was still connecting"
+        a = await connecting
+    finally:
+        stack.gateway.upgrade_delay = 0.0
+    welcome = await a.hello()
+    assert welcome["role"] == "sender" and welcome["peers"] == []
+    await a.ws.close()
+
+
+async def test_a_slot_held_by_a_vanished_connection_is_taken_over(stack):
+    """A holder lost without $disconnect (TCP reset during the upgrade) no longer blocks
+    the room for two hours: a connect finding the slot taken asks GetConnection."""
+    r = room()
+    a = await open_client(stack, r, "sender")
+    wa = await a.hello()
+    key = await age_slot(stack, r, "sender")  # past its admission grace, without waiting
+    # alive: the slot stays taken
+    with pytest.raises(InvalidStatus) as full:
+        await websockets.connect(f"{stack.ws_url}?role=sender", subprotocols=offer(r))
+    assert full.value.response.status_code == 409
+    # vanished without $disconnect: the next connect takes the slot over
+    assert stack.gateway.forget(wa["id"])
+    a2 = await open_client(stack, r, "sender")
+    w2 = await a2.hello()
+    assert w2["role"] == "sender" and w2["id"] != wa["id"]
+    items = {(i["pk"]["S"], i["sk"]["S"]): i for i in await connection_items(stack)}
+    assert items[(key["pk"]["S"], "SLOT#sender")]["connection_id"]["S"] == w2["id"]
+    assert (f"CONN#{wa['id']}", "CONN") not in items
+    await a2.ws.close()
+
+
+async def test_bad_frames_count_toward_the_rate_limit(stack):
+    into_window = time.time() % RATE_WINDOW_SECONDS
+    if into_window > RATE_WINDOW_SECONDS - 25:
+        await asyncio.sleep(RATE_WINDOW_SECONDS - into_window + 0.2)
+    a = await open_client(stack, room(), "sender")
+    for _ in range(RATE):
+        await a.ws.send("{not json")
+        assert (await a.recv())["code"] == "bad-json"
+    for _extra in range(WORKERS * max(1, min(COUNT_BATCH, RATE // 8)) + 1):
+        await a.send(action="ping", ref="after")
+        reply = await a.recv()
+        if reply["type"] == "error":
+            break
+    assert reply["code"] == "rate-limited" and reply["ref"] == "after"
+    await a.ws.close()

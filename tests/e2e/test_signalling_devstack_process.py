@@ -11,6 +11,7 @@ import pytest
 import websockets
 
 from devstack import DevStackProcess
+from transfer_core.protocol.room import offer
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,9 @@ def test_devstack_runs_as_a_separate_process_and_records(tmp_path):
     record = tmp_path / "relayed.jsonl"
 
     async def talk(url: str) -> dict[str, Any]:
-        async with websockets.connect(f"{url}?room={secrets.token_hex(16)}&role=sender") as ws:
+        async with websockets.connect(
+            f"{url}?role=sender", subprotocols=offer(secrets.token_bytes(32))
+        ) as ws:
             await ws.send('{"action":"ping","ref":"p"}')
             return json.loads(await ws.recv())
 

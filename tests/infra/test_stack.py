@@ -147,6 +147,15 @@ def test_stage_deploys_itself_throttles_and_logs_access(resources: dict[str, Any
     assert fields["requestId"] == "$context.requestId"
     assert {"routeKey", "eventType", "connectionId", "status"} <= set(fields)
     assert "sourceIp" not in log_settings["Format"], "no client addresses in access logs"
+    # Zero knowledge: the room key travels in a request header; nothing of the request
+    # (headers, query string, body) may reach the access log, only these $context values.
+    assert set(fields.values()) <= {
+        "$context.requestId", "$context.requestTimeEpoch", "$context.eventType",
+        "$context.routeKey", "$context.connectionId", "$context.status",
+        "$context.error.message", "$context.integration.status",
+        "$context.integration.error", "$context.integrationLatency",
+    }
+    assert "$request" not in log_settings["Format"] and "$input" not in log_settings["Format"]
 
     # API Gateway refuses a logging stage until the account has a CloudWatch role.
     account_id, account = only(resources, "AWS::ApiGateway::Account")
@@ -233,6 +242,11 @@ def test_environment_follows_the_contract(resources: dict[str, Any]) -> None:
     )
     assert relay["TURN_SECRET_PARAMETER"] == TURN_PARAMETER
     assert env["Connect"]["CONNECT_RATE_PER_MINUTE"] == "60"
+    # The hash secret comes from a generated secret, resolved at deploy (never a literal).
+    secret_id = next(iter(of_type(resources, "AWS::SecretsManager::Secret")))
+    assert secret_id in json.dumps(env["Connect"]["CLIENT_HASH_SECRET"])
+    assert "resolve:secretsmanager" in json.dumps(env["Connect"]["CLIENT_HASH_SECRET"])
+    assert relay["MAX_TRANSFER_BYTES"] == str(4 * 1024**3)
     for name in ("Connect", "Disconnect"):
         assert not {"BUCKET_NAME", "TURN_SECRET_PARAMETER", "TURN_URLS"} & set(env[name])
 
@@ -343,11 +357,14 @@ def test_bucket_policy_refuses_plain_http(resources: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ permissions
 
 
-def test_connect_may_use_the_table_only(resources: dict[str, Any]) -> None:
+def test_connect_may_use_the_table_and_ask_whether_a_holder_lives(
+    resources: dict[str, Any],
+) -> None:
     actions = actions_of(statements_of(resources, "Connect"))
     assert "dynamodb:PutItem" in actions and "dynamodb:Query" in actions
-    assert {a.split(":")[0] for a in actions} == {"dynamodb", "logs", "xray"}
-    assert "execute-api:ManageConnections" not in actions
+    # GetConnection on a slot's holder (a connection that vanished without $disconnect)
+    assert "execute-api:ManageConnections" in actions
+    assert {a.split(":")[0] for a in actions} == {"dynamodb", "logs", "xray", "execute-api"}
 
 
 def test_disconnect_may_manage_connections_but_not_touch_the_bucket(

@@ -42,7 +42,8 @@ class MemoryIssuer:
         self.first = 0
 
     async def upload_start(self, obj: str, first: int | None = None,
-                           parts: int | None = None) -> UploadStart:
+                           parts: int | None = None, *, size: int,
+                           part_size: int | None = None) -> UploadStart:
         if obj == "records":
             self.first = first or 0
         return UploadStart(f"mem://{obj}", None, frozenset(), 99)

@@ -38,7 +38,11 @@ def test_vectors_follow_from_the_spec_alone():
     """An independent implementation of docs/protocol.md §2–3, from primitives only."""
     secret = bytes.fromhex(COMMITTED["secret_hex"])
     salt = b"sgraph-send/v1"
-    assert hkdf(secret, salt, "sgraph-send/v1/room-id", 16).hex() == COMMITTED["room_id"]
+    room_key = hkdf(secret, salt, "sgraph-send/v2/room-key", 32)
+    assert room_key.hex() == COMMITTED["room_key_hex"]
+    assert hashlib.sha256(room_key).digest()[:16].hex() == COMMITTED["room_id"]
+    key_b64 = base64.urlsafe_b64encode(room_key).rstrip(b"=").decode()
+    assert COMMITTED["connect_subprotocols"] == ["sgraph-send.v2", f"sgraph-send.key.{key_b64}"]
     file_key = hkdf(secret, salt, "sgraph-send/v1/file-key", 32)
     assert file_key.hex() == COMMITTED["file_key_hex"]
     assert hkdf(secret, salt, "sgraph-send/v1/signal-key", 32).hex() == COMMITTED["signal_key_hex"]

@@ -34,6 +34,7 @@ from .manifest import Manifest, open_manifest
 from .progress import ProgressRecord, Via
 from .ranges import RangeEncodingError, RangeSet
 from .record import RecordCipher
+from .room import offer
 from .secret import TransferSecret
 
 SECRET = bytes(range(32))
@@ -81,7 +82,9 @@ def compute() -> dict[str, Any]:
             "secret_hex": SECRET.hex(),
             "code": secret.code,
             "link": secret.link("https://send.sgraph.ai/"),
+            "room_key_hex": keys.room_key.hex(),
             "room_id": keys.room_id,
+            "connect_subprotocols": offer(keys.room_key),
             "file_key_hex": keys.file_key.hex(),
             "signal_key_hex": keys.signal_key.hex(),
             "transfer_id_hex": TRANSFER_ID.hex(),

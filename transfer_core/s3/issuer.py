@@ -45,7 +45,8 @@ class UrlIssuer(Protocol):
     """The relay, as the S3 transport sees it. Errors: `StorageError`, `TransferExpiredError`."""
 
     async def upload_start(self, obj: str, first: int | None = None,
-                           parts: int | None = None) -> UploadStart: ...
+                           parts: int | None = None, *, size: int,
+                           part_size: int | None = None) -> UploadStart: ...
 
     async def part_urls(self, first: int, upload_id: str, parts: list[int]) -> dict[int, str]: ...
 
@@ -75,10 +76,14 @@ class RelayUrlIssuer:
             raise StorageError(f"the relay refused a storage request: {exc}") from None
 
     async def upload_start(self, obj: str, first: int | None = None,
-                           parts: int | None = None) -> UploadStart:
-        body: dict[str, Any] = {"action": "upload-start", "object": obj}
+                           parts: int | None = None, *, size: int,
+                           part_size: int | None = None) -> UploadStart:
+        # `size` (and `partSize` for a multipart upload) bind every URL to exact bytes
+        body: dict[str, Any] = {"action": "upload-start", "object": obj, "size": size}
         if obj == "records":
             body.update(first=first, parts=parts)
+        if part_size is not None:
+            body["partSize"] = part_size
         reply = await self._ask(body)
         uploaded = {n for a, b in reply.get("uploaded", []) for n in range(a, b + 1)}
         return UploadStart(reply.get("url"), reply.get("uploadId"), frozenset(uploaded),

@@ -68,7 +68,7 @@ class _PartBody:
 
 async def upload_manifest(source: RecordSource, issuer: UrlIssuer, http: HttpClient) -> int:
     """Store the sealed manifest record; return until when the transfer is kept."""
-    start = await issuer.upload_start("manifest")
+    start = await issuer.upload_start("manifest", size=len(source.manifest_record))
     assert start.url is not None
     await asyncio.to_thread(http.put, start.url, source.manifest_record)
     return start.stored_until
@@ -82,7 +82,7 @@ async def upload_records(
     """Store records `first … count-1`; `progress` gets the byte count of each part sent."""
     plan = plan_for(source, first, target_bytes)
     if not plan.multipart:
-        start = await issuer.upload_start("records", first, 0)
+        start = await issuer.upload_start("records", first, 0, size=plan.object_bytes)
         assert start.url is not None
         body = await asyncio.to_thread(_seal, source, plan.part_records(1))
         await asyncio.to_thread(http.put, start.url, body)
@@ -90,7 +90,8 @@ async def upload_records(
             progress(len(body))
         return StoredSummary(first, plan.records, len(body), 1, start.stored_until)
 
-    start = await issuer.upload_start("records", first, plan.parts)
+    start = await issuer.upload_start("records", first, plan.parts, size=plan.object_bytes,
+                                      part_size=plan.part_bytes)
     assert start.upload_id is not None
     upload_id = start.upload_id
     todo = [p for p in range(1, plan.parts + 1) if p not in start.uploaded]

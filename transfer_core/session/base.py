@@ -72,7 +72,7 @@ class PeerSession:
 
     async def _connect(self) -> tuple[SignalClient, Welcome, IceSettings]:
         client = await SignalClient.connect(
-            self.options.server_url, self.keys.room_id, self.role, self.token
+            self.options.server_url, self.keys.room_key, self.role, self.token
         )
         try:
             welcome = await client.hello()

@@ -21,6 +21,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from ..errors import SGraphSendError
+from ..protocol.room import SUBPROTOCOL, offer
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,8 @@ class RelayClosed:
 Event = PeerJoined | PeerLeft | SignalReceived | ServerError | RelayClosed
 
 _REFUSALS = {
-    400: "the relay refused the room id or role (is the link complete?)",
+    400: "the relay refused the room key or role (is the link complete? is the relay"
+         " on protocol version 2?)",
     403: "the relay refused the connection",
     404: "no sender is waiting on this code's number (used, expired or mistyped)",
     409: "someone else already holds this role in the room",
@@ -140,28 +142,40 @@ class SignalClient:
 
     @classmethod
     async def connect(
-        cls, url: str, room_id: str, role: str, token: str, timeout: float = 10.0
+        cls, url: str, room_key: bytes, role: str, token: str, timeout: float = 10.0
     ) -> SignalClient:
-        return await cls._open(url, {"room": room_id, "role": role, "token": token}, role,
+        """Open the relay WebSocket and join the room of `room_key` (the link's capability).
+
+        The room key travels in the `Sec-WebSocket-Protocol` header (protocol.room),
+        never in the URL, which proxies and access logs may keep.
+        """
+        return await cls._open(url, {"role": role, "token": token}, role, offer(room_key),
                                timeout)
 
     @classmethod
     async def connect_nameplate(
         cls, url: str, nameplate: int, token: str, timeout: float = 10.0
     ) -> SignalClient:
-        """Join the room a spoken code's nameplate names, as its receiver (uses it up)."""
+        """Join the room a spoken code's nameplate names, as its receiver (uses it up).
+
+        The nameplate is the capability: only the protocol version is offered."""
         query = {"nameplate": str(nameplate), "role": "receiver", "token": token}
-        return await cls._open(url, query, "receiver", timeout)
+        return await cls._open(url, query, "receiver", [SUBPROTOCOL], timeout)
 
     @classmethod
     async def _open(
-        cls, url: str, params: dict[str, str], role: str, timeout: float
+        cls, url: str, params: dict[str, str], role: str, subprotocols: list[str],
+        timeout: float
     ) -> SignalClient:
         query = urlencode(params)
         uri = f"{url}{'&' if '?' in url else '?'}{query}"
         try:
             ws = await asyncio.wait_for(
-                websockets.connect(uri, max_size=128 * 1024, ping_interval=None), timeout
+                websockets.connect(
+                    uri, max_size=128 * 1024, ping_interval=None,
+                    subprotocols=subprotocols,  # type: ignore[arg-type]
+                ),
+                timeout,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code

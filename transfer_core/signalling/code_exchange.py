@@ -85,7 +85,8 @@ class OfferedCode:
 async def offer_code(server_url: str, show: Callable[[SpokenCode, int], None],
                      randbytes: Callable[[int], bytes] = os.urandom) -> OfferedCode:
     """Sender: get a nameplate, show the code, run the exchange; the agreed secret."""
-    client = await SignalClient.connect(server_url, randbytes(16).hex(), "sender", new_token())
+    # a room of its own, whose key nobody else learns: the nameplate admits the receiver
+    client = await SignalClient.connect(server_url, randbytes(32), "sender", new_token())
     try:
         await client.hello()
         reply = await client.request({"action": "nameplate"})

@@ -19,14 +19,21 @@ MIN_PART_BYTES = 5 * 1024 * 1024
 PART_TARGET_BYTES = 8 * 1024 * 1024
 """What the reference client aims a part at (whole records, at least this)."""
 MAX_FIRST = 2**32 - 1
-_ROOM_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_MANIFEST_OBJECT_BYTES = 32 + 16 + 4096 + 16
+"""A sealed manifest record at its largest: header, key check, 4096 bytes of JSON, tag."""
+MAX_SINGLE_PUT_BYTES = 5 * 1024**3
+"""S3's limit on one PUT."""
+MAX_RECORD_OBJECTS = 16
+"""Records objects one room may hold: a sender stores a remainder after each break, and
+`download-urls` (one presigned URL each) must fit API Gateway's 128 KB message."""
+_ROOM_ID = re.compile(r"[0-9a-f]{32}")
 _FIRST_DIGITS = 10
 _FIRST = re.compile(f"[0-9]{{{_FIRST_DIGITS}}}")
 
 
 def room_prefix(room_id: str) -> str:
     """`transfers/<room id>/`: everything stored for one link."""
-    if not _ROOM_ID.match(room_id):
+    if not _ROOM_ID.fullmatch(room_id):
         raise ValueError("a room id is 32 lowercase hex characters")
     return f"{TRANSFER_PREFIX}{room_id}/"
 
@@ -96,6 +103,11 @@ class PartPlan:
     def parts(self) -> int:
         """Number of parts (1 means: one single PUT, no multipart upload)."""
         return -(-self.records // self.records_per_part)
+
+    @property
+    def part_bytes(self) -> int:
+        """Bytes of every part but the last (what `upload-start` declares as `partSize`)."""
+        return self.records_per_part * self.record_size
 
     @property
     def multipart(self) -> bool:

@@ -94,9 +94,13 @@ class S3Presigner:
         result: dict[str, Any] = getattr(self._s3, operation)(Bucket=self.bucket, **params)
         return result
 
-    def put_url(self, key: str) -> str:
-        """A single-PUT URL (the client sends `Content-Type: application/octet-stream`)."""
-        return self._presign("put_object", Key=key, ContentType=_OCTET)
+    def put_url(self, key: str, size: int) -> str:
+        """A single-PUT URL for exactly `size` bytes.
+
+        `Content-Length` is a signed header of the URL, so S3 itself refuses any
+        other body size (the client sends `Content-Type: application/octet-stream`).
+        """
+        return self._presign("put_object", Key=key, ContentType=_OCTET, ContentLength=size)
 
     def get_url(self, key: str) -> str:
         """A GET URL (ranged GETs work with it)."""
@@ -131,9 +135,13 @@ class S3Presigner:
                 return parts
             marker = int(page["NextPartNumberMarker"])
 
-    def part_urls(self, key: str, upload_id: str, parts: Iterable[int]) -> list[tuple[int, str]]:
-        """UploadPart URLs for `parts`, after checking the upload exists."""
-        numbers = sorted(set(parts))
+    def part_urls(
+        self, key: str, upload_id: str, parts: Iterable[tuple[int, int]]
+    ) -> list[tuple[int, str]]:
+        """UploadPart URLs for `(part number, exact size)` pairs, after checking the upload
+        exists; each URL signs its `Content-Length`."""
+        sizes = dict(parts)
+        numbers = sorted(sizes)
         if not numbers or not all(1 <= n <= MAX_PARTS for n in numbers):
             raise ValueError(f"part numbers lie in [1, {MAX_PARTS}]")
         try:
@@ -143,7 +151,8 @@ class S3Presigner:
                 raise NoSuchUploadError(upload_id) from None
             raise
         return [
-            (n, self._presign("upload_part", Key=key, UploadId=upload_id, PartNumber=n))
+            (n, self._presign("upload_part", Key=key, UploadId=upload_id, PartNumber=n,
+                              ContentLength=sizes[n]))
             for n in numbers
         ]
 

@@ -38,7 +38,8 @@ function requireServer(settings) {
 /** Sender: get a nameplate, `show(codeText, expiresAt)`, run the exchange. */
 export async function offerCode(settings, show) {
   requireServer(settings);
-  const relay = await Relay.connect(settings.server, hex(randomBytes(16)), "sender", newToken());
+  // a room of its own, whose key nobody else learns: the nameplate admits the receiver
+  const relay = await Relay.connect(settings.server, randomBytes(32), "sender", newToken());
   const { queue, unlisten } = inbox(relay);
   try {
     await relay.request("hello");

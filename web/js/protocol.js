@@ -1,4 +1,4 @@
-// SGraph Send protocol v1 in the browser (docs/protocol.md): link secret, key schedule,
+// SGraph Send protocol v2 in the browser (docs/protocol.md): link secret, key schedule,
 // records, manifest, range encoding, signed signalling envelopes.
 // Every keyed primitive is Web Crypto (HKDF-SHA256, HMAC-SHA256, AES-256-GCM). The
 // whole-file SHA-256 is incremental (files larger than memory) and Web Crypto has no
@@ -11,14 +11,17 @@ const subtle = crypto.subtle;
 
 export const SALT = utf8.encode("sgraph-send/v1");
 export const LABELS = {
-  room: "sgraph-send/v1/room-id",
+  roomKey: "sgraph-send/v2/room-key",
   file: "sgraph-send/v1/file-key",
   signal: "sgraph-send/v1/signal-key",
   record: "sgraph-send/v1/record-key",
   check: "sgraph-send/v1/key-check",
   envelope: "sgraph-send/v1/signal",
 };
-export const VERSION = 1;
+export const VERSION = 1; // the record format's version byte (unchanged in protocol v2)
+// Offered at connect (docs/signalling.md §1): the protocol version, then the room key.
+export const SUBPROTOCOL = "sgraph-send.v2";
+export const KEY_SUBPROTOCOL_PREFIX = "sgraph-send.key.";
 export const FLAG_LAST = 0x01;
 export const FLAG_MANIFEST = 0x02;
 export const HEADER_BYTES = 32;
@@ -96,14 +99,21 @@ export async function hmac(raw, data) {
   return new Uint8Array(await subtle.sign("HMAC", await hmacKey(raw), data));
 }
 
-/** room id (hex), file key and signalling key from the link secret. */
+/** Room key (the capability presented at connect), its hash the room id (hex), file key
+ * and signalling key from the link secret. */
 export async function deriveKeys(secret) {
-  const [room, fileKey, signalKey] = await Promise.all([
-    hkdf(secret, SALT, LABELS.room, 16),
+  const [roomKey, fileKey, signalKey] = await Promise.all([
+    hkdf(secret, SALT, LABELS.roomKey, 32),
     hkdf(secret, SALT, LABELS.file, 32),
     hkdf(secret, SALT, LABELS.signal, 32),
   ]);
-  return { roomId: hex(room), fileKey, signalKey };
+  const roomHash = new Uint8Array(await subtle.digest("SHA-256", roomKey));
+  return { roomId: hex(roomHash.slice(0, 16)), roomKey, fileKey, signalKey };
+}
+
+/** The WebSocket subprotocols a client offers: the version, then its room key. */
+export function connectSubprotocols(roomKey) {
+  return [SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX + b64url(roomKey)];
 }
 
 export async function recordKeyOf(fileKey, transferId) {

@@ -40,7 +40,9 @@ export async function runVectors(url = "test-vectors.json") {
     }
     return true;
   });
+  await check("room key", () => same(hex(keys.roomKey), V.room_key_hex));
   await check("room id", () => same(keys.roomId, V.room_id));
+  await check("connect subprotocols", () => same(JSON.stringify(P.connectSubprotocols(keys.roomKey)), JSON.stringify(V.connect_subprotocols)));
   await check("file key", () => same(hex(keys.fileKey), V.file_key_hex));
   await check("signal key", () => same(hex(keys.signalKey), V.signal_key_hex));
   await check("record key", async () => same(hex(await P.recordKeyOf(keys.fileKey, transferId)), V.record_key_hex));

@@ -52,7 +52,7 @@ export class Meter {
 
 async function connectRelay(settings, keys, role, token) {
   if (!settings.server) throw new P.SendError("network", "No signalling server is configured: add ?server=wss://… to the page address.");
-  const relay = await Relay.connect(settings.server, keys.roomId, role, token);
+  const relay = await Relay.connect(settings.server, keys.roomKey, role, token);
   try {
     const welcome = await relay.request("hello");
     // the relay sends its ICE servers with the welcome; older relays need asking

@@ -1,8 +1,10 @@
 // The WebSocket relay (docs/signalling.md) and the signed-signal router (protocol.md §7).
-// The relay sees the room id and the envelopes, never the link secret or any key.
+// The relay sees the room key's hash (the room id) and the envelopes, never the link
+// secret, the file or signalling key. The room key is the capability that admits us:
+// it travels in the Sec-WebSocket-Protocol header, never in the URL.
 
 import { b64url, randomBytes } from "./bytes.js";
-import { SendError, newNonce, openEnvelope, signEnvelope } from "./protocol.js";
+import { SUBPROTOCOL, SendError, connectSubprotocols, newNonce, openEnvelope, signEnvelope } from "./protocol.js";
 
 const PING_MS = 240_000;
 
@@ -34,27 +36,35 @@ export function newToken() {
 
 /** One WebSocket to the relay; `events` is an AsyncQueue of every server message. */
 export class Relay {
-  static connect(server, roomId, role, token) {
-    return Relay.open(server, { room: roomId, role, token });
+  static connect(server, roomKey, role, token) {
+    return Relay.open(server, { role, token }, connectSubprotocols(roomKey));
   }
 
-  /** Join the room a spoken code's nameplate names, as its receiver (uses it up). */
+  /** Join the room a spoken code's nameplate names, as its receiver (uses it up); the
+   * nameplate is the capability, so only the protocol version is offered. */
   static connectNameplate(server, nameplate, token) {
-    return Relay.open(server, { nameplate: String(nameplate), role: "receiver", token });
+    return Relay.open(server, { nameplate: String(nameplate), role: "receiver", token }, [SUBPROTOCOL]);
   }
 
-  static open(server, params) {
+  static open(server, params, subprotocols) {
     const url = new URL(server);
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
     return new Promise((resolve, reject) => {
       let ws;
       try {
-        ws = new WebSocket(url.toString());
+        ws = new WebSocket(url.toString(), subprotocols);
       } catch (e) {
         reject(new SendError("network", `The signalling server address ${server} is not usable: ${e.message}`));
         return;
       }
-      ws.onopen = () => resolve(new Relay(ws));
+      ws.onopen = () => {
+        if (ws.protocol !== SUBPROTOCOL) {
+          ws.close();
+          reject(new SendError("network", `The signalling server does not speak ${SUBPROTOCOL}; it needs an update.`));
+          return;
+        }
+        resolve(new Relay(ws));
+      };
       ws.onerror = () => reject(new SendError("network",
         `Could not reach the signalling server (${url.origin}${url.pathname}), or it refused this link's room (busy or rate-limited). Check your connection and try again.`));
     });

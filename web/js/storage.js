@@ -36,6 +36,8 @@ export class PartPlan {
     this.parts = Math.ceil(this.records / this.recordsPerPart);
   }
   get multipart() { return this.parts > 1; }
+  /** Bytes of every part but the last (`partSize` of upload-start). */
+  get partBytes() { return this.recordsPerPart * this.layout.recordSize; }
   /** Record indices [start, end) of part `part` (from 1, as S3 numbers them). */
   partRecords(part) {
     if (!(part >= 1 && part <= this.parts)) throw new RangeError(`part ${part} outside 1..${this.parts}`);
@@ -106,8 +108,10 @@ export async function storeTransfer({ relay, layout, manifestRecord, sealRun, fi
       throw e;
     }
   };
-  const manifestUrl = async () => (await ask("upload-start", { object: "manifest" })).url;
-  const head = await ask("upload-start", { object: "manifest" });
+  // every upload-start declares the object's exact bytes: the relay signs each URL for them
+  const manifestStart = { object: "manifest", size: manifestRecord.length };
+  const manifestUrl = async () => (await ask("upload-start", manifestStart)).url;
+  const head = await ask("upload-start", manifestStart);
   await announce?.(); // the relay can store: tell a listening receiver to look there
   await put(head.url, manifestRecord, "the manifest", manifestUrl);
 
@@ -125,15 +129,18 @@ export async function storeTransfer({ relay, layout, manifestRecord, sealRun, fi
   };
 
   if (!plan.multipart) {
-    const single = async () => (await ask("upload-start", { object: "records", first, parts: 0 })).url;
-    const start = await ask("upload-start", { object: "records", first, parts: 0 });
+    const singleStart = { object: "records", first, parts: 0, size: plan.objectBytes };
+    const single = async () => (await ask("upload-start", singleStart)).url;
+    const start = await ask("upload-start", singleStart);
     const range = plan.partRecords(1);
     await put(start.url, await sealPart(range), "the file", single);
     progress(plain(range));
     return { first, records: plan.records, parts: 1, bytes: plan.objectBytes, storedUntil: start.storedUntil };
   }
 
-  const start = await ask("upload-start", { object: "records", first, parts: plan.parts });
+  const start = await ask("upload-start", {
+    object: "records", first, parts: plan.parts, size: plan.objectBytes, partSize: plan.partBytes,
+  });
   const { uploadId } = start;
   const already = expand(start.uploaded);
   const todo = [];

@@ -18,6 +18,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from devstack.moto_backend import create_table
 from devstack.worker import LambdaContext
+from transfer_core.protocol.room import offer
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 REGION = "eu-west-2"
@@ -35,12 +36,17 @@ class Stack(SimpleNamespace):
         return LambdaContext(f"sgraph-send-{kind}", "c0ffee00-0000-4000-8000-000000000000")
 
     def connect(
-        self, cid: str, room: str, role: str, token: str | None = None, ip: str = "203.0.113.7"
+        self, cid: str, room: bytes | str, role: str, token: str | None = None,
+        ip: str = "203.0.113.7",
     ) -> dict[str, Any]:
+        """Connect with a room key (bytes) or a raw `Sec-WebSocket-Protocol` value (str)."""
         event = copy.deepcopy(load_event("websocket_connect.json"))
         event["requestContext"]["connectionId"] = cid
         event["requestContext"]["identity"]["sourceIp"] = ip
-        query = {"room": room, "role": role}
+        offered = ", ".join(offer(room)) if isinstance(room, bytes) else room
+        event["headers"]["Sec-WebSocket-Protocol"] = offered
+        event["multiValueHeaders"]["Sec-WebSocket-Protocol"] = [offered]
+        query = {"role": role}
         if token is not None:
             query["token"] = token
         event["queryStringParameters"] = query
@@ -87,6 +93,7 @@ def stack(monkeypatch: pytest.MonkeyPatch):
         "MESSAGE_RATE_PER_MINUTE": "20",
         "CONNECT_RATE_PER_MINUTE": "10",
         "POWERTOOLS_SERVICE_NAME": "sgraph-send",
+        "CLIENT_HASH_SECRET": "integration-hash-secret",
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("MANAGEMENT_ENDPOINT_URL", "LAMBDA_TASK_ROOT", "POWERTOOLS_METRICS_DISABLED"):

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import copy
 
+from transfer_core.protocol.room import SUBPROTOCOL, room_id_for
+
 from .conftest import load_event
 
-ROOM = "0123456789abcdef0123456789abcdef"
+ROOM_KEY = bytes(range(32))
+ROOM = room_id_for(ROOM_KEY)
 
 
 def connect_query(stack, cid: str, query: dict[str, str], ip: str = "203.0.113.9"):
     event = copy.deepcopy(load_event("websocket_connect.json"))
     event["requestContext"]["connectionId"] = cid
     event["requestContext"]["identity"]["sourceIp"] = ip
+    # a nameplate is the capability: the client offers the protocol version alone
+    event["headers"]["Sec-WebSocket-Protocol"] = SUBPROTOCOL
+    event["multiValueHeaders"]["Sec-WebSocket-Protocol"] = [SUBPROTOCOL]
     event["queryStringParameters"] = query
     event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
     return stack.connect_module.handler(event, stack.context("connect"))
 
 
 def test_sender_allocates_receiver_joins_by_number_once(stack):
-    assert stack.connect("S=", ROOM, "sender")["statusCode"] == 200
+    assert stack.connect("S=", ROOM_KEY, "sender")["statusCode"] == 200
     stack.send("S=", {"action": "nameplate", "ref": "n"})
     reply = stack.received("S=")[-1]
     assert reply["type"] == "nameplate" and reply["ref"] == "n"
@@ -40,8 +46,8 @@ def test_sender_allocates_receiver_joins_by_number_once(stack):
 
 
 def test_receiver_cannot_allocate_and_bad_nameplate_queries_are_refused(stack):
-    stack.connect("S=", ROOM, "sender")
-    stack.connect("R=", ROOM, "receiver")
+    stack.connect("S=", ROOM_KEY, "sender")
+    stack.connect("R=", ROOM_KEY, "receiver")
     stack.send("R=", {"action": "nameplate"})
     assert stack.received("R=")[-1]["code"] == "forbidden"
     for query in ({"nameplate": "x", "role": "receiver"},

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import logging
+import time
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import (
@@ -12,11 +16,14 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 
 from devstack import events as devstack_events
+from transfer_core.protocol.room import room_id_for
 
 from .conftest import load_event
 
-ROOM = "0123456789abcdef0123456789abcdef"
-OTHER = "fedcba9876543210fedcba9876543210"
+KEY = bytes(range(32))  # the fixture event's room key (Sec-WebSocket-Protocol)
+ROOM = room_id_for(KEY)
+OTHER_KEY = bytes(range(32, 64))
+OTHER = room_id_for(OTHER_KEY)
 TOKEN = "c2VjcmV0LXJlY29ubmVjdC10b2tlbg"
 
 
@@ -27,7 +34,7 @@ def test_event_fixtures_and_devstack_events_carry_every_field():
     api = devstack_events.Api("127.0.0.1:9000", "local")
     peer = devstack_events.Peer("CfaK4cJyLPECJfQ=", 1732617075123, "127.0.0.1", "ua")
     APIGatewayWebSocketConnectEventModel.model_validate(
-        devstack_events.connect_event(api, peer, [("Host", "x")], {"room": [ROOM]})
+        devstack_events.connect_event(api, peer, [("Host", "x")], {"role": ["sender"]})
     )
     APIGatewayWebSocketMessageEventModel.model_validate(
         devstack_events.message_event(api, peer, "$default", '{"action":"ping"}')
@@ -39,7 +46,10 @@ def test_event_fixtures_and_devstack_events_carry_every_field():
 
 def test_fixture_connect_is_admitted_and_stored(stack):
     event = load_event("websocket_connect.json")
-    assert stack.connect_module.handler(event, stack.context("connect")) == {"statusCode": 200}
+    assert stack.connect_module.handler(event, stack.context("connect")) == {
+        "statusCode": 200,
+        "headers": {"Sec-WebSocket-Protocol": "sgraph-send.v2"},  # the version, never the key
+    }
     items = {(i["pk"]["S"], i["sk"]["S"]): i for i in stack.items()}
     conn = items[("CONN#CfaK4cJyLPECJfQ=", "CONN")]
     assert conn["room_id"]["S"] == ROOM and conn["role"]["S"] == "sender"
@@ -62,7 +72,12 @@ def test_fixture_connect_is_admitted_and_stored(stack):
 
 @pytest.mark.parametrize(
     "room,role,token,status",
-    [("nothex", "sender", None, 400), (ROOM, "boss", None, 400), (ROOM, "sender", "x", 400)],
+    [
+        ("nothex", "sender", None, 400),
+        (f"sgraph-send.v2, sgraph-send.key.{ROOM}", "sender", None, 400),
+        (KEY, "boss", None, 400),
+        (KEY, "sender", "x", 400),
+    ],
 )
 def test_connect_refuses_malformed_query(stack, room, role, token, status):
     response = stack.connect("A=", room, role, token)
@@ -72,26 +87,26 @@ def test_connect_refuses_malformed_query(stack, room, role, token, status):
 
 
 def test_full_room_and_reconnect(stack):
-    assert stack.connect("A1=", ROOM, "sender", TOKEN)["statusCode"] == 200
-    full = stack.connect("A2=", ROOM, "sender", "another-token-22-chars")
+    assert stack.connect("A1=", KEY, "sender", TOKEN)["statusCode"] == 200
+    full = stack.connect("A2=", KEY, "sender", "another-token-22-chars")
     assert full["statusCode"] == 409 and json.loads(full["body"])["code"] == "room-full"
-    assert stack.connect("A3=", ROOM, "sender", TOKEN)["statusCode"] == 200
+    assert stack.connect("A3=", KEY, "sender", TOKEN)["statusCode"] == 200
     slot = next(i for i in stack.items() if i["sk"]["S"] == "SLOT#sender")
     assert slot["connection_id"]["S"] == "A3="
 
 
 def test_connect_rate_limit(stack):
     for n in range(10):
-        assert stack.connect(f"C{n}=", f"{n:032x}", "sender")["statusCode"] == 200
-    refused = stack.connect("C10=", f"{10:032x}", "sender")
+        assert stack.connect(f"C{n}=", bytes([n]) * 32, "sender")["statusCode"] == 200
+    refused = stack.connect("C10=", bytes([10]) * 32, "sender")
     assert refused["statusCode"] == 429
-    assert stack.connect("D=", f"{11:032x}", "sender", ip="198.51.100.4")["statusCode"] == 200
+    assert stack.connect("D=", bytes([11]) * 32, "sender", ip="198.51.100.4")["statusCode"] == 200
 
 
 def test_hello_signal_and_disconnect(stack, capsys):
-    stack.connect("A=", ROOM, "sender")
-    stack.connect("B=", ROOM, "receiver")
-    stack.connect("X=", OTHER, "receiver")
+    stack.connect("A=", KEY, "sender")
+    stack.connect("B=", KEY, "receiver")
+    stack.connect("X=", OTHER_KEY, "receiver")
     stack.send("A=", {"action": "hello", "ref": "1"}, route="hello")
     stack.send("B=", {"action": "hello"}, route="hello")
     assert stack.received("A=")[0]["type"] == "welcome"
@@ -105,7 +120,12 @@ def test_hello_signal_and_disconnect(stack, capsys):
 
     before = stack.runtime.repository.calls
     stack.send("A=", load_event("websocket_message.json")["body"], route="signal")
-    assert stack.runtime.repository.calls - before == 2  # UpdateItem + Query per relayed message
+    # GetItem (membership) + Query (the room) per relayed message; the frame count
+    # is written once per batch (MESSAGE_RATE_PER_MINUTE 20: every 2nd frame of A).
+    assert stack.runtime.repository.calls - before == 3
+    before = stack.runtime.repository.calls
+    stack.send("A=", load_event("websocket_message.json")["body"], route="signal")
+    assert stack.runtime.repository.calls - before == 2
     assert stack.received("B=")[-1] == {
         "type": "signal",
         "from": "A=",
@@ -152,8 +172,8 @@ def test_hello_signal_and_disconnect(stack, capsys):
     ],
 )
 def test_bad_messages_get_their_error_and_the_connection_goes_on(stack, body, code):
-    stack.connect("A=", ROOM, "sender")
-    stack.connect("B=", ROOM, "receiver")
+    stack.connect("A=", KEY, "sender")
+    stack.connect("B=", KEY, "receiver")
     assert stack.send("A=", body) == {"statusCode": 200}
     error = stack.received("A=")[-1]
     assert error["type"] == "error" and error["code"] == code
@@ -164,13 +184,18 @@ def test_bad_messages_get_their_error_and_the_connection_goes_on(stack, body, co
 
 
 def test_error_echoes_ref(stack):
-    stack.connect("A=", ROOM, "sender")
+    stack.connect("A=", KEY, "sender")
     stack.send("A=", {"action": "ping", "ref": "r-7", "bogus": True})
     assert stack.received("A=")[-1]["ref"] == "r-7"
 
 
 def test_message_rate_limit(stack):
-    stack.connect("A=", ROOM, "sender")
+    # the limit counts per fixed one-minute window: start early in one, so all 21
+    # messages fall into the same window however slow the machine is
+    into_window = time.time() % 60
+    if into_window > 30:
+        time.sleep(60 - into_window + 0.2)
+    stack.connect("A=", KEY, "sender")
     for _ in range(20):
         stack.send("A=", {"action": "ping"})
     stack.send("A=", {"action": "ping"})
@@ -179,7 +204,7 @@ def test_message_rate_limit(stack):
 
 
 def test_ice_servers(stack):
-    stack.connect("A=", ROOM, "sender")
+    stack.connect("A=", KEY, "sender")
     stack.send("A=", {"action": "ice-servers"}, route="ice-servers")
     reply = stack.received("A=")[-1]
     stun, turn = reply["iceServers"]
@@ -193,8 +218,8 @@ def test_ice_servers(stack):
 
 
 def test_gone_target_is_removed_and_sender_told(stack, monkeypatch):
-    stack.connect("A=", ROOM, "sender")
-    stack.connect("B=", ROOM, "receiver")
+    stack.connect("A=", KEY, "sender")
+    stack.connect("B=", KEY, "receiver")
     # moto's post_to_connection never raises GoneException: inject it for B's posts,
     # exactly as botocore raises it for an HTTP 410 from API Gateway.
     client = stack.runtime.gateways.for_event(load_event("websocket_message.json"))._client
@@ -208,6 +233,17 @@ def test_gone_target_is_removed_and_sender_told(stack, monkeypatch):
         return real_post(ConnectionId=ConnectionId, Data=Data)
 
     monkeypatch.setattr(client, "post_to_connection", post)
+    # Within its admission grace a 410 only means "still connecting": B stays.
+    stack.send("A=", {"action": "signal", "payload": {"candidate": "c"}})
+    assert stack.received("A=")[-1]["code"] == "no-peer"
+    assert any(i["sk"]["S"] == "SLOT#receiver#1" for i in stack.items())
+    # B connected long ago (its slot says so): now a 410 means gone.
+    stack.ddb.update_item(
+        TableName="signalling-test",
+        Key={"pk": {"S": f"ROOM#{ROOM}"}, "sk": {"S": "SLOT#receiver#1"}},
+        UpdateExpression="SET connected_at = :old",
+        ExpressionAttributeValues={":old": {"N": "0"}},
+    )
     stack.send("A=", {"action": "signal", "payload": {"candidate": "c"}})
     told = stack.received("A=")
     assert told[-2] == {
@@ -223,12 +259,60 @@ def test_gone_target_is_removed_and_sender_told(stack, monkeypatch):
 
 
 def test_unexpected_failure_reports_internal_without_details(stack, monkeypatch):
-    stack.connect("A=", ROOM, "sender")
+    stack.connect("A=", KEY, "sender")
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret detail /path/to/file.py")
 
-    monkeypatch.setattr(stack.runtime.repository, "touch", broken)
+    monkeypatch.setattr(stack.runtime.repository, "connection", broken)
     assert stack.send("A=", {"action": "ping"}) == {"statusCode": 200}
     error = stack.received("A=")[-1]
     assert error["code"] == "internal" and "secret" not in error["message"]
+
+
+def test_the_room_key_reaches_no_log_line_and_no_item(stack):
+    """Zero knowledge of the capability: the room key is presented at every connect, but
+    no handler log line (at DEBUG), no refusal and no DynamoDB item ever holds it."""
+    # Every line the handlers log, formatted by Powertools as in Lambda.
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(stack.runtime.logger.registered_formatter)
+    for target in (logging.getLogger("lambdas"), logging.getLogger("transfer_core"),
+                   logging.getLogger(stack.runtime.logger.name)):
+        target.addHandler(handler)
+        target.setLevel(logging.DEBUG)
+    key_b64 = base64.urlsafe_b64encode(KEY).rstrip(b"=").decode()
+    assert stack.connect("A=", KEY, "sender", TOKEN)["statusCode"] == 200
+    assert stack.connect("B=", KEY, "receiver")["statusCode"] == 200
+    assert stack.connect("C=", KEY, "receiver")["statusCode"] == 409  # refused: logged
+    bad = stack.connect("D=", f"sgraph-send.v2, sgraph-send.key.{key_b64}x", "sender")
+    assert bad["statusCode"] == 400 and key_b64 not in bad["body"]
+    stack.send("A=", {"action": "hello"}, route="hello")
+    stack.send("B=", {"action": "hello"}, route="hello")
+    stack.send("A=", {"action": "signal", "payload": {"kind": "offer"}}, route="signal")
+    stack.send("A=", "{not json")
+    items = json.dumps(stack.items())
+    stack.disconnect("B=")
+    stack.disconnect("A=")
+    lines = buffer.getvalue()
+    for target in (logging.getLogger("lambdas"), logging.getLogger("transfer_core"),
+                   logging.getLogger(stack.runtime.logger.name)):
+        target.removeHandler(handler)
+    assert '"message":"connected"' in lines and "connect refused" in lines  # we did look
+    for form in (KEY.hex(), key_b64, KEY.hex().upper()):
+        assert form not in lines, "the room key reached a log line"
+        assert form not in items, "the room key reached DynamoDB"
+    assert ROOM in items  # the room id is what the relay keeps
+
+
+def test_the_domain_modules_log_through_powertools(stack):
+    """`logging.getLogger(__name__)` lines of lambdas/ and transfer_core/ get Powertools'
+    structured (JSON, with the invocation's context) handler, not the root logger's."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    for name in ("lambdas", "transfer_core"):
+        configured = logging.getLogger(name)
+        assert configured.handlers and not configured.propagate, name
+        # (under pytest, its capture handlers ride along with Powertools' own)
+        assert any(isinstance(h.formatter, LambdaPowertoolsFormatter)
+                   for h in configured.handlers), name

@@ -27,6 +27,7 @@ from lambdas.signalling.relay_api import dispatch
 from lambdas.signalling.service import SignallingService
 from lambdas.signalling.settings import Settings
 from transfer_core.protocol.keys import TransferKeys, derive_keys
+from transfer_core.protocol.room import offer
 from transfer_core.protocol.secret import TransferSecret
 from transfer_core.s3.issuer import RelayUrlIssuer
 from transfer_core.signalling.client import RelayError
@@ -88,8 +89,8 @@ def room(moto_url: str) -> Room:
         InMemoryRepository(), Settings(table_name="t", bucket_name=BUCKET), gateway,
         storage=S3Presigner(s3, BUCKET),
     )
-    service.connect("S", keys.room_id, "sender", "A" * 22, "10.0.0.1")
-    service.connect("R", keys.room_id, "receiver", "B" * 22, "10.0.0.2")
+    service.connect("S", ", ".join(offer(keys.room_key)), "sender", "A" * 22, "10.0.0.1")
+    service.connect("R", ", ".join(offer(keys.room_key)), "receiver", "B" * 22, "10.0.0.2")
     return Room(keys, service, gateway, s3)
 
 

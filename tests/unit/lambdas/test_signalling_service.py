@@ -19,11 +19,14 @@ from lambdas.signalling.errors import (
     RoomFull,
 )
 from lambdas.signalling.memory import InMemoryRepository, RecordingGateway
-from lambdas.signalling.service import SignallingService, token_hash
+from lambdas.signalling.service import ADMISSION_GRACE_SECONDS, SignallingService, token_hash
 from lambdas.signalling.settings import Settings
+from transfer_core.protocol.room import offer, room_id_for
 
-ROOM = "0123456789abcdef0123456789abcdef"
-OTHER_ROOM = "f" * 32
+KEY = bytes(range(32))
+CRED = ", ".join(offer(KEY))  # the Sec-WebSocket-Protocol header a v2 client sends
+ROOM = room_id_for(KEY)
+OTHER_CRED = ", ".join(offer(b"\xff" * 32))
 TOKEN = "A" * 22
 
 
@@ -56,7 +59,7 @@ def messages(gateway: RecordingGateway, cid: str) -> list[dict]:
 def test_two_peers_meet_and_exchange_signals(world):
     repo, gw, _, make = world
     svc = make()
-    svc.connect("A", ROOM, "sender", TOKEN, "10.0.0.1")
+    svc.connect("A", CRED, "sender", TOKEN, "10.0.0.1")
     svc.hello("A", ref="h1")
     welcome = messages(gw, "A")[0]
     assert welcome == {
@@ -70,7 +73,7 @@ def test_two_peers_meet_and_exchange_signals(world):
         "iceExpiresAt": welcome["iceExpiresAt"],
         "ref": "h1",
     }
-    svc.connect("B", ROOM, "receiver", None, "10.0.0.2")
+    svc.connect("B", CRED, "receiver", None, "10.0.0.2")
     svc.hello("B")
     assert messages(gw, "B")[0]["peers"] == [{"id": "A", "role": "sender"}]
     assert messages(gw, "A")[1] == {"type": "peer-joined", "peer": {"id": "B", "role": "receiver"}}
@@ -88,36 +91,43 @@ def test_two_peers_meet_and_exchange_signals(world):
 def test_room_capacity_one_sender_one_receiver(world):
     _, _, _, make = world
     svc = make()
-    svc.connect("A", ROOM, "sender", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
     with pytest.raises(RoomFull):
-        svc.connect("A2", ROOM, "sender", None, "ip")
-    svc.connect("B", ROOM, "receiver", None, "ip")
+        svc.connect("A2", CRED, "sender", None, "ip")
+    svc.connect("B", CRED, "receiver", None, "ip")
     with pytest.raises(RoomFull):
-        svc.connect("B2", ROOM, "receiver", None, "ip")
+        svc.connect("B2", CRED, "receiver", None, "ip")
     # Another room is independent.
-    svc.connect("C", OTHER_ROOM, "sender", None, "ip")
+    svc.connect("C", OTHER_CRED, "sender", None, "ip")
 
 
 def test_max_receivers_gives_more_receiver_slots(world):
     repo, _, _, make = world
     svc = make(max_receivers=2)
-    svc.connect("B1", ROOM, "receiver", None, "ip")
-    conn, _ = svc.connect("B2", ROOM, "receiver", None, "ip")
+    svc.connect("B1", CRED, "receiver", None, "ip")
+    conn, _ = svc.connect("B2", CRED, "receiver", None, "ip")
     assert conn.slot == "receiver#2"
     with pytest.raises(RoomFull):
-        svc.connect("B3", ROOM, "receiver", None, "ip")
+        svc.connect("B3", CRED, "receiver", None, "ip")
 
 
 @pytest.mark.parametrize(
     "room,role,token",
     [
         ("0123", "sender", None),
-        (ROOM.upper(), "sender", None),
+        (ROOM, "sender", None),  # a version-1 client's room id is no capability
+        (CRED.upper(), "sender", None),
         (None, "sender", None),
-        (ROOM, "admin", None),
-        (ROOM, None, None),
-        (ROOM, "sender", "short"),
-        (ROOM, "sender", "has spaces in it......."),
+        ("sgraph-send.v2", "sender", None),  # the version without a key
+        (offer(KEY)[1], "sender", None),  # a key without the version
+        (CRED + "\n", "sender", None),
+        (CRED + "A", "sender", None),
+        (CRED + ", " + offer(b"\x01" * 32)[1], "sender", None),  # two keys
+        (CRED, "admin", None),
+        (CRED, None, None),
+        (CRED, "sender", "short"),
+        (CRED, "sender", "has spaces in it......."),
+        (CRED, "sender", TOKEN + "\n"),  # identifiers are matched whole
     ],
 )
 def test_connect_validates_query(world, room, role, token):
@@ -129,43 +139,44 @@ def test_connect_validates_query(world, room, role, token):
 def test_reconnect_with_token_takes_the_slot_back(world):
     repo, gw, _, make = world
     svc = make()
-    svc.connect("A", ROOM, "sender", TOKEN, "ip")
+    svc.connect("A", CRED, "sender", TOKEN, "ip")
     with pytest.raises(RoomFull):
-        svc.connect("A-other", ROOM, "sender", "B" * 22, "ip")
+        svc.connect("A-other", CRED, "sender", "B" * 22, "ip")
     with pytest.raises(RoomFull):
-        svc.connect("A-notoken", ROOM, "sender", None, "ip")
-    conn, replaced = svc.connect("A2", ROOM, "sender", TOKEN, "ip")
+        svc.connect("A-notoken", CRED, "sender", None, "ip")
+    conn, replaced = svc.connect("A2", CRED, "sender", TOKEN, "ip")
     assert replaced == "A"
     # Only the hash is stored.
     stored = repo.slots[(ROOM, "sender")]
     assert stored.token_hash == hashlib.sha256(TOKEN.encode()).hexdigest() == token_hash(TOKEN)
     assert TOKEN not in repr(repo)
     # The stale connection's disconnect must not free the slot nor announce a departure.
-    svc.connect("B", ROOM, "receiver", None, "ip")
+    svc.connect("B", CRED, "receiver", None, "ip")
     svc.disconnect("A")
     assert repo.slots[(ROOM, "sender")].connection_id == "A2"
     assert messages(gw, "B") == []
-    # And the stale connection can no longer act in the room.
-    repo.connections["A"] = conn.__class__("A", ROOM, "sender", "sender", 0, 2**40)
-    with pytest.raises(NotInRoom):
-        svc.signal("A", "x")
+    # And the stale connection can no longer act in the room, whatever it sends.
+    for act in (lambda: svc.signal("A", "x"), lambda: svc.ping("A"),
+                lambda: svc.ice_servers("A"), lambda: svc.hello("A")):
+        with pytest.raises(NotInRoom):
+            act()
 
 
 def test_expired_slot_is_free_again(world):
     repo, _, clock, make = world
     svc = make(connection_ttl_seconds=60)
-    svc.connect("A", ROOM, "sender", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
     clock.now += 61
-    conn, replaced = svc.connect("A2", ROOM, "sender", None, "ip")
+    conn, replaced = svc.connect("A2", CRED, "sender", None, "ip")
     assert replaced is None and conn.connection_id == "A2"
 
 
 def test_signal_stays_inside_the_room(world):
     _, gw, _, make = world
     svc = make()
-    svc.connect("A", ROOM, "sender", None, "ip")
-    svc.connect("B", ROOM, "receiver", None, "ip")
-    svc.connect("X", OTHER_ROOM, "receiver", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
+    svc.connect("B", CRED, "receiver", None, "ip")
+    svc.connect("X", OTHER_CRED, "receiver", None, "ip")
     with pytest.raises(NotInRoom):
         svc.signal("A", "hi", to="X")
     with pytest.raises(NoPeer):
@@ -180,19 +191,20 @@ def test_signal_stays_inside_the_room(world):
 def test_payload_limit(world):
     _, gw, _, make = world
     svc = make()
-    svc.connect("A", ROOM, "sender", None, "ip")
-    svc.connect("B", ROOM, "receiver", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
+    svc.connect("B", CRED, "receiver", None, "ip")
     svc.signal("A", "x" * (16384 - 2))  # 16384 bytes once quoted
     with pytest.raises(PayloadTooLarge):
         svc.signal("A", "x" * (16384 - 1))
 
 
 def test_gone_target_is_removed_and_sender_told_never_the_sender(world):
-    repo, gw, _, make = world
+    repo, gw, clock, make = world
     svc = make()
-    svc.connect("A", ROOM, "sender", None, "ip")
-    svc.connect("B", ROOM, "receiver", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
+    svc.connect("B", CRED, "receiver", None, "ip")
     gw.gone.add("B")
+    clock.now += ADMISSION_GRACE_SECONDS  # B is past its admission: gone means gone
     with pytest.raises(NoPeer):
         svc.signal("A", "offer")
     assert "B" not in repo.connections and (ROOM, "receiver#1") not in repo.slots
@@ -207,8 +219,8 @@ def test_gone_target_is_removed_and_sender_told_never_the_sender(world):
 def test_disconnect_tells_the_rest_and_frees_the_slot(world):
     repo, gw, _, make = world
     svc = make()
-    svc.connect("A", ROOM, "sender", None, "ip")
-    svc.connect("B", ROOM, "receiver", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
+    svc.connect("B", CRED, "receiver", None, "ip")
     svc.disconnect("B")
     assert messages(gw, "A")[-1]["type"] == "peer-left"
     assert messages(gw, "A")[-1]["reason"] == "closed"
@@ -221,7 +233,7 @@ def test_disconnect_tells_the_rest_and_frees_the_slot(world):
 def test_message_rate_limit_per_connection(world):
     _, gw, clock, make = world
     svc = make(message_rate_per_minute=3)
-    svc.connect("A", ROOM, "sender", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
     for _ in range(3):
         svc.ping("A")
     with pytest.raises(RateLimited):
@@ -234,15 +246,17 @@ def test_message_rate_limit_per_connection(world):
 def test_connect_rate_limit_per_client_uses_salted_hash(world):
     repo, _, _, make = world
     svc = make(connect_rate_per_minute=2)
-    svc.connect("A", ROOM, "sender", None, "203.0.113.9")
-    svc.connect("B", ROOM, "receiver", None, "203.0.113.9")
+    svc.connect("A", CRED, "sender", None, "203.0.113.9")
+    svc.connect("B", CRED, "receiver", None, "203.0.113.9")
     with pytest.raises(RateLimited):
-        svc.connect("C", OTHER_ROOM, "sender", None, "203.0.113.9")
-    svc.connect("D", OTHER_ROOM, "sender", None, "198.51.100.1")
+        svc.connect("C", OTHER_CRED, "sender", None, "203.0.113.9")
+    svc.connect("D", OTHER_CRED, "sender", None, "198.51.100.1")
     assert "203.0.113.9" not in repr(repo)
     (hashed, _window), *_ = repo.connect_counts
-    salt = repo.salts["2023-11-14"]
+    # The daily salt derives from a secret the table does not hold.
+    salt = hmac.new(b"s" * 32, b"sgraph-send/client-hash-salt/2023-11-14", "sha256").digest()
     assert hashed == hashlib.sha256(salt + b"203.0.113.9").hexdigest()[:32]
+    assert salt not in repr(repo).encode() and salt.hex() not in repr(repo)
 
 
 def test_not_in_room_after_the_connection_is_gone(world):
@@ -254,7 +268,7 @@ def test_not_in_room_after_the_connection_is_gone(world):
 def test_ice_servers_turn_rest_credentials(world):
     _, gw, clock, make = world
     svc = make(turn_urls=("turn:127.0.0.1:3478?transport=udp",), turn_secret="s3cret")
-    svc.connect("A", ROOM, "sender", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
     svc.ice_servers("A", ref="r")
     reply = messages(gw, "A")[-1]
     expires = int(clock.now) + 3600
@@ -280,8 +294,37 @@ def test_ice_servers_turn_rest_credentials(world):
 def test_relayed_message_costs_two_store_calls(world):
     repo, _, _, make = world
     svc = make()
-    svc.connect("A", ROOM, "sender", None, "ip")
-    svc.connect("B", ROOM, "receiver", None, "ip")
+    svc.connect("A", CRED, "sender", None, "ip")
+    svc.connect("B", CRED, "receiver", None, "ip")
     before = repo.calls
     svc.signal("A", {"candidate": "x"})
     assert repo.calls - before == 2
+
+
+def test_a_vanished_holder_loses_its_slot_a_young_or_live_one_keeps_it(world):
+    repo, gw, clock, make = world
+    svc = make()
+    svc.connect("A", CRED, "sender", None, "ip")
+    gw.gone.add("A")  # lost without $disconnect: GetConnection says gone
+    with pytest.raises(RoomFull):  # but it may still be finishing its upgrade
+        svc.connect("B", CRED, "sender", None, "ip")
+    assert gw.asked == []
+    clock.now += ADMISSION_GRACE_SECONDS
+    conn, replaced = svc.connect("B", CRED, "sender", None, "ip")
+    assert replaced == "A" and gw.asked == ["A"]
+    assert repo.slots[(ROOM, "sender")].connection_id == "B" and "A" not in repo.connections
+    clock.now += ADMISSION_GRACE_SECONDS
+    with pytest.raises(RoomFull):  # B is alive: the slot stays taken
+        svc.connect("C", CRED, "sender", None, "ip")
+    assert gw.asked == ["A", "B"]
+
+
+def test_a_410_to_a_peer_still_being_admitted_does_not_evict_it(world):
+    repo, gw, clock, make = world
+    svc = make()
+    svc.connect("B", CRED, "receiver", None, "ip")
+    clock.now += 600
+    svc.connect("A", CRED, "sender", None, "ip")  # its upgrade is not finished yet
+    gw.gone.add("A")
+    svc.disconnect("B")  # tells A peer-left: 410
+    assert repo.slots[(ROOM, "sender")].connection_id == "A" and "A" in repo.connections
