@@ -193,8 +193,10 @@ def _print_summary(args: argparse.Namespace, summary: TransferSummary) -> None:
         f"in {summary.seconds:.1f} s, {summary.mb_per_s:.1f} MB/s."
     )
     checked = "verified by the receiver" if summary.role == "sender" else "verified"
+    # the sender knows what it sent twice; a receiver only what reached it twice
+    again = ("re-sent bytes" if summary.role == "sender" else "bytes that arrived twice")
     console.print(f"  SHA-256 {checked}; chunks by path: {summary.chunks};"
-                  f" reconnects: {summary.reconnects}; re-sent bytes: {summary.resent_bytes}")
+                  f" reconnects: {summary.reconnects}; {again}: {summary.resent_bytes}")
     if summary.destination:
         console.print(f"  saved to {summary.destination}")
 
