@@ -46,5 +46,5 @@ export const CODE = {
     }
   ],
   "secret_code": "qA7k_VthMFOI2zfqIdvPlQw_58CERVbQsVHH3fOYuOY",
-  "room_id": "f1b76bcee989df45dd69e36ce45babc5"
+  "room_id": "713f349da037582ae599bc12d7b44a00"
 };
