@@ -47,6 +47,7 @@ PLATFORM = LambdaPlatform(python_version="3.12", architecture="arm64")
 RELAY_ACTIONS: tuple[str, ...] = (
     "hello", "signal", "ping", "ice-servers",
     "upload-start", "upload-parts", "upload-complete", "download-urls",
+    "nameplate",  # spoken codes (lambdas/signalling/nameplates.py)
 )
 
 ROOM_INDEX_NAME = "room-index"

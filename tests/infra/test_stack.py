@@ -124,7 +124,7 @@ def test_routes_reach_the_right_functions(resources: dict[str, Any]) -> None:
     assert set(target_of) == {"$connect", "$disconnect", "$default", *RELAY_ACTIONS}
     assert set(RELAY_ACTIONS) == {
         "hello", "signal", "ping", "ice-servers",
-        "upload-start", "upload-parts", "upload-complete", "download-urls",
+        "upload-start", "upload-parts", "upload-complete", "download-urls", "nameplate",
     }
     assert target_of["$connect"] == ids["Connect"]
     assert target_of["$disconnect"] == ids["Disconnect"]
