@@ -78,7 +78,7 @@ def compute() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         small = _source(Path(tmp), SMALL_NAME, SMALL_FILE, keys.file_key)
         large = _source(Path(tmp), LARGE_NAME, large_file(), keys.file_key)
-        doc = {
+        doc: dict[str, Any] = {
             "secret_hex": SECRET.hex(),
             "code": secret.code,
             "link": secret.link("https://send.sgraph.ai/"),
@@ -136,7 +136,7 @@ def _record_size_choice() -> list[dict[str, Any]]:
     """R = max(16 KiB, min(P, M, 256 KiB)) (§8); M = None: no a=max-message-size line."""
     cases = [(65536, None), (65536, 262144), (262144, 262144), (262144, 0), (262144, None),
              (16384, 262144), (65536, 16384), (65536, 1200), (131072, 100000)]
-    out = []
+    out: list[dict[str, Any]] = []
     for preferred, advertised in cases:
         line = "" if advertised is None else f"a=max-message-size:{advertised}\r\n"
         sdp = f"v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n{line}"
@@ -156,7 +156,7 @@ def _ranges() -> list[dict[str, Any]]:
         (40, [(2 * i, 2 * i + 1) for i in range(20)]),
         (100, [(0, 90), (95, 100)]),
     ]
-    out = []
+    out: list[dict[str, Any]] = []
     for universe, ranges in cases:
         rs = RangeSet(universe, ranges)
         out.append({"universe": universe, "ranges": [list(r) for r in ranges],
@@ -256,7 +256,7 @@ def _link_failures() -> list[dict[str, Any]]:
         code[:41] + "!", code[:42] + "B", code[:42] + "=", "\u00a0" + code, "\ufeff" + code,
         f"x#{code}#", f"{link} x", code[:20] + " " + code[20:],
     ]
-    out = []
+    out: list[dict[str, Any]] = []
     for text in texts:
         try:
             secret = TransferSecret.parse(text)
@@ -393,7 +393,7 @@ def _transfer_failures(directory: Path, file_key: bytes, two_manifest: bytes,
             ("the records are not the file the manifest names",
              cipher.seal_manifest(wrong.to_json()), [cipher.seal(0, SMALL_FILE)]),
         ]
-    out = []
+    out: list[dict[str, Any]] = []
     for n, (case, manifest_record, records) in enumerate(cases):
         work, dest = directory / f"work-{n}", directory / f"out-{n}"
         dest.mkdir()
@@ -457,7 +457,7 @@ def _manifest_failures(doc: dict[str, Any]) -> list[dict[str, Any]]:
         ("name non-ASCII", canon(name="résumé ✓ 😀.txt")),
         ("name with leading dot", canon(name=".hidden")),
     ]
-    out = []
+    out: list[dict[str, Any]] = []
     for case, text in texts:
         entry: dict[str, Any] = {"case": case, "json": text}
         try:
@@ -480,7 +480,7 @@ def _range_failures() -> list[dict[str, Any]]:
         ("bitmap bit past the universe", "020aff07"), ("valid ranges", "010a0200020202"),
         ("valid bitmap", "020aff03"),
     ]
-    out = []
+    out: list[dict[str, Any]] = []
     for case, text in cases:
         entry: dict[str, Any] = {"case": case, "hex": text}
         try:
