@@ -78,7 +78,7 @@ def _page_of(url: str) -> str:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         raise PageConfigError(f"{req.full_url} redirects (HTTP {code}); give the page's own"
                               " address")
 
