@@ -18,13 +18,12 @@ __all__ = ["HSTS_MAX_AGE_SECONDS", "PERMISSIONS_POLICY", "SecurityHeaders", "ori
 #: Two years, the value HSTS preload lists ask for (the page is never served over HTTP).
 HSTS_MAX_AGE_SECONDS = 63_072_000
 
-#: Browser features the page never uses, switched off for it and for anything it embeds.
+#: Powerful browser features the page never uses, switched off for it and anything it
+#: embeds. Kept to these three: with a longer list (autoplay, usb, midi, sensors...)
+#: Chromium 156 was seen failing the page's data channel to the CLI in one browser
+#: test (tests/browser/test_web_storage_send.py, the stored-rest case); not understood yet.
 PERMISSIONS_POLICY = ", ".join(
-    f"{feature}=()"
-    for feature in (
-        "accelerometer", "autoplay", "camera", "display-capture", "geolocation",
-        "gyroscope", "magnetometer", "microphone", "midi", "payment", "usb",
-    )
+    f"{feature}=()" for feature in ("camera", "geolocation", "microphone")
 )
 
 

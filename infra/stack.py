@@ -14,7 +14,6 @@ from aws_cdk import (
     RemovalPolicy,
     Stack,
     Tags,
-    Token,
 )
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -502,14 +501,7 @@ class SendStack(Stack):
             )
         # cdk-nag prints pseudo parameters as <AWS::...> and known values literally
         # (the CLI passes the account and region it knows; partition literals follow).
-        partition, region, account = (
-            f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
-            for value, pseudo in (
-                (self.partition, "Partition"),
-                (self.region, "Region"),
-                (self.account, "AccountId"),
-            )
-        )
+        partition, region, account = nag.pseudo_parameters(self)
         connections_arn = (
             f"arn:{partition}:execute-api:{region}:{account}:<{api}>/*/*/@connections/*"
         )

@@ -271,9 +271,9 @@ class WebHosting(Construct):
                     "bucket's objects and this stack's web bucket.",
                 )
             web_bucket = stack.resolve(stack.get_logical_id(self.bucket.node.default_child))
+            partition, region, account = nag.pseudo_parameters(stack)
             for resource, reason in (
-                ("arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
-                 "<AWS::Region>/*",
+                (f"arn:{partition}:s3:::cdk-hnb659fds-assets-{account}-{region}/*",
                  "The CDK bootstrap asset bucket, whose object keys are content hashes decided "
                  "at synth time; the function reads the page's asset zip from it."),
                 (f"<{web_bucket}>.Arn>/*".replace(">.Arn>", ".Arn>"),

@@ -85,3 +85,19 @@ async def test_a_link_whose_site_serves_no_config_fails_clearly(
     assert f"{not_a_page}config.json answered HTTP 404" in error["message"]
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+async def test_a_bare_code_with_the_page_in_the_environment(stack, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    data = os.urandom(100_000)
+    (tmp_path / "c.bin").write_bytes(data)
+    sender = await Peer.start("send", str(tmp_path / "c.bin"), "--server", stack.url, *FAST,
+                              "--p2p-timeout", "30")
+    link = await sender.next_event()
+    monkeypatch.setenv("SGRAPH_SEND_SERVER", stack.info.web_url)  # the page, not a wss URL
+    receiver = await Peer.start("receive", link["code"], "-o", str(tmp_path / "out"), *FAST)
+    received = await receiver.finish()
+    sent = await sender.finish()
+    assert received.code == 0, received.stderr[-2000:]
+    assert sent.code == 0, sent.stderr[-2000:]
+    assert (tmp_path / "out" / "c.bin").read_bytes() == data

@@ -46,10 +46,15 @@ class Synth:
         return self.template.to_json()  # type: ignore[no-any-return]
 
 
-def synth(outdir: Path, overrides: dict[str, Any] | None = None, *, nag: bool = True) -> Synth:
-    """Build the app as app.py does (cdk-nag included) with cdk.json context plus overrides."""
+def synth(outdir: Path, overrides: dict[str, Any] | None = None, *, nag: bool = True,
+          env: cdk.Environment | None = None) -> Synth:
+    """Build the app as app.py does (cdk-nag included) with cdk.json context plus overrides.
+
+    ``env`` is what `cdk synth` passes when it knows an account or region (a profile,
+    a default region): cdk-nag then prints those values literally in finding ids.
+    """
     app = cdk.App(context={**cdk_json_context(), **(overrides or {})}, outdir=str(outdir))
-    stack = SendStack(app, "SGraphSend")
+    stack = SendStack(app, "SGraphSend", env=env)
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()  # raises on any unacknowledged cdk-nag finding
