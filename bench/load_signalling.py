@@ -71,11 +71,11 @@ async def one_room(url: str, messages: int, timeout: float, results: Results) ->
     """Set up one room, relay `messages` signals each way, close it."""
     keys = derive_keys(TransferSecret.generate())
     start = time.perf_counter()
-    sender = await SignalClient.connect(url, keys.room_id, "sender", new_token(), timeout)
+    sender = await SignalClient.connect(url, keys.room_key, "sender", new_token(), timeout)
     receiver: SignalClient | None = None
     try:
         await sender.hello()
-        receiver = await SignalClient.connect(url, keys.room_id, "receiver", new_token(),
+        receiver = await SignalClient.connect(url, keys.room_key, "receiver", new_token(),
                                               timeout)
         await receiver.hello()
         await _next(sender, PeerJoined, timeout)
