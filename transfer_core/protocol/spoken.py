@@ -25,9 +25,22 @@ _ODD_INDEX = {w: i for i, w in enumerate(ODD)}
 _EVEN_INDEX = {w: i for i, w in enumerate(EVEN)}
 
 
+_LINK_CODE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
 def looks_spoken(text: str) -> bool:
-    """True for `7-word-word-word` (a number first); False for a link or a link code."""
-    return bool(_SPOKEN.match(text))
+    """True for `7-word-word-word` (a number first); False for a link or a link code.
+
+    A link's 43-character code may itself begin with a digit and `-` (base64url), so
+    text of that exact form is a spoken code only if all its words are in the lists.
+    """
+    text = text.strip()
+    if not _SPOKEN.match(text):
+        return False
+    if _LINK_CODE.fullmatch(text):
+        words = [p for p in re.split(r"[\s-]+", text.lower()) if p][1:]
+        return bool(words) and all(w in _ODD_INDEX or w in _EVEN_INDEX for w in words)
+    return True
 
 
 def _list_for(position: int) -> tuple[str, ...]:

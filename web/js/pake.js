@@ -86,7 +86,17 @@ const EVEN_INDEX = new Map(EVEN.map((w, i) => [w, i]));
 const badCode = (message) => new SendError("bad-link", message, "bad-code");
 const wrongCode = (message) => new SendError("verification", message, "wrong-code");
 
-export const looksSpoken = (text) => /^\s*\d+[\s-]+[A-Za-z]/.test(text);
+/** A number first, then words. A link's 43-character code may itself begin with a digit
+ * and "-" (base64url), so text of that exact form is spoken only if its words are listed. */
+export function looksSpoken(text) {
+  const t = text.trim();
+  if (!/^\d+[\s-]+[A-Za-z]/.test(t)) return false;
+  if (/^[A-Za-z0-9_-]{43}$/.test(t)) {
+    const words = t.toLowerCase().split(/[\s-]+/).filter(Boolean).slice(1);
+    return words.length > 0 && words.every((w) => ODD_INDEX.has(w) || EVEN_INDEX.has(w));
+  }
+  return true;
+}
 
 export function generateCode(nameplate, random = (n) => crypto.getRandomValues(new Uint8Array(n))) {
   const picks = random(WORDS);
