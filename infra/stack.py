@@ -28,6 +28,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from . import nag
+from .buckets import private_bucket
 from .bundling import LambdaPlatform, lambda_code
 from .coturn import CoturnServer
 from .headers import security_headers
@@ -274,13 +275,9 @@ class SendStack(Stack):
         return table
 
     def _bucket(self, settings: StackSettings) -> s3.Bucket:
-        bucket = s3.Bucket(
+        bucket = private_bucket(
             self,
             "TransferBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=False,
             lifecycle_rules=[
                 s3.LifecycleRule(

@@ -21,6 +21,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from . import nag
+from .buckets import private_bucket
 from .headers import SecurityHeaders
 from .settings import StackSettings
 
@@ -54,13 +55,9 @@ class WebHosting(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._log_retention = log_retention
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             # The deployment below empties it when the stack is deleted.
             removal_policy=RemovalPolicy.DESTROY,
         )
