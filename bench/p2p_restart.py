@@ -3,8 +3,9 @@
 A sender and a receiver (`sgraph-send` processes) start a peer-to-peer transfer;
 at a seeded random point the receiver is SIGKILLed and run again; the sender's
 `--json` summary says how many record bytes it sent twice. The promise is at most
-one flow-control window: the sender's buffered high-water mark plus aiortc's SCTP
-receive window (what may be in flight when the receiver dies).
+one flow-control window (`transfer_core/transport/window.py`): the sender never has
+more than that sent and unacknowledged, and the receiver acknowledges only records it
+has checkpointed.
 
     python bench/p2p_restart.py [--runs 5] [--mib 64] [--seed N]
 """
@@ -31,13 +32,11 @@ from transfer_core.protocol.keys import derive_keys  # noqa: E402
 from transfer_core.protocol.ranges import RangeSet  # noqa: E402
 from transfer_core.protocol.secret import TransferSecret  # noqa: E402
 from transfer_core.sink import work_dir_for  # noqa: E402
-from transfer_core.webrtc.channel import DEFAULT_HIGH_WATER  # noqa: E402
+from transfer_core.transport.window import FLOW_WINDOW_BYTES as FLOW_WINDOW  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 MiB = 1 << 20
-SCTP_WINDOW = 1 * MiB
-FLOW_WINDOW = DEFAULT_HIGH_WATER + SCTP_WINDOW
 
 
 def _held(progress: Path) -> int:
@@ -93,14 +92,14 @@ def restart_section(resent: list[int], size: int, seed: int, load: float) -> str
         f"`bench/p2p_restart.py`: a {size // MiB} MiB transfer between CLI processes on the"
         " local stack; the receiver is SIGKILLed at a random point (seed"
         f" {seed}, 20-70 % saved) and run again. Target: at most one flow-control window"
-        f" ({FLOW_WINDOW / MiB:.0f} MiB: the sender's 1 MiB high-water mark plus the 1 MiB"
-        " SCTP window). The receiver checkpoints its progress every 8 records or 50 ms.\n\n"
+        f" ({FLOW_WINDOW / MiB:.0f} MiB: the sender never has more than that sent and not"
+        " acknowledged, and the receiver acknowledges only what it checkpointed, every 8"
+        " records, 50 ms, or 20 ms idle).\n\n"
         "| run | re-sent MiB |\n| --- | --- |\n"
         f"{rows}\n\n"
         f"Median {statistics.median(resent) / MiB:.2f} MiB, max {max(resent) / MiB:.2f} MiB,"
-        f" with the machine's load average at {load:.1f}. Above the window, the excess is"
-        " what a CPU-starved receiver had taken off the wire and not yet checkpointed (its"
-        " inbox is not bounded by the sender's high-water mark).\n"
+        f" with the machine's load average at {load:.1f}. The window is a bound, not an"
+        " average: a run cannot exceed it however loaded the machine.\n"
     )
 
 

@@ -60,6 +60,7 @@ from .signalling.client import new_token
 from .signalling.code_exchange import OfferedCode, offer_code, use_code
 from .signalling.envelope import SignalError
 from .sink import work_dir_for
+from .transport.rate import parse_rate
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_VERIFICATION, EXIT_NETWORK = 0, 1, 2, 3, 4
 SERVER_ENV = "SGRAPH_SEND_SERVER"
@@ -169,7 +170,8 @@ def _options(args: argparse.Namespace, server: str) -> PeerOptions:
                        connect_timeout=args.connect_timeout,
                        reconnect_grace=args.reconnect_grace,
                        p2p_timeout=getattr(args, "p2p_timeout", 10.0),
-                       storage=not args.no_storage, relay_only=args.relay_only)
+                       storage=not args.no_storage, relay_only=args.relay_only,
+                       limit_rate=args.limit_rate)
 
 
 def _emit(args: argparse.Namespace, doc: dict[str, Any]) -> None:
@@ -338,6 +340,13 @@ def _print_done(args: argparse.Namespace, done: AlreadyDoneError) -> None:
         console.print(f"[bold green]Complete:[/] {done}")
 
 
+def _rate(text: str) -> int:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="the deployment's page address (https://…/) or its"
                         f" signalling wss:// URL (default: the link's page, then ${SERVER_ENV})")
@@ -352,6 +361,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relay-only", action="store_true",
                         help="privacy: connect only through the TURN relay, so the other"
                              " side never learns your address")
+    parser.add_argument("--limit-rate", type=_rate, default=None, metavar="RATE",
+                        help="cap this side's peer-to-peer rate, e.g. 500K or 4M (bytes per"
+                             " second); storage (S3) is not paced")
     parser.add_argument("--no-storage", action="store_true",
                         help="peer to peer only: never store the file in S3")
     parser.add_argument("-v", "--verbose", action="count", default=0)

@@ -154,6 +154,10 @@ class PartialFile:
             self.checkpoint()
         return index
 
+    @property
+    def unchecked(self) -> int:
+        return self._unchecked
+
     def checkpoint(self) -> None:
         """Record progress for chunks already written (no fsync: survives a killed
         process, not a power loss; `save` covers that)."""

@@ -148,7 +148,9 @@ def test_page_resumes_when_a_killed_cli_sender_comes_back(
     """The CLI sender is killed mid-transfer and restarted with --resume: the page,
     still open, reconnects, says what it holds, and gets only the rest."""
     source = random_file(tmp_path, "interrupted.bin", 24_000_000 + 11)
-    sender, link = start_cli_sender(stack, source, stack.info.web_url)
+    # paced, so the kill lands mid-transfer however fast the machine is (about 6 s in all)
+    sender, link = start_cli_sender(stack, source, stack.info.web_url,
+                                    "--no-storage", "--limit-rate", "4M")
     tab = new_tab()
     with tab.page.expect_download(timeout=90_000) as download:
         tab.page.goto(link["link"])

@@ -135,7 +135,10 @@ def test_page_stores_the_rest_when_the_receiver_does_not_come_back(
     tab.page.wait_for_function("() => window.sgraph.link")
     code = tab.sgraph("link").split("#", 1)[1]
     out = tmp_path / "out"
-    cmd = [*CLI, "receive", code, "-o", str(out), "--server", stack.info.ws_url, "--json", *FAST]
+    # the receiver takes 4 MiB/s, and the page's flow-control window holds it to that pace:
+    # the Ctrl-C below lands mid-transfer however fast the machine is
+    cmd = [*CLI, "receive", code, "-o", str(out), "--server", stack.info.ws_url, "--json", *FAST,
+           "--limit-rate", "4M"]
     receiver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         tab.page.wait_for_function(

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from ..errors import SGraphSendError
 from ..protocol.keys import TransferKeys
 from ..signalling.client import PeerLeft, RelayClosed, SignalClient, Welcome
+from ..transport.rate import RateLimit
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
 from ..webrtc.ice import IceSettings, selected_path
@@ -49,6 +50,9 @@ class PeerOptions:
     silence_timeout: float = SILENCE_SECONDS
     """Seconds without a word from the other side (its heartbeat included) after which an
     open channel is given up; the reconnect grace counts from that last word."""
+    limit_rate: int | None = None
+    """Bytes per second this side sends or takes peer to peer (`--limit-rate`); None:
+    as fast as the path goes."""
 
 
 class PeerSession:
@@ -69,6 +73,8 @@ class PeerSession:
         self.route: str | None = None
         """The candidate pair types of the last open channel (`TransferSummary.route`)."""
         self._relay_task: asyncio.Task[None] | None = None
+        self.pace = RateLimit(options.limit_rate) if options.limit_rate else None
+        """One rate limit for every connection of this session."""
 
     async def _connect(self) -> tuple[SignalClient, Welcome, IceSettings]:
         client = await SignalClient.connect(

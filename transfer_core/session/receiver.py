@@ -174,7 +174,7 @@ class Receiver(PeerSession):
                 transport = WebRtcReceiveTransport(
                     pipe, None if self._drop_after is None
                     else self._drop_after - self.received_bytes,
-                    silence=self.options.silence_timeout,
+                    silence=self.options.silence_timeout, pace=self.pace,
                 )
                 try:
                     dest = await self._receive(transport)

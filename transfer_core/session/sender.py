@@ -160,7 +160,8 @@ class Sender(PeerSession):
                     await pipe.close()
                     raise
                 transport = WebRtcSendTransport(pipe, self.sent, self._note_held,
-                                                silence=self.options.silence_timeout)
+                                                silence=self.options.silence_timeout,
+                                                pace=self.pace)
                 # the relay tells us at once when the receiver's process goes away; ICE
                 # would take far longer to notice, so a departure closes the channel now
                 # (a lost relay does not: the channel carries on without it)

@@ -56,6 +56,15 @@ class RecordSink(Protocol):
 
     def save(self) -> None: ...
 
+    @property
+    def unchecked(self) -> int:
+        """Records accepted since the last checkpoint (not yet in `durable`)."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Make every accepted record durable against a killed process (no fsync)."""
+        ...
+
 
 @runtime_checkable
 class SendTransport(Protocol):

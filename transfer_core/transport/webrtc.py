@@ -1,10 +1,13 @@
 """The WebRTC adapter: records as binary frames on a `DataPipe`, control as text frames.
 
 Sender: the manifest record, then the records the receiver lacks, paced by the pipe's
-`bufferedAmount` watermarks, while a task reads the receiver's `have` acks until `done`.
-Receiver: the manifest, `have` at once and then every `ACK_EVERY_RECORDS` records or
-`ACK_EVERY_SECONDS`, `done` once the file is saved (docs/protocol.md; control messages
-in `session.control`).
+`bufferedAmount` watermarks and by the flow-control window (`window.py`: at most
+`FLOW_WINDOW_BYTES` sent and not yet acknowledged), while a task reads the receiver's
+`have` acks until `done`. Receiver: the manifest, `have` at once and then after every
+checkpoint of its work folder (every few records), and whenever no record has come for
+`IDLE_ACK_SECONDS` with some not yet acknowledged, so a sender at the edge of its window
+never waits on an acknowledgement that is not coming; `done` once the file is saved
+(docs/protocol.md §8; control messages in `session.control`).
 
 Liveness (docs/protocol.md §8): the receiver repeats its last `have` at least every
 `HEARTBEAT_SECONDS`, also while it verifies the file, so a sender that hears nothing
@@ -30,13 +33,13 @@ from ..session.errors import PeerFailedError
 from ..webrtc.channel import DataPipe
 from ..webrtc.errors import ChannelClosedError
 from .base import Progress, RecordSink, RecordSource
+from .rate import RateLimit
+from .window import FLOW_WINDOW_BYTES, SendWindow
 
-__all__ = ["ACK_EVERY_RECORDS", "ACK_EVERY_SECONDS", "CLOSE_GRACE_SECONDS", "HEARTBEAT_SECONDS",
-           "SILENCE_SECONDS", "PeerSilentError", "WebRtcReceiveTransport",
-           "WebRtcSendTransport"]
+__all__ = ["CLOSE_GRACE_SECONDS", "HEARTBEAT_SECONDS", "IDLE_ACK_SECONDS", "SILENCE_SECONDS",
+           "PeerSilentError", "WebRtcReceiveTransport", "WebRtcSendTransport"]
 
-ACK_EVERY_RECORDS = 256
-ACK_EVERY_SECONDS = 0.25
+IDLE_ACK_SECONDS = 0.02
 CLOSE_GRACE_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 SILENCE_SECONDS = 5.0
@@ -62,19 +65,23 @@ class WebRtcSendTransport:
 
     `sent` is shared across connections by the session: a record sent again after a
     break adds its length to `resent_bytes`. `on_held` gets every `have` the receiver
-    sends (the session keeps the last one for `send --resume`).
+    sends (the session keeps the last one for `send --resume`). `window` bounds the
+    bytes in flight; `pace` (`--limit-rate`) the rate.
     """
 
     via = Via.P2P
 
     def __init__(self, pipe: DataPipe, sent: RangeSet | None = None,
                  on_held: Callable[[RangeSet], None] | None = None,
-                 silence: float = SILENCE_SECONDS) -> None:
+                 silence: float = SILENCE_SECONDS, window: int = FLOW_WINDOW_BYTES,
+                 pace: RateLimit | None = None) -> None:
         self.pipe = pipe
         self.sent = sent
         self.resent_bytes = 0
         self._on_held = on_held
         self.silence = silence
+        self.window = SendWindow(window)
+        self.pace = pace
         self.last_heard = time.monotonic()
         """When the receiver last said anything (the grace after a break counts from it)."""
 
@@ -105,13 +112,20 @@ class WebRtcSendTransport:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         acks = asyncio.create_task(self._read_acks(source, progress, done))
         sent = self.sent if self.sent is not None else RangeSet(layout.count)
+        window, pace = self.window, self.pace
+        acks.add_done_callback(lambda _: window.close())
         try:
             for index in held.complement():
+                record = source.record(index)
+                if not window.has_room(len(record)):
+                    await window.room_for(len(record))
+                if pace is not None:
+                    await pace.take(len(record))
                 if acks.done():
                     break
-                record = source.record(index)
                 if index in sent:
                     self.resent_bytes += len(record)
+                window.sent(index, len(record))
                 try:
                     await pipe.send(record)
                 except ChannelClosedError:
@@ -135,6 +149,7 @@ class WebRtcSendTransport:
         while True:
             message = decode_control(expect_text(await self._recv()))
             if isinstance(message, Have):
+                self.window.acked(message.held)
                 if self._on_held is not None:
                     self._on_held(message.held)
                 progress(layout.bytes_in(message.held), layout.size)
@@ -163,11 +178,12 @@ class WebRtcReceiveTransport:
     via = Via.P2P
 
     def __init__(self, pipe: DataPipe, drop_after_bytes: int | None = None,
-                 silence: float = SILENCE_SECONDS) -> None:
+                 silence: float = SILENCE_SECONDS, pace: RateLimit | None = None) -> None:
         self.pipe = pipe
         self.received_bytes = 0
         self.drop_after_bytes = drop_after_bytes
         self.silence = silence
+        self.pace = pace
         self.last_heard = time.monotonic()
         """When the sender last sent anything (the grace after a break counts from it)."""
         self._acked: RangeSet | None = None
@@ -205,21 +221,35 @@ class WebRtcReceiveTransport:
         if self._heartbeat is None:
             self._heartbeat = asyncio.create_task(self._beat())
 
+    async def _next(self, sink: RecordSink) -> bytes | str:
+        """The next message. With records not yet acknowledged and none waiting, wait
+        `IDLE_ACK_SECONDS` first: if nothing comes, save and acknowledge them (the
+        sender may be waiting on its window for exactly that)."""
+        pipe = self.pipe
+        if sink.unchecked and not pipe.pending_messages:
+            try:
+                return await asyncio.wait_for(pipe.recv(), IDLE_ACK_SECONDS)
+            except TimeoutError:
+                sink.checkpoint()
+                await self._ack(sink.durable)
+        return await recv_within(pipe, self.silence, "sender")
+
     async def receive(self, sink: RecordSink, progress: Progress) -> None:
         pipe = self.pipe
         via = Via.P2P
         drop_after = self.drop_after_bytes
         layout = sink.manifest.layout
-        unacked, acked_at = 0, time.monotonic()
-        silence = self.silence
+        pace = self.pace
         while not sink.complete:
-            message = await recv_within(pipe, silence, "sender")
+            message = await self._next(sink)
             self.last_heard = time.monotonic()
             if isinstance(message, str):
                 control = decode_control(message)
                 if isinstance(control, Fail):
                     raise PeerFailedError(control.code, control.message)
                 raise ProtocolError("unexpected control message from the sender")
+            if pace is not None:
+                await pace.take(len(message))
             try:
                 sink.accept(message, via)
             except DuplicateRecordError:
@@ -228,11 +258,9 @@ class WebRtcReceiveTransport:
                 await pipe.send(Fail("verification", str(exc)).encode())
                 raise
             self.received_bytes += len(message)
-            unacked += 1
-            if unacked >= ACK_EVERY_RECORDS or time.monotonic() - acked_at >= ACK_EVERY_SECONDS:
-                await self._ack(sink.durable)  # only what survives a crash
+            if sink.durable is not self._acked:  # a checkpoint: acknowledge what it saved
+                await self._ack(sink.durable)
                 progress(layout.bytes_in(sink.progress.held), layout.size)
-                unacked, acked_at = 0, time.monotonic()
             if drop_after is not None and self.received_bytes >= drop_after:
                 self.drop_after_bytes = None
                 raise ChannelClosedError("fault injection: channel dropped on purpose")

@@ -12,8 +12,11 @@ import { ChannelClosed, openAsAnswerer, openAsOfferer, recordSizeFor, rtcConfig 
 import { storeTransfer } from "./storage.js";
 import { Relay, SignalRouter, newToken } from "./signalling.js";
 import { chooseSink } from "./sink.js";
+import { SendWindow } from "./window.js";
 
-const ACK_EVERY_RECORDS = 256;
+// the receiver acknowledges at least this often, and whenever it has nothing more to read,
+// so a sender at the edge of its flow-control window is never left waiting (§8)
+const ACK_EVERY_RECORDS = 8;
 const ACK_EVERY_MS = 250;
 const CLOSE_GRACE_MS = 5000;
 const HASH_SLICE = 8 * 1024 * 1024;
@@ -302,10 +305,12 @@ export class Sender {
     const heldBytes = (ranges) => ranges.reduce((n, [s, e]) => n + layout.bytesInPrefix(e) - layout.bytesInPrefix(s), 0);
     this.report.progress(heldBytes(first.ranges), total);
     let done = false;
+    const flow = new SendWindow();
     const acks = (async () => {
       for (;;) {
         const m = control(await recv());
         if (m.t === "have") {
+          flow.acked(m.ranges);
           this.held = m.ranges;
           this.report.progress(heldBytes(m.ranges), total);
         }
@@ -320,19 +325,23 @@ export class Sender {
     acks.catch((e) => {
       ackError = e;
       pipe.close("stopped");
-    });
+    }).finally(() => flow.close());
     // runs of consecutive missing chunks, cut into batches of about READ_BATCH_BYTES
     const per = Math.max(1, Math.floor(READ_BATCH_BYTES / layout.recordSize));
     const batches = [];
     for (const [s, e] of P.complement(layout.count, first.ranges)) for (let i = s; i < e; i += per) batches.push([i, Math.min(e, i + per)]);
     let next = batches.length ? this.sealRun(...batches[0]) : null;
-    for (let b = 0; b < batches.length; b++) {
+    sending: for (let b = 0; b < batches.length; b++) {
       const records = await next;
       next = b + 1 < batches.length ? this.sealRun(...batches[b + 1]) : null;
       next?.catch(() => {});
       for (let k = 0; k < records.length; k++) {
         const index = batches[b][0] + k;
-        if (this.sent.has(index)) this.resentBytes += records[k].length;
+        const size = records[k].length;
+        if (!flow.hasRoom(size)) await flow.roomFor(size);
+        if (done || ackError) break sending;
+        if (this.sent.has(index)) this.resentBytes += size;
+        flow.sent(index, size);
         await pipe.send(records[k]);
         this.sent.add(index);
       }
@@ -530,7 +539,7 @@ export class Receiver {
           throw e;
         }
         unacked++;
-        if (unacked >= ACK_EVERY_RECORDS || performance.now() - ackedAt >= ACK_EVERY_MS) {
+        if (unacked >= ACK_EVERY_RECORDS || !pipe.inbox.length || performance.now() - ackedAt >= ACK_EVERY_MS) {
           acked();
           await pipe.send(have());
           this.report.progress(layout.bytesInPrefix(this.next), layout.size);
