@@ -18,6 +18,7 @@ import { formatBytes } from "./bytes.js";
 import { offerCode, useCode } from "./code.js";
 import { parseCode } from "./pake.js";
 import { SendError, parseLink } from "./protocol.js";
+import { QR_ECC, drawQr } from "./qr.js";
 import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
 import { PickerSink } from "./sink.js";
@@ -96,6 +97,8 @@ function makeReport() {
       $("link").value = link;
       $("link-box").hidden = false;
       window.sgraph.link = link;
+      const qr = drawQr($("qr"), link);
+      window.sgraph.qr = { ecc: QR_ECC, version: qr.version, mask: qr.mask, rows: qr.rows.map((r) => r.map(Number).join("")) };
     },
     preparing(done, total) {
       $("status").textContent = `Preparing the file (SHA-256): ${total ? Math.floor((100 * done) / total) : 100} %`;
