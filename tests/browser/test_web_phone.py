@@ -11,11 +11,12 @@ from tests.qr_decode import decode_png
 from transfer_core.qr import qr_matrix, qr_symbol
 
 from .conftest import SCREENSHOTS, Stack, Tab
-from .test_web_client import open_send_page, random_file
+from .test_web_client import finish, open_send_page, random_file, start_cli_sender
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(180)]
 
 PHONE = {"width": 390, "height": 844}
+MiB = 1024 * 1024
 
 
 def assert_fits_phone(tab: Tab, *visible: str) -> None:
@@ -63,3 +64,55 @@ def test_send_page_at_phone_width_shows_the_link_as_a_qr_code(
     assert decode_png(canvas) == [link]
     assert decode_png(shot) == [link]  # the whole phone screen too, as a camera sees it
     assert SCREENSHOTS.joinpath("phone-2-send-link-qr.png").exists()
+
+
+OPFS_FOLDERS = """async () => {
+  const names = [];
+  for await (const name of (await navigator.storage.getDirectory()).keys()) names.push(name);
+  return names.filter((n) => n.startsWith("sgraph-send-r-"));
+}"""
+
+
+def test_receiving_page_reloaded_mid_transfer_resumes(
+    new_tab, stack: Stack, tmp_path: Path
+) -> None:
+    """CLI → page at phone width; the page is reloaded mid-way: it reads back what it had
+    verified (OPFS), says so in its first `have`, and gets only the rest."""
+    size = 40 * MiB + 5
+    source = random_file(tmp_path, "reloaded.bin", size)
+    sender, link = start_cli_sender(stack, source, stack.info.web_url)
+    tab = new_tab()
+    tab.page.set_viewport_size(PHONE)
+    tab.page.goto(link["link"])
+    tab.page.wait_for_function(
+        "() => { const p = document.getElementById('progress'); return p.value > p.max / 4; }",
+        timeout=60_000, polling=20)
+    assert_fits_phone(tab, "#progress", "#file-name")
+    phone_shot(tab, tmp_path, "phone-3-receive-transferring")
+    with tab.page.expect_download(timeout=90_000) as download:
+        tab.page.reload()
+        tab.wait_state("done", "failed", timeout=90_000)
+    assert tab.sgraph("state()") == "done", tab.sgraph("error")
+    target = tmp_path / "downloaded.bin"
+    download.value.save_as(target)
+    assert target.read_bytes() == source.read_bytes()
+    summary = tab.sgraph("summary")
+    assert summary["sink"] == "opfs" and summary["path"] == "direct", summary
+    # the reloaded page started from what the first visit had kept (segments of whole
+    # chunks, each closed once it passed 4 MiB)
+    resumed = summary["resumedBytes"]
+    assert 4 * MiB <= resumed < size and resumed % (64 * 1024 - 48) == 0, summary
+    assert_fits_phone(tab, "#saved", "#progress")
+    phone_shot(tab, tmp_path, "phone-4-receive-done")
+    code, events, err = finish(sender)
+    assert code == 0, err[-3000:]
+    sent = events[-1]
+    # the sender re-sent only what the first visit had not kept: less than the file
+    assert sent["reconnects"] >= 1 and sent["resent_bytes"] < size - resumed + MiB, sent
+    assert sent["resent_bytes"] < size
+    # the folder kept for a reload goes at the next visit, the file being saved
+    assert tab.page.evaluate(OPFS_FOLDERS), "nothing was kept in OPFS"
+    open_send_page(tab, stack.info.web_url)
+    tab.page.wait_for_function("() => window.sgraph.cleaned")
+    tab.page.evaluate("() => window.sgraph.cleaned")
+    assert tab.page.evaluate(OPFS_FOLDERS) == []

@@ -19,6 +19,7 @@ import { offerCode, useCode } from "./code.js";
 import { parseCode } from "./pake.js";
 import { SendError, parseLink } from "./protocol.js";
 import { QR_ECC, drawQr } from "./qr.js";
+import { cleanResumable } from "./resume.js";
 import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
 import { PickerSink } from "./sink.js";
@@ -275,6 +276,9 @@ async function main() {
     showError(new SendError("internal", "This browser computes the protocol's test vectors differently, so it cannot send or receive safely."));
     return;
   }
+  // received files kept for a reload: drop those saved since, or abandoned (resume.js)
+  window.sgraph.cleaned = cleanResumable().catch((e) => console.info("could not clean up:", e.message));
+  await window.sgraph.cleaned;
   if (location.hash.length > 1) await receiveMode(settings);
   else sendMode(settings);
 }

@@ -382,7 +382,7 @@ export class Receiver {
       if (!sender) return await this.fromStorage();
       return await this.loop(router, sender.id);
     } catch (e) {
-      if (this.sink && !this.finished) await this.sink.abort();
+      if (this.sink && !this.finished) await this.sink.abort(e);
       throw e;
     } finally {
       unlisten();
@@ -466,8 +466,14 @@ export class Receiver {
     this.cipher = await P.RecordCipher.create(this.keys.fileKey, transferId, manifest.layout);
     this.hasher = P.fileHasher();
     this.report.manifest(manifest);
-    this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker);
+    this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker, transferId);
     this.report.sink(this.sink.kind);
+    if (this.sink.held) {
+      // chunks verified before a reload (resume.js): the first `have` says so
+      await this.sink.replay(this.hasher);
+      this.next = this.sink.held;
+      this.resumedBytes = this.sink.heldBytes;
+    }
   }
 
   /** Verify one data record and write it; false for a duplicate. */
@@ -562,6 +568,6 @@ export class Receiver {
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? (this.mixed ? "mixed" : "storage") : this.path,
       reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
-      sizeText: formatBytes(layout.size) };
+      sizeText: formatBytes(layout.size), resumedBytes: this.resumedBytes ?? 0 };
   }
 }
