@@ -3,15 +3,27 @@ receiving page that resumes after a reload, a sending page that resumes its uplo
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Route
 
 from tests.qr_decode import decode_png
 from transfer_core.qr import qr_matrix, qr_symbol
 
-from .conftest import SCREENSHOTS, Stack, Tab
-from .test_web_client import finish, open_send_page, random_file, start_cli_sender
+from .conftest import ROOT, SCREENSHOTS, Stack, Tab
+from .test_web_client import (
+    CLI,
+    FAST,
+    finish,
+    open_send_page,
+    random_file,
+    start_cli_sender,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -116,3 +128,78 @@ def test_receiving_page_reloaded_mid_transfer_resumes(
     tab.page.wait_for_function("() => window.sgraph.cleaned")
     tab.page.evaluate("() => window.sgraph.cleaned")
     assert tab.page.evaluate(OPFS_FOLDERS) == []
+
+
+def test_sending_page_finishes_an_interrupted_upload_when_the_same_file_is_picked(
+    new_tab, stack: Stack, tmp_path: Path
+) -> None:
+    """The page's upload (no receiver, `?p2p=1`) breaks after part 1 of 3; after a reload
+    the page refuses a different file with the same name, size and date, then finishes the
+    same file on the same link, sending only parts 2 and 3; the CLI receives it whole."""
+    source = random_file(tmp_path, "upload.bin", 17 * MiB)  # three 8 MiB parts
+    impostor_dir = tmp_path / "other"
+    impostor_dir.mkdir()
+    impostor = random_file(impostor_dir, "upload.bin", 17 * MiB)
+    stat = source.stat()
+    os.utime(impostor, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    tab = new_tab()
+    puts: list[str] = []
+    tab.page.on("request", lambda r: r.method == "PUT" and puts.append(r.url))
+
+    def refuse_later_parts(route: Route) -> None:
+        # the connection to storage fails for parts 2 and 3 (a 400 is not retried)
+        if re.search(r"[?&]partNumber=[23]\b", route.request.url):
+            route.fulfill(status=400, body="refused by the test",
+                          headers={"Access-Control-Allow-Origin": "*"})
+        else:
+            route.continue_()
+
+    tab.page.route(lambda url: "partNumber=" in url, refuse_later_parts)
+    open_send_page(tab, f"{stack.info.web_url}?p2p=1")
+    tab.page.set_input_files("#file", str(source))
+    tab.page.wait_for_function("() => window.sgraph.link")
+    link = tab.sgraph("link")
+    assert tab.wait_state("failed", "stored", timeout=60_000) == "failed"
+    assert tab.sgraph("error.kind") == "storage", tab.sgraph("error")
+    assert sorted(part_numbers(puts)) == ["1", "2", "3"], puts
+    tab.page.unroute_all()
+
+    # reloaded: the page lists the interrupted upload; another file alike is refused
+    tab.page.reload()
+    tab.page.wait_for_function("() => window.sgraph && window.sgraph.pending")
+    assert tab.sgraph("pending") == [{"name": "upload.bin", "size": 17 * MiB, "first": 0}]
+    assert tab.page.is_visible("#pending")
+    puts.clear()
+    tab.page.set_input_files("#file", str(impostor))
+    assert tab.wait_state("failed", "stored", timeout=60_000) == "failed"
+    assert tab.sgraph("error") == {
+        "kind": "source-changed", "code": "not-the-same-file",
+        "message": tab.sgraph("error.message")}, tab.sgraph("error")
+    assert "not the file whose upload was interrupted" in tab.sgraph("error.message")
+    assert puts == []  # refused before anything was sent
+
+    # the same file: same link, and only the parts S3 lacks
+    tab.page.reload()
+    tab.page.wait_for_function("() => window.sgraph && window.sgraph.pending")
+    tab.page.set_input_files("#file", str(source))
+    assert tab.wait_state("stored", "failed", timeout=60_000) == "stored", tab.sgraph("error")
+    assert tab.sgraph("link") == link
+    assert sorted(part_numbers(puts)) == ["2", "3"], puts
+    assert tab.sgraph("summary.stored.parts") == 3
+    assert tab.page.evaluate(
+        "() => Object.keys(localStorage).filter((k) => k.startsWith('sgraph-send-upload:'))") == []
+    tab.page.close()
+
+    out = tmp_path / "out"
+    received = subprocess.run(
+        [*CLI, "receive", link, "-o", str(out), "--server", stack.info.ws_url, "--json", *FAST],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert received.returncode == 0, received.stderr[-3000:]
+    result = json.loads(received.stdout.splitlines()[-1])
+    assert result["path"] == "s3" and result["sha256_verified"], result
+    assert (out / source.name).read_bytes() == source.read_bytes()
+
+
+def part_numbers(urls: list[str]) -> list[str]:
+    return [m.group(1) for url in urls if (m := re.search(r"[?&]partNumber=(\d+)", url))]

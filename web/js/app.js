@@ -20,6 +20,7 @@ import { parseCode } from "./pake.js";
 import { SendError, parseLink } from "./protocol.js";
 import { QR_ECC, drawQr } from "./qr.js";
 import { cleanResumable } from "./resume.js";
+import { pendingUploads, uploadFor } from "./upload-resume.js";
 import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
 import { PickerSink } from "./sink.js";
@@ -159,21 +160,37 @@ function offerDownload(result) {
 
 // --- modes --------------------------------------------------------------------------------
 
+/** Uploads interrupted in this browser, to finish by picking the same file (upload-resume.js). */
+function showPending() {
+  const pending = pendingUploads();
+  window.sgraph.pending = pending.map(({ name, size, first }) => ({ name, size, first }));
+  $("pending-list").replaceChildren(...pending.map((n) => {
+    const item = document.createElement("li");
+    item.textContent = `${n.name} (${formatBytes(n.size)}), started ${new Date(n.started).toLocaleString()}`;
+    return item;
+  }));
+  $("pending").hidden = !pending.length;
+}
+
 function sendMode(settings) {
   document.body.dataset.mode = "send";
   $("send-view").hidden = false;
   document.body.dataset.state = "idle";
+  showPending();
   const drop = $("drop");
   let started = false;
   const start = async (file) => {
     if (!file || started) return;
     started = true;
     drop.hidden = true;
+    $("pending").hidden = true;
     const report = makeReport();
-    report.state("preparing", `Preparing ${file.name} (${formatBytes(file.size)})…`);
+    const resume = uploadFor(file);
+    report.state("preparing", resume ? `Checking that ${file.name} is the file whose upload was interrupted…`
+      : `Preparing ${file.name} (${formatBytes(file.size)})…`);
     let offered = null;
     try {
-      if ($("use-code").checked) {
+      if ($("use-code").checked && !resume) {
         // a spoken code first (docs/protocol.md §11); then the same transfer as a link's
         $("code-form").hidden = true;
         offered = await offerCode(settings, (text) => {
@@ -183,7 +200,7 @@ function sendMode(settings) {
           report.state("code", "Waiting for the receiver to type the code…");
         });
       }
-      const options = offered ? { secret: offered.secret, onJoined: () => offered.release() } : {};
+      const options = offered ? { secret: offered.secret, onJoined: () => offered.release() } : { resume };
       const summary = await new Sender(file, settings, report, options).run();
       window.sgraph.summary = summary;
       if (summary.storedUntil) {

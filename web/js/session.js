@@ -12,6 +12,7 @@ import { ChannelClosed, openAsAnswerer, openAsOfferer, recordSizeFor, rtcConfig 
 import { storeTransfer } from "./storage.js";
 import { Relay, SignalRouter, newToken } from "./signalling.js";
 import { chooseSink } from "./sink.js";
+import { forgetUpload, rememberUpload, resumeSource } from "./upload-resume.js";
 
 const ACK_EVERY_RECORDS = 256;
 const ACK_EVERY_MS = 250;
@@ -86,7 +87,8 @@ function peerFailed(doc) {
 
 export class Sender {
   /** `options.secret`: a secret agreed through a spoken code (code.js) instead of a new one;
-   *  `options.onJoined`: called once this side is in the transfer's room. */
+   *  `options.onJoined`: called once this side is in the transfer's room;
+   *  `options.resume`: an interrupted upload of this file to finish (upload-resume.js). */
   constructor(file, settings, report, options = {}) {
     this.options = options;
     this.file = file;
@@ -99,15 +101,22 @@ export class Sender {
     this.held = []; // the receiver's last `have` (ranges): what storage need not hold
     this.receivers = new Set(); // receivers in the room (a `bye` "storage" goes to them)
     this.pendingReady = null;
+    this.resume = options.resume ?? null;
   }
 
   /** Make the link at once; then hash, connect and send. Resolves with a summary. */
   async run() {
-    const secret = this.options.secret ?? P.newSecret();
+    const secret = this.resume ? P.parseLink(this.resume.code) : this.options.secret ?? P.newSecret();
     this.keys = await P.deriveKeys(secret);
-    this.report.link(this.settings.linkFor(P.codeOf(secret)));
+    this.code = P.codeOf(secret);
+    this.report.link(this.settings.linkFor(this.code));
     this.hashing = this.hash();
     this.hashing.catch(() => {});
+    if (this.resume) {
+      // the same file (SHA-256) or nothing is sent; then the same records and part plan
+      this.source = await resumeSource(this.resume, this.keys, this.hashing);
+      this.held = this.resume.first ? [[0, this.resume.first]] : [];
+    }
     const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "sender", newToken());
     this.options.onJoined?.();
     this.relay = relay;
@@ -152,7 +161,8 @@ export class Sender {
    * connection attempt does not move the deadline.
    */
   async loop(router) {
-    let deadline = performance.now() + this.settings.p2pTimeoutMs;
+    // a resumed upload goes on storing at once
+    let deadline = performance.now() + (this.resume ? 0 : this.settings.p2pTimeoutMs);
     let broken = false;
     for (;;) {
       const storing = this.settings.storage && !this.noStorage;
@@ -226,6 +236,7 @@ export class Sender {
     this.started ??= performance.now();
     let done = layout.bytesInPrefix(first);
     this.report.progress(done, layout.size);
+    rememberUpload(this, first); // a reload can finish it (upload-resume.js)
     const stored = await storeTransfer({
       relay: this.relay, layout, manifestRecord: src.manifestRecord, first,
       sealRun: (start, end) => this.sealRun(start, end),
@@ -235,6 +246,7 @@ export class Sender {
         this.report.progress(Math.min(done, layout.size), layout.size);
       },
     });
+    forgetUpload(this.keys.roomId);
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "sender", name: src.manifest.name, size: this.file.size, seconds, path: this.path,
       reconnects: Math.max(0, this.attempts - 1), resentBytes: this.resentBytes, mbPerS: this.file.size / 1e6 / seconds,
