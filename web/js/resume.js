@@ -3,7 +3,7 @@
 // The verified chunks go to the origin-private file system (OPFS) in segments of about
 // 4 MiB, one file each, in a folder per room (`sgraph-send-r-<room id>/`), beside a
 // progress record (`progress.json`: the transfer id, the manifest's size, record size
-// and SHA-256). An OPFS writable commits only on close() (until then it writes to a
+// and SHA-256, whether it is done, and when it was opened). An OPFS writable commits only on close() (until then it writes to a
 // swap file), so each segment is written and closed whole: after a reload or a crash
 // the folder holds whole segments only. Reopening the same link finds the record; if
 // it names the same transfer, the page re-reads the contiguous segments from chunk 0
@@ -114,8 +114,11 @@ export class ResumableSink {
     }
   }
 
+  /** The record is written when the folder is opened and when the file is complete; in
+   *  between, the committed segments themselves say how far it got (one more file commit
+   *  per segment halved the sink's speed). */
   saveProgress() {
-    return writeWhole(this.dir, PROGRESS, JSON.stringify({ ...this.progress, next: this.flushed ?? this.held, updated: Date.now() }));
+    return writeWhole(this.dir, PROGRESS, JSON.stringify({ ...this.progress, held: this.held, updated: Date.now() }));
   }
 
   /** One verified chunk, the next in order. */
@@ -136,8 +139,6 @@ export class ResumableSink {
     this.bytes = 0;
     const handle = await writeWhole(this.dir, `seg-${String(start).padStart(10, "0")}`, data);
     this.segments.push({ start, end, handle });
-    this.flushed = end;
-    await this.saveProgress();
   }
 
   async finish() {
