@@ -35,7 +35,7 @@ const ADVICE = {
   refused: ["Connection refused: possible interception", "A message between you and the other side was altered or replayed on the way, so the page refused to connect. Nothing was sent. Try again, ideally from another network."],
   verification: ["The file did not verify", "Nothing unverified was saved. Ask the sender to send the file again."],
   "too-large": ["This file is too large for this browser", "Use a browser that can save to disk as the file arrives, or the sgraph-send command-line tool."],
-  network: ["Connection problem", "Check your connection and try again; reopening the link resumes nothing yet, it starts again."],
+  network: ["Connection problem", "Check your connection and try again: reopening the link goes on from what this browser already received."],
   "source-changed": ["The file changed while it was being sent", "Pick the file again and share the new link."],
   storage: ["The file could not be stored for later", "The receiver was not connected, so the page tried to store the encrypted file for it and could not. Check your connection and send it again, or keep both pages open and send it directly."],
   exists: ["The receiver already has that file", "The receiver can remove it or choose another folder, then open the link again."],
