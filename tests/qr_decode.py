@@ -15,7 +15,8 @@ HALF_BLOCKS = {" ": (True, True), "\u2580": (False, True), "\u2584": (True, Fals
 
 def decode_image(image: Image.Image) -> list[str]:
     """Every QR code zxing-cpp finds in the image, as text."""
-    return [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+    return [r.text for r in zxingcpp.read_barcodes(image)
+            if r.format == zxingcpp.BarcodeFormat.QRCode]
 
 
 def decode_png(path: Path) -> list[str]:

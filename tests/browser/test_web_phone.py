@@ -19,6 +19,7 @@ from .conftest import ROOT, SCREENSHOTS, Stack, Tab
 from .test_web_client import (
     CLI,
     FAST,
+    assert_fragment_stayed,
     finish,
     open_send_page,
     random_file,
@@ -56,7 +57,20 @@ def test_send_page_at_phone_width_shows_the_link_as_a_qr_code(
     tab.page.set_viewport_size(PHONE)
     open_send_page(tab, f"{stack.info.web_url}?storage=0")
     assert_fits_phone(tab, "#drop", "#code-input", "#code-go", "#use-code")
+    assert not tab.page.is_visible("#pending")
+    # an interrupted upload noted by an earlier visit (upload-resume.js) is listed; a
+    # person can forget it
+    tab.page.evaluate(
+        """() => localStorage.setItem("sgraph-send-upload:00ff", JSON.stringify({
+             code: "x", name: "a rather long name of an earlier holiday video.mp4",
+             size: 123456789, lastModified: 1, manifest: "", first: 0, started: Date.now() }))""")
+    tab.page.reload()
+    tab.page.wait_for_function("() => window.sgraph && window.sgraph.pending")
+    assert_fits_phone(tab, "#pending", "#pending-forget", "#drop")
     phone_shot(tab, tmp_path, "phone-1-send-idle")
+    tab.page.click("#pending-forget")
+    assert not tab.page.is_visible("#pending")
+    assert tab.page.evaluate("() => localStorage.length") == 0
     tab.page.set_input_files("#file", str(random_file(tmp_path, "holiday photo.jpg", 5000)))
     tab.page.wait_for_function("() => window.sgraph.qr")
     tab.wait_state("waiting")
@@ -75,6 +89,8 @@ def test_send_page_at_phone_width_shows_the_link_as_a_qr_code(
     tab.page.locator("#qr").screenshot(path=str(canvas))
     assert decode_png(canvas) == [link]
     assert decode_png(shot) == [link]  # the whole phone screen too, as a camera sees it
+    # drawn in the page only: no request of the page and no relayed frame carries the code
+    assert_fragment_stayed(tab, link.split("#", 1)[1], stack)
     assert SCREENSHOTS.joinpath("phone-2-send-link-qr.png").exists()
 
 
@@ -114,8 +130,10 @@ def test_receiving_page_reloaded_mid_transfer_resumes(
     # chunks, each closed once it passed 4 MiB)
     resumed = summary["resumedBytes"]
     assert 4 * MiB <= resumed < size and resumed % (64 * 1024 - 48) == 0, summary
+    assert "kept from before a reload" in tab.page.inner_text("#status")
     assert_fits_phone(tab, "#saved", "#progress")
     phone_shot(tab, tmp_path, "phone-4-receive-done")
+    assert_fragment_stayed(tab, link["code"], stack)
     code, events, err = finish(sender)
     assert code == 0, err[-3000:]
     sent = events[-1]
@@ -185,6 +203,8 @@ def test_sending_page_finishes_an_interrupted_upload_when_the_same_file_is_picke
     assert tab.wait_state("stored", "failed", timeout=60_000) == "stored", tab.sgraph("error")
     assert tab.sgraph("link") == link
     assert part_numbers(puts) == ["2"], puts
+    # the note kept the code in this browser: no request and no relayed frame carries it
+    assert_fragment_stayed(tab, link.split("#", 1)[1], stack)
     assert tab.sgraph("summary.stored.parts") == 2
     assert tab.page.evaluate(
         "() => Object.keys(localStorage).filter((k) => k.startsWith('sgraph-send-upload:'))") == []

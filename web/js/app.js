@@ -20,7 +20,7 @@ import { parseCode } from "./pake.js";
 import { SendError, parseLink } from "./protocol.js";
 import { QR_ECC, drawQr } from "./qr.js";
 import { cleanResumable } from "./resume.js";
-import { pendingUploads, uploadFor } from "./upload-resume.js";
+import { forgetUpload, pendingUploads, uploadFor } from "./upload-resume.js";
 import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
 import { PickerSink } from "./sink.js";
@@ -170,6 +170,11 @@ function showPending() {
     return item;
   }));
   $("pending").hidden = !pending.length;
+  // the stored copy stays until it expires; forgetting only drops this browser's note
+  $("pending-forget").onclick = () => {
+    for (const n of pending) forgetUpload(n.roomId);
+    showPending();
+  };
 }
 
 function sendMode(settings) {
@@ -266,7 +271,8 @@ async function receiveMode(settings, secretOf = null) {
     const secret = secretOf ? await secretOf(report) : parseLink(location.hash);
     const result = await new Receiver(secret, settings, report, askPicker).run();
     window.sgraph.summary = { ...result, blob: undefined };
-    report.state("done", `Received ${result.name} (${result.sizeText}) in ${result.seconds.toFixed(1)} s; SHA-256 verified.`);
+    const kept = result.resumedBytes ? ` (${formatBytes(result.resumedBytes)} of it kept from before a reload)` : "";
+    report.state("done", `Received ${result.name} (${result.sizeText})${kept} in ${result.seconds.toFixed(1)} s; SHA-256 verified.`);
     $("rate").textContent = `${result.mbPerS.toFixed(1)} MB/s average`;
     offerDownload(result);
   } catch (e) {

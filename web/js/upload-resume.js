@@ -32,7 +32,7 @@ export function pendingUploads() {
     } catch {
       // unreadable: dropped below
     }
-    if (note && Date.now() - note.started < KEEP_MS) found.push({ key, ...note });
+    if (note && Date.now() - note.started < KEEP_MS) found.push({ ...note, roomId: key.slice(PREFIX.length) });
     else localStorage.removeItem(key);
   }
   return found.sort((a, b) => b.started - a.started);
