@@ -1,10 +1,11 @@
-"""Reading QR codes back in tests: a real decoder (zxing-cpp) on real pixels, and the
-module matrix compared with segno's for the same text."""
+"""Reading QR codes back in tests: a real decoder (zxing-cpp) on real pixels, and a
+reference encoder (python-qrcode) for the page's module matrix."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import qrcode
 import zxingcpp
 from PIL import Image
 
@@ -49,3 +50,18 @@ def strip_quiet_zone(rows: list[list[bool]], quiet: int = 4) -> list[list[bool]]
     assert all(not any(r) for r in rows[:quiet] + rows[-quiet:]), "quiet zone not light"
     assert all(not any(r[:quiet] + r[-quiet:]) for r in rows), "quiet zone not light"
     return [r[quiet:-quiet] for r in rows[quiet:-quiet]]
+
+
+def reference_matrix(text: str, mask: int) -> list[list[bool]]:
+    """python-qrcode's symbol for `text` at level M with the given mask, no quiet zone.
+
+    The mask is the page's: encoders may score the eight masks differently (the page
+    and python-qrcode do for some texts), but data, error correction and placement
+    are fixed by the standard. (segno, the CLI's encoder, lays out different bits for
+    the same text, level and mask, all of them decoding; so it is not the reference.)
+    """
+    symbol = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0,
+                           mask_pattern=mask)
+    symbol.add_data(text, optimize=0)
+    symbol.make(fit=True)
+    return [[bool(m) for m in row] for row in symbol.get_matrix()]

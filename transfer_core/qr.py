@@ -3,8 +3,9 @@
 The QR code carries the whole link, fragment included: the fragment never reaches a
 server, and showing it on the sender's own screen exposes it exactly as the printed
 link text does. The page draws a symbol of the same text, error-correction level and
-version (``web/js/qr.js``, uqr); the two differ in some modules (segno and uqr fill
-the codewords differently; both decode to the link), so the tests decode both.
+version (``web/js/qr.js``, uqr); segno lays out some modules differently from uqr
+(and from python-qrcode, which agrees with uqr); both decode to the link, and the
+tests decode both.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Route
 
-from tests.qr_decode import decode_png
+from tests.qr_decode import decode_png, reference_matrix
 from transfer_core.qr import qr_matrix, qr_symbol
 
 from .conftest import ROOT, SCREENSHOTS, Stack, Tab
@@ -84,6 +84,9 @@ def test_send_page_at_phone_width_shows_the_link_as_a_qr_code(
     cli = qr_symbol(link)
     assert (qr["ecc"], qr["version"]) == (cli.error, cli.version) == ("M", 5), (qr, cli)
     assert len(qr["rows"]) == len(qr_matrix(link)) == 17 + 4 * qr["version"]
+    # module for module an independent encoder's symbol for the same text, level and mask
+    rows = [[c == "1" for c in row] for row in qr["rows"]]
+    assert rows == reference_matrix(link, qr["mask"])
     # what the canvas shows decodes, with a real decoder, to the whole link
     canvas = tmp_path / "qr-canvas.png"
     tab.page.locator("#qr").screenshot(path=str(canvas))

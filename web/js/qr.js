@@ -4,7 +4,8 @@
 // The code carries the whole link, fragment included: the fragment never reaches a
 // server, and showing it on the sender's own screen exposes it exactly as the link text
 // beside it does. Same text, error-correction level, (no) boosting and so version as
-// the CLI's `send --qr` (transfer_core/qr.py, segno); the browser tests decode both.
+// the CLI's `send --qr` (transfer_core/qr.py, segno); the browser tests decode both, and
+// compare these modules with python-qrcode's for the same text, level and mask.
 
 import { encode } from "../vendor/uqr/index.js";
 
