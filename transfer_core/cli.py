@@ -49,6 +49,7 @@ from .errors import (
 from .protocol.keys import derive_keys
 from .protocol.secret import CODE_LENGTH, TransferSecret
 from .protocol.spoken import SpokenCode, looks_spoken
+from .qr import qr_terminal
 from .s3.errors import StoredPartMissingError, TransferExpiredError
 from .s3.http import redact_urls
 from .session.base import PeerOptions
@@ -228,6 +229,15 @@ def hints(path: Path, code: str, server: str) -> tuple[str, str]:
             f"sgraph-send send {quoted} --server {shlex.quote(server)} --resume={code}")
 
 
+def _show_qr(link: str | None) -> None:
+    """The link as a QR code on stderr (stdout stays JSON lines with --json)."""
+    if link is None:
+        console.print("No link to show as a QR code (no page address for this server).")
+        return
+    sys.stderr.write(qr_terminal(link))
+    sys.stderr.flush()
+
+
 async def _send(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
@@ -265,6 +275,8 @@ async def _send(args: argparse.Namespace) -> int:
         console.print(f"  or the code: [bold]{secret.code}[/]")
         console.print(f"  receive with: {receive_hint}")
         console.print(f"  if this stops, finish with: {resume_hint}")
+    if args.qr:
+        _show_qr(link)
     try:
         with ConsoleReporter(f"sending {path.name}", args.json) as reporter:
             sender = Sender(path, keys, new_token(), _options(args, server), reporter,
@@ -382,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--p2p-timeout", type=float, default=10.0,
                       help="seconds for the receiver to connect before the file is stored"
                            " for it instead (S3)")
+    send.add_argument("--qr", action="store_true",
+                      help="also print the link as a QR code (for a phone to scan)")
     send.add_argument("--code", action="store_true",
                       help="share a short code to read aloud (7-guitarist-revenge-amulet)"
                            " instead of a link")

@@ -18,6 +18,9 @@ import { formatBytes } from "./bytes.js";
 import { offerCode, useCode } from "./code.js";
 import { parseCode } from "./pake.js";
 import { SendError, parseLink } from "./protocol.js";
+import { QR_ECC, drawQr } from "./qr.js";
+import { cleanResumable } from "./resume.js";
+import { forgetUpload, pendingUploads, uploadFor } from "./upload-resume.js";
 import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
 import { PickerSink } from "./sink.js";
@@ -32,7 +35,7 @@ const ADVICE = {
   refused: ["Connection refused: possible interception", "A message between you and the other side was altered or replayed on the way, so the page refused to connect. Nothing was sent. Try again, ideally from another network."],
   verification: ["The file did not verify", "Nothing unverified was saved. Ask the sender to send the file again."],
   "too-large": ["This file is too large for this browser", "Use a browser that can save to disk as the file arrives, or the sgraph-send command-line tool."],
-  network: ["Connection problem", "Check your connection and try again; reopening the link resumes nothing yet, it starts again."],
+  network: ["Connection problem", "Check your connection and try again: reopening the link goes on from what this browser already received."],
   "source-changed": ["The file changed while it was being sent", "Pick the file again and share the new link."],
   storage: ["The file could not be stored for later", "The receiver was not connected, so the page tried to store the encrypted file for it and could not. Check your connection and send it again, or keep both pages open and send it directly."],
   exists: ["The receiver already has that file", "The receiver can remove it or choose another folder, then open the link again."],
@@ -96,6 +99,8 @@ function makeReport() {
       $("link").value = link;
       $("link-box").hidden = false;
       window.sgraph.link = link;
+      const qr = drawQr($("qr"), link);
+      window.sgraph.qr = { ecc: QR_ECC, version: qr.version, mask: qr.mask, rows: qr.rows.map((r) => r.map(Number).join("")) };
     },
     preparing(done, total) {
       $("status").textContent = `Preparing the file (SHA-256): ${total ? Math.floor((100 * done) / total) : 100} %`;
@@ -155,21 +160,42 @@ function offerDownload(result) {
 
 // --- modes --------------------------------------------------------------------------------
 
+/** Uploads interrupted in this browser, to finish by picking the same file (upload-resume.js). */
+function showPending() {
+  const pending = pendingUploads();
+  window.sgraph.pending = pending.map(({ name, size, first }) => ({ name, size, first }));
+  $("pending-list").replaceChildren(...pending.map((n) => {
+    const item = document.createElement("li");
+    item.textContent = `${n.name} (${formatBytes(n.size)}), started ${new Date(n.started).toLocaleString()}`;
+    return item;
+  }));
+  $("pending").hidden = !pending.length;
+  // the stored copy stays until it expires; forgetting only drops this browser's note
+  $("pending-forget").onclick = () => {
+    for (const n of pending) forgetUpload(n.roomId);
+    showPending();
+  };
+}
+
 function sendMode(settings) {
   document.body.dataset.mode = "send";
   $("send-view").hidden = false;
   document.body.dataset.state = "idle";
+  showPending();
   const drop = $("drop");
   let started = false;
   const start = async (file) => {
     if (!file || started) return;
     started = true;
     drop.hidden = true;
+    $("pending").hidden = true;
     const report = makeReport();
-    report.state("preparing", `Preparing ${file.name} (${formatBytes(file.size)})…`);
+    const resume = uploadFor(file);
+    report.state("preparing", resume ? `Checking that ${file.name} is the file whose upload was interrupted…`
+      : `Preparing ${file.name} (${formatBytes(file.size)})…`);
     let offered = null;
     try {
-      if ($("use-code").checked) {
+      if ($("use-code").checked && !resume) {
         // a spoken code first (docs/protocol.md §11); then the same transfer as a link's
         $("code-form").hidden = true;
         offered = await offerCode(settings, (text) => {
@@ -179,7 +205,7 @@ function sendMode(settings) {
           report.state("code", "Waiting for the receiver to type the code…");
         });
       }
-      const options = offered ? { secret: offered.secret, onJoined: () => offered.release() } : {};
+      const options = offered ? { secret: offered.secret, onJoined: () => offered.release() } : { resume };
       const summary = await new Sender(file, settings, report, options).run();
       window.sgraph.summary = summary;
       if (summary.storedUntil) {
@@ -245,7 +271,8 @@ async function receiveMode(settings, secretOf = null) {
     const secret = secretOf ? await secretOf(report) : parseLink(location.hash);
     const result = await new Receiver(secret, settings, report, askPicker).run();
     window.sgraph.summary = { ...result, blob: undefined };
-    report.state("done", `Received ${result.name} (${result.sizeText}) in ${result.seconds.toFixed(1)} s; SHA-256 verified.`);
+    const kept = result.resumedBytes ? ` (${formatBytes(result.resumedBytes)} of it kept from before a reload)` : "";
+    report.state("done", `Received ${result.name} (${result.sizeText})${kept} in ${result.seconds.toFixed(1)} s; SHA-256 verified.`);
     $("rate").textContent = `${result.mbPerS.toFixed(1)} MB/s average`;
     offerDownload(result);
   } catch (e) {
@@ -272,6 +299,9 @@ async function main() {
     showError(new SendError("internal", "This browser computes the protocol's test vectors differently, so it cannot send or receive safely."));
     return;
   }
+  // received files kept for a reload: drop those saved since, or abandoned (resume.js)
+  window.sgraph.cleaned = cleanResumable().catch((e) => console.info("could not clean up:", e.message));
+  await window.sgraph.cleaned;
   if (location.hash.length > 1) await receiveMode(settings);
   else sendMode(settings);
 }

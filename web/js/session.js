@@ -12,6 +12,7 @@ import { ChannelClosed, openAsAnswerer, openAsOfferer, recordSizeFor, rtcConfig 
 import { storeTransfer } from "./storage.js";
 import { Relay, SignalRouter, newToken } from "./signalling.js";
 import { chooseSink } from "./sink.js";
+import { forgetUpload, rememberUpload, resumeSource } from "./upload-resume.js";
 import { SendWindow } from "./window.js";
 
 // the receiver acknowledges at least this often, and whenever it has nothing more to read,
@@ -89,7 +90,8 @@ function peerFailed(doc) {
 
 export class Sender {
   /** `options.secret`: a secret agreed through a spoken code (code.js) instead of a new one;
-   *  `options.onJoined`: called once this side is in the transfer's room. */
+   *  `options.onJoined`: called once this side is in the transfer's room;
+   *  `options.resume`: an interrupted upload of this file to finish (upload-resume.js). */
   constructor(file, settings, report, options = {}) {
     this.options = options;
     this.file = file;
@@ -102,15 +104,22 @@ export class Sender {
     this.held = []; // the receiver's last `have` (ranges): what storage need not hold
     this.receivers = new Set(); // receivers in the room (a `bye` "storage" goes to them)
     this.pendingReady = null;
+    this.resume = options.resume ?? null;
   }
 
   /** Make the link at once; then hash, connect and send. Resolves with a summary. */
   async run() {
-    const secret = this.options.secret ?? P.newSecret();
+    const secret = this.resume ? P.parseLink(this.resume.code) : this.options.secret ?? P.newSecret();
     this.keys = await P.deriveKeys(secret);
-    this.report.link(this.settings.linkFor(P.codeOf(secret)));
+    this.code = P.codeOf(secret);
+    this.report.link(this.settings.linkFor(this.code));
     this.hashing = this.hash();
     this.hashing.catch(() => {});
+    if (this.resume) {
+      // the same file (SHA-256) or nothing is sent; then the same records and part plan
+      this.source = await resumeSource(this.resume, this.keys, this.hashing);
+      this.held = this.resume.first ? [[0, this.resume.first]] : [];
+    }
     const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "sender", newToken());
     this.options.onJoined?.();
     this.relay = relay;
@@ -155,7 +164,8 @@ export class Sender {
    * connection attempt does not move the deadline.
    */
   async loop(router) {
-    let deadline = performance.now() + this.settings.p2pTimeoutMs;
+    // a resumed upload goes on storing at once
+    let deadline = performance.now() + (this.resume ? 0 : this.settings.p2pTimeoutMs);
     let broken = false;
     for (;;) {
       const storing = this.settings.storage && !this.noStorage;
@@ -229,6 +239,7 @@ export class Sender {
     this.started ??= performance.now();
     let done = layout.bytesInPrefix(first);
     this.report.progress(done, layout.size);
+    rememberUpload(this, first); // a reload can finish it (upload-resume.js)
     const stored = await storeTransfer({
       relay: this.relay, layout, manifestRecord: src.manifestRecord, first,
       sealRun: (start, end) => this.sealRun(start, end),
@@ -238,6 +249,7 @@ export class Sender {
         this.report.progress(Math.min(done, layout.size), layout.size);
       },
     });
+    forgetUpload(this.keys.roomId);
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "sender", name: src.manifest.name, size: this.file.size, seconds, path: this.path,
       reconnects: Math.max(0, this.attempts - 1), resentBytes: this.resentBytes, mbPerS: this.file.size / 1e6 / seconds,
@@ -391,7 +403,7 @@ export class Receiver {
       if (!sender) return await this.fromStorage();
       return await this.loop(router, sender.id);
     } catch (e) {
-      if (this.sink && !this.finished) await this.sink.abort();
+      if (this.sink && !this.finished) await this.sink.abort(e);
       throw e;
     } finally {
       unlisten();
@@ -475,8 +487,14 @@ export class Receiver {
     this.cipher = await P.RecordCipher.create(this.keys.fileKey, transferId, manifest.layout);
     this.hasher = P.fileHasher();
     this.report.manifest(manifest);
-    this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker);
+    this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker, transferId);
     this.report.sink(this.sink.kind);
+    if (this.sink.held) {
+      // chunks verified before a reload (resume.js): the first `have` says so
+      await this.sink.replay(this.hasher);
+      this.next = this.sink.held;
+      this.resumedBytes = this.sink.heldBytes;
+    }
   }
 
   /** Verify one data record and write it; false for a duplicate. */
@@ -571,6 +589,6 @@ export class Receiver {
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? (this.mixed ? "mixed" : "storage") : this.path,
       reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
-      sizeText: formatBytes(layout.size) };
+      sizeText: formatBytes(layout.size), resumedBytes: this.resumedBytes ?? 0 };
   }
 }

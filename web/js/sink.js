@@ -10,6 +10,7 @@
 
 import { SendError } from "./protocol.js";
 import { formatBytes } from "./bytes.js";
+import { ResumableSink } from "./resume.js";
 
 export const DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024;
 const FLUSH_BYTES = 4 * 1024 * 1024;
@@ -139,14 +140,15 @@ export class PickerSink {
  * Choose a sink for `manifest`. `askPicker(name)` shows a button and resolves, inside
  * the click, with a PickerSink (save=picker only).
  */
-export async function chooseSink(manifest, settings, tag, askPicker) {
+export async function chooseSink(manifest, settings, tag, askPicker, transferId) {
   const size = manifest.size;
   let mode = settings.save;
   if (mode === "auto") mode = OpfsSink.available() ? "opfs" : "memory";
   if (mode === "picker" && PickerSink.available()) return askPicker(manifest.safeName);
   if (mode === "opfs" && OpfsSink.available()) {
     const { quota = Infinity, usage = 0 } = (await navigator.storage.estimate?.()) || {};
-    if (quota - usage >= size) return OpfsSink.create(manifest, tag);
+    // kept across a reload of the link, and resumed (resume.js)
+    if (quota - usage >= size) return ResumableSink.open(manifest, tag, transferId);
     if (size > settings.memoryLimit) {
       throw new SendError("too-large", `This file is ${formatBytes(size)}; this browser lets the page store ${formatBytes(quota - usage)} on disk and hold at most ${formatBytes(settings.memoryLimit)} in memory. Free some disk space, or receive it with the sgraph-send command-line tool.`);
     }
