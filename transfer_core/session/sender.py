@@ -47,6 +47,8 @@ from .state import DoneRecord, DoneRecords, SendState
 
 logger = logging.getLogger(__name__)
 
+HELD_SAVE_SECONDS = 0.5
+
 
 class SenderState(Enum):
     WAITING = auto()
@@ -100,6 +102,7 @@ class Sender(PeerSession):
         self.setup_ms: float | None = None
         self._started: float | None = None
         self._issuer: RelayUrlIssuer | None = None
+        self._held_saved_at = 0.0
 
     async def run(self) -> TransferSummary:
         if self.resume and (done := self.done_records.get(self.keys.room_id, "sender")):
@@ -184,6 +187,7 @@ class Sender(PeerSession):
                     summary = self._summary()
                     self.done_records.save(self.keys.room_id, DoneRecord("sender", summary.name))
                     return summary
+                self.state.save_held(self.held)
                 self.reporter.status("connection lost; waiting for the receiver to come back")
                 # from the receiver's last word: a silent receiver has used up part of it
                 deadline = transport.last_heard + self.options.reconnect_grace
@@ -252,7 +256,12 @@ class Sender(PeerSession):
     def _note_held(self, held: RangeSet) -> None:
         if held.universe == self.held.universe:
             self.held = held
-            self.state.save_held(held)
+            # a `have` comes every few records; a saved one only lets `send --resume`
+            # store less, so saving an older one (more stored) is always safe
+            now = time.monotonic()
+            if now - self._held_saved_at >= HELD_SAVE_SECONDS:
+                self._held_saved_at = now
+                self.state.save_held(held)
 
     # --- storage -------------------------------------------------------------------------
 
