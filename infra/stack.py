@@ -48,6 +48,7 @@ RELAY_ACTIONS: tuple[str, ...] = (
     "hello", "signal", "ping", "ice-servers",
     "upload-start", "upload-parts", "upload-complete", "download-urls",
     "nameplate",  # spoken codes (lambdas/signalling/nameplates.py)
+    "transfer-limits", "download-done", "revoke",  # lambdas/signalling/control_api.py
 )
 
 ROOM_INDEX_NAME = "room-index"
