@@ -1,4 +1,4 @@
-"""Cleanup handler: the table's stream (TTL deletions of transfer items) -> delete stored objects."""
+"""Cleanup handler: the table's stream (TTL deletions of transfer items) -> delete objects."""
 
 from typing import Any
 

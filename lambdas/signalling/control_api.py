@@ -1,4 +1,4 @@
-"""Entry of the control actions: `transfer-limits`, `download-done`, `revoke` (docs/signalling.md §8).
+"""Entry of the control actions `transfer-limits`, `download-done`, `revoke` (signalling.md §8).
 
 Each checks the caller's membership and role through the service, calls
 `TransferControl` with the caller's own room id (no field names a room), and

@@ -4,7 +4,9 @@ One item per room keeps the rules of its stored transfer (docs/signalling.md §8
 
 | item | pk | sk | attributes |
 | --- | --- | --- | --- |
-| transfer | `ROOM#<room id>` | `TRANSFER` | expires_at, downloads (0: no limit), done, ttl; once closed also `closed` (`expired`, `used-up` or `revoked`), closed_at |
+| transfer | `ROOM#<room id>` | `TRANSFER` | expires_at, downloads (0: none), done, ttl; closed, closed_at |
+
+(`closed` is absent while the transfer is live, else `expired`, `used-up` or `revoked`.)
 
 While the transfer is live its `ttl` is its `expires_at`: DynamoDB's TTL deletes
 the item at expiry, and the table's stream hands that deletion to the cleanup
@@ -86,7 +88,8 @@ class LinkUsedUp(LinkClosed):
     code = "link-used-up"
     reason = "used-up"
     default_message = ("This link is used up: it was downloaded as many times as the sender "
-                       "allowed, and its stored transfer was deleted. Ask the sender for a new link.")
+                       "allowed, and its stored transfer was deleted. Ask the sender for a new "
+                       "link.")
 
 
 class LinkRevoked(LinkClosed):
