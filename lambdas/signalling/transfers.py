@@ -4,7 +4,7 @@ One item per room keeps the rules of its stored transfer (docs/signalling.md §8
 
 | item | pk | sk | attributes |
 | --- | --- | --- | --- |
-| transfer | `ROOM#<room id>` | `TRANSFER` | expires_at, downloads (0: none), done, ttl; closed, closed_at |
+| transfer | `ROOM#<room>` | `TRANSFER` | expires_at, downloads (0: none), done, ttl, closed, closed_at |
 
 (`closed` is absent while the transfer is live, else `expired`, `used-up` or `revoked`.)
 
