@@ -4,9 +4,9 @@ One item per room keeps the rules of its stored transfer (docs/signalling.md §8
 
 | item | pk | sk | attributes |
 | --- | --- | --- | --- |
-| transfer | `ROOM#<room>` | `TRANSFER` | expires_at, downloads (0: none), done, ttl, closed, closed_at |
+| transfer | `ROOM#<room>` | `TRANSFER` | expires_at, downloads, done, ttl, closed, closed_at |
 
-(`closed` is absent while the transfer is live, else `expired`, `used-up` or `revoked`.)
+(`downloads` 0: no limit; `closed` absent while live, else `expired`, `used-up`, `revoked`.)
 
 While the transfer is live its `ttl` is its `expires_at`: DynamoDB's TTL deletes
 the item at expiry, and the table's stream hands that deletion to the cleanup
