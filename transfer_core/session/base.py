@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from ..errors import SGraphSendError
 from ..protocol.keys import TransferKeys
 from ..signalling.client import PeerLeft, RelayClosed, SignalClient, Welcome
+from ..signalling.control import TransferLimits
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
 from ..webrtc.ice import IceSettings, selected_path
@@ -49,6 +50,9 @@ class PeerOptions:
     silence_timeout: float = SILENCE_SECONDS
     """Seconds without a word from the other side (its heartbeat included) after which an
     open channel is given up; the reconnect grace counts from that last word."""
+    limits: TransferLimits | None = None
+    """Sender: `--downloads` / `--expires` of the stored transfer, told to the relay on
+    joining (signalling/control.py)."""
 
 
 class PeerSession:
