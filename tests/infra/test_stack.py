@@ -125,6 +125,7 @@ def test_routes_reach_the_right_functions(resources: dict[str, Any]) -> None:
     assert set(RELAY_ACTIONS) == {
         "hello", "signal", "ping", "ice-servers",
         "upload-start", "upload-parts", "upload-complete", "download-urls", "nameplate",
+        "transfer-limits", "download-done", "revoke",
     }
     assert target_of["$connect"] == ids["Connect"]
     assert target_of["$disconnect"] == ids["Disconnect"]
