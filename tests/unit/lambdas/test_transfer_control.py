@@ -203,3 +203,21 @@ def test_cleanup_reports_a_failed_record_for_a_retry():
     event = json.loads(EVENT.read_text())
     assert cleanup_records(control, event["Records"]) == {
         "batchItemFailures": [{"itemIdentifier": "111100000000000000000001"}]}
+
+
+def test_logs_and_records_hold_no_key_only_the_room_id(world, caplog):
+    import base64
+    import logging
+
+    svc, gw, _, storage, store = world
+    key = bytes(range(32))
+    with caplog.at_level(logging.DEBUG, logger="lambdas"):
+        call(svc, "S", {"action": "transfer-limits", "downloads": 1})
+        store_transfer(storage)
+        call(svc, "R", {"action": "download-done"})
+        call(svc, "R", {"action": "revoke"})
+    logged = " ".join(str(r.__dict__) for r in caplog.records)  # message and extra fields
+    text = logged + repr(store.records) + b"".join(d for _, d in gw.sent).decode()
+    assert ROOM in logged, "the closure was logged (with the room id only)"
+    for secret in (key.hex(), base64.urlsafe_b64encode(key).rstrip(b"=").decode(), CRED):
+        assert secret not in text
