@@ -252,6 +252,9 @@ def _print_stored(args: argparse.Namespace, summary: TransferSummary) -> None:
            if direct else "The encrypted file")
     console.print(f"[bold yellow]Waiting:[/] {how} are stored, encrypted, for the receiver.")
     console.print(f"  The receiver can fetch {summary.name} with the same link until {until}.")
+    if getattr(args, "downloads", None):
+        console.print(f"  It is deleted after {args.downloads} completed download(s);"
+                      " `sgraph-send revoke LINK` deletes it now.")
 
 
 def _utc(epoch: int) -> str:
