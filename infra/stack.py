@@ -1,5 +1,6 @@
-"""The SGraph Send stack: WebSocket API, three Lambdas, connection table, fallback bucket,
-the hosted page (CloudFront), optional coturn, dashboard and alarms."""
+"""The SGraph Send stack: WebSocket API, four Lambdas (three for the API, one deleting expired
+transfers), connection table, fallback bucket, the hosted page (CloudFront), optional coturn,
+dashboard and alarms."""
 
 from __future__ import annotations
 
