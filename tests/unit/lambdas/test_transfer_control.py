@@ -221,3 +221,16 @@ def test_logs_and_records_hold_no_key_only_the_room_id(world, caplog):
     assert ROOM in logged, "the closure was logged (with the room id only)"
     for secret in (key.hex(), base64.urlsafe_b64encode(key).rstrip(b"=").decode(), CRED):
         assert secret not in text
+
+
+def test_the_documented_actions_are_what_the_relay_parses():
+    import re
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "signalling.md").read_text()
+    section = text[text.index("## 8. A transfer the sender controls"):]
+    lines = [json.loads(line) for block in re.findall(r"```json\n(.*?)\n```", section, re.S)
+             for line in block.splitlines()]
+    actions = [m for m in lines if "action" in m]
+    assert {m["action"] for m in actions} == {"transfer-limits", "download-done", "revoke"}
+    for message in actions:
+        assert parse_message(json.dumps(message)).action == message["action"]
