@@ -108,9 +108,9 @@ async def test_one_download_then_the_link_is_used_up_and_nothing_secret_is_kept(
 
 
 async def test_expiry_the_backend_deletes_and_the_receiver_is_told(stack, tmp_path):
+    (tmp_path / "x.bin").write_bytes(b"x")
     too_long = await Peer.start("send", str(tmp_path / "x.bin"), "--server", stack.url,
                                 "--expires", "8d")
-    (tmp_path / "x.bin").write_bytes(b"x")
     run = await too_long.finish()
     assert run.code == 2 and run.event("error")["error"] == "LimitsRefusedError"
     assert "7 days" in run.event("error")["message"]
