@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,7 @@ from lambdas.signalling import RELAY_ACTIONS
 from .gateway import IDLE_TIMEOUT_SECONDS, Gateway, Relayed
 from .invoker import Invoker
 from .moto_backend import CREDENTIALS, REGION, MotoBackend
+from .sweeper import SWEEP_SECONDS, TtlSweeper
 from .web import WebServer
 
 
@@ -53,6 +55,8 @@ class DevStack:
         self.gateway = gateway
         self.relayed: list[Relayed] = []
         """Every frame that crossed the gateway, when recording is on."""
+        self.sweeper: TtlSweeper | None = None
+        """Deletes expired transfers as DynamoDB's TTL and stream do on AWS."""
 
     @property
     def info(self) -> StackInfo:
@@ -111,6 +115,7 @@ class DevStack:
         stage: str = "local",
         handler_output: bool = False,
         upgrade_delay: float = 0.0,
+        sweep_interval: float = SWEEP_SECONDS,
     ) -> AsyncIterator[DevStack]:
         """Start moto, the Lambda workers and the gateway on 127.0.0.1; stop them on exit.
 
@@ -121,7 +126,8 @@ class DevStack:
         Powertools logs and metrics on stderr. `host` is the address every part listens
         on: loopback, or a network lab's "internet" address (`tests/lab/`).
         `upgrade_delay` holds each 101 that long after `$connect` (a connection the
-        gateway does not know yet).
+        gateway does not know yet). `sweep_interval`: how often expired transfers are
+        deleted (devstack/sweeper.py: DynamoDB TTL and its stream, which moto lacks).
         """
         moto = MotoBackend(table_name, bucket_name, host=host)
         await asyncio.to_thread(moto.start)
@@ -152,6 +158,7 @@ class DevStack:
         )
         invoker: Invoker | None = None
         web: WebServer | None = None
+        sweeping: asyncio.Task[None] | None = None
         try:
             await gateway.start(ws_port=port)
             # presigned URLs point at moto: the page's CSP must let it connect there
@@ -178,9 +185,17 @@ class DevStack:
             }
             invoker = Invoker(worker_env, workers or min(4, os.cpu_count() or 2))
             await invoker.warm()
+            sweeper = TtlSweeper(moto.client("dynamodb"), table_name, REGION,
+                                 lambda event: invoke("cleanup", event), sweep_interval)
+            sweeping = asyncio.create_task(sweeper.run())
             stack = cls(moto, invoker, gateway, web)
+            stack.sweeper = sweeper
             yield stack
         finally:
+            if sweeping is not None:
+                sweeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeping
             if web is not None:
                 web.close()
             await gateway.close()

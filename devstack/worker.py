@@ -20,6 +20,7 @@ HANDLERS = {
     "connect": "lambdas.connect",
     "disconnect": "lambdas.disconnect",
     "relay": "lambdas.relay",
+    "cleanup": "lambdas.cleanup",  # invoked by devstack/sweeper.py (TTL + stream on AWS)
 }
 
 

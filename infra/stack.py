@@ -1,5 +1,6 @@
-"""The SGraph Send stack: WebSocket API, three Lambdas, connection table, fallback bucket,
-the hosted page (CloudFront), optional coturn, dashboard and alarms."""
+"""The SGraph Send stack: WebSocket API, four Lambdas (three for the API, one deleting expired
+transfers), connection table, fallback bucket, the hosted page (CloudFront), optional coturn,
+dashboard and alarms."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from constructs import Construct
 from . import nag
 from .buckets import private_bucket
 from .bundling import LambdaPlatform, lambda_code
+from .cleanup import wire_cleanup
 from .coturn import CoturnServer
 from .headers import security_headers
 from .monitoring import Monitoring
@@ -48,6 +50,7 @@ RELAY_ACTIONS: tuple[str, ...] = (
     "hello", "signal", "ping", "ice-servers",
     "upload-start", "upload-parts", "upload-complete", "download-urls",
     "nameplate",  # spoken codes (lambdas/signalling/nameplates.py)
+    "transfer-limits", "download-done", "revoke",  # lambdas/signalling/control_api.py
 )
 
 ROOM_INDEX_NAME = "room-index"
@@ -175,6 +178,17 @@ class SendStack(Stack):
         self.relay_fn = self._function(
             "Relay", "lambdas.relay.handler", code, powertools, relay_env
         )
+        # deletion at expiry by the backend: the table's TTL stream -> this function
+        self.cleanup_fn = self._function(
+            "Cleanup", "lambdas.cleanup.handler", code, powertools,
+            {
+                "TABLE_NAME": self.table.table_name,
+                "BUCKET_NAME": self.bucket.bucket_name,
+                "TRANSFER_EXPIRY_DAYS": str(settings.transfer_expiry_days),
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
+            },
+        )
 
         self.api, self.stage = self._websocket_api(settings)
 
@@ -193,6 +207,9 @@ class SendStack(Stack):
             self.turn_secret.grant_read(self.relay_fn)
 
         self._acknowledge_iam_findings()
+        wire_cleanup(self.cleanup_fn, self.roles["Cleanup"], self.table, self.bucket,
+                     TRANSFER_PREFIX, self._logical_id(self.table),
+                     self._logical_id(self.bucket))
 
         # The page: its CSP lets it connect to this API and this bucket only.
         headers = security_headers(
@@ -216,7 +233,9 @@ class SendStack(Stack):
             self,
             "Monitoring",
             functions={"Connect": self.connect_fn, "Disconnect": self.disconnect_fn,
-                       "Relay": self.relay_fn},
+                       "Relay": self.relay_fn,
+                       # a failing cleanup leaves expired files stored: someone must know
+                       "Cleanup": self.cleanup_fn},
             api=self.api,
             stage=self.stage,
             table=self.table,
@@ -253,7 +272,10 @@ class SendStack(Stack):
             sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute="ttl",
-            # Connection state only: nothing in it outlives a WebSocket connection (2 h).
+            # TTL deletions of transfer items reach the cleanup function (infra/cleanup.py)
+            stream=dynamodb.StreamViewType.OLD_IMAGE,
+            # Ephemeral state: connections (2 h), and the rules of stored transfers, which
+            # end with the transfer (at most TRANSFER_EXPIRY_DAYS, then 30 days as a reason).
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=False,
             ),
@@ -269,8 +291,10 @@ class SendStack(Stack):
             table,
             "AwsSolutions-DDB3",
             "Point-in-time recovery is off on purpose: items are live WebSocket connections "
-            "and rate-limit counters that expire by TTL within 2 hours; a restored item would "
-            "name connections API Gateway has already closed, so a backup could only do harm.",
+            "and rate-limit counters that expire by TTL within 2 hours, and the rules of "
+            "stored transfers that end with them; a restored item would name connections API "
+            "Gateway has already closed or transfers already deleted, so a backup could only "
+            "do harm.",
         )
         return table
 
@@ -483,7 +507,9 @@ class SendStack(Stack):
         table = self._logical_id(self.table)
         api = self._logical_id(self.api)
         bucket = self._logical_id(self.bucket)
-        for role in self.roles.values():
+        for name, role in self.roles.items():
+            if name == "Cleanup":
+                continue  # its own findings, acknowledged in infra/cleanup.py
             _ack(
                 role,
                 "AwsSolutions-IAM5[Resource::*]",

@@ -25,6 +25,7 @@ from .signalling.dynamo import DynamoRepository
 from .signalling.gateway import GatewayClients
 from .signalling.service import LocalCounters, SignallingService
 from .signalling.settings import Settings
+from .signalling.transfers import DynamoTransfers, TransferControl
 
 SETTINGS = Settings.from_env(os.environ)
 
@@ -60,6 +61,14 @@ storage = (
         SETTINGS.presign_ttl_seconds,
     )
     if SETTINGS.bucket_name
+    else None
+)
+
+#: Limits, expiry and revocation of stored transfers (also the cleanup function's work).
+transfers = (
+    TransferControl(DynamoTransfers(dynamodb, SETTINGS.table_name), storage,
+                    SETTINGS.transfer_expiry_days * 86400)
+    if storage is not None
     else None
 )
 
@@ -110,5 +119,5 @@ def service_for(event: dict[str, Any] | None = None) -> SignallingService:
     gateway = gateways.for_event(event) if event is not None else None
     return SignallingService(
         repository, SETTINGS, gateway, turn_secret=turn_secret, storage=storage,
-        counters=counters,
+        counters=counters, transfers=transfers,
     )

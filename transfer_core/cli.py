@@ -3,10 +3,12 @@
 Exit codes: 0 done (for `send`: delivered, or stored for the receiver to fetch;
 a re-run of a finished transfer says so); 1 unexpected failure; 2 a usage
 problem the person can fix (bad link, file exists, missing file, nothing to
-resume, and a link whose stored transfer has expired or never existed: retrying
-cannot help, only a new send); 3 verification refused (tampering, wrong key,
+resume, a link with nothing stored: retrying cannot help, only a new send; and
+limits the relay refuses); 3 verification refused (tampering, wrong key,
 possible interception, a stored copy missing a part); 4 network (no server,
-storage failing after retries, the sender gone before storing the rest).
+storage failing after retries, the sender gone before storing the rest); 5 the
+link was closed by its sender's rules: expired, used up (`--downloads`), or
+revoked (`--json` names which in the error's `reason`).
 """
 
 from __future__ import annotations
@@ -59,11 +61,20 @@ from .session.report import TransferSummary
 from .session.sender import NothingToResumeError, Sender
 from .signalling.client import new_token
 from .signalling.code_exchange import OfferedCode, offer_code, use_code
+from .signalling.control import (
+    DurationError,
+    LimitsRefusedError,
+    LinkClosedError,
+    TransferLimits,
+    parse_duration,
+    revoke_link,
+)
 from .signalling.envelope import SignalError
 from .sink import work_dir_for
 from .transport.rate import parse_rate
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_VERIFICATION, EXIT_NETWORK = 0, 1, 2, 3, 4
+EXIT_CLOSED = 5
 SERVER_ENV = "SGRAPH_SEND_SERVER"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -72,6 +83,10 @@ console = Console(stderr=True)
 
 def exit_code_for(exc: BaseException) -> int:
     """Map a failure to the exit code scripts can branch on."""
+    if isinstance(exc, LinkClosedError):
+        return EXIT_CLOSED
+    if isinstance(exc, LimitsRefusedError):
+        return EXIT_USAGE
     if isinstance(exc, LinkError | DestinationExistsError | FileNotFoundError | IsADirectoryError
                   | TransferExpiredError | NothingToResumeError):
         return EXIT_USAGE
@@ -106,6 +121,10 @@ def advice_for(exc: BaseException) -> str:
                 " (a new link).")
     if isinstance(exc, NothingToResumeError):
         return "Send the file as a new transfer (without --resume)."
+    if isinstance(exc, LinkClosedError):
+        return "Nothing is left to fetch on this link. Ask the sender for a new link."
+    if isinstance(exc, LimitsRefusedError):
+        return "Choose a shorter --expires (or fewer --downloads) and send again."
     if isinstance(exc, StoredPartMissingError):
         return ("What arrived is kept. Ask the sender to store the rest again (send --resume"
                 " with the same link), or to send the file again.")
@@ -172,7 +191,28 @@ def _options(args: argparse.Namespace, server: str) -> PeerOptions:
                        reconnect_grace=args.reconnect_grace,
                        p2p_timeout=getattr(args, "p2p_timeout", 10.0),
                        storage=not args.no_storage, relay_only=args.relay_only,
-                       limit_rate=args.limit_rate)
+                       limit_rate=args.limit_rate, limits=_limits(args))
+
+
+def _limits(args: argparse.Namespace) -> TransferLimits | None:
+    """The sender's `--downloads` / `--expires`, if it gave either."""
+    downloads, expires = getattr(args, "downloads", None), getattr(args, "expires", None)
+    if downloads is None and expires is None:
+        return None
+    return TransferLimits(downloads, expires)
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of downloads (1 or more)")
+    return int(text)
 
 
 def _emit(args: argparse.Namespace, doc: dict[str, Any]) -> None:
@@ -214,6 +254,9 @@ def _print_stored(args: argparse.Namespace, summary: TransferSummary) -> None:
            if direct else "The encrypted file")
     console.print(f"[bold yellow]Waiting:[/] {how} are stored, encrypted, for the receiver.")
     console.print(f"  The receiver can fetch {summary.name} with the same link until {until}.")
+    if getattr(args, "downloads", None):
+        console.print(f"  It is deleted after {args.downloads} completed download(s);"
+                      " `sgraph-send revoke LINK` deletes it now.")
 
 
 def _utc(epoch: int) -> str:
@@ -344,6 +387,21 @@ async def _receive(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _revoke(args: argparse.Namespace) -> int:
+    """Delete the stored transfer of a link now; its receivers then get `link-revoked`."""
+    secret = TransferSecret.parse(args.link)
+    server, _ = await _endpoints(args, args.link)
+    closed = await revoke_link(server, derive_keys(secret).room_key, new_token())
+    _emit(args, {"event": "revoked", "closed": closed})
+    if not args.json:
+        if closed == "revoked":
+            console.print("[bold green]Revoked.[/] Whatever was stored for this link is deleted;"
+                          " opening it now says so.")
+        else:
+            console.print(f"This link was already closed ({closed}); nothing is stored for it.")
+    return EXIT_OK
+
+
 def _print_done(args: argparse.Namespace, done: AlreadyDoneError) -> None:
     """A re-run after the transfer finished: say so (exit 0: the file is where it was)."""
     _emit(args, {"event": "complete", "message": str(done), "name": done.record.name,
@@ -402,6 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--resume", metavar="LINK", default=None,
                       help="finish an earlier transfer of this file on its link (after the"
                            " sender stopped): directly if the receiver is there, else stored")
+    send.add_argument("--downloads", metavar="N", type=_count, default=None,
+                      help="delete the stored file after N completed downloads")
+    send.add_argument("--expires", metavar="DURATION", type=_duration, default=None,
+                      help="delete the stored file after this long (30m, 2h, 7d; at most"
+                           " what the server keeps, 7 days by default)")
     _common(send)
     send.set_defaults(func=_send)
     receive = sub.add_parser("receive", help="receive a file from a link or code")
@@ -413,6 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--fault-drop-after", type=int, default=None, help=argparse.SUPPRESS)
     _common(receive)
     receive.set_defaults(func=_receive)
+    revoke = sub.add_parser("revoke", help="delete a link's stored file now")
+    revoke.add_argument("link", help="the share link or its bare code")
+    revoke.add_argument("--server", help="the deployment's page address or its wss:// URL"
+                        f" (default: the link's page, then ${SERVER_ENV})")
+    revoke.add_argument("--json", action="store_true", help="print JSON lines")
+    revoke.add_argument("-v", "--verbose", action="count", default=0)
+    revoke.set_defaults(func=_revoke)
     # other packages (the local stack) add their commands through an entry point, so
     # this library never imports them
     for plugin in entry_points(group="sgraph_send.commands"):
@@ -476,8 +546,11 @@ def main(argv: list[str] | None = None) -> int:
         # a presigned URL is a credential: never printed, even from a library's message
         message = redact_urls(str(exc))[:400]
         if getattr(args, "json", False):
-            print(json.dumps({"event": "error", "error": type(exc).__name__,
-                              "message": message, "exit_code": code}), flush=True)
+            doc = {"event": "error", "error": type(exc).__name__, "message": message,
+                   "exit_code": code}
+            if isinstance(exc, LinkClosedError):
+                doc["reason"] = exc.reason  # expired | used-up | revoked
+            print(json.dumps(doc), flush=True)
         console.print(f"[bold red]Error:[/] {escape(message)}")
         console.print(f"  {advice_for(exc)}")
     return code

@@ -10,6 +10,7 @@ The modules here import only the standard library, except `dynamo` and
 RELAY_ACTIONS: tuple[str, ...] = (
     "hello", "signal", "ping", "ice-servers",
     "upload-start", "upload-parts", "upload-complete", "download-urls",
+    "transfer-limits", "download-done", "revoke",  # control_api.py
 )
 
 __all__ = ["RELAY_ACTIONS"]

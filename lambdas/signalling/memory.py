@@ -184,6 +184,15 @@ class InMemoryStorage:
         return sorted((o for k, o in self.objects_by_key.items() if k.startswith(prefix)),
                       key=lambda o: o.key)
 
+    def purge(self, prefix: str) -> int:
+        gone = [k for k in self.objects_by_key if k.startswith(prefix)]
+        aborted = [u for u, (k, _) in self.uploads.items() if k.startswith(prefix)]
+        for key in gone:
+            del self.objects_by_key[key]
+        for upload_id in aborted:
+            del self.uploads[upload_id]
+        return len(gone) + len(aborted)
+
     # -- what a client's PUTs would do --------------------------------------
 
     def store(self, key: str, size: int, modified: float | None = None) -> None:

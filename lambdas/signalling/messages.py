@@ -116,6 +116,28 @@ class DownloadUrls(_Message):
     action: Literal["download-urls"]
 
 
+class TransferLimits(_Message):
+    """The sender sets its stored transfer's limits (transfers.py; docs/signalling.md §8)."""
+
+    action: Literal["transfer-limits"]
+    downloads: Annotated[int, Field(ge=1, le=1000, strict=True)] | None = None
+    """Completed downloads after which the stored transfer is deleted."""
+    expiresIn: Annotated[int, Field(ge=1, le=2**31, strict=True)] | None = None  # noqa: N815
+    """Seconds from now after which the stored transfer is deleted."""
+
+
+class DownloadDone(_Message):
+    """A receiver verified the whole transfer: one completed download."""
+
+    action: Literal["download-done"]
+
+
+class Revoke(_Message):
+    """Any member deletes the room's stored transfer now."""
+
+    action: Literal["revoke"]
+
+
 class AllocateNameplate(_Message):
     """A room's sender asks for a nameplate, the number of a spoken code (nameplates.py)."""
 
@@ -124,7 +146,7 @@ class AllocateNameplate(_Message):
 
 AnyMessage = (
     Hello | Signal | Ping | IceServers | UploadStart | UploadParts | UploadComplete | DownloadUrls
-    | AllocateNameplate
+    | AllocateNameplate | TransferLimits | DownloadDone | Revoke
 )
 ClientMessage = Annotated[AnyMessage, Field(discriminator="action")]
 ACTIONS: dict[str, type[_Message]] = {
@@ -137,6 +159,9 @@ ACTIONS: dict[str, type[_Message]] = {
     "upload-complete": UploadComplete,
     "download-urls": DownloadUrls,
     "nameplate": AllocateNameplate,
+    "transfer-limits": TransferLimits,
+    "download-done": DownloadDone,
+    "revoke": Revoke,
 }
 _ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(ClientMessage)
 

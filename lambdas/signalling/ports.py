@@ -160,3 +160,7 @@ class Storage(Protocol):
     def objects(self, prefix: str) -> list[StoredObject]:
         """The complete objects under `prefix`."""
         ...
+
+    def purge(self, prefix: str) -> int:
+        """Delete every object and abort every unfinished upload under `prefix`; the count."""
+        ...

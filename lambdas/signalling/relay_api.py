@@ -6,14 +6,18 @@ import logging
 from typing import Any
 
 from .api import Telemetry
+from .control_api import control_action
 from .errors import InternalError, SignallingError
 from .messages import (
     AllocateNameplate,
     AnyMessage,
+    DownloadDone,
     DownloadUrls,
     Hello,
     Ping,
+    Revoke,
     Signal,
+    TransferLimits,
     UploadComplete,
     UploadParts,
     UploadStart,
@@ -48,6 +52,8 @@ def dispatch(service: SignallingService, connection_id: str, message: AnyMessage
         )
     if isinstance(message, DownloadUrls):
         return service.download_urls(connection_id, message.ref)
+    if isinstance(message, TransferLimits | DownloadDone | Revoke):  # control_api.py
+        return control_action(service, connection_id, message)
     return service.ice_servers(connection_id, message.ref)
 
 

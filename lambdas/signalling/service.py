@@ -52,6 +52,7 @@ from .errors import (
 from .model import ROLES, TOKEN_RE, Connection, Member
 from .ports import Gateway, GoneError, Repository, SlotTaken, Storage, UploadPlan
 from .settings import Settings
+from .transfers import TransferControl, TransferRecord
 from .turn import turn_credentials
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class SignallingService:
         storage: Storage | None = None,
         counters: LocalCounters | None = None,
         hash_secret: bytes | None = None,
+        transfers: TransferControl | None = None,
     ) -> None:
         self._repo = repo
         self._settings = settings
@@ -145,6 +147,8 @@ class SignallingService:
             else random_bytes(32)
         )
         self._admitted: dict[str, Connection] = {}
+        self.transfers = transfers
+        """Limits, expiry and revocation of stored transfers (transfers.py), if any."""
 
     # -- admission -------------------------------------------------------
 
@@ -359,6 +363,7 @@ class SignallingService:
         storage = self._storage_or_fail()
         if size is None:
             raise MissingField("upload-start needs the field size (the object's bytes).")
+        record = self.transfers.gate(conn.room_id, storing=True) if self.transfers else None
         fields: dict[str, Any] = {"object": obj}
         if obj == "manifest":
             if first is not None or parts is not None or part_size is not None:
@@ -402,7 +407,7 @@ class SignallingService:
                 fields["uploadId"] = upload_id
                 fields["uploaded"] = ranges_of(uploaded)
         fields["expiresAt"] = storage.url_expiry()
-        fields["storedUntil"] = self._stored_until(self._clock())
+        fields["storedUntil"] = self._stored_until(self._clock(), record)
         self._reply(connection_id, model.reply("upload-start", fields, ref))
         return Outcome()
 
@@ -434,6 +439,8 @@ class SignallingService:
         """UploadPart URLs of the sender's multipart upload of the records at `first`."""
         conn = self._sender_of(connection_id)
         storage = self._storage_or_fail()
+        if self.transfers is not None:
+            self.transfers.gate(conn.room_id)
         if len(set(parts)) != len(parts):
             raise InvalidField("The field parts lists a part number twice.")
         plan = self._plan_of(conn, first, upload_id)
@@ -461,6 +468,8 @@ class SignallingService:
         """Complete the sender's multipart upload with exactly parts 1…parts."""
         conn = self._sender_of(connection_id)
         storage = self._storage_or_fail()
+        if self.transfers is not None:
+            self.transfers.gate(conn.room_id)
         plan = self._plan_of(conn, first, upload_id)
         if parts != plan.parts:
             raise InvalidField(f"This upload has {plan.parts} parts, not {parts}.")
@@ -480,6 +489,8 @@ class SignallingService:
         """GET URLs of the room's stored transfer, for any member (the sender may be gone)."""
         conn, _, _ = self._room_of(connection_id)
         storage = self._storage_or_fail()
+        # a closed link says why (link-expired, link-used-up, link-revoked)
+        record = self.transfers.gate(conn.room_id) if self.transfers else None
         now = self._clock()
         cutoff = now - self._settings.transfer_expiry_days * 86400
         live = [o for o in storage.objects(room_prefix(conn.room_id)) if o.modified >= cutoff]
@@ -497,10 +508,15 @@ class SignallingService:
                 for first, o in records
             ],
             "expiresAt": storage.url_expiry(),
-            "storedUntil": self._stored_until(manifest.modified),
+            "storedUntil": self._stored_until(manifest.modified, record),
         }
         self._reply(connection_id, model.reply("download-urls", fields, ref))
         return Outcome()
+
+    def member_of(self, connection_id: str) -> tuple[str, Member]:
+        """The caller's room id and itself as a member (its role), if it holds its slot."""
+        conn, me, _ = self._room_of(connection_id)
+        return conn.room_id, me
 
     def sender_room(self, connection_id: str) -> str:
         """The caller's room id, if it holds its room's sender slot (else `forbidden`)."""
@@ -573,8 +589,9 @@ class SignallingService:
             raise StorageUnavailable()
         return self._storage
 
-    def _stored_until(self, stored_at: float) -> int:
-        return int(stored_at) + self._settings.transfer_expiry_days * 86400
+    def _stored_until(self, stored_at: float, record: TransferRecord | None = None) -> int:
+        until = int(stored_at) + self._settings.transfer_expiry_days * 86400
+        return min(until, record.expires_at) if record is not None else until
 
     def _gateway_or_fail(self) -> Gateway:
         if self._gateway is None:

@@ -124,7 +124,8 @@ def test_alarms_cover_functions_api_table_and_turn(resources: dict[str, Any]) ->
     names = {m["Properties"].get("MetricName") for m in found.values()}
     assert {"Errors", "Throttles", "ExecutionError", "IntegrationError", "ClientError",
             "StatusCheckFailed"} <= names
-    assert sum(1 for a in found.values() if a["Properties"].get("MetricName") == "Errors") == 3
+    # connect, disconnect, relay, and the cleanup of expired transfers
+    assert sum(1 for a in found.values() if a["Properties"].get("MetricName") == "Errors") == 4
     math = [a for a in found.values() if "Metrics" in a["Properties"]]
     assert any("ReadThrottleEvents" in json.dumps(a) and "WriteThrottleEvents" in json.dumps(a)
                for a in math)

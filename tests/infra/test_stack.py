@@ -125,6 +125,7 @@ def test_routes_reach_the_right_functions(resources: dict[str, Any]) -> None:
     assert set(RELAY_ACTIONS) == {
         "hello", "signal", "ping", "ice-servers",
         "upload-start", "upload-parts", "upload-complete", "download-urls", "nameplate",
+        "transfer-limits", "download-done", "revoke",
     }
     assert target_of["$connect"] == ids["Connect"]
     assert target_of["$disconnect"] == ids["Disconnect"]
@@ -407,6 +408,11 @@ def test_only_the_relay_touches_the_bucket_and_the_secret(resources: dict[str, A
             (statement,) = document["Statement"]
             assert statement["Action"] == "s3:PutBucketCORS"
             assert set(refs(statement["Resource"])) == {bucket_id}
+        elif logical_id.startswith("CleanupRole"):
+            # deletes expired transfers: list, delete, abort; never reads or writes objects
+            # (tests/infra/test_cleanup.py asserts each statement)
+            assert bucket_id in text and "ssm:" not in text
+            assert "s3:GetObject" not in text and "s3:PutObject" not in text
         else:
             assert bucket_id not in text and "ssm:" not in text, logical_id
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..signalling.client import RelayError
+from ..signalling.control import closed_error
 from .errors import StorageError, TransferExpiredError
 
 MAX_PART_URLS = 16
@@ -68,6 +69,9 @@ class RelayUrlIssuer:
         try:
             return await self._request(body)
         except RelayError as exc:
+            closed = closed_error(exc.code)  # expired, used up or revoked: it is gone
+            if closed is not None:
+                raise closed from None
             if exc.code == "expired":
                 raise TransferExpiredError(
                     "this transfer has expired or does not exist: nothing is stored for this"

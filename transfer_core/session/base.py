@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from ..errors import SGraphSendError
 from ..protocol.keys import TransferKeys
 from ..signalling.client import PeerLeft, RelayClosed, SignalClient, Welcome
+from ..signalling.control import TransferLimits
 from ..transport.rate import RateLimit
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
@@ -53,6 +54,9 @@ class PeerOptions:
     limit_rate: int | None = None
     """Bytes per second this side sends or takes peer to peer (`--limit-rate`); None:
     as fast as the path goes."""
+    limits: TransferLimits | None = None
+    """Sender: `--downloads` / `--expires` of the stored transfer, told to the relay on
+    joining (signalling/control.py)."""
 
 
 class PeerSession:

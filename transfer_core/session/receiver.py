@@ -31,6 +31,7 @@ from ..s3.errors import TransferExpiredError
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
 from ..signalling.client import PeerJoined, PeerLeft, RelayClosed, SignalClient, new_token
+from ..signalling.control import report_download
 from ..sink import PartialFile, work_dir_for
 from ..transport.base import ReceiveTransport
 from ..transport.s3 import S3ReceiveTransport
@@ -127,8 +128,9 @@ class Receiver(PeerSession):
                         "nobody is sending on this link: the sender has closed it or not started"
                     )
                 self.machine.move(_R.FETCHING)
-                return await self._fetch(client)
-            return await self._loop(self.router, ice, senders[0].id, began, client)
+                return await self._downloaded(await self._fetch(client))
+            return await self._downloaded(
+                await self._loop(self.router, ice, senders[0].id, began, client))
         except BaseException:
             self._fail()
             raise
@@ -136,6 +138,11 @@ class Receiver(PeerSession):
             await self._close_relay(client)
             if self.partial is not None:
                 self.partial.close()
+
+    async def _downloaded(self, summary: TransferSummary) -> TransferSummary:
+        """Tell the relay a whole transfer arrived verified (counts against `--downloads`)."""
+        await report_download(self._relay_request)
+        return summary
 
     async def _loop(
         self, router: SignalRouter, ice: IceSettings, sender_id: str, began: float,

@@ -30,6 +30,7 @@ from ..protocol.progress import Via
 from ..protocol.ranges import RangeSet
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
+from ..signalling.control import apply_limits
 from ..signalling.envelope import SignedMessage, new_nonce
 from ..source import FileSource
 from ..transport.base import SendTransport
@@ -111,6 +112,8 @@ class Sender(PeerSession):
         self.router = SignalRouter(client, self.keys.signal_key, "sender")
         self._issuer = RelayUrlIssuer(self._relay_request)
         try:
+            if self.options.limits is not None:  # at once: a refused limit fails early
+                await apply_limits(self._relay_request, self.options.limits)
             if self.resume:
                 await self._resume_source()
             self.reporter.status("waiting for the receiver to open the link")

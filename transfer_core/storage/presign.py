@@ -167,6 +167,32 @@ class S3Presigner:
                    MultipartUpload={"Parts": chosen})
         return sum(held[n][0] for n in range(1, parts + 1))
 
+    def purge(self, prefix: str) -> int:
+        """Delete every object and abort every unfinished multipart upload under `prefix`;
+        return how many of them there were (a revoked, used-up or expired transfer)."""
+        if not prefix:
+            raise ValueError("refusing to purge the whole bucket")
+        keys = [o.key for o in self.objects(prefix)]
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at a time
+            self._call("delete_objects", Delete={
+                "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+        aborted = 0
+        kwargs: dict[str, Any] = {"Prefix": prefix}
+        while True:
+            page = self._call("list_multipart_uploads", **kwargs)
+            for upload in page.get("Uploads", []):
+                try:
+                    self._call("abort_multipart_upload", Key=upload["Key"],
+                               UploadId=upload["UploadId"])
+                    aborted += 1
+                except Exception as exc:
+                    if _code(exc) not in ("NoSuchUpload", "404"):  # finished meanwhile
+                        raise
+            if not page.get("IsTruncated"):
+                return len(keys) + aborted
+            kwargs.update(KeyMarker=page["NextKeyMarker"],
+                          UploadIdMarker=page["NextUploadIdMarker"])
+
     def objects(self, prefix: str) -> list[StoredObject]:
         """Every complete object under `prefix` (ListObjectsV2, paged)."""
         found: list[StoredObject] = []

@@ -16,6 +16,7 @@
 
 import { formatBytes } from "./bytes.js";
 import { offerCode, useCode } from "./code.js";
+import { CLOSED, limitsFrom, revoke } from "./control.js";
 import { parseCode } from "./pake.js";
 import { SendError, parseLink } from "./protocol.js";
 import { QR_ECC, drawQr } from "./qr.js";
@@ -41,6 +42,14 @@ const ADVICE = {
   exists: ["The receiver already has that file", "The receiver can remove it or choose another folder, then open the link again."],
   protocol: ["The other side sent something unexpected", "Make sure both sides use a current version, then try again."],
   internal: ["Something went wrong in this page", "Reload the page and try again."],
+  limits: ["These limits cannot be used", "Choose fewer downloads or a shorter expiry (the server keeps a file at most 7 days by default) and pick the file again."],
+};
+
+// a link closed by its sender's rules (control.js): distinct from "nothing is being sent"
+const CLOSED_ADVICE = {
+  expired: ["This link has expired", "Its stored file was deleted when the time the sender chose ran out. Ask the sender for a new link."],
+  "used-up": ["This link is used up", "It was downloaded as many times as the sender allowed, and its stored file was deleted. Ask the sender for a new link."],
+  revoked: ["The sender revoked this link", "Its stored file was deleted. Ask the sender for a new link."],
 };
 
 function loopback(server) {
@@ -133,8 +142,10 @@ function makeReport() {
 const WRONG_CODE = ["Wrong code", "The two sides typed different codes, or someone in between guessed and failed. Nothing was sent. The code is used up: the sender makes a new one."];
 
 function showError(e) {
-  const kind = e instanceof SendError ? e.kind : "internal";
-  const [title, advice] = e.code === "wrong-code" ? WRONG_CODE : ADVICE[kind] || ADVICE.internal;
+  const reason = CLOSED[e.code] ?? (e.kind === "closed" && CLOSED_ADVICE[e.code] ? e.code : null);
+  const kind = reason ? "closed" : e instanceof SendError ? e.kind : "internal";
+  if (reason) e = new SendError("closed", e.message, reason);
+  const [title, advice] = reason ? CLOSED_ADVICE[reason] : e.code === "wrong-code" ? WRONG_CODE : ADVICE[kind] || ADVICE.internal;
   document.body.dataset.state = "failed";
   document.body.dataset.error = kind;
   $("state-label").textContent = "failed";
@@ -195,6 +206,8 @@ function sendMode(settings) {
       : `Preparing ${file.name} (${formatBytes(file.size)})…`);
     let offered = null;
     try {
+      const limits = limitsFrom($("downloads").value, $("expires").value);
+      $("limits").hidden = true;
       if ($("use-code").checked && !resume) {
         // a spoken code first (docs/protocol.md §11); then the same transfer as a link's
         $("code-form").hidden = true;
@@ -206,12 +219,14 @@ function sendMode(settings) {
         });
       }
       const options = offered ? { secret: offered.secret, onJoined: () => offered.release() } : { resume };
+      options.limits = limits;
       const summary = await new Sender(file, settings, report, options).run();
       window.sgraph.summary = summary;
       if (summary.storedUntil) {
         const until = new Date(summary.storedUntil * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
         $("link-advice").textContent = `Share this link with the receiver: it can fetch the file until ${until}.`;
         report.state("stored", `Stored ${summary.name} (${formatBytes(summary.size)}, encrypted) for the receiver: waiting for the receiver until ${until}. The link stays the same; you can close this page.`);
+        offerRevoke(settings, window.sgraph.link);
       } else {
         report.state("done", `Sent ${summary.name} (${formatBytes(summary.size)}) in ${summary.seconds.toFixed(1)} s; the receiver verified it.`);
       }
@@ -245,6 +260,27 @@ function sendMode(settings) {
       return useCode(settings, code);
     });
   });
+}
+
+/** The "Revoke" button of a stored transfer: deletes it now (control.js). */
+function offerRevoke(settings, link) {
+  const button = $("revoke");
+  $("revoke-box").hidden = false;
+  button.onclick = async () => {
+    button.disabled = true;
+    try {
+      const closed = await revoke(settings, parseLink(link));
+      window.sgraph.revoked = closed;
+      $("revoke-box").hidden = true;
+      $("link-advice").textContent = "This link no longer works: its stored file was deleted.";
+      document.body.dataset.state = "revoked";
+      $("state-label").textContent = "revoked";
+      $("status").textContent = closed === "revoked" ? "Revoked: the stored file is deleted; opening the link now says so." : `This link was already closed (${closed}); nothing is stored for it.`;
+    } catch (e) {
+      button.disabled = false;
+      showError(e);
+    }
+  };
 }
 
 function askPicker(name) {

@@ -10,6 +10,7 @@ import { formatBytes, unb64, b64 } from "./bytes.js";
 import * as P from "./protocol.js";
 import { ChannelClosed, openAsAnswerer, openAsOfferer, recordSizeFor, rtcConfig } from "./peer.js";
 import { storeTransfer } from "./storage.js";
+import { applyLimits, reportDownload } from "./control.js";
 import { Relay, SignalRouter, newToken } from "./signalling.js";
 import { chooseSink } from "./sink.js";
 import { forgetUpload, rememberUpload, resumeSource } from "./upload-resume.js";
@@ -131,6 +132,7 @@ export class Sender {
     });
     const router = new SignalRouter(relay, this.keys.signalKey, "sender");
     try {
+      await applyLimits(relay, this.options.limits); // --downloads / --expires (control.js)
       return await this.loop(router);
     } finally {
       unlisten();
@@ -586,6 +588,7 @@ export class Receiver {
     }
     const { blob, saved } = await this.sink.finish();
     this.finished = true;
+    await reportDownload(this.relay); // counts against the sender's download limit
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? (this.mixed ? "mixed" : "storage") : this.path,
       reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
