@@ -23,6 +23,7 @@ from transfer_core.storage.presign import S3Presigner
 from .signalling import nameplates as _nameplates
 from .signalling.dynamo import DynamoRepository
 from .signalling.gateway import GatewayClients
+from .signalling.live import LiveConnections
 from .signalling.service import LocalCounters, SignallingService
 from .signalling.settings import Settings
 
@@ -85,6 +86,8 @@ class _TurnSecret:
 turn_secret = _TurnSecret()
 #: Frame and connect counts of this instance, added to DynamoDB in batches.
 counters = LocalCounters()
+#: Connections this instance admitted, per client address, and its view of the rest.
+live = LiveConnections()
 
 
 class PowertoolsTelemetry:
@@ -110,5 +113,5 @@ def service_for(event: dict[str, Any] | None = None) -> SignallingService:
     gateway = gateways.for_event(event) if event is not None else None
     return SignallingService(
         repository, SETTINGS, gateway, turn_secret=turn_secret, storage=storage,
-        counters=counters,
+        counters=counters, live=live,
     )
