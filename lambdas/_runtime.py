@@ -24,6 +24,7 @@ from .signalling import nameplates as _nameplates
 from .signalling.dynamo import DynamoRepository
 from .signalling.gateway import GatewayClients
 from .signalling.live import LiveConnections
+from .signalling.model import Connection
 from .signalling.service import LocalCounters, SignallingService
 from .signalling.settings import Settings
 
@@ -88,6 +89,8 @@ turn_secret = _TurnSecret()
 counters = LocalCounters()
 #: Connections this instance admitted, per client address, and its view of the rest.
 live = LiveConnections()
+#: Items of connections this (relay) instance has read: their rooms never change.
+known_connections: dict[str, Connection] = {}
 
 
 class PowertoolsTelemetry:
@@ -113,5 +116,5 @@ def service_for(event: dict[str, Any] | None = None) -> SignallingService:
     gateway = gateways.for_event(event) if event is not None else None
     return SignallingService(
         repository, SETTINGS, gateway, turn_secret=turn_secret, storage=storage,
-        counters=counters, live=live,
+        counters=counters, live=live, known=known_connections,
     )

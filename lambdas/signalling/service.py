@@ -69,6 +69,8 @@ COUNT_BATCH = 16
 _SALT_LABEL = b"sgraph-send/client-hash-salt/"
 #: An upload plan outlives the bucket's abort of unfinished uploads (one day).
 UPLOAD_PLAN_SECONDS = 2 * 86400
+#: Connections whose item a relay instance remembers (their room never changes).
+KNOWN_CONNECTIONS = 10_000
 
 
 class LocalCounters:
@@ -138,6 +140,7 @@ class SignallingService:
         counters: LocalCounters | None = None,
         hash_secret: bytes | None = None,
         live: LiveConnections | None = None,
+        known: dict[str, Connection] | None = None,
     ) -> None:
         self._repo = repo
         self._settings = settings
@@ -148,6 +151,11 @@ class SignallingService:
         self._storage = storage
         self._counters = counters if counters is not None else LocalCounters()
         self._live = live if live is not None else LiveConnections()
+        # Per instance: the items of connections this instance has read (room, role,
+        # slot never change), so a later frame proves membership with the room Query
+        # alone, which `hello`/`signal` need anyway: one read a message, not two.
+        self._known = known if known is not None else {}
+        self._members: dict[str, list[Member]] = {}
         # Without a configured secret (tests), a per-instance random one: hashes are
         # then only comparable within one instance, which is all a test needs.
         self._hash_secret = hash_secret or (
@@ -610,7 +618,7 @@ class SignallingService:
         now = int(self._clock())
         window = now // RATE_WINDOW_SECONDS
         limit = self._settings.message_rate_per_minute
-        conn = self._repo.connection(connection_id, now)
+        conn = self._member_or_none(connection_id, now)
         if conn is None:
             raise NotInRoom("This connection is not in a room any more; reconnect.")
         count = self._counters.add(
@@ -625,13 +633,38 @@ class SignallingService:
             )
         return conn
 
+    def _member_or_none(self, connection_id: str, now: int) -> Connection | None:
+        """The caller's connection if it still holds its slot (one strongly consistent read).
+
+        A connection this instance knows is checked against its room's slot items (the
+        members are kept for the action); one it does not know, by its item, which is
+        deleted whenever its slot is lost (replaced, found gone, disconnected).
+        """
+        self._members.pop(connection_id, None)  # only this request's read may be reused
+        known = self._known.get(connection_id)
+        if known is not None and known.expires_at >= now:
+            members = self._repo.members(known.room_id, now)
+            if any(m.connection_id == connection_id for m in members):
+                self._members[connection_id] = members
+                return known
+            self._known.pop(connection_id, None)
+            return None
+        conn = self._repo.connection(connection_id, now)
+        if conn is not None:
+            if len(self._known) >= KNOWN_CONNECTIONS:
+                self._known.clear()
+            self._known[connection_id] = conn
+        return conn
+
     def _admit_message(self, connection_id: str) -> Connection:
         conn = self._admitted.pop(connection_id, None)
         return conn if conn is not None else self._count_and_check(connection_id)
 
     def _room_of(self, connection_id: str) -> tuple[Connection, Member, list[Member]]:
         conn = self._admit_message(connection_id)
-        members = self._repo.members(conn.room_id, int(self._clock()))
+        members = self._members.pop(connection_id, None)
+        if members is None:
+            members = self._repo.members(conn.room_id, int(self._clock()))
         me = next((m for m in members if m.connection_id == connection_id), None)
         if me is None:
             raise NotInRoom(
