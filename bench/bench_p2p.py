@@ -655,6 +655,8 @@ def measure_engine(rounds: int, total: int, rss_sizes: list[int], write: bool) -
         summary("p2p_engine_peak_rss_mb", max(largest.sender_rss_mb, largest.receiver_rss_mb),
                 150.0, False)
     best = max(engines, key=lambda e: e.mb_per_s)
+    from bench.p2p_engine import print_cost
+    print_cost(best)
     summary("p2p_backend_cost_usd", sum(best.cost().values()), 0.00002, False)
 
 

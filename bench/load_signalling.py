@@ -156,8 +156,9 @@ async def main_async(args: argparse.Namespace) -> int:
     else:
         from devstack import DevStack
 
-        # one client address makes every connect here: lift the per-address limit
-        async with DevStack.start(record=False, env={"CONNECT_RATE_PER_MINUTE": "1000000"}
+        # one client address makes every connect here: lift the per-address limits
+        async with DevStack.start(record=False, env={"CONNECT_RATE_PER_MINUTE": "1000000",
+                                                     "MAX_CONNECTIONS_PER_ADDRESS": "1000000"}
                                   ) as stack:
             url = stack.ws_url
             results = await run(url, args.rooms, args.seconds, args.messages, args.timeout)

@@ -202,6 +202,38 @@ def run_engine(ws_url: str, aws_endpoint: str, record: Path, path: Path, out: Pa
     return run
 
 
+def record_write_share(connections: int) -> float:
+    """USD of the batched write of the client address's record, spread over one transfer.
+
+    `$connect` writes the address's record (the connect rate count and the connections
+    the open-connection cap counts) once per batch of connects from one address and
+    Lambda instance, so most measured transfers contain no such write and some one:
+    this is its share per transfer, at the stack's defaults (lambdas/signalling).
+    """
+    from lambdas.signalling.service import COUNT_BATCH
+    from lambdas.signalling.settings import Settings
+
+    defaults = Settings(table_name="-")
+    batch = max(1, min(COUNT_BATCH, defaults.connect_rate_per_minute // 8,
+                       defaults.max_connections_per_address // 2))
+    return connections / batch * PRICE["ddb_write_unit"]
+
+
+def print_cost(run: EngineRun) -> None:
+    """What one P2P transfer cost the backend, item by item (stdout)."""
+    calls = ", ".join(f"{op} {n}" for op, n in sorted(run.dynamodb.items())
+                      if not op.startswith("_"))
+    print(f"backend use of one transfer: {run.ws_in} WebSocket messages in, {run.ws_out} out,"
+          f" {run.lambda_invocations} Lambda invocations, DynamoDB: {calls}")
+    for item, usd in run.cost().items():
+        print(f"  {item:<30} ${usd:.8f}")
+    total = sum(run.cost().values())
+    share = record_write_share(run.connections)
+    print(f"  {'per P2P transfer':<30} ${total:.8f}")
+    print(f"  {'+ share of batched record write':<30} ${share:.8f}"
+          f" (amortized: ${total + share:.8f})")
+
+
 def s3_path_cost(size: int, part_size: int = 8 << 20, days: float = 1.0) -> dict[str, float]:
     """What the same file costs through S3 (seed §5.3): requests, a day of storage, egress."""
     parts = max(1, -(-size // part_size))

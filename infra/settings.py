@@ -45,6 +45,8 @@ class StackSettings:
     """Relay messages per connection per minute."""
     connect_rate_per_minute: int = 60
     """New connections per client address per minute."""
+    max_connections_per_address: int = 20
+    """Open WebSocket connections per client address at once (an office behind one NAT)."""
     throttle_rate_limit: int = 100
     """Stage-wide steady-state requests (connects and messages) per second."""
     throttle_burst_limit: int = 200

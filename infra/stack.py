@@ -152,6 +152,7 @@ class SendStack(Stack):
             {
                 **common_env,
                 "CONNECT_RATE_PER_MINUTE": str(settings.connect_rate_per_minute),
+                "MAX_CONNECTIONS_PER_ADDRESS": str(settings.max_connections_per_address),
                 "CLIENT_HASH_SECRET": hash_secret.secret_value.unsafe_unwrap(),
             },
         )

@@ -23,6 +23,8 @@ from transfer_core.storage.presign import S3Presigner
 from .signalling import nameplates as _nameplates
 from .signalling.dynamo import DynamoRepository
 from .signalling.gateway import GatewayClients
+from .signalling.live import LiveConnections
+from .signalling.model import Connection
 from .signalling.service import LocalCounters, SignallingService
 from .signalling.settings import Settings
 from .signalling.transfers import DynamoTransfers, TransferControl
@@ -94,6 +96,10 @@ class _TurnSecret:
 turn_secret = _TurnSecret()
 #: Frame and connect counts of this instance, added to DynamoDB in batches.
 counters = LocalCounters()
+#: Connections this instance admitted, per client address, and its view of the rest.
+live = LiveConnections()
+#: Items of connections this (relay) instance has read: their rooms never change.
+known_connections: dict[str, Connection] = {}
 
 
 class PowertoolsTelemetry:
@@ -119,5 +125,5 @@ def service_for(event: dict[str, Any] | None = None) -> SignallingService:
     gateway = gateways.for_event(event) if event is not None else None
     return SignallingService(
         repository, SETTINGS, gateway, turn_secret=turn_secret, storage=storage,
-        counters=counters, transfers=transfers,
+        counters=counters, transfers=transfers, live=live, known=known_connections,
     )

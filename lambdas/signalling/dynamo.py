@@ -6,7 +6,7 @@ Item layout (table schema in docs/contracts.md; detail in docs/signalling.md):
 | --- | --- | --- | --- |
 | connection | `CONN#<connection id>` | `CONN` | room_id, role, slot, connected_at, ttl, n<minute> |
 | slot | `ROOM#<room id>` | `SLOT#<slot>` | connection_id, role, token_hash, connected_at, ttl |
-| connect counter | `RATE#<client hash>` | `CONNECT#<minute>` | n, ttl |
+| client record | `RATE#<client hash>` | `CONNECT` | n<minute>, `c:<connection id>` (expiry), ttl |
 | upload plan | `ROOM#<room id>` | `UPLOAD#<first>` | upload_id, size, part_size, parts, ttl |
 
 Connection items carry `room_id`, so the `room-index` GSI lists a room's
@@ -17,15 +17,22 @@ that says hello right after connecting must be seen).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from .model import Connection, Member
-from .ports import SlotTaken, UploadPlan
+from .ports import ClientRecord, SlotTaken, UploadPlan
 
 #: How many earlier per-minute message counters `add_frames` clears. A connection
 #: idle for longer than API Gateway's 10-minute idle timeout is closed, so no
 #: gap between two messages is longer than this.
 _STALE_WINDOWS = 10
+#: Prefix of a client record's attributes naming an admitted connection (value: expiry).
+_CONN_ATTR = "c:"
+#: Most attributes one write of a client record removes (keeps the expression small).
+_MAX_REMOVALS = 64
+#: BatchGetItem takes at most 100 keys a request.
+_BATCH_GET = 100
 
 
 def _is_conditional_failure(exc: Exception) -> bool:
@@ -51,22 +58,86 @@ class DynamoRepository:
         self._table = table_name
         self.calls = 0
         """DynamoDB requests made through this adapter (for the benchmark)."""
+        self._stale: dict[str, list[str]] = {}
+        """Per client record: earlier minutes' counts its last write returned."""
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         self.calls += 1
         result: dict[str, Any] = getattr(self._client, operation)(TableName=self._table, **kwargs)
         return result
 
-    def count_connect(self, client_hash: str, window: int, n: int, expires_at: int) -> int:
+    def count_connect(
+        self, client_hash: str, window: int, n: int, expires_at: int,
+        admitted: Mapping[str, int] | None = None, closed: Collection[str] = (),
+    ) -> ClientRecord:
+        # One item per client hash (the hash changes daily): the minute's attempts in
+        # `n<minute>`, each admitted connection in `c:<id>`. One UpdateItem does it all;
+        # ALL_NEW returns the whole record, so the caller sees every instance's
+        # connections without a read. Earlier minutes' counts seen in the last answer
+        # are removed by the next write (REMOVE of a missing attribute is a no-op).
+        pk = f"RATE#{client_hash}"
+        names: dict[str, str] = {"#n": f"n{window}", "#ttl": "ttl"}
+        values: dict[str, Any] = {":n": {"N": str(n)}, ":exp": {"N": str(expires_at)}}
+        sets = ["#ttl = :exp"]
+        for i, (connection_id, expiry) in enumerate((admitted or {}).items()):
+            names[f"#a{i}"] = _CONN_ATTR + connection_id
+            values[f":a{i}"] = {"N": str(expiry)}
+            sets.append(f"#a{i} = :a{i}")
+        gone = [_CONN_ATTR + cid for cid in closed if cid not in (admitted or {})]
+        stale = [a for a in self._stale.get(pk, ()) if a != names["#n"]]
+        removals = []
+        for i, attribute in enumerate((gone + stale)[:_MAX_REMOVALS]):
+            names[f"#r{i}"] = attribute
+            removals.append(f"#r{i}")
+        expression = "ADD #n :n SET " + ", ".join(sets)
+        if removals:
+            expression += " REMOVE " + ", ".join(removals)
         result = self._call(
             "update_item",
-            Key={"pk": {"S": f"RATE#{client_hash}"}, "sk": {"S": f"CONNECT#{window}"}},
-            UpdateExpression="ADD n :n SET #ttl = :exp",
-            ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues={":n": {"N": str(n)}, ":exp": {"N": str(expires_at)}},
-            ReturnValues="UPDATED_NEW",
+            Key={"pk": {"S": pk}, "sk": {"S": "CONNECT"}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
         )
-        return _n(result["Attributes"], "n")
+        item = result["Attributes"]
+        if len(self._stale) > 4096:  # one Lambda instance sees many addresses a day
+            self._stale.clear()
+        self._stale[pk] = [
+            a for a in item if a.startswith("n") and a[1:].isdigit() and a != names["#n"]
+        ]
+        return ClientRecord(
+            connects=_n(item, names["#n"]),
+            connections={
+                a[len(_CONN_ATTR):]: int(v["N"]) for a, v in item.items()
+                if a.startswith(_CONN_ATTR)
+            },
+        )
+
+    def closed_connections(self, connection_ids: Collection[str], now: int) -> set[str]:
+        ids = list(dict.fromkeys(connection_ids))
+        open_ids: set[str] = set()
+        for start in range(0, len(ids), _BATCH_GET):
+            keys = [{"pk": {"S": f"CONN#{cid}"}, "sk": {"S": "CONN"}}
+                    for cid in ids[start:start + _BATCH_GET]]
+            request: dict[str, Any] = {self._table: {
+                "Keys": keys, "ProjectionExpression": "pk, #ttl",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+            }}
+            for _attempt in range(4):
+                self.calls += 1
+                result = self._client.batch_get_item(RequestItems=request)
+                for item in result.get("Responses", {}).get(self._table, []):
+                    if _n(item, "ttl") >= now:
+                        open_ids.add(_s(item, "pk")[len("CONN#"):])
+                request = result.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                # still throttled: count the unread ones as open (never admit past the cap
+                # on a read we could not make)
+                open_ids.update(_s(k, "pk")[len("CONN#"):] for k in request[self._table]["Keys"])
+        return set(ids) - open_ids
 
     def claim_slot(
         self, connection: Connection, token_hash: str | None, now: int,

@@ -45,6 +45,16 @@ class RateLimited(SignallingError):
     http_status = 429
 
 
+class TooManyConnections(RateLimited):
+    """The client's address already holds `MAX_CONNECTIONS_PER_ADDRESS` open connections.
+
+    Same code and status as the connect rate limit (clients already turn a 429 into
+    "too many connections from here"); only the message differs.
+    """
+
+    default_message = "Too many connections from your address are open; close one and retry."
+
+
 class BadJson(SignallingError):
     """The message body is not a JSON object."""
 
@@ -184,6 +194,7 @@ __all__ = [
     "SignallingError",
     "StorageUnavailable",
     "TooLarge",
+    "TooManyConnections",
     "UnexpectedField",
     "UnknownAction",
     "UploadIncomplete",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from transfer_core.storage.presign import MissingPartsError, NoSuchUploadError, StoredObject
 
 from .model import Connection, Member
-from .ports import GoneError, SlotTaken, UploadPlan
+from .ports import ClientRecord, GoneError, SlotTaken, UploadPlan
 
 
 @dataclass
@@ -26,6 +26,8 @@ class InMemoryRepository:
     """Dict-backed `Repository` with the same semantics as the DynamoDB adapter."""
 
     connect_counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    client_connections: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per client hash: the admitted connections recorded (id -> expiry)."""
     slots: dict[tuple[str, str], _Slot] = field(default_factory=dict)
     connections: dict[str, Connection] = field(default_factory=dict)
     message_counts: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -33,11 +35,25 @@ class InMemoryRepository:
     calls: int = 0
     """Store round trips made so far (what a DynamoDB adapter would pay)."""
 
-    def count_connect(self, client_hash: str, window: int, n: int, expires_at: int) -> int:
+    def count_connect(
+        self, client_hash: str, window: int, n: int, expires_at: int,
+        admitted: Mapping[str, int] | None = None, closed: Collection[str] = (),
+    ) -> ClientRecord:
         self.calls += 1
         key = (client_hash, window)
         self.connect_counts[key] = self.connect_counts.get(key, 0) + n
-        return self.connect_counts[key]
+        held = self.client_connections.setdefault(client_hash, {})
+        held.update(admitted or {})
+        for connection_id in closed:
+            held.pop(connection_id, None)
+        return ClientRecord(self.connect_counts[key], dict(held))
+
+    def closed_connections(self, connection_ids: Collection[str], now: int) -> set[str]:
+        self.calls += 1
+        return {
+            cid for cid in connection_ids
+            if (conn := self.connections.get(cid)) is None or conn.expires_at < now
+        }
 
     def claim_slot(
         self, connection: Connection, token_hash: str | None, now: int,

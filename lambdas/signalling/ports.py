@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from transfer_core.storage.presign import StoredObject
@@ -26,6 +26,17 @@ class SlotTaken(Exception):
         self.holder = holder
         """Who holds it (the service may check whether that connection still exists)."""
         super().__init__(f"slot {holder.slot} is taken")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """What one write of a client address's shared record returned (docs/signalling.md §4)."""
+
+    connects: int
+    """Connect attempts from the address in this minute (the connect rate limit)."""
+    connections: dict[str, int] = field(default_factory=dict)
+    """Connections admitted from the address, by id, with their expiry (epoch seconds):
+    open ones, and closed ones not yet found closed (the concurrent-connection cap)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +71,23 @@ class Repository(Protocol):
     by every read, because DynamoDB deletes them only eventually.
     """
 
-    def count_connect(self, client_hash: str, window: int, n: int, expires_at: int) -> int:
-        """Add `n` connects for `client_hash` in minute `window`; return the new total."""
+    def count_connect(
+        self, client_hash: str, window: int, n: int, expires_at: int,
+        admitted: Mapping[str, int] | None = None, closed: Collection[str] = (),
+    ) -> ClientRecord:
+        """One write of the client's record: add `n` connects in minute `window`, record
+        the `admitted` connections (id -> expiry), forget the `closed` ones.
+
+        Returns the minute's total and every connection the record now holds. The
+        record lives until `expires_at`; counts of earlier minutes may be dropped.
+        """
+        ...
+
+    def closed_connections(self, connection_ids: Collection[str], now: int) -> set[str]:
+        """Which of these connections are closed: no connection item, or an expired one.
+
+        Eventually consistent (a connection that just closed may still look open).
+        """
         ...
 
     def claim_slot(

@@ -47,8 +47,10 @@ from .errors import (
     SignallingError,
     StorageUnavailable,
     TooLarge,
+    TooManyConnections,
     UploadIncomplete,
 )
+from .live import LiveConnections
 from .model import ROLES, TOKEN_RE, Connection, Member
 from .ports import Gateway, GoneError, Repository, SlotTaken, Storage, UploadPlan
 from .settings import Settings
@@ -68,6 +70,8 @@ COUNT_BATCH = 16
 _SALT_LABEL = b"sgraph-send/client-hash-salt/"
 #: An upload plan outlives the bucket's abort of unfinished uploads (one day).
 UPLOAD_PLAN_SECONDS = 2 * 86400
+#: Connections whose item a relay instance remembers (their room never changes).
+KNOWN_CONNECTIONS = 10_000
 
 
 class LocalCounters:
@@ -93,11 +97,17 @@ class LocalCounters:
         entry[0] += 1
         batch = max(1, min(COUNT_BATCH, limit // 8))
         if entry[0] - entry[1] >= batch:
-            shared = flush(entry[0] - entry[1])
-            if shared is None:
-                return None
-            entry[1], entry[2] = entry[0], shared
+            return self.flush(key, window, flush)
         return max(entry[0], entry[2] + entry[0] - entry[1])
+
+    def flush(self, key: str, window: int, flush: Callable[[int], int | None]) -> int | None:
+        """Add what is not yet shared now, even below a batch; return the best known total."""
+        entry = self._counts.setdefault((key, window), [0, 0, 0])
+        shared = flush(entry[0] - entry[1])
+        if shared is None:
+            return None
+        entry[1], entry[2] = entry[0], shared
+        return max(entry[0], entry[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +141,8 @@ class SignallingService:
         counters: LocalCounters | None = None,
         hash_secret: bytes | None = None,
         transfers: TransferControl | None = None,
+        live: LiveConnections | None = None,
+        known: dict[str, Connection] | None = None,
     ) -> None:
         self._repo = repo
         self._settings = settings
@@ -140,6 +152,12 @@ class SignallingService:
         self._turn_secret = turn_secret or (lambda: settings.turn_secret)
         self._storage = storage
         self._counters = counters if counters is not None else LocalCounters()
+        self._live = live if live is not None else LiveConnections()
+        # Per instance: the items of connections this instance has read (room, role,
+        # slot never change), so a later frame proves membership with the room Query
+        # alone, which `hello`/`signal` need anyway: one read a message, not two.
+        self._known = known if known is not None else {}
+        self._members: dict[str, list[Member]] = {}
         # Without a configured secret (tests), a per-instance random one: hashes are
         # then only comparable within one instance, which is all a test needs.
         self._hash_secret = hash_secret or (
@@ -168,12 +186,17 @@ class SignallingService:
         the connect limit, malformed ones included.
         """
         now = int(self._clock())
-        self._count_connect(source_ip, now)
+        client = self._candidate(connection_id, source_ip, now)
         try:
-            room_id = room_id_for(parse_offer(offered))
-        except RoomKeyError as exc:
-            raise BadRequest(f"The room key is missing or malformed: {exc}.") from None
-        return self._claim(connection_id, room_id, role, token, now)
+            self._count_connect(client, now)
+            try:
+                room_id = room_id_for(parse_offer(offered))
+            except RoomKeyError as exc:
+                raise BadRequest(f"The room key is missing or malformed: {exc}.") from None
+            return self._admit(connection_id, room_id, role, token, now, client)
+        except SignallingError:
+            self._live.never_opened(client, connection_id)
+            raise
 
     def connect_room(
         self, connection_id: str, room_id: str, role: str, token: str | None, source_ip: str
@@ -184,30 +207,93 @@ class SignallingService:
         sender waiting for its receiver; the attempt counts toward the connect limit.
         """
         now = int(self._clock())
-        self._count_connect(source_ip, now)
-        return self._claim(connection_id, room_id, role, token, now)
+        client = self._candidate(connection_id, source_ip, now)
+        try:
+            self._count_connect(client, now)
+            return self._admit(connection_id, room_id, role, token, now, client)
+        except SignallingError:
+            self._live.never_opened(client, connection_id)
+            raise
 
-    def _count_connect(self, source_ip: str, now: int) -> None:
+    def _candidate(self, connection_id: str, source_ip: str, now: int) -> str:
+        """The client hash; the attempt waits (in this instance) to be recorded as open.
+
+        Noted before anything is written, so whichever write of the client's record
+        this attempt makes carries it; a refused attempt is forgotten again.
+        """
+        client = self.client_hash(source_ip, now)
+        self._live.admitted(client, connection_id, now + self._settings.connection_ttl_seconds)
+        return client
+
+    def _count_connect(self, client: str, now: int) -> None:
         """Count a connect attempt of the client's address; refuse it over the limit."""
         window = now // RATE_WINDOW_SECONDS
-        client = self.client_hash(source_ip, now)
         limit = self._settings.connect_rate_per_minute
         count = self._counters.add(
             f"connect/{client}", window, limit,
-            lambda n: self._repo.count_connect(
-                client, window, n, (window + 2) * RATE_WINDOW_SECONDS),
+            lambda n: self._write_client(client, window, n, now),
         )
         if count is not None and count > limit:
             raise RateLimited("Too many connections from your address; wait a minute.")
 
-    def _claim(
-        self, connection_id: str, room_id: str, role: str | None, token: str | None, now: int
+    def _write_client(self, client: str, window: int, n: int, now: int) -> int:
+        """The one write of the client's record: `n` connect attempts, the connections
+        admitted here since the last write, and the ids to forget; keep what it returns."""
+        admitted, gone = self._live.take(client, now)
+        # the record outlives every connection it holds (and the minute it counts)
+        expires_at = now + self._settings.connection_ttl_seconds + 2 * RATE_WINDOW_SECONDS
+        record = self._repo.count_connect(client, window, n, expires_at, admitted, gone)
+        self._live.saw(client, record.connections)
+        return record.connects
+
+    def _admit(
+        self, connection_id: str, room_id: str, role: str | None, token: str | None, now: int,
+        client: str,
     ) -> tuple[Connection, str | None]:
-        """Take a free slot of `role` in the room (or the caller's own, by its token)."""
+        """Check the request and the address's open connections, then take a slot."""
         if role not in ROLES:
             raise BadRequest("role must be sender or receiver.")
         if token is not None and not TOKEN_RE.fullmatch(token):
             raise BadRequest("token must be 22 to 64 base64url characters.")
+        self._check_open_connections(client, connection_id, now)
+        return self._claim(connection_id, room_id, role, token, now)
+
+    def _check_open_connections(self, client: str, connection_id: str, now: int) -> None:
+        """Refuse a connection past `max_connections_per_address` open ones.
+
+        Free on the common path: this instance's view (its last write of the record,
+        plus what it admitted since, this attempt included) is within the cap and
+        fewer than a batch of admissions wait to be recorded. Otherwise one write of
+        the record (it also carries the attempt counts) records them and refreshes
+        the view; only a view over the cap costs a read, asking which of its
+        connections are closed (`$disconnect` writes nothing for the cap: a closed
+        connection's item is gone). A batch is 1 for a cap under 4 or a connect rate
+        under 16 a minute, and then the cap is exact but for racing connects.
+        """
+        cap = self._settings.max_connections_per_address
+        batch = max(1, min(COUNT_BATCH, self._settings.connect_rate_per_minute // 8, cap // 2))
+        recorded = not self._live.is_pending(client, connection_id)  # the count just wrote
+        if not recorded and (len(self._live.open_ids(client, now)) <= cap
+                             and self._live.pending(client) < batch):
+            return
+        if not recorded:
+            window = now // RATE_WINDOW_SECONDS
+            self._counters.flush(f"connect/{client}", window,
+                                 lambda n: self._write_client(client, window, n, now))
+        open_ids = self._live.open_ids(client, now)
+        if len(open_ids) <= cap:
+            return
+        closed = self._repo.closed_connections(open_ids - {connection_id}, now)
+        self._live.found_closed(client, closed)
+        if len(open_ids) - len(closed) > cap:
+            raise TooManyConnections(
+                f"{cap} connections from your address are open already; close one and retry."
+            )
+
+    def _claim(
+        self, connection_id: str, room_id: str, role: str, token: str | None, now: int
+    ) -> tuple[Connection, str | None]:
+        """Take a free slot of `role` in the room (or the caller's own, by its token)."""
         th = token_hash(token) if token is not None else None
         expires_at = now + self._settings.connection_ttl_seconds
         for slot in model.slots_for(role, self._settings.max_receivers):
@@ -548,7 +634,7 @@ class SignallingService:
         now = int(self._clock())
         window = now // RATE_WINDOW_SECONDS
         limit = self._settings.message_rate_per_minute
-        conn = self._repo.connection(connection_id, now)
+        conn = self._member_or_none(connection_id, now)
         if conn is None:
             raise NotInRoom("This connection is not in a room any more; reconnect.")
         count = self._counters.add(
@@ -563,13 +649,38 @@ class SignallingService:
             )
         return conn
 
+    def _member_or_none(self, connection_id: str, now: int) -> Connection | None:
+        """The caller's connection if it still holds its slot (one strongly consistent read).
+
+        A connection this instance knows is checked against its room's slot items (the
+        members are kept for the action); one it does not know, by its item, which is
+        deleted whenever its slot is lost (replaced, found gone, disconnected).
+        """
+        self._members.pop(connection_id, None)  # only this request's read may be reused
+        known = self._known.get(connection_id)
+        if known is not None and known.expires_at >= now:
+            members = self._repo.members(known.room_id, now)
+            if any(m.connection_id == connection_id for m in members):
+                self._members[connection_id] = members
+                return known
+            self._known.pop(connection_id, None)
+            return None
+        conn = self._repo.connection(connection_id, now)
+        if conn is not None:
+            if len(self._known) >= KNOWN_CONNECTIONS:
+                self._known.clear()
+            self._known[connection_id] = conn
+        return conn
+
     def _admit_message(self, connection_id: str) -> Connection:
         conn = self._admitted.pop(connection_id, None)
         return conn if conn is not None else self._count_and_check(connection_id)
 
     def _room_of(self, connection_id: str) -> tuple[Connection, Member, list[Member]]:
         conn = self._admit_message(connection_id)
-        members = self._repo.members(conn.room_id, int(self._clock()))
+        members = self._members.pop(connection_id, None)
+        if members is None:
+            members = self._repo.members(conn.room_id, int(self._clock()))
         me = next((m for m in members if m.connection_id == connection_id), None)
         if me is None:
             raise NotInRoom(

@@ -62,6 +62,9 @@ class Settings:
     """Relay messages per connection per minute."""
     connect_rate_per_minute: int = 60
     """New connections per client address per minute."""
+    max_connections_per_address: int = 20
+    """Open connections per client address at once (an office behind one NAT sending
+    to a team: ten transfers with both ends there)."""
     management_endpoint_url: str | None = None
     """Override of the `@connections` endpoint (local stack)."""
     presign_ttl_seconds: int = 600
@@ -113,6 +116,7 @@ class Settings:
             turn_credential_ttl_seconds=_int(env, "TURN_CREDENTIAL_TTL_SECONDS", 3600),
             message_rate_per_minute=_int(env, "MESSAGE_RATE_PER_MINUTE", 600),
             connect_rate_per_minute=_int(env, "CONNECT_RATE_PER_MINUTE", 60),
+            max_connections_per_address=_int(env, "MAX_CONNECTIONS_PER_ADDRESS", 20),
             management_endpoint_url=env.get("MANAGEMENT_ENDPOINT_URL", "").strip() or None,
             presign_ttl_seconds=min(_int(env, "PRESIGN_TTL_SECONDS", 600), 3600),
             transfer_expiry_days=_int(env, "TRANSFER_EXPIRY_DAYS", 7),

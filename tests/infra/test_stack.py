@@ -243,6 +243,7 @@ def test_environment_follows_the_contract(resources: dict[str, Any]) -> None:
     )
     assert relay["TURN_SECRET_PARAMETER"] == TURN_PARAMETER
     assert env["Connect"]["CONNECT_RATE_PER_MINUTE"] == "60"
+    assert env["Connect"]["MAX_CONNECTIONS_PER_ADDRESS"] == "20"
     # The hash secret comes from a generated secret, resolved at deploy (never a literal).
     secret_id = next(iter(of_type(resources, "AWS::SecretsManager::Secret")))
     assert secret_id in json.dumps(env["Connect"]["CLIENT_HASH_SECRET"])

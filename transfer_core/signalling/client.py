@@ -120,7 +120,9 @@ _REFUSALS = {
     403: "the relay refused the connection",
     404: "no sender is waiting on this code's number (used, expired or mistyped)",
     409: "someone else already holds this role in the room",
-    429: "too many connections from here; wait a minute and try again",
+    # the connect rate and the open-connection cap per address (signalling.md §3)
+    429: "too many connections from here (opened this minute, or open at once); close one"
+         " or wait a minute and try again",
 }
 
 

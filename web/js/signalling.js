@@ -66,7 +66,7 @@ export class Relay {
         resolve(new Relay(ws));
       };
       ws.onerror = () => reject(new SendError("network",
-        `Could not reach the signalling server (${url.origin}${url.pathname}), or it refused this link's room (busy or rate-limited). Check your connection and try again.`));
+        `Could not reach the signalling server (${url.origin}${url.pathname}), or it refused this link's room (busy, rate-limited, or too many connections open from your network). Check your connection, close other transfers, and try again.`));
     });
   }
 

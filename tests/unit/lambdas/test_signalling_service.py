@@ -298,7 +298,21 @@ def test_relayed_message_costs_two_store_calls(world):
     svc.connect("B", CRED, "receiver", None, "ip")
     before = repo.calls
     svc.signal("A", {"candidate": "x"})
-    assert repo.calls - before == 2
+    assert repo.calls - before == 2  # A's item (membership, room) and the room's slots
+    before = repo.calls
+    svc.signal("A", {"candidate": "y"})
+    assert repo.calls - before == 1  # the instance knows A's room: the slots prove membership
+
+
+def test_a_known_connection_that_lost_its_slot_is_not_in_room(world):
+    _, _, _, make = world
+    svc = make()
+    svc.connect("A", CRED, "sender", TOKEN, "ip")
+    svc.ping("A")  # the instance now knows A's room
+    svc.connect("A2", CRED, "sender", TOKEN, "ip")  # A's reconnect takes the slot back
+    for action in (lambda: svc.ping("A"), lambda: svc.hello("A"), lambda: svc.admit_frame("A")):
+        with pytest.raises(NotInRoom):
+            action()
 
 
 def test_a_vanished_holder_loses_its_slot_a_young_or_live_one_keeps_it(world):
