@@ -24,7 +24,7 @@ import time
 from enum import Enum, auto
 from pathlib import Path
 
-from ..errors import DestinationExistsError, TruncatedTransferError
+from ..errors import DestinationExistsError, SGraphSendError, TruncatedTransferError
 from ..protocol.keys import TransferKeys
 from ..protocol.progress import Via
 from ..s3.errors import TransferExpiredError
@@ -41,6 +41,7 @@ from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
 from .errors import AlreadyDoneError, EmptyRoomError, PeerGoneError
 from .machine import StateMachine
+from .receipt import Receipt, receiver_id
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
 from .state import DoneRecord, DoneRecords
@@ -107,6 +108,9 @@ class Receiver(PeerSession):
         self._ice: IceSettings | None = None
         self._began = 0.0
         self.done_records = done_records or DoneRecords()
+        self._manifest_record: bytes | None = None
+        self.receipt: Receipt | None = None
+        """The receipt this receiver sent, once the file is verified (#15)."""
         # fault injection for tests and the demo: close the channel once, mid-way
         self._drop_after = drop_after_bytes
 
@@ -147,7 +151,7 @@ class Receiver(PeerSession):
             self.attempts += 1
             self.reporter.status("connecting to the sender")
             attempt = router.attempt(sender_id)
-            await router.send(attempt, "ready")
+            await router.send(attempt, "ready", receiver_id(self.token))
             try:
                 pipe = await self._race(
                     open_as_answerer(ice, attempt, timeout=self.options.connect_timeout)
@@ -333,6 +337,7 @@ class Receiver(PeerSession):
         self.machine.move(_R.VERIFYING)
         self.reporter.status("verifying the whole file's SHA-256")
         final = await asyncio.to_thread(partial.finalize, self.out_dir, self.force)
+        await self._send_receipt(partial)
         self.machine.move(_R.DONE)
         return self._summary(final)
 
@@ -347,6 +352,7 @@ class Receiver(PeerSession):
         self.partial = partial = await asyncio.to_thread(
             PartialFile.open, self.work_dir, self.keys.file_key, manifest
         )
+        self._manifest_record = manifest
         token = self.work_dir / TOKEN_FILE
         if not token.exists():  # the work folder exists now: a restart takes its slot back
             token.write_text(self.token)
@@ -370,9 +376,24 @@ class Receiver(PeerSession):
         self.machine.move(_R.VERIFYING)
         self.reporter.status("verifying the whole file's SHA-256")
         final = await asyncio.to_thread(partial.finalize, self.out_dir, self.force)
+        await self._send_receipt(partial)
         await transport.finish()
         self.machine.move(_R.DONE)
         return final
+
+    async def _send_receipt(self, partial: PartialFile) -> None:
+        """Tell the sender, signed, that the whole file is here and verified (best effort:
+        through the relay, whichever path carried the records; a sender that has left
+        after storing the file does not hear it)."""
+        assert self.router is not None and self._manifest_record is not None
+        layout = partial.manifest.layout
+        self.receipt = Receipt.for_transfer(
+            receiver_id(self.token), self._manifest_record, layout.count, layout.size,
+            path_taken(partial.progress.counts()))
+        try:
+            await self.router.client.signal(self.receipt.to_payload(self.keys.signal_key))
+        except (SGraphSendError, OSError) as exc:
+            logger.info("the receipt did not reach the relay: %s", exc)
 
     def _summary(self, dest: Path) -> TransferSummary:
         assert self.partial is not None
@@ -387,4 +408,5 @@ class Receiver(PeerSession):
             resent_bytes=self._duplicate_bytes + self.partial.duplicate_bytes,
             reconnects=self.attempts - 1, setup_ms=self.setup_ms, destination=str(dest),
             route=self.route,
+            receipts=[self.receipt.to_json()] if self.receipt is not None else None,
         )

@@ -41,6 +41,7 @@ from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
 from .errors import AlreadyDoneError, PeerGoneError, SessionError
 from .machine import StateMachine
+from .receipt import ReceiptBox
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
 from .state import DoneRecord, DoneRecords, SendState
@@ -182,6 +183,7 @@ class Sender(PeerSession):
                     self.state.clear()
                     summary = self._summary()
                     self.done_records.save(self.keys.room_id, DoneRecord("sender", summary.name))
+                    await self._take_receipts(summary)
                     return summary
                 self.reporter.status("connection lost; waiting for the receiver to come back")
                 # from the receiver's last word: a silent receiver has used up part of it
@@ -291,6 +293,13 @@ class Sender(PeerSession):
             reconnects=max(0, self.attempts - 1), setup_ms=self.setup_ms,
             stored_until=stored.stored_until, route=self.route,
         )
+
+    async def _take_receipts(self, summary: TransferSummary) -> None:
+        """The receiver's signed receipt, which follows its `done` through the relay."""
+        assert self.router is not None and self.source is not None
+        box = ReceiptBox(self.keys.signal_key, self.source.manifest_record)
+        await box.gather(self.router.receipts, 1)
+        summary.receipts = [r.to_json() for r in box.verified.values()]
 
     def _summary(self) -> TransferSummary:
         assert self.source is not None
