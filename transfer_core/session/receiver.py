@@ -116,7 +116,10 @@ class Receiver(PeerSession):
 
     async def run(self) -> TransferSummary:
         done = self.done_records.get(self.keys.room_id, "receiver")
-        if done is not None and done.destination and Path(done.destination).exists():
+        # done here means saved into this folder: another receiver of the same link on
+        # this machine (`send --receivers N`, #15) saving elsewhere is not this one
+        if (done is not None and done.destination and Path(done.destination).exists()
+                and Path(done.destination).parent == self.out_dir.resolve()):
             raise AlreadyDoneError(done)
         began = time.perf_counter()  # setup is measured from here: relay, ICE, DTLS
         client, welcome, ice = await self._connect()
