@@ -30,7 +30,7 @@ async def _receive(url: str, code: str, out, *extra: str) -> Peer:
 
 
 async def test_three_receivers_one_late_each_byte_identical_with_receipts(stack3, tmp_path):
-    data = os.urandom(6 << 20)
+    data = os.urandom(2 << 20)
     (tmp_path / "team.bin").write_bytes(data)
     sender = await Peer.start("send", str(tmp_path / "team.bin"), "--server", stack3.ws_url,
                               *FAST, "--p2p-timeout", "90", "--receivers", "3")
