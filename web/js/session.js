@@ -12,6 +12,7 @@ import { ChannelClosed, openAsAnswerer, openAsOfferer, recordSizeFor, rtcConfig 
 import { storeTransfer } from "./storage.js";
 import { Relay, SignalRouter, newToken } from "./signalling.js";
 import { chooseSink } from "./sink.js";
+import { RECEIPT_WAIT_MS, receiverId, signReceipt, verifyReceipt } from "./receipt.js";
 
 const ACK_EVERY_RECORDS = 256;
 const ACK_EVERY_MS = 250;
@@ -196,7 +197,7 @@ export class Sender {
       });
       const silence = watchSilence(pipe, "receiver");
       try {
-        if (await this.transfer(pipe, silence)) return this.summary();
+        if (await this.transfer(pipe, silence)) return { ...this.summary(), receipts: await this.takeReceipt(router) };
       } catch (e) {
         if (!(e instanceof ChannelClosed)) throw e;
       } finally {
@@ -346,6 +347,26 @@ export class Sender {
     return done;
   }
 
+  /** The receiver's signed receipt, which follows its `done` through the relay (#15). */
+  async takeReceipt(router) {
+    const deadline = performance.now() + RECEIPT_WAIT_MS;
+    while (performance.now() < deadline) {
+      let msg;
+      try {
+        msg = await router.race(router.receipts.get(), Math.max(1, deadline - performance.now()));
+      } catch {
+        break;
+      }
+      try {
+        const receipt = await verifyReceipt(this.keys.signalKey, msg.payload, this.source.manifestRecord);
+        return [receipt];
+      } catch (e) {
+        console.warn(e.message);
+      }
+    }
+    return [];
+  }
+
   summary() {
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "sender", name: this.source.manifest.name, size: this.file.size, seconds, path: this.path,
@@ -368,7 +389,9 @@ export class Receiver {
   async run() {
     this.keys = await P.deriveKeys(this.secret);
     this.report.state("joining", "Looking for the sender…");
-    const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "receiver", newToken());
+    this.token = newToken();
+    this.receiverId = await receiverId(this.token);
+    const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "receiver", this.token);
     this.relay = relay;
     this.config = config;
     const router = new SignalRouter(relay, this.keys.signalKey, "receiver");
@@ -404,7 +427,7 @@ export class Receiver {
       this.attempts++;
       this.report.state("connecting", "Connecting to the sender…");
       const attempt = router.attempt(senderId);
-      await router.send(attempt, "ready");
+      await router.send(attempt, "ready", this.receiverId);
       let pipe = null;
       // the sender's `bye` "storage" ends the attempt at once (no offer is coming)
       const storing = router.storingNow.then(() => {
@@ -460,6 +483,7 @@ export class Receiver {
       return;
     }
     const { transferId, json } = await P.openManifestRecord(this.keys.fileKey, record);
+    this.manifestRecord = record;
     const manifest = P.parseManifest(json);
     manifest.safeName = P.safeName(manifest.name);
     this.manifest = manifest;
@@ -559,9 +583,22 @@ export class Receiver {
     }
     const { blob, saved } = await this.sink.finish();
     this.finished = true;
+    const receipt = await this.sendReceipt(via === "s3" ? (this.mixed ? "p2p+s3" : "s3") : "p2p");
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? (this.mixed ? "mixed" : "storage") : this.path,
       reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
-      sizeText: formatBytes(layout.size) };
+      sizeText: formatBytes(layout.size), receipt };
+  }
+
+  /** Tell the sender, signed, that the whole file is here and verified (best effort, #15). */
+  async sendReceipt(path) {
+    const { layout } = this.manifest;
+    const fields = { receiver: this.receiverId, manifestRecord: this.manifestRecord, records: layout.count, size: layout.size, path, at: Math.floor(Date.now() / 1000) };
+    try {
+      this.relay.send({ action: "signal", payload: await signReceipt(this.keys.signalKey, fields) });
+    } catch (e) {
+      console.info("the receipt did not reach the relay:", e.message);
+    }
+    return { receiver: fields.receiver, path };
   }
 }
