@@ -109,6 +109,8 @@ class Receiver(PeerSession):
         self._began = 0.0
         self.done_records = done_records or DoneRecords()
         self._manifest_record: bytes | None = None
+        self._sender_id: str | None = None
+        """The sender's connection id, when it is known to be in the room."""
         self.receipt: Receipt | None = None
         """The receipt this receiver sent, once the file is verified (#15)."""
         # fault injection for tests and the demo: close the channel once, mid-way
@@ -128,6 +130,7 @@ class Receiver(PeerSession):
         try:
             senders = [p for p in welcome.peers if p.role == "sender"]
             self._sender_here = bool(senders)
+            self._sender_id = senders[0].id if senders else None
             if not senders:
                 if not self.options.storage:
                     raise EmptyRoomError(
@@ -150,6 +153,7 @@ class Receiver(PeerSession):
     ) -> TransferSummary:
         while True:
             last_heard: float | None = None
+            self._sender_id = sender_id
             self.machine.move(_R.CONNECTING)
             self.attempts += 1
             self.reporter.status("connecting to the sender")
@@ -287,6 +291,7 @@ class Receiver(PeerSession):
             joined: PeerJoined = self.router.arrivals.get_nowait()
             if joined.peer.role == "sender":
                 self._sender_here = True
+                self._sender_id = joined.peer.id
 
     async def _fetch(self, client: SignalClient) -> TransferSummary:
         """Take every record not yet held from storage; wait while the sender is uploading."""
@@ -390,13 +395,19 @@ class Receiver(PeerSession):
         after storing the file does not hear it)."""
         assert self.router is not None and self._manifest_record is not None
         layout = partial.manifest.layout
-        self.receipt = Receipt.for_transfer(
+        receipt = Receipt.for_transfer(
             receiver_id(self.token), self._manifest_record, layout.count, layout.size,
             path_taken(partial.progress.counts()))
-        try:
-            await self.router.client.signal(self.receipt.to_payload(self.keys.signal_key))
+        if self._sender_id is None or not self._sender_here:
+            logger.info("the sender is not in the room: the receipt is not sent")
+            return
+        try:  # to the sender alone: the other receivers of the room have no use for it
+            await self.router.client.signal(receipt.to_payload(self.keys.signal_key),
+                                            to=self._sender_id)
         except (SGraphSendError, OSError) as exc:
             logger.info("the receipt did not reach the relay: %s", exc)
+            return
+        self.receipt = receipt
 
     def _summary(self, dest: Path) -> TransferSummary:
         assert self.partial is not None

@@ -399,9 +399,11 @@ export class Receiver {
     this.senderHere = (welcome.peers || []).some((p) => p.role === "sender");
     const unlisten = relay.listen((m) => {
       if (m.peer?.role === "sender" && (m.type === "peer-joined" || m.type === "peer-left")) this.senderHere = m.type === "peer-joined";
+      if (m.peer?.role === "sender" && m.type === "peer-joined") this.senderId = m.peer.id;
     });
     try {
       const sender = (welcome.peers || []).find((p) => p.role === "sender");
+      this.senderId = sender?.id;
       if (!sender) return await this.fromStorage();
       return await this.loop(router, sender.id);
     } catch (e) {
@@ -425,6 +427,7 @@ export class Receiver {
   async loop(router, senderId) {
     for (;;) {
       this.attempts++;
+      this.senderId = senderId;
       this.report.state("connecting", "Connecting to the sender…");
       const attempt = router.attempt(senderId);
       await router.send(attempt, "ready", this.receiverId);
@@ -594,10 +597,12 @@ export class Receiver {
   async sendReceipt(path) {
     const { layout } = this.manifest;
     const fields = { receiver: this.receiverId, manifestRecord: this.manifestRecord, records: layout.count, size: layout.size, path, at: Math.floor(Date.now() / 1000) };
-    try {
-      this.relay.send({ action: "signal", payload: await signReceipt(this.keys.signalKey, fields) });
+    if (!this.senderHere || !this.senderId) return null; // nobody to tell: the sender has left
+    try { // to the sender alone: the other receivers of the room have no use for it
+      this.relay.send({ action: "signal", to: this.senderId, payload: await signReceipt(this.keys.signalKey, fields) });
     } catch (e) {
       console.info("the receipt did not reach the relay:", e.message);
+      return null;
     }
     return { receiver: fields.receiver, path };
   }
