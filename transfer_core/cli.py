@@ -37,6 +37,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from .cli_fanout import FanOutConsole, print_receivers
 from .discovery import PageConfigError, discover, is_page_url
 from .errors import (
     DestinationExistsError,
@@ -56,6 +57,7 @@ from .s3.errors import StoredPartMissingError, TransferExpiredError
 from .s3.http import redact_urls
 from .session.base import PeerOptions
 from .session.errors import AlreadyDoneError, PeerFailedError
+from .session.fanout import FanOutSender, TooManyReceiversError
 from .session.receiver import Receiver, receiver_token
 from .session.report import TransferSummary
 from .session.sender import NothingToResumeError, Sender
@@ -88,7 +90,7 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, LimitsRefusedError):
         return EXIT_USAGE
     if isinstance(exc, LinkError | DestinationExistsError | FileNotFoundError | IsADirectoryError
-                  | TransferExpiredError | NothingToResumeError):
+                  | TransferExpiredError | NothingToResumeError | TooManyReceiversError):
         return EXIT_USAGE
     if isinstance(exc, PeerFailedError):
         return {"exists": EXIT_USAGE, "verification": EXIT_VERIFICATION}.get(exc.code, 4)
@@ -119,6 +121,8 @@ def advice_for(exc: BaseException) -> str:
     if isinstance(exc, TransferExpiredError):
         return ("Stored transfers are kept for 7 days. Ask the sender to send the file again"
                 " (a new link).")
+    if isinstance(exc, TooManyReceiversError):
+        return "Ask for fewer receivers, or raise maxReceivers in the stack's cdk.json."
     if isinstance(exc, NothingToResumeError):
         return "Send the file as a new transfer (without --resume)."
     if isinstance(exc, LinkClosedError):
@@ -242,6 +246,9 @@ def _print_summary(args: argparse.Namespace, summary: TransferSummary) -> None:
                   f" reconnects: {summary.reconnects}; {again}: {summary.resent_bytes}")
     if summary.destination:
         console.print(f"  saved to {summary.destination}")
+    if summary.receipts and summary.receivers is None:
+        who = "sent" if summary.role == "receiver" else "verified"
+        console.print(f"  signed receipt {who} (receiver {summary.receipts[0]['receiver']})")
 
 
 def _print_stored(args: argparse.Namespace, summary: TransferSummary) -> None:
@@ -320,6 +327,11 @@ async def _send(args: argparse.Namespace) -> int:
         console.print(f"  if this stops, finish with: {resume_hint}")
     if args.qr:
         _show_qr(link)
+    if args.receivers > 1:
+        if args.code or args.resume:
+            raise LinkError("--receivers takes a new link: it does not mix with --code (a"
+                            " spoken code admits one receiver) or --resume")
+        return await _send_many(args, path, keys, server)
     try:
         with ConsoleReporter(f"sending {path.name}", args.json) as reporter:
             sender = Sender(path, keys, new_token(), _options(args, server), reporter,
@@ -336,6 +348,21 @@ async def _send(args: argparse.Namespace) -> int:
         _print_stored(args, summary)
     else:
         _print_summary(args, summary)
+    return EXIT_OK
+
+
+async def _send_many(args: argparse.Namespace, path: Path, keys: Any, server: str) -> int:
+    """`send --receivers N`: a channel to each receiver (session.fanout, #15)."""
+    with FanOutConsole(console, args.json) as display:
+        sender = FanOutSender(path, keys, new_token(), _options(args, server), args.receivers,
+                              display, preferred_record_size=args.record_size * 1024)
+        summary = await sender.run()
+    if summary.stored_until is not None:
+        _print_stored(args, summary)
+    else:
+        _print_summary(args, summary)
+    if not args.json:
+        print_receivers(console, summary)
     return EXIT_OK
 
 
@@ -454,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
                            " for it instead (S3)")
     send.add_argument("--qr", action="store_true",
                       help="also print the link as a QR code (for a phone to scan)")
+    send.add_argument("--receivers", type=_receivers, default=1, metavar="N",
+                      help="send to N receivers, each over its own connection (up to the"
+                           " server's maxReceivers)")
     send.add_argument("--code", action="store_true",
                       help="share a short code to read aloud (7-guitarist-revenge-amulet)"
                            " instead of a link")
@@ -488,6 +518,16 @@ def build_parser() -> argparse.ArgumentParser:
     for plugin in entry_points(group="sgraph_send.commands"):
         plugin.load()(sub)
     return parser
+
+
+def _receivers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:

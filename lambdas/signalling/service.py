@@ -366,6 +366,8 @@ class SignallingService:
         limits = {
             "maxPayloadBytes": self._settings.max_payload_bytes,
             "messagesPerMinute": self._settings.message_rate_per_minute,
+            # a sender asked for N receivers checks N against it before anyone joins
+            "maxReceivers": self._settings.max_receivers,
         }
         # the ICE servers ride along: a client needs them anyway, and every message
         # saved is one Lambda invocation and two billed WebSocket messages fewer

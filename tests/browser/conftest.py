@@ -120,7 +120,8 @@ def new_tab(browser: Browser) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
-    with DevStackProcess(record_to=record) as info:
+    # two receiver slots: the page can be one of a CLI sender's receivers (#15)
+    with DevStackProcess(record_to=record, env={"MAX_RECEIVERS": "2"}) as info:
         yield Stack(info, record)
 
 

@@ -114,6 +114,8 @@ def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
     assert (out / source.name).read_bytes() == source.read_bytes()
     assert tab.wait_state("done", "failed") == "done", tab.sgraph("error")
     assert tab.sgraph("summary.path") == "direct"
+    # the CLI receiver's signed receipt, verified by the page (#15)
+    assert tab.sgraph("summary.receipts")[0]["receiver"] == summary["receipts"][0]["receiver"]
     tab.shot("send-4-done")
     assert_fragment_stayed(tab, code, stack)
 

@@ -6,6 +6,8 @@ import pytest
 from devstack.process import DevStackProcess
 from devstack.stack import StackInfo
 
+MAX_RECEIVERS = 3
+
 
 @dataclass
 class Stack:
@@ -23,7 +25,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
-    with DevStackProcess(record_to=record) as info:
+    # three receiver slots: `send --receivers 3` (#15); one-receiver tests are unaffected
+    with DevStackProcess(record_to=record, env={"MAX_RECEIVERS": str(MAX_RECEIVERS)}) as info:
         yield Stack(info, record)
 
 

@@ -51,6 +51,10 @@ class S3FaultProxy:
         self.injected: Counter[str] = Counter()
         self.presigned: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.put_delay = 0.0
+        """Seconds each presigned PUT is held before it is forwarded (a slow upload path);
+        `release` lets every held PUT go at once."""
+        self.release = threading.Event()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -95,6 +99,8 @@ class S3FaultProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
         fault = self._draw(handler)
+        if self.put_delay and handler.command == "PUT" and "X-Amz-Signature=" in handler.path:
+            self.release.wait(self.put_delay)
         if fault == "503":
             handler.send_response(503)
             handler.send_header("Content-Length", "0")

@@ -203,3 +203,40 @@ async def test_a_receiver_rerun_waits_for_the_sender_to_resume(stack, tmp_path):
     assert (out / "big.bin").read_bytes() == data
     assert received.event("summary")["path"] == "p2p"  # directly: nothing was stored
     assert sent.event("summary")["stored_until"] is None
+
+
+# --- #15 §3: the receiver comes online while the sender is storing ------------------------
+# S3 sits behind the fault proxy, which holds every presigned PUT (a slow upload path)
+# until the test lets go; the upload stops and the rest goes peer to peer.
+
+
+async def test_a_receiver_coming_online_during_the_upload_gets_the_rest_directly(
+        stack, proxy, tmp_path):
+    data = os.urandom(12 << 20)
+    (tmp_path / "slow.bin").write_bytes(data)
+    puts = proxy.presigned["PUT"]
+    proxy.put_delay, sender = 300.0, None
+    proxy.release.clear()
+    try:
+        sender = await Peer.start("send", str(tmp_path / "slow.bin"), "--server", stack.url,
+                                  *FAST, "--p2p-timeout", "1")
+        link = await sender.next_event()
+        for _ in range(1200):  # until the sender is uploading (a PUT reached the proxy)
+            if proxy.presigned["PUT"] > puts:
+                break
+            await asyncio.sleep(0.05)
+        assert proxy.presigned["PUT"] > puts, "the sender never started storing"
+        received = await receive(stack.url, link["code"], tmp_path / "out")
+    finally:
+        proxy.release.set()  # the held PUTs go on (the sender waits for its threads)
+        proxy.put_delay = 0.0
+    sent = await sender.finish()
+    assert received.code == 0, received.stderr[-3000:]
+    assert sent.code == 0, sent.stderr[-3000:]
+    assert (tmp_path / "out" / "slow.bin").read_bytes() == data
+    summary = sent.event("summary")
+    # it was storing (a PUT was held), then sent the rest directly: both in its summary
+    assert summary["upload_stopped"] is True and summary["stored_until"] is None
+    assert summary["path"] == "p2p" and summary["sha256_verified"] is True
+    assert received.event("summary")["path"] == "p2p"
+    assert len(summary["receipts"]) == 1

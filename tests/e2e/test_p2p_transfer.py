@@ -13,10 +13,12 @@ import pytest
 
 from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
+from transfer_core.signalling.client import RoomRefusedError, SignalClient, new_token
 from transfer_core.sink import work_dir_for
 from transfer_core.transport.window import FLOW_WINDOW_BYTES
 
-from .peers import Peer, receive, start_sender, transfer
+from .conftest import MAX_RECEIVERS
+from .peers import FAST, Peer, receive, start_sender, transfer
 
 pytestmark = pytest.mark.e2e
 CHUNK_64K = 64 * 1024 - 48
@@ -168,3 +170,60 @@ async def test_server_saw_nothing_secret(stack, tmp_path):
         assert value not in relayed, f"{label} crossed the relay"
         assert value.decode("latin-1") not in items, f"{label} reached DynamoDB"
     assert keys.room_id in items  # the room id is the one value the server may see
+
+
+# --- one file to several receivers (#15 §2) ---------------------------------------------
+
+
+async def test_three_receivers_one_late_each_byte_identical_with_receipts(stack, tmp_path):
+    data = make_file(tmp_path / "team.bin", 2 << 20)
+    sender, link = await start_sender(stack.url, tmp_path / "team.bin", "--receivers", "3",
+                                      "--p2p-timeout", "120")
+    early = [await Peer.start("receive", link["code"], "-o", str(tmp_path / f"out{n}"),
+                              "--server", stack.url, *FAST) for n in (1, 2)]
+    first = await early[0].finish()
+    # the third comes once the first is done: it gets the file as the others did
+    late = await Peer.start("receive", link["code"], "-o", str(tmp_path / "out3"),
+                            "--server", stack.url, *FAST)
+    runs = [first, await early[1].finish(), await late.finish()]
+    sent = await sender.finish()
+    assert sent.code == 0, sent.stderr[-3000:]
+    for n, run in enumerate(runs, 1):
+        assert run.code == 0, run.stderr[-3000:]
+        assert (tmp_path / f"out{n}" / "team.bin").read_bytes() == data
+        summary = run.event("summary")
+        assert summary["path"] == "p2p" and summary["sha256_verified"] is True
+        assert len(summary["receipts"]) == 1  # the receipt it sent
+    summary = sent.event("summary")
+    assert summary["path"] == "p2p" and summary["sha256_verified"] is True
+    assert [r["receiver"] for r in summary["receivers"]] == [1, 2, 3]
+    assert all(r["outcome"] == "delivered" for r in summary["receivers"])
+    # every receiver's signed receipt arrived, verified, and names that receiver
+    sent_ids = {run.event("summary")["receipts"][0]["receiver"] for run in runs}
+    assert len(sent_ids) == 3
+    assert {r["receiver"] for r in summary["receipts"]} == sent_ids
+    assert sorted(r["receiver_number"] for r in summary["receipts"]) == [1, 2, 3]
+    assert all(r["size"] == len(data) and r["path"] == "p2p" for r in summary["receipts"])
+    # each receiver had its own numbered progress lines
+    assert {1, 2, 3} <= {e["receiver"] for e in sent.events if e.get("event") == "progress"}
+
+
+async def test_more_receivers_than_the_stack_allows_is_a_clear_error(stack, tmp_path):
+    (tmp_path / "f.bin").write_bytes(b"x" * 1000)
+    sender = await Peer.start("send", str(tmp_path / "f.bin"), "--server", stack.url,
+                              "--receivers", str(MAX_RECEIVERS + 1))
+    run = await sender.finish(timeout=60)
+    assert run.code == 2, run.stderr[-2000:]
+    error = run.event("error")
+    assert error["error"] == "TooManyReceiversError"
+    assert f"at most {MAX_RECEIVERS} receivers" in error["message"]
+    assert "Traceback" not in run.stderr
+    # and a receiver past the room's slots is refused, saying why
+    keys = derive_keys(TransferSecret.generate())
+    held = [await SignalClient.connect(stack.url, keys.room_key, "receiver", new_token())
+            for _ in range(MAX_RECEIVERS)]
+    try:
+        with pytest.raises(RoomRefusedError, match="already has all the receivers it takes"):
+            await SignalClient.connect(stack.url, keys.room_key, "receiver", new_token())
+    finally:
+        await asyncio.gather(*(client.close() for client in held))

@@ -121,3 +121,32 @@ async def test_sender_killed_mid_p2p_remainder_via_s3_mixed_file(stack, tmp_path
     first_stored = int(next(k for k in keys if "/records/" in k).rsplit("/", 1)[1])
     assert first_stored == chunks["p2p"], "only the remainder was stored"
     assert all(re.fullmatch(rf"transfers/{room}/(manifest|records/\d{{10}})", k) for k in keys)
+
+
+async def test_one_stored_copy_serves_the_absent_of_several_receivers(stack, tmp_path):
+    """`send --receivers 2` (#15): the first receiver is served directly; the second is
+    absent by the deadline, so the whole file is stored once, exactly as for one receiver,
+    and that receiver fetches it later."""
+    data = os.urandom(3 << 20)
+    (tmp_path / "minutes.bin").write_bytes(data)
+    # a deadline the first receiver meets even on a loaded machine; the second never comes
+    sender = await send(stack, tmp_path / "minutes.bin", "--receivers", "2",
+                        "--p2p-timeout", "15")
+    link = await sender.next_event()
+    first = await receive(stack.url, link["code"], tmp_path / "out1")
+    sent = await sender.finish()
+    assert first.code == 0 and sent.code == 0, first.stderr[-2000:] + sent.stderr[-2000:]
+    summary = sent.event("summary")
+    assert summary["stored_until"] > 0 and summary["path"] == "p2p+s3"
+    assert [r["outcome"] for r in summary["receivers"]] == ["delivered", "stored"]
+    assert [r["receiver"] for r in summary["receipts"]] == [
+        first.event("summary")["receipts"][0]["receiver"]]
+    room = derive_keys(TransferSecret.parse(link["code"])).room_id
+    assert sorted(k for k in bucket_objects(stack) if room in k) == [
+        f"transfers/{room}/manifest", f"transfers/{room}/records/0000000000"]
+    second = await receive(stack.url, link["code"], tmp_path / "out2")
+    assert second.code == 0, second.stderr[-2000:]
+    for out in ("out1", "out2"):
+        assert (tmp_path / out / "minutes.bin").read_bytes() == data
+    assert first.event("summary")["path"] == "p2p"
+    assert second.event("summary")["path"] == "s3"

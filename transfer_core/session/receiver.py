@@ -24,7 +24,7 @@ import time
 from enum import Enum, auto
 from pathlib import Path
 
-from ..errors import DestinationExistsError, TruncatedTransferError
+from ..errors import DestinationExistsError, SGraphSendError, TruncatedTransferError
 from ..protocol.keys import TransferKeys
 from ..protocol.progress import Via
 from ..s3.errors import TransferExpiredError
@@ -42,6 +42,7 @@ from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
 from .errors import AlreadyDoneError, EmptyRoomError, PeerGoneError
 from .machine import StateMachine
+from .receipt import Receipt, receiver_id
 from .report import Reporter, TransferSummary, path_taken
 from .signals import SignalRouter
 from .state import DoneRecord, DoneRecords
@@ -108,12 +109,20 @@ class Receiver(PeerSession):
         self._ice: IceSettings | None = None
         self._began = 0.0
         self.done_records = done_records or DoneRecords()
+        self._manifest_record: bytes | None = None
+        self._sender_id: str | None = None
+        """The sender's connection id, when it is known to be in the room."""
+        self.receipt: Receipt | None = None
+        """The receipt this receiver sent, once the file is verified (#15)."""
         # fault injection for tests and the demo: close the channel once, mid-way
         self._drop_after = drop_after_bytes
 
     async def run(self) -> TransferSummary:
         done = self.done_records.get(self.keys.room_id, "receiver")
-        if done is not None and done.destination and Path(done.destination).exists():
+        # done here means saved into this folder: another receiver of the same link on
+        # this machine (`send --receivers N`, #15) saving elsewhere is not this one
+        if (done is not None and done.destination and Path(done.destination).exists()
+                and Path(done.destination).parent == self.out_dir.resolve()):
             raise AlreadyDoneError(done)
         began = time.perf_counter()  # setup is measured from here: relay, ICE, DTLS
         client, welcome, ice = await self._connect()
@@ -122,6 +131,7 @@ class Receiver(PeerSession):
         try:
             senders = [p for p in welcome.peers if p.role == "sender"]
             self._sender_here = bool(senders)
+            self._sender_id = senders[0].id if senders else None
             if not senders:
                 if not self.options.storage:
                     raise EmptyRoomError(
@@ -150,11 +160,12 @@ class Receiver(PeerSession):
     ) -> TransferSummary:
         while True:
             last_heard: float | None = None
+            self._sender_id = sender_id
             self.machine.move(_R.CONNECTING)
             self.attempts += 1
             self.reporter.status("connecting to the sender")
             attempt = router.attempt(sender_id)
-            await router.send(attempt, "ready")
+            await router.send(attempt, "ready", receiver_id(self.token))
             try:
                 pipe = await self._race(
                     open_as_answerer(ice, attempt, timeout=self.options.connect_timeout)
@@ -287,6 +298,7 @@ class Receiver(PeerSession):
             joined: PeerJoined = self.router.arrivals.get_nowait()
             if joined.peer.role == "sender":
                 self._sender_here = True
+                self._sender_id = joined.peer.id
 
     async def _fetch(self, client: SignalClient) -> TransferSummary:
         """Take every record not yet held from storage; wait while the sender is uploading."""
@@ -340,6 +352,7 @@ class Receiver(PeerSession):
         self.machine.move(_R.VERIFYING)
         self.reporter.status("verifying the whole file's SHA-256")
         final = await asyncio.to_thread(partial.finalize, self.out_dir, self.force)
+        await self._send_receipt(partial)
         self.machine.move(_R.DONE)
         return self._summary(final)
 
@@ -354,6 +367,7 @@ class Receiver(PeerSession):
         self.partial = partial = await asyncio.to_thread(
             PartialFile.open, self.work_dir, self.keys.file_key, manifest
         )
+        self._manifest_record = manifest
         token = self.work_dir / TOKEN_FILE
         if not token.exists():  # the work folder exists now: a restart takes its slot back
             token.write_text(self.token)
@@ -377,9 +391,30 @@ class Receiver(PeerSession):
         self.machine.move(_R.VERIFYING)
         self.reporter.status("verifying the whole file's SHA-256")
         final = await asyncio.to_thread(partial.finalize, self.out_dir, self.force)
+        await self._send_receipt(partial)
         await transport.finish()
         self.machine.move(_R.DONE)
         return final
+
+    async def _send_receipt(self, partial: PartialFile) -> None:
+        """Tell the sender, signed, that the whole file is here and verified (best effort:
+        through the relay, whichever path carried the records; a sender that has left
+        after storing the file does not hear it)."""
+        assert self.router is not None and self._manifest_record is not None
+        layout = partial.manifest.layout
+        receipt = Receipt.for_transfer(
+            receiver_id(self.token), self._manifest_record, layout.count, layout.size,
+            path_taken(partial.progress.counts()))
+        if self._sender_id is None or not self._sender_here:
+            logger.info("the sender is not in the room: the receipt is not sent")
+            return
+        try:  # to the sender alone: the other receivers of the room have no use for it
+            await self.router.client.signal(receipt.to_payload(self.keys.signal_key),
+                                            to=self._sender_id)
+        except (SGraphSendError, OSError) as exc:
+            logger.info("the receipt did not reach the relay: %s", exc)
+            return
+        self.receipt = receipt
 
     def _summary(self, dest: Path) -> TransferSummary:
         assert self.partial is not None
@@ -394,4 +429,5 @@ class Receiver(PeerSession):
             resent_bytes=self._duplicate_bytes + self.partial.duplicate_bytes,
             reconnects=self.attempts - 1, setup_ms=self.setup_ms, destination=str(dest),
             route=self.route,
+            receipts=[self.receipt.to_json()] if self.receipt is not None else None,
         )

@@ -62,6 +62,14 @@ class TransferSummary:
     stored_until: int | None = None
     """Sender, when the file (or its remainder) went to storage: epoch seconds until
     which the receiver can fetch it."""
+    receipts: list[dict[str, Any]] | None = None
+    """Signed receipts (session.receipt): the sender's, every verified one it got; the
+    receiver's, the one it sent. None when there were none to give."""
+    upload_stopped: bool = False
+    """Sender: it was storing the file for an absent receiver, which came online; the
+    upload stopped and the rest went peer to peer (#15 §3)."""
+    receivers: list[dict[str, Any]] | None = None
+    """Sender with `--receivers N` (#15): one entry per receiver, by its number."""
 
     @property
     def mb_per_s(self) -> float:

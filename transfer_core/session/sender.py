@@ -6,12 +6,17 @@
        │ │                          │
        └─┼──────────────────────────┘
          └── no channel by the deadline ──▶ UPLOADING ──stored──▶ STORED
-                                                              any ──▶ FAILED
+                                               │              any ──▶ FAILED
+                the receiver came online ──────┘──▶ CONNECTING (the upload stops)
 
 The deadline is `p2p_timeout` from the start, and `reconnect_grace` from a
 break. Stored is only what the receiver did not hold by its last `have`
 (records `first missing … count-1`, docs/protocol.md §10); the receiver takes
-the rest from storage on its next `receive`. The manifest and that last `have`
+the rest from storage on its next `receive`. A receiver that comes online while
+the sender is still uploading stops the upload: the rest goes peer to peer (#15 §3;
+a records object is readable only once complete, so nothing half-stored could serve
+it, and the parts S3 already holds are kept: if the channel breaks again, the upload
+resumes from them). The manifest and that last `have`
 are kept on disk (`state.SendState`) so `send --resume` can finish a transfer
 whose sender was stopped.
 """
@@ -42,8 +47,9 @@ from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
 from .errors import AlreadyDoneError, PeerGoneError, SessionError
 from .machine import StateMachine
+from .receipt import ReceiptBox
 from .report import Reporter, TransferSummary, path_taken
-from .signals import SignalRouter
+from .signals import Ready, SignalRouter
 from .state import DoneRecord, DoneRecords, SendState
 
 logger = logging.getLogger(__name__)
@@ -68,7 +74,7 @@ SENDER_MOVES = state_table({
     _S.CONNECTING: {_S.TRANSFERRING, _S.RECONNECTING},
     _S.TRANSFERRING: {_S.DONE, _S.RECONNECTING},
     _S.RECONNECTING: {_S.WAITING},
-    _S.UPLOADING: {_S.STORED},
+    _S.UPLOADING: {_S.STORED, _S.CONNECTING},
 }, _S.FAILED)
 
 
@@ -104,6 +110,8 @@ class Sender(PeerSession):
         self._started: float | None = None
         self._issuer: RelayUrlIssuer | None = None
         self._held_saved_at = 0.0
+        self.upload_stopped = False
+        """The receiver came online while the file was being stored (#15 §3)."""
 
     async def run(self) -> TransferSummary:
         if self.resume and (done := self.done_records.get(self.keys.room_id, "sender")):
@@ -139,7 +147,10 @@ class Sender(PeerSession):
             except PeerGoneError:
                 if not self.options.storage:
                     raise
-                return await self._store(router)
+                stored = await self._store(router)
+                if isinstance(stored, TransferSummary):
+                    return stored
+                ready = stored  # the receiver came online while we stored: directly now
             while not router.readies.empty():  # earlier readies answer spent attempts
                 ready = router.readies.get_nowait()
             self.machine.move(_S.CONNECTING)
@@ -189,6 +200,7 @@ class Sender(PeerSession):
                     self.state.clear()
                     summary = self._summary()
                     self.done_records.save(self.keys.room_id, DoneRecord("sender", summary.name))
+                    await self._take_receipts(summary)
                     return summary
                 self.state.save_held(self.held)
                 self.reporter.status("connection lost; waiting for the receiver to come back")
@@ -268,8 +280,9 @@ class Sender(PeerSession):
 
     # --- storage -------------------------------------------------------------------------
 
-    async def _store(self, router: SignalRouter) -> TransferSummary:
-        """Store what the receiver lacks; it fetches that on its next `receive`."""
+    async def _store(self, router: SignalRouter) -> TransferSummary | Ready:
+        """Store what the receiver lacks; it fetches that on its next `receive`. A `ready`
+        while uploading (the receiver came online) stops the upload and is returned."""
         self.machine.move(_S.UPLOADING)
         assert self._issuer is not None
         source = await self._open_source(self.preferred_record_size)
@@ -287,9 +300,23 @@ class Sender(PeerSession):
             await router.client.signal(bye.to_payload(self.keys.signal_key))
         transport = S3SendTransport(self._issuer, self.http, self.held)
         retried = self.http.retried_bytes
+        upload = asyncio.ensure_future(self._transfer(transport))
+        arrival = asyncio.ensure_future(router.readies.get())
         try:
-            await self._transfer(transport)
+            await self._race(asyncio.wait({upload, arrival},
+                                          return_when=asyncio.FIRST_COMPLETED))
+            if arrival.done() and not upload.done():
+                upload.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await upload
+                self.upload_stopped = True
+                self.reporter.status("the receiver came online: the upload stops, the rest"
+                                     " goes directly")
+                return arrival.result()
+            await upload
         finally:
+            for task in (upload, arrival):
+                task.cancel()
             self.resent_bytes += self.http.retried_bytes - retried  # parts sent again
             await transport.close()
         stored = transport.stored
@@ -305,6 +332,13 @@ class Sender(PeerSession):
             stored_until=stored.stored_until, route=self.route,
         )
 
+    async def _take_receipts(self, summary: TransferSummary) -> None:
+        """The receiver's signed receipt, which follows its `done` through the relay."""
+        assert self.router is not None and self.source is not None
+        box = ReceiptBox(self.keys.signal_key, self.source.manifest_record)
+        await box.gather(self.router.receipts, 1)
+        summary.receipts = [r.to_json() for r in box.verified.values()]
+
     def _summary(self) -> TransferSummary:
         assert self.source is not None
         chunks = {"p2p": self.source.layout.count}
@@ -313,6 +347,6 @@ class Sender(PeerSession):
             seconds=time.perf_counter() - (self._started or time.perf_counter()),
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
             resent_bytes=self.resent_bytes, reconnects=self.attempts - 1, setup_ms=self.setup_ms,
-            route=self.route,
+            route=self.route, upload_stopped=self.upload_stopped,
         )
 

@@ -40,6 +40,9 @@ class Ready:
 
     peer_id: str
     nonce: str
+    who: str = ""
+    """The receiver's name (`session.receipt.receiver_id`), stable across its reconnects;
+    empty from a client that does not name itself."""
 
 
 @dataclass
@@ -71,6 +74,10 @@ class Attempt:
                 yield message.data or None
 
 
+def _is_receipt(payload: object) -> bool:
+    return isinstance(payload, dict) and payload.get("kind") == "receipt"
+
+
 class SignalRouter:
     """Reads the relay's events for a session; the session asks it for what it needs."""
 
@@ -87,17 +94,30 @@ class SignalRouter:
         self.relay_up.set()
         self.storing = asyncio.Event()
         """Set by the sender's signed `bye` ("storage"): it is storing the file for us."""
+        self.receipts: asyncio.Queue[SignalReceived] = asyncio.Queue()
+        """Receivers' receipts, unverified (the session checks them: session.receipt)."""
         self.refusal: asyncio.Future[SignalError] = asyncio.get_running_loop().create_future()
-        self._current: Attempt | None = None
+        # one current attempt per peer: a sender serving several receivers (#15) runs
+        # one attempt with each; a receiver has one sender, so a new attempt spends all
+        self._attempts: dict[str, Attempt] = {}
         self._spent: set[str] = set()
         self._task = asyncio.create_task(self._run())
 
     def attempt(self, peer_id: str, peer_nonce: str = "") -> Attempt:
-        """Begin a new attempt; messages for earlier ones are dropped from now on."""
-        if self._current is not None:
-            self._spent.add(self._current.nonce)
-        self._current = Attempt(self, peer_id, peer_nonce=peer_nonce)
-        return self._current
+        """Begin a new attempt; messages for earlier ones (with this peer, or with any
+        peer on the receiving side) are dropped from now on."""
+        spent = list(self._attempts) if self.role == "receiver" else [peer_id]
+        for peer in spent:
+            if (earlier := self._attempts.pop(peer, None)) is not None:
+                self._spent.add(earlier.nonce)
+        attempt = self._attempts[peer_id] = Attempt(self, peer_id, peer_nonce=peer_nonce)
+        return attempt
+
+    def forget(self, peer_ids: set[str]) -> None:
+        """Spend the attempts with peers that are gone (a receiver back with a new id)."""
+        for peer in peer_ids:
+            if (earlier := self._attempts.pop(peer, None)) is not None:
+                self._spent.add(earlier.nonce)
 
     async def send(self, attempt: Attempt, kind: str, data: str = "") -> None:
         message = SignedMessage(kind, self.role, attempt.nonce, attempt.peer_nonce, data)
@@ -114,7 +134,12 @@ class SignalRouter:
         async for event in self.client.iter_events():
             if isinstance(event, RelayClosed):
                 self.relay_up.clear()
-            if isinstance(event, SignalReceived):
+            if isinstance(event, SignalReceived) and _is_receipt(event.payload):
+                # verified by the session against its manifest; a forged one is refused
+                # there, and cannot stop a transfer (it is no signal of a connection)
+                if self.role == "sender":
+                    self.receipts.put_nowait(event)
+            elif isinstance(event, SignalReceived):
                 try:
                     self._route(event)
                 except SignalError as exc:
@@ -131,7 +156,7 @@ class SignalRouter:
     def _route(self, event: SignalReceived) -> None:
         message = SignedMessage.from_payload(event.payload, self._key, author=self.peer_role)
         if message.kind == "ready":
-            self.readies.put_nowait(Ready(event.sender.id, message.nonce))
+            self.readies.put_nowait(Ready(event.sender.id, message.nonce, message.data))
             return
         if message.kind == "bye":
             # authentic (MAC) but not tied to an attempt: at worst a replayed bye makes
@@ -139,11 +164,11 @@ class SignalRouter:
             if message.data == "storage":
                 self.storing.set()
             return
-        current = self._current
+        current = self._attempts.get(event.sender.id)
         if message.reply_to in self._spent:
             logger.debug("dropped a %s for an earlier attempt", message.kind)
             return
-        if current is None or event.sender.id != current.peer_id:
+        if current is None:
             logger.debug("dropped a %s nobody waits for", message.kind)
             return
         message.answering(current.nonce)  # anything else is a replay: refused

@@ -181,9 +181,11 @@ class SignalClient:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            raise RoomRefusedError(
-                status, _REFUSALS.get(status, f"the relay refused us (HTTP {status})")
-            ) from None
+            reason = _REFUSALS.get(status, f"the relay refused us (HTTP {status})")
+            if status == 409 and role == "receiver":
+                reason = ("this link already has all the receivers it takes (every receiver"
+                          " slot is in use: the relay's maxReceivers)")
+            raise RoomRefusedError(status, reason) from None
         except (OSError, TimeoutError, InvalidURI) as exc:
             raise SignallingUnavailableError(
                 f"cannot reach the signalling server at {url}: {exc}"

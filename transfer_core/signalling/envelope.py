@@ -21,7 +21,7 @@ from ..errors import SGraphSendError
 
 VERSION = 1
 LABEL = b"sgraph-send/v1/signal"
-KINDS = frozenset({"ready", "offer", "answer", "candidate", "bye"})
+KINDS = frozenset({"ready", "offer", "answer", "candidate", "bye", "receipt"})
 ROLES = frozenset({"sender", "receiver"})
 NONCE_BYTES = 16
 MAX_DATA_CHARS = 60_000  # below the relay's payload limit, with room for the envelope
@@ -63,7 +63,8 @@ class SignedMessage:
     """One signalling message between the two peers of a transfer."""
 
     kind: str
-    """`ready` (a peer's fresh session), `offer`, `answer`, `candidate`, `bye`."""
+    """`ready` (a peer's fresh session), `offer`, `answer`, `candidate`, `bye`, `receipt`
+    (session.receipt)."""
     role: str
     """The author's role: `sender` or `receiver`."""
     nonce: str
@@ -71,7 +72,8 @@ class SignedMessage:
     reply_to: str = ""
     """The peer's session nonce this message answers; empty for `ready`."""
     data: str = ""
-    """SDP for offers and answers, one `candidate:` line for candidates."""
+    """SDP for offers and answers, one `candidate:` line for candidates; a `ready` may
+    name the receiver (session.receipt.receiver_id), a `receipt` carries its JSON."""
 
     def _fields(self) -> tuple[str, ...]:
         return (str(VERSION), self.kind, self.role, self.nonce, self.reply_to, self.data)

@@ -228,7 +228,7 @@ function sendMode(settings) {
         report.state("stored", `Stored ${summary.name} (${formatBytes(summary.size)}, encrypted) for the receiver: waiting for the receiver until ${until}. The link stays the same; you can close this page.`);
         offerRevoke(settings, window.sgraph.link);
       } else {
-        report.state("done", `Sent ${summary.name} (${formatBytes(summary.size)}) in ${summary.seconds.toFixed(1)} s; the receiver verified it.`);
+        report.state("done", `Sent ${summary.name} (${formatBytes(summary.size)}) in ${summary.seconds.toFixed(1)} s; the receiver verified it.${summary.receipts?.length ? ` Signed receipt from receiver ${summary.receipts[0].receiver}.` : ""}`);
       }
       $("rate").textContent = `${summary.mbPerS.toFixed(1)} MB/s average`;
     } catch (e) {

@@ -439,7 +439,7 @@ export function countIn(ranges) {
 
 // --- 7. signed signalling envelopes -----------------------------------------------------
 
-export const KINDS = new Set(["ready", "offer", "answer", "candidate", "bye"]);
+export const KINDS = new Set(["ready", "offer", "answer", "candidate", "bye", "receipt"]);
 
 export function newNonce() {
   return hex(crypto.getRandomValues(new Uint8Array(16)));

@@ -13,6 +13,7 @@ import { storeTransfer } from "./storage.js";
 import { applyLimits, reportDownload } from "./control.js";
 import { Relay, SignalRouter, newToken } from "./signalling.js";
 import { chooseSink } from "./sink.js";
+import { RECEIPT_WAIT_MS, receiverId, signReceipt, verifyReceipt } from "./receipt.js";
 import { forgetUpload, rememberUpload, resumeSource } from "./upload-resume.js";
 import { SendWindow } from "./window.js";
 
@@ -211,7 +212,7 @@ export class Sender {
       });
       const silence = watchSilence(pipe, "receiver");
       try {
-        if (await this.transfer(pipe, silence)) return this.summary();
+        if (await this.transfer(pipe, silence)) return { ...this.summary(), receipts: await this.takeReceipt(router) };
       } catch (e) {
         if (!(e instanceof ChannelClosed)) throw e;
       } finally {
@@ -369,6 +370,26 @@ export class Sender {
     return done;
   }
 
+  /** The receiver's signed receipt, which follows its `done` through the relay (#15). */
+  async takeReceipt(router) {
+    const deadline = performance.now() + RECEIPT_WAIT_MS;
+    while (performance.now() < deadline) {
+      let msg;
+      try {
+        msg = await router.race(router.receipts.get(), Math.max(1, deadline - performance.now()));
+      } catch {
+        break;
+      }
+      try {
+        const receipt = await verifyReceipt(this.keys.signalKey, msg.payload, this.source.manifestRecord);
+        return [receipt];
+      } catch (e) {
+        console.warn(e.message);
+      }
+    }
+    return [];
+  }
+
   summary() {
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "sender", name: this.source.manifest.name, size: this.file.size, seconds, path: this.path,
@@ -391,7 +412,9 @@ export class Receiver {
   async run() {
     this.keys = await P.deriveKeys(this.secret);
     this.report.state("joining", "Looking for the sender…");
-    const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "receiver", newToken());
+    this.token = newToken();
+    this.receiverId = await receiverId(this.token);
+    const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "receiver", this.token);
     this.relay = relay;
     this.config = config;
     const router = new SignalRouter(relay, this.keys.signalKey, "receiver");
@@ -399,9 +422,11 @@ export class Receiver {
     this.senderHere = (welcome.peers || []).some((p) => p.role === "sender");
     const unlisten = relay.listen((m) => {
       if (m.peer?.role === "sender" && (m.type === "peer-joined" || m.type === "peer-left")) this.senderHere = m.type === "peer-joined";
+      if (m.peer?.role === "sender" && m.type === "peer-joined") this.senderId = m.peer.id;
     });
     try {
       const sender = (welcome.peers || []).find((p) => p.role === "sender");
+      this.senderId = sender?.id;
       if (!sender) return await this.fromStorage();
       return await this.loop(router, sender.id);
     } catch (e) {
@@ -425,9 +450,10 @@ export class Receiver {
   async loop(router, senderId) {
     for (;;) {
       this.attempts++;
+      this.senderId = senderId;
       this.report.state("connecting", "Connecting to the sender…");
       const attempt = router.attempt(senderId);
-      await router.send(attempt, "ready");
+      await router.send(attempt, "ready", this.receiverId);
       let pipe = null;
       // the sender's `bye` "storage" ends the attempt at once (no offer is coming)
       const storing = router.storingNow.then(() => {
@@ -483,6 +509,7 @@ export class Receiver {
       return;
     }
     const { transferId, json } = await P.openManifestRecord(this.keys.fileKey, record);
+    this.manifestRecord = record;
     const manifest = P.parseManifest(json);
     manifest.safeName = P.safeName(manifest.name);
     this.manifest = manifest;
@@ -589,9 +616,24 @@ export class Receiver {
     const { blob, saved } = await this.sink.finish();
     this.finished = true;
     await reportDownload(this.relay); // counts against the sender's download limit
+    const receipt = await this.sendReceipt(via === "s3" ? (this.mixed ? "p2p+s3" : "s3") : "p2p");
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? (this.mixed ? "mixed" : "storage") : this.path,
       reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
-      sizeText: formatBytes(layout.size), resumedBytes: this.resumedBytes ?? 0 };
+      sizeText: formatBytes(layout.size), resumedBytes: this.resumedBytes ?? 0, receipt };
+  }
+
+  /** Tell the sender, signed, that the whole file is here and verified (best effort, #15). */
+  async sendReceipt(path) {
+    const { layout } = this.manifest;
+    const fields = { receiver: this.receiverId, manifestRecord: this.manifestRecord, records: layout.count, size: layout.size, path, at: Math.floor(Date.now() / 1000) };
+    if (!this.senderHere || !this.senderId) return null; // nobody to tell: the sender has left
+    try { // to the sender alone: the other receivers of the room have no use for it
+      this.relay.send({ action: "signal", to: this.senderId, payload: await signReceipt(this.keys.signalKey, fields) });
+    } catch (e) {
+      console.info("the receipt did not reach the relay:", e.message);
+      return null;
+    }
+    return { receiver: fields.receiver, path };
   }
 }

@@ -157,6 +157,7 @@ export class SignalRouter {
     this.readies = new AsyncQueue();
     this.departures = new AsyncQueue();
     this.arrivals = new AsyncQueue();
+    this.receipts = new AsyncQueue(); // receivers' receipts, unverified (receipt.js checks them)
     this.current = null;
     this.spent = new Set();
     // the sender's signed `bye` "storage": it is storing the file for us (protocol.md §7)
@@ -169,7 +170,10 @@ export class SignalRouter {
     this.refuse = refuse;
     this.refused = null;
     this.unlisten = relay.listen((msg) => {
-      if (msg.type === "signal") this.chain = this.chain.then(() => this.route(msg)).catch((e) => this.onRefused(e));
+      // a receipt is checked by the sender's session; a forged one refuses no connection
+      if (msg.type === "signal" && msg.payload?.kind === "receipt") {
+        if (this.role === "sender") this.receipts.put(msg);
+      } else if (msg.type === "signal") this.chain = this.chain.then(() => this.route(msg)).catch((e) => this.onRefused(e));
       else if (msg.type === "peer-left" || msg.type === "closed") this.departures.put(msg);
       else if (msg.type === "peer-joined") this.arrivals.put(msg);
     });

@@ -68,7 +68,7 @@ def test_two_peers_meet_and_exchange_signals(world):
         "role": "sender",
         "room": ROOM,
         "peers": [],
-        "limits": {"maxPayloadBytes": 16384, "messagesPerMinute": 600},
+        "limits": {"maxPayloadBytes": 16384, "messagesPerMinute": 600, "maxReceivers": 1},
         "iceServers": [{"urls": ["stun:127.0.0.1:3478"]}],
         "iceExpiresAt": welcome["iceExpiresAt"],
         "ref": "h1",
