@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from .netlab import Lab, check_lab_support, namespaces, remove_stale_labs
+from .certs import make_tls_files
+from .netlab import INTERNET_ADDRESS, Lab, check_lab_support, namespaces, remove_stale_labs
 from .parties import internet
 
 
@@ -54,7 +55,16 @@ def lab(lab_session):
 
 
 @pytest.fixture(scope="session")
-def net(lab, tmp_path_factory):
-    """The shared lab's internet side: the stack, and coturn as STUN and TURN/UDP."""
-    with internet(lab, tmp_path_factory.mktemp("inet")) as running:
+def tls_files(tmp_path_factory):
+    """(CA, certificate, key) for the lab's `turns:`; peers that use it trust the CA."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"), INTERNET_ADDRESS)
+
+
+@pytest.fixture(scope="session")
+def net(lab, tmp_path_factory, tls_files):
+    """The shared lab's internet side, started once for every lab test: the stack, and
+    coturn as STUN and TURN, offering TURN over UDP then over TLS as production does."""
+    _, cert, key = tls_files
+    with internet(lab, tmp_path_factory.mktemp("inet"), "--turn", "udp,tls",
+                  "--cert", str(cert), "--key", str(key)) as running:
         yield running

@@ -1,6 +1,6 @@
 """The lab's "internet" side, run inside its namespace: the local stack and coturn.
 
-    ip netns exec <lab>-inet python -m tests.lab.internet --record FILE [--turn udp|tcp|tls]
+    ip netns exec <lab>-inet python -m tests.lab.internet --record FILE [--turn udp,tls]
 
 Starts coturn (STUN and TURN with the REST secret) and the local stack (gateway +
 moto + the real handlers), both on the internet address, the handlers offering the
@@ -31,7 +31,8 @@ async def serve(args: argparse.Namespace) -> None:
                       allowed_peer_networks=(str(PUBLIC_NET),)) as turn:
         env = {
             "STUN_URLS": f"stun:{INTERNET_ADDRESS}:{turn.port}",
-            "TURN_URLS": turn.url_for(args.turn),
+            # in the order given: production lists UDP first, then TLS
+            "TURN_URLS": ",".join(turn.url_for(t) for t in args.turn.split(",")),
             "TURN_SECRET": turn.secret,
             "TURN_CREDENTIAL_TTL_SECONDS": str(args.turn_ttl),
         }
@@ -48,8 +49,9 @@ async def serve(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.lab.internet")
     parser.add_argument("--record", required=True, help="JSON lines of every relayed frame")
-    parser.add_argument("--turn", choices=("udp", "tcp", "tls"), default="udp",
-                        help="the TURN transport the relay offers")
+    parser.add_argument("--turn", default="udp",
+                        help="the TURN transports the relay offers, in order: udp, tcp, tls"
+                             " (comma-separated)")
     parser.add_argument("--turn-ttl", type=int, default=3600, help="TURN credential lifetime")
     parser.add_argument("--cert", help="TLS certificate for turns: (PEM)")
     parser.add_argument("--key", help="its private key (PEM)")

@@ -15,7 +15,7 @@ from ..protocol.keys import TransferKeys
 from ..signalling.client import PeerLeft, RelayClosed, SignalClient, Welcome
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
-from ..webrtc.ice import IceSettings, selected_path
+from ..webrtc.ice import IceSettings, reachable_turn_first, selected_path
 from .errors import PeerGoneError
 from .machine import StateMachine
 from .report import Reporter, SilentReporter
@@ -24,6 +24,9 @@ from .signals import SignalRouter
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 RELAY_RETRY_MAX_SECONDS = 5.0
+TURN_EXPIRY_MARGIN_SECONDS = 30.0
+"""A connection attempt asks for fresh TURN credentials when the ones it holds expire
+within this margin (coturn refuses a new allocation with expired ones)."""
 
 
 @dataclass
@@ -83,8 +86,23 @@ class PeerSession:
             await client.close()
             raise
         self.joined.set()
-        return client, welcome, IceSettings(servers=servers, local_only=self.options.local_only,
-                                            relay_only=self.options.relay_only)
+        ice = IceSettings(servers=servers, local_only=self.options.local_only,
+                          relay_only=self.options.relay_only)
+        return client, welcome, await reachable_turn_first(ice)
+
+    async def _ice_for_attempt(self, ice: IceSettings) -> IceSettings:
+        """`ice`, or the same with fresh TURN credentials (and the TURN transport chosen
+        again) when those it holds have expired: a reconnect long after the start must
+        not offer coturn a stale credential (docs/networking.md §7)."""
+        if not ice.turn_expired(margin=TURN_EXPIRY_MARGIN_SECONDS) or self.router is None:
+            return ice
+        try:
+            servers = await self.router.client.ice_servers()
+        except (SGraphSendError, OSError, TimeoutError) as exc:
+            logger.info("could not renew the TURN credentials: %s", exc)
+            return ice
+        logger.info("renewed the TURN credentials for a new connection")
+        return await reachable_turn_first(ice.with_servers(servers))
 
     def _note_route(self, pipe: DataPipe) -> None:
         """Remember (and tell) which candidate pair the new channel runs over."""
