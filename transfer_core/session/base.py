@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 
 from ..errors import SGraphSendError
 from ..protocol.keys import TransferKeys
-from ..signalling.client import PeerLeft, RelayClosed, SignalClient, Welcome
+from ..signalling.client import (
+    PeerLeft,
+    RelayClosed,
+    SignalClient,
+    SignallingUnavailableError,
+    Welcome,
+)
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
 from ..webrtc.ice import IceSettings, reachable_turn_first, selected_path
@@ -24,6 +30,8 @@ from .signals import SignalRouter
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 RELAY_RETRY_MAX_SECONDS = 5.0
+RELAY_CHECK_SECONDS = 5.0
+"""After a break, a relay that does not answer a ping this fast is reconnected."""
 TURN_EXPIRY_MARGIN_SECONDS = 30.0
 """A connection attempt asks for fresh TURN credentials when the ones it holds expire
 within this margin (coturn refuses a new allocation with expired ones)."""
@@ -131,6 +139,23 @@ class PeerSession:
         if self._relay_task is None or self._relay_task.done():
             logger.info("lost the relay connection; reconnecting in the background")
             self._relay_task = asyncio.create_task(self._reconnect_relay())
+
+    async def _ensure_relay(self) -> None:
+        """After a break, make sure the relay connection still carries messages before
+        relying on it. A router whose address changed leaves a WebSocket that sends
+        into the void without an error for a long time: a ping unanswered within
+        `RELAY_CHECK_SECONDS` reconnects it now (bounded by the reconnect grace)."""
+        assert self.router is not None
+        if self.router.relay_up.is_set():
+            try:
+                await self.router.client.request({"action": "ping"}, RELAY_CHECK_SECONDS)
+                return
+            except (SignallingUnavailableError, OSError) as exc:  # an error reply is alive
+                logger.info("the relay connection is dead (%s); reconnecting", exc)
+                self.router.relay_up.clear()
+        self._relay_lost()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.router.relay_up.wait(), self.options.reconnect_grace)
 
     async def _reconnect_relay(self) -> None:
         assert self.router is not None

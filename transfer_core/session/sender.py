@@ -123,6 +123,8 @@ class Sender(PeerSession):
     async def _loop(self, router: SignalRouter, ice: IceSettings) -> TransferSummary:
         deadline = time.monotonic() + self.options.p2p_timeout
         while True:
+            if self.attempts:  # after a break the relay may be gone too
+                await self._ensure_relay()
             remaining = deadline - time.monotonic()
             try:
                 if not self.options.storage and self.attempts == 0:
@@ -139,6 +141,7 @@ class Sender(PeerSession):
             self.machine.move(_S.CONNECTING)
             self.attempts += 1
             attempt = router.attempt(ready.peer_id, ready.nonce)
+            ice = await self._ice_for_attempt(ice)
             started = time.perf_counter()
             try:
                 pipe = await self._race(
