@@ -25,9 +25,9 @@ def _silent_port() -> tuple[socket.socket, int]:
     return sock, sock.getsockname()[1]
 
 
-def _servers(udp_port: int) -> list[dict]:
+def _servers(udp_port: int, tcp_port: int = 5349) -> list[dict]:
     return [{"urls": [f"turn:127.0.0.1:{udp_port}?transport=udp",
-                      "turns:127.0.0.1:5349?transport=tcp"],
+                      f"turns:127.0.0.1:{tcp_port}?transport=tcp"],
              "username": "1700000000:abc", "credential": "x"}]
 
 
@@ -45,14 +45,29 @@ async def test_turn_over_udp_stays_first_when_it_answers():
         transport.close()
 
 
-async def test_tls_goes_first_when_turn_over_udp_is_silent():
+async def test_tls_goes_first_when_turn_over_udp_is_silent_and_tcp_answers():
     sock, port = _silent_port()
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    tcp_port = server.sockets[0].getsockname()[1]
     try:
         assert not await udp_answers("127.0.0.1", port, timeout=0.3)
-        chosen = await reachable_turn_first(IceSettings(servers=_servers(port)))
-        assert chosen.servers[0]["urls"] == ["turns:127.0.0.1:5349?transport=tcp",
+        chosen = await reachable_turn_first(IceSettings(servers=_servers(port, tcp_port)))
+        assert chosen.servers[0]["urls"] == [f"turns:127.0.0.1:{tcp_port}?transport=tcp",
                                              f"turn:127.0.0.1:{port}?transport=udp"]
     finally:
+        server.close()
+        sock.close()
+
+
+async def test_the_order_stays_when_neither_answers():
+    """A firewall that drops everything: TURN over TCP would hang aiortc's gathering."""
+    sock, port = _silent_port()
+    closed, tcp_port = _silent_port()  # a UDP socket's number: nothing listens on TCP
+    try:
+        chosen = await reachable_turn_first(IceSettings(servers=_servers(port, tcp_port)))
+        assert chosen.servers[0]["urls"][0] == f"turn:127.0.0.1:{port}?transport=udp"
+    finally:
+        closed.close()
         sock.close()
 
 

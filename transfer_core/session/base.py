@@ -30,8 +30,10 @@ from .signals import SignalRouter
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 RELAY_RETRY_MAX_SECONDS = 5.0
-RELAY_CHECK_SECONDS = 5.0
-"""After a break, a relay that does not answer a ping this fast is reconnected."""
+RELAY_CHECK_SECONDS = 15.0
+"""After a break, a relay that does not answer a ping this fast is reconnected. Generous:
+a slow relay is not a dead one, and a needless reconnect can miss a signal (a sender's
+turn to storage); a dead socket usually reports itself closed at once."""
 TURN_EXPIRY_MARGIN_SECONDS = 30.0
 """A connection attempt asks for fresh TURN credentials when the ones it holds expire
 within this margin (coturn refuses a new allocation with expired ones)."""
@@ -143,8 +145,8 @@ class PeerSession:
     async def _ensure_relay(self) -> None:
         """After a break, make sure the relay connection still carries messages before
         relying on it. A router whose address changed leaves a WebSocket that sends
-        into the void without an error for a long time: a ping unanswered within
-        `RELAY_CHECK_SECONDS` reconnects it now (bounded by the reconnect grace)."""
+        into the void: the ping finds it closed (or unanswered within
+        `RELAY_CHECK_SECONDS`) and it is reconnected now (bounded by the reconnect grace)."""
         assert self.router is not None
         if self.router.relay_up.is_set():
             try:

@@ -12,6 +12,7 @@ comes in the remote SDP or trickled (browsers trickle their host candidates).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -199,14 +200,29 @@ async def udp_answers(host: str, port: int, timeout: float = TURN_UDP_PROBE_SECO
         transport.close()
 
 
+async def tcp_answers(host: str, port: int, timeout: float = TURN_UDP_PROBE_SECONDS) -> bool:
+    """Whether a TCP connection to host:port opens in time (then closed at once)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 def _is_udp_turn(url: str) -> bool:
     parsed = parse_stun_turn_uri(url)
     return parsed["scheme"] == "turn" and parsed.get("transport", "udp") == "udp"
 
 
 async def reachable_turn_first(settings: IceSettings) -> IceSettings:
-    """`settings` with TCP/TLS TURN URLs first when TURN over UDP does not answer (only
-    where a server offers both: otherwise there is nothing to choose)."""
+    """`settings` with TCP/TLS TURN URLs first when TURN over UDP does not answer but
+    TCP does (only where a server offers both: otherwise there is nothing to choose).
+    Where neither answers the order stays: a TURN over TCP that a firewall drops would
+    hold aiortc's gathering for the kernel's connect timeout (minutes), UDP only for
+    aioice's STUN retries."""
     servers = []
     for server in settings.servers:
         urls = [server["urls"]] if isinstance(server["urls"], str) else list(server["urls"])
@@ -214,7 +230,9 @@ async def reachable_turn_first(settings: IceSettings) -> IceSettings:
         udp = [u for u in turn if _is_udp_turn(u)]
         if udp and len(udp) < len(turn) and turn[0] in udp:
             parsed = parse_stun_turn_uri(udp[0])
-            if not await udp_answers(parsed["host"], parsed["port"]):
+            tcp = parse_stun_turn_uri(next(u for u in turn if u not in udp))
+            if (not await udp_answers(parsed["host"], parsed["port"])
+                    and await tcp_answers(tcp["host"], tcp["port"])):
                 logger.info("TURN over UDP does not answer (%s): using TURN over TCP/TLS",
                             udp[0])
                 urls = [u for u in urls if u not in udp] + udp
