@@ -17,6 +17,7 @@
 import { formatBytes } from "./bytes.js";
 import { offerCode, useCode } from "./code.js";
 import { parseCode } from "./pake.js";
+import { bindRelayOnly } from "./privacy.js";
 import { SendError, parseLink } from "./protocol.js";
 import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
@@ -256,6 +257,7 @@ async function receiveMode(settings, secretOf = null) {
 async function main() {
   window.sgraph = { state: () => document.body.dataset.state };
   const settings = await loadSettings();
+  bindRelayOnly(settings);
   $("server").textContent = settings.server || "(not configured)";
   window.sgraph.settings = { ...settings, linkFor: undefined };
   const selftest = runVectors().then((r) => {
