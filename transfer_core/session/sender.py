@@ -126,6 +126,10 @@ class Sender(PeerSession):
             if self.attempts:  # after a break the relay may be gone too
                 await self._ensure_relay()
             remaining = deadline - time.monotonic()
+            if remaining <= 0 and self.options.storage:
+                # past the deadline a queued ready must not start yet another attempt: a
+                # receiver retrying as often as the attempts fail kept one always queued
+                return await self._store(router)
             try:
                 if not self.options.storage and self.attempts == 0:
                     ready = await self._race(router.readies.get())
