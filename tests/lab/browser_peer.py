@@ -1,10 +1,11 @@
 """Chromium as a peer inside a lab LAN (run with `ip netns exec`).
 
-    python -m tests.lab.browser_peer send PAGE_URL FILE
+    python -m tests.lab.browser_peer send PAGE_URL FILE [--relay-only]
     python -m tests.lab.browser_peer receive LINK SAVE_AS
 
-`send` opens the page (served by the stack on the lab's internet), picks FILE and
-prints `{"event": "link", ...}`; `receive` opens the link and saves the download.
+`send` opens the page (served by the stack on the lab's internet), picks FILE (after
+ticking the page's "relay only" box with `--relay-only`) and prints
+`{"event": "link", ...}`; `receive` opens the link and saves the download.
 Both wait until the transfer ends and print `{"event": "summary", ...}` (the page's
 state, its `window.sgraph.summary` and its error, if any).
 The page's origin is plain http on a lab address, so Chromium is told to treat it
@@ -24,6 +25,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 
 def main() -> None:
     mode, url, path = sys.argv[1], sys.argv[2], sys.argv[3]
+    relay_only = "--relay-only" in sys.argv[4:]
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -35,6 +37,8 @@ def main() -> None:
             if mode == "send":
                 page.goto(url)
                 page.wait_for_function("() => window.sgraph && window.sgraph.vectors")
+                if relay_only:  # the visible control, as a person would (fails if hidden)
+                    page.get_by_label("Relay only").check()
                 page.set_input_files("#file", path)
                 page.wait_for_function("() => window.sgraph.link", timeout=60_000)
                 print(json.dumps({"event": "link",

@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from .netlab import Lab, check_lab_support, namespaces, remove_stale_labs
+from .certs import make_tls_files
+from .netlab import INTERNET_ADDRESS, Lab, check_lab_support, namespaces, remove_stale_labs
 from .parties import internet
 
 
@@ -35,6 +36,10 @@ def sender_state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("SGRAPH_SEND_STATE_DIR", str(tmp_path / "sender-state"))
 
 
+ALLOCATION_LIFETIME = 15
+"""Seconds a TURN allocation lives unless refreshed, on the lab's coturn."""
+
+
 def build_lab(*lans: tuple[str, int]):
     """A generator fixture body: the lab, closed in `finally`."""
     lab = Lab.build(lans)
@@ -54,7 +59,19 @@ def lab(lab_session):
 
 
 @pytest.fixture(scope="session")
-def net(lab, tmp_path_factory):
-    """The shared lab's internet side: the stack, and coturn as STUN and TURN/UDP."""
-    with internet(lab, tmp_path_factory.mktemp("inet")) as running:
+def tls_files(tmp_path_factory):
+    """(CA, certificate, key) for the lab's `turns:`; peers that use it trust the CA."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"), INTERNET_ADDRESS)
+
+
+@pytest.fixture(scope="session")
+def net(lab, tmp_path_factory, tls_files):
+    """The shared lab's internet side, started once for every lab test: the stack, and
+    coturn as STUN and TURN, offering TURN over UDP then over TLS as production does."""
+    _, cert, key = tls_files
+    # allocations live 15 s (production: up to an hour), so a test sees a client refresh
+    # its allocation within seconds (test_recovery: after its credential expired)
+    with internet(lab, tmp_path_factory.mktemp("inet"), "--turn", "udp,tls",
+                  "--cert", str(cert), "--key", str(key), "--max-allocate-lifetime",
+                  str(ALLOCATION_LIFETIME)) as running:
         yield running

@@ -117,6 +117,19 @@ def check_lab_support() -> None:
     _ip("netns", "del", probe, check=False)
 
 
+def _name_servers(path: str = "/etc/resolv.conf") -> list[str]:
+    """The IPv4 name servers the machine's resolver would ask (also inside a namespace)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path(path).read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                with contextlib.suppress(ValueError):
+                    if ipaddress.ip_address(parts[1]).version == 4:
+                        found.append(parts[1])
+    return found
+
+
 @dataclass
 class Lan:
     """One LAN behind its router."""
@@ -202,6 +215,12 @@ class Lab:
         _ip("-n", void, "link", "set", "void", "up")
         self.nft(void, VOID_RULES)
         _ip("-n", ns, "route", "add", "default", "via", "192.0.2.2")
+        # No name server is reachable from the lab. Without these routes a lookup would
+        # vanish in the void too and wait out the resolver's timeouts: every HTTP server
+        # (moto, the gateway, the page's) asks `socket.getfqdn(address)` when it binds,
+        # which cost 10 s each (half of the internet side's start). Unreachable fails at once.
+        for resolver in _name_servers():
+            _ip("-n", ns, "route", "add", "unreachable", f"{resolver}/32")
 
     def _add_lan(self, lan: Lan, count: int) -> None:
         router = self._netns(f"r{lan.index}")
@@ -245,12 +264,21 @@ class Lab:
         if result.returncode != 0:
             raise LabError(f"nft in {ns} failed: {result.stderr.strip()}\n{rules}")
 
-    def counter(self, ns: str, name: str) -> int:
-        """Packets counted by the named nftables counter in `ns` (table `inet lab`)."""
+    def counter(self, ns: str, name: str, unit: str = "packets") -> int:
+        """Packets (or `bytes`) counted by the named nftables counter in `ns` (table
+        `inet lab`)."""
         out = self.exec(ns, "nft", "list", "counter", "inet", "lab", name).stdout
-        match = re.search(r"packets (\d+)", out)
+        match = re.search(rf"{unit} (\d+)", out)
         assert match, out
         return int(match.group(1))
+
+    def limit_rate(self, lan: Lan, mbit: float | None) -> None:
+        """Cap what the router sends to the internet at `mbit` (a `tbf` queue on its wan),
+        so a transfer lasts long enough to break it mid-way; None removes the cap."""
+        self.exec(lan.router, "tc", "qdisc", "del", "dev", "wan", "root", check=False)
+        if mbit is not None:
+            self.exec(lan.router, "tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate",
+                      f"{mbit}mbit", "burst", "64kb", "latency", "100ms")
 
     def firewall(self, lan: Lan, block: str, allow_tcp: tuple[int, ...] = ()) -> None:
         """Replace a router's firewall (`none`, `udp` or `all` but `allow_tcp`)."""
@@ -294,8 +322,12 @@ class Lab:
         """Give a router a new public address; masquerade forgets every mapping made
         with the old one (as when a home router's address changes)."""
         new = str(PUBLIC_NET[new_last_octet])
+        shown = json.loads(_ip("-n", lan.router, "-j", "-4", "addr", "show", "dev", "wan").stdout)
+        # the old one goes first: deleting a primary address deletes the secondaries of
+        # its subnet with it, so a new address added first would go too
+        for info in shown[0]["addr_info"] if shown else ():
+            _ip("-n", lan.router, "addr", "del", f"{info['local']}/24", "dev", "wan")
         _ip("-n", lan.router, "addr", "add", f"{new}/24", "dev", "wan")
-        _ip("-n", lan.router, "addr", "del", f"{lan.wan_address}/24", "dev", "wan")
         return new
 
     # --- teardown ----------------------------------------------------------------------
@@ -380,9 +412,11 @@ flush ruleset
 table inet lab {{
     counter blocked {{ }}
     counter from_peers {{ }}
+    counter to_lan {{ }}
     chain forward {{
         type filter hook forward priority 0; policy accept;
         iifname "wan" ip saddr {{ {peers} }} counter name from_peers
+        oifname "lan" counter name to_lan
         iifname "wan" ct state new drop
         {outbound}
     }}

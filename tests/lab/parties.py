@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +75,11 @@ async def start_peer(lab: Lab, ns: str, *args: str) -> Peer:
 
 async def lab_transfer(lab: Lab, net: Internet, sender_ns: str, receiver_ns: str, path: Path,
                        out: Path, send_args: Sequence[str] = (),
-                       receive_args: Sequence[str] = ()) -> tuple[PeerRun, PeerRun]:
-    """Send `path` from one namespace to another through the lab; both runs' output."""
+                       receive_args: Sequence[str] = (),
+                       during: Callable[[], Awaitable[None]] | None = None,
+                       ) -> tuple[PeerRun, PeerRun]:
+    """Send `path` from one namespace to another through the lab; both runs' output.
+    `during` runs once both peers are started (to break the path mid-transfer)."""
     sender = await start_peer(lab, sender_ns, "send", str(path), "--server", net.url,
                               "--ice", "any", *LAB_FAST, "--p2p-timeout", "60", *send_args)
     try:
@@ -86,7 +89,8 @@ async def lab_transfer(lab: Lab, net: Internet, sender_ns: str, receiver_ns: str
                                     "--server", net.url, "--ice", "any", *LAB_FAST,
                                     *receive_args)
         try:  # both at once: neither blocks on a full stderr pipe
-            received, sent = await asyncio.gather(receiver.finish(240), sender.finish(240))
+            runs = [receiver.finish(240), sender.finish(240)]
+            received, sent, *_ = await asyncio.gather(*runs, *([during()] if during else []))
         finally:
             await receiver.kill()
     finally:

@@ -22,14 +22,16 @@ from .test_paths import route
 pytestmark = [pytest.mark.lab, pytest.mark.browser]
 
 
-async def test_page_to_cli_through_symmetric_nats_relays(lab, net, tmp_path):
+async def page_to_cli(lab, net, tmp_path, page_ns, cli_ns, *page_args):
+    """The page in `page_ns` sends 2 MiB to a CLI in `cli_ns`: the CLI's run, the page's
+    end (state and summary)."""
     data = os.urandom(2 << 20)
     (tmp_path / "scan.pdf").write_bytes(data)
     page = await asyncio.create_subprocess_exec(
-        *lab.command(lab.lans[2].hosts[0], [
+        *lab.command(page_ns, [
             # a generous P2P deadline (?p2p=): a busy machine must not turn this into S3
             sys.executable, "-m", "tests.lab.browser_peer", "send",
-            net.info["web_url"] + "?p2p=90", str(tmp_path / "scan.pdf")]),
+            net.info["web_url"] + "?p2p=90", str(tmp_path / "scan.pdf"), *page_args]),
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -37,7 +39,7 @@ async def test_page_to_cli_through_symmetric_nats_relays(lab, net, tmp_path):
         line = await asyncio.wait_for(page.stdout.readline(), 120)
         assert line, (await page.stderr.read()).decode()[-3000:]  # type: ignore[union-attr]
         link = json.loads(line)["link"]
-        receiver = await start_peer(lab, lab.lans[3].hosts[0], "receive", link,
+        receiver = await start_peer(lab, cli_ns, "receive", link,
                                     "-o", str(tmp_path / "out"), "--server", net.url,
                                     "--ice", "any", *LAB_FAST)
         received = await receiver.finish(180)
@@ -49,9 +51,28 @@ async def test_page_to_cli_through_symmetric_nats_relays(lab, net, tmp_path):
     assert received.code == 0, received.stderr[-3000:]
     assert (tmp_path / "out" / "scan.pdf").read_bytes() == data
     assert received.event("summary")["path"] == "p2p", received.event("summary")
-    assert "relay" in route(received), received.event("summary")
     assert end["state"] == "done", end
+    return received, end
+
+
+async def test_page_to_cli_through_symmetric_nats_relays(lab, net, tmp_path):
+    received, end = await page_to_cli(lab, net, tmp_path, lab.lans[2].hosts[0],
+                                      lab.lans[3].hosts[0])
+    assert "relay" in route(received), received.event("summary")
     assert end["summary"]["path"] == "relay", end
+
+
+async def test_page_relay_only_control_hides_its_address(lab, net, tmp_path):
+    """Through endpoint-independent NATs the page would pair directly (the test below);
+    with its "relay only" box ticked it relays, and the CLI never sees its address."""
+    page_lan, cli_lan = lab.lans[0], lab.lans[1]
+    seen = lab.counter(cli_lan.router, "from_peers")
+    received, end = await page_to_cli(lab, net, tmp_path, page_lan.hosts[0],
+                                      cli_lan.hosts[0], "--relay-only")
+    assert route(received)[1] == "relay", received.event("summary")
+    assert end["summary"]["path"] == "relay", end
+    # no packet from the page's router reached the CLI's: only the TURN server's
+    assert lab.counter(cli_lan.router, "from_peers") == seen
 
 
 async def test_cli_to_page_through_endpoint_independent_nats_is_direct(lab, net, tmp_path):

@@ -12,12 +12,18 @@ from typing import Any, TypeVar
 
 from ..errors import SGraphSendError
 from ..protocol.keys import TransferKeys
-from ..signalling.client import PeerLeft, RelayClosed, SignalClient, Welcome
+from ..signalling.client import (
+    PeerLeft,
+    RelayClosed,
+    SignalClient,
+    SignallingUnavailableError,
+    Welcome,
+)
 from ..signalling.control import TransferLimits
 from ..transport.rate import RateLimit
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
-from ..webrtc.ice import IceSettings, selected_path
+from ..webrtc.ice import IceSettings, reachable_turn_first, selected_path
 from .errors import PeerGoneError
 from .machine import StateMachine
 from .report import Reporter, SilentReporter
@@ -26,6 +32,13 @@ from .signals import SignalRouter
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 RELAY_RETRY_MAX_SECONDS = 5.0
+RELAY_CHECK_SECONDS = 15.0
+"""After a break, a relay that does not answer a ping this fast is reconnected. Generous:
+a slow relay is not a dead one, and a needless reconnect can miss a signal (a sender's
+turn to storage); a dead socket usually reports itself closed at once."""
+TURN_EXPIRY_MARGIN_SECONDS = 30.0
+"""A connection attempt asks for fresh TURN credentials when the ones it holds expire
+within this margin (coturn refuses a new allocation with expired ones)."""
 
 
 @dataclass
@@ -93,8 +106,23 @@ class PeerSession:
             await client.close()
             raise
         self.joined.set()
-        return client, welcome, IceSettings(servers=servers, local_only=self.options.local_only,
-                                            relay_only=self.options.relay_only)
+        ice = IceSettings(servers=servers, local_only=self.options.local_only,
+                          relay_only=self.options.relay_only)
+        return client, welcome, await reachable_turn_first(ice)
+
+    async def _ice_for_attempt(self, ice: IceSettings) -> IceSettings:
+        """`ice`, or the same with fresh TURN credentials (and the TURN transport chosen
+        again) when those it holds have expired: a reconnect long after the start must
+        not offer coturn a stale credential (docs/networking.md §7)."""
+        if not ice.turn_expired(margin=TURN_EXPIRY_MARGIN_SECONDS) or self.router is None:
+            return ice
+        try:
+            servers = await self.router.client.ice_servers()
+        except (SGraphSendError, OSError, TimeoutError) as exc:
+            logger.info("could not renew the TURN credentials: %s", exc)
+            return ice
+        logger.info("renewed the TURN credentials for a new connection")
+        return await reachable_turn_first(ice.with_servers(servers))
 
     def _note_route(self, pipe: DataPipe) -> None:
         """Remember (and tell) which candidate pair the new channel runs over."""
@@ -123,6 +151,23 @@ class PeerSession:
         if self._relay_task is None or self._relay_task.done():
             logger.info("lost the relay connection; reconnecting in the background")
             self._relay_task = asyncio.create_task(self._reconnect_relay())
+
+    async def _ensure_relay(self) -> None:
+        """After a break, make sure the relay connection still carries messages before
+        relying on it. A router whose address changed leaves a WebSocket that sends
+        into the void: the ping finds it closed (or unanswered within
+        `RELAY_CHECK_SECONDS`) and it is reconnected now (bounded by the reconnect grace)."""
+        assert self.router is not None
+        if self.router.relay_up.is_set():
+            try:
+                await self.router.client.request({"action": "ping"}, RELAY_CHECK_SECONDS)
+                return
+            except (SignallingUnavailableError, OSError) as exc:  # an error reply is alive
+                logger.info("the relay connection is dead (%s); reconnecting", exc)
+                self.router.relay_up.clear()
+        self._relay_lost()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.router.relay_up.wait(), self.options.reconnect_grace)
 
     async def _reconnect_relay(self) -> None:
         assert self.router is not None

@@ -164,7 +164,10 @@ class Receiver(PeerSession):
             self.machine.move(_R.CONNECTING)
             self.attempts += 1
             self.reporter.status("connecting to the sender")
+            if self.attempts > 1:  # after a break the relay may be gone too
+                await self._ensure_relay()
             attempt = router.attempt(sender_id)
+            ice = self._ice = await self._ice_for_attempt(ice)
             await router.send(attempt, "ready", receiver_id(self.token))
             try:
                 pipe = await self._race(

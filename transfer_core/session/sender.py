@@ -137,7 +137,13 @@ class Sender(PeerSession):
     async def _loop(self, router: SignalRouter, ice: IceSettings) -> TransferSummary:
         deadline = time.monotonic() + self.options.p2p_timeout
         while True:
+            if self.attempts:  # after a break the relay may be gone too
+                await self._ensure_relay()
             remaining = deadline - time.monotonic()
+            if remaining <= 0 and self.options.storage:
+                # past the deadline a queued ready must not start yet another attempt: a
+                # receiver retrying as often as the attempts fail kept one always queued
+                return await self._store(router)
             try:
                 if not self.options.storage and self.attempts == 0:
                     ready = await self._race(router.readies.get())
@@ -156,6 +162,7 @@ class Sender(PeerSession):
             self.machine.move(_S.CONNECTING)
             self.attempts += 1
             attempt = router.attempt(ready.peer_id, ready.nonce)
+            ice = await self._ice_for_attempt(ice)
             started = time.perf_counter()
             try:
                 pipe = await self._race(

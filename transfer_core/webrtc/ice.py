@@ -11,11 +11,16 @@ comes in the remote SDP or trickled (browsers trickle their host candidates).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aioice.ice
@@ -84,6 +89,27 @@ class IceSettings:
         policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
         return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
+    # --- TURN credentials --------------------------------------------------------
+
+    @property
+    def turn_expires_at(self) -> int | None:
+        """When the TURN credentials expire (unix seconds), read from the TURN REST
+        username `<expiry>:<id>`; None without TURN or for another username form."""
+        expiries = [int(m.group(1)) for s in self.servers
+                    if (m := _REST_USERNAME.match(str(s.get("username") or "")))]
+        return min(expiries) if expiries else None
+
+    def turn_expired(self, now: float | None = None, margin: float = 0.0) -> bool:
+        """Whether the TURN credentials expire before `now + margin` (a new allocation
+        made with them would be refused; see docs/networking.md §7)."""
+        expires = self.turn_expires_at
+        now = time.time() if now is None else now
+        return expires is not None and expires < now + margin
+
+    def with_servers(self, servers: Sequence[Mapping[str, Any]]) -> IceSettings:
+        """The same modes with other servers (fresh credentials)."""
+        return replace(self, servers=[dict(s) for s in servers])
+
     # --- remote candidates -------------------------------------------------------
 
     def accepts_remote_candidate(self, candidate: str) -> bool:
@@ -122,6 +148,96 @@ class IceSettings:
                 raise IceConfigError(
                     f"local-only mode gathered a non-loopback candidate: {line!r}"
                 )
+
+
+_REST_USERNAME = re.compile(r"^(\d+):")
+
+
+# --- which TURN URL aiortc gets ----------------------------------------------------
+#
+# aiortc uses only the first TURN URL it is given. The relay lists TURN over UDP first
+# (the fastest), then TCP/TLS for networks that drop UDP: on such a network aiortc
+# would try UDP alone and never get a relayed candidate. So before a connection the
+# client asks the TURN server one STUN Binding over UDP; without an answer, the
+# TCP/TLS URLs go first. A network that passes UDP answers within a round trip.
+
+TURN_UDP_PROBE_SECONDS = 1.5
+"""How long to wait for the UDP answer before preferring TURN over TCP/TLS."""
+
+
+class _ProbeProtocol(asyncio.DatagramProtocol):
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if data[8:20] == self.request[8:20] and not self.answered.done():
+            self.answered.set_result(True)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.answered.done():
+            self.answered.set_result(False)
+
+
+async def udp_answers(host: str, port: int, timeout: float = TURN_UDP_PROBE_SECONDS) -> bool:
+    """Whether a STUN Binding request over UDP to host:port gets an answer in time."""
+    request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)
+    loop = asyncio.get_running_loop()
+    try:
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: _ProbeProtocol(request), remote_addr=(host, port))
+    except OSError:
+        return False
+    try:
+        for _ in range(3):  # a lost datagram is not a blocked network
+            transport.sendto(request)
+            try:
+                return await asyncio.wait_for(asyncio.shield(protocol.answered), timeout / 3)
+            except TimeoutError:
+                continue
+        return False
+    finally:
+        transport.close()
+
+
+async def tcp_answers(host: str, port: int, timeout: float = TURN_UDP_PROBE_SECONDS) -> bool:
+    """Whether a TCP connection to host:port opens in time (then closed at once)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def _is_udp_turn(url: str) -> bool:
+    parsed = parse_stun_turn_uri(url)
+    return parsed["scheme"] == "turn" and parsed.get("transport", "udp") == "udp"
+
+
+async def reachable_turn_first(settings: IceSettings) -> IceSettings:
+    """`settings` with TCP/TLS TURN URLs first when TURN over UDP does not answer but
+    TCP does (only where a server offers both: otherwise there is nothing to choose).
+    Where neither answers the order stays: a TURN over TCP that a firewall drops would
+    hold aiortc's gathering for the kernel's connect timeout (minutes), UDP only for
+    aioice's STUN retries."""
+    servers = []
+    for server in settings.servers:
+        urls = [server["urls"]] if isinstance(server["urls"], str) else list(server["urls"])
+        turn = [u for u in urls if u.startswith(("turn:", "turns:"))]
+        udp = [u for u in turn if _is_udp_turn(u)]
+        if udp and len(udp) < len(turn) and turn[0] in udp:
+            parsed = parse_stun_turn_uri(udp[0])
+            tcp = parse_stun_turn_uri(next(u for u in turn if u not in udp))
+            if (not await udp_answers(parsed["host"], parsed["port"])
+                    and await tcp_answers(tcp["host"], tcp["port"])):
+                logger.info("TURN over UDP does not answer (%s): using TURN over TCP/TLS",
+                            udp[0])
+                urls = [u for u in urls if u not in udp] + udp
+        servers.append({**server, "urls": urls})
+    return settings.with_servers(servers)
 
 
 # --- local-only gathering --------------------------------------------------------

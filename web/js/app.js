@@ -18,6 +18,7 @@ import { formatBytes } from "./bytes.js";
 import { offerCode, useCode } from "./code.js";
 import { CLOSED, limitsFrom, revoke } from "./control.js";
 import { parseCode } from "./pake.js";
+import { bindRelayOnly } from "./privacy.js";
 import { SendError, parseLink } from "./protocol.js";
 import { QR_ECC, drawQr } from "./qr.js";
 import { cleanResumable } from "./resume.js";
@@ -319,6 +320,7 @@ async function receiveMode(settings, secretOf = null) {
 async function main() {
   window.sgraph = { state: () => document.body.dataset.state };
   const settings = await loadSettings();
+  bindRelayOnly(settings);
   $("server").textContent = settings.server || "(not configured)";
   window.sgraph.settings = { ...settings, linkFor: undefined };
   const selftest = runVectors().then((r) => {
