@@ -34,7 +34,7 @@ _FIELDS = {"v", "entries", "size", "record_size", "chunk_count", "created"}
 _FILE_FIELDS = {"kind", "path", "size", "mtime", "sha256"}
 _DIR_FIELDS = {"kind", "path", "mtime"}
 
-__all__ = ["Entry", "TreeManifest"]
+__all__ = ["Entry", "TreeManifest", "listing", "parse_any"]
 
 
 def _int(value: Any) -> bool:
@@ -192,6 +192,13 @@ class TreeManifest:
         if manifest.to_json() != data:
             raise ManifestError("the manifest is not in canonical form (sorted keys, no spaces)")
         return manifest
+
+
+def listing(manifest: object) -> list[dict[str, Any]] | None:
+    """What a summary lists for a manifest: its entries, or None for one file."""
+    if not isinstance(manifest, TreeManifest):
+        return None
+    return [{"path": e.path, "kind": e.kind, "size": e.size} for e in manifest.entries]
 
 
 def parse_any(data: bytes) -> dict[str, Any]:

@@ -62,6 +62,9 @@ class TransferSummary:
     stored_until: int | None = None
     """Sender, when the file (or its remainder) went to storage: epoch seconds until
     which the receiver can fetch it."""
+    entries: list[dict[str, Any]] | None = None
+    """Many files and folders (#15): each entry's `path`, `kind` and `size`, in order;
+    None for one file."""
 
     @property
     def mb_per_s(self) -> float:
