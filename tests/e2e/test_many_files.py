@@ -4,7 +4,9 @@ and an empty folder, 1,000 small files, and memory that stays flat for larger fi
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
 
-from .peers import FAST, Peer, receive, transfer
+from .peers import FAST, ROOT, Peer, receive, transfer
 from .test_s3_fallback import bucket_objects
 
 pytestmark = pytest.mark.e2e
@@ -118,3 +120,54 @@ async def test_an_unsafe_name_is_refused_by_the_sender(stack, tmp_path):
     assert run.code == 3
     error = run.event("error")
     assert error["error"] == "UnsafePathError" and "CON.txt" in error["message"]
+
+
+# the CLI, reporting its own peak RSS (ru_maxrss, KiB on Linux) as a last JSON line
+_MEASURED_CLI = (
+    "import json, resource, sys\n"
+    "from transfer_core.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "print(json.dumps({'event': 'rss', 'peak_kib': peak}), flush=True)\n"
+    "sys.exit(code)\n"
+)
+
+
+async def _measured(*args: str) -> Peer:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _MEASURED_CLI, *args, "--json", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    return Peer(proc)
+
+
+async def _peaks(server: str, src: Path, out: Path) -> tuple[int, int]:
+    sender = await _measured("send", str(src), "--server", server, *FAST, "--p2p-timeout", "30")
+    link = await sender.next_event()
+    receiver = await _measured("receive", link["code"], "-o", str(out), "--server", server,
+                               *FAST)
+    received = await receiver.finish(timeout=300)
+    sent = await sender.finish(timeout=300)
+    assert received.code == 0, received.stderr[-2000:]
+    assert sent.code == 0, sent.stderr[-2000:]
+    return sent.event("rss")["peak_kib"], received.event("rss")["peak_kib"]
+
+
+async def test_memory_stays_flat_over_a_few_large_files(stack, tmp_path):
+    """64 MiB over four files against 1 MiB over four, in the same run: neither side's peak
+    RSS grows with the data (the full 2 GiB case: bench/bench_files.py)."""
+    peaks = {}
+    for label, each in (("small", 256 << 10), ("large", 16 << 20)):
+        src = tmp_path / label
+        src.mkdir()
+        for i in range(4):
+            with open(src / f"part-{i}.bin", "wb") as fh:
+                for _ in range(each // (256 << 10)):
+                    fh.write(os.urandom(256 << 10))
+        peaks[label] = await _peaks(stack.url, src, tmp_path / f"out-{label}")
+        assert tree_of(tmp_path / f"out-{label}" / label) == tree_of(src)
+    grown = [(large - small) / 1024 for small, large in zip(peaks["small"], peaks["large"],
+                                                             strict=True)]
+    # 63 MiB more data; a process holding it would grow by that much
+    assert max(grown) < 24, f"peak RSS grew by {grown} MiB (sender, receiver): {peaks}"
