@@ -83,12 +83,16 @@ async def test_a_folder_tree_peer_to_peer(stack, tmp_path):
 
 async def test_a_folder_tree_through_storage_and_nothing_named_reaches_s3(stack, tmp_path):
     paths = make_tree(tmp_path / "src")
+    for i in range(80):  # a list longer than one manifest record (4 KiB)
+        (tmp_path / "src" / "photos" / f"thumbnail-{i:03d}.jpg").write_bytes(os.urandom(100))
     sender, link = await send_paths(stack.url, paths, "--p2p-timeout", "1")
     sent = await sender.finish()
     assert sent.code == 0, sent.stderr[-2000:]
     assert sent.event("summary")["path"] == "s3"
     room = derive_keys(TransferSecret.parse(link["code"])).room_id
     stored = {k: v for k, v in bucket_objects(stack).items() if room in k}
+    manifest = stored[f"transfers/{room}/manifest"]
+    assert len(manifest) > 2 * (64 + 4096)  # several sealed manifest records, end to end
     for key, body in stored.items():  # zero knowledge: no name, in a key or in a body
         for name in (b"photos", b"notes", "résumé".encode(), b"empty folder"):
             assert name not in key.encode() and name not in body
