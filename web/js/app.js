@@ -22,6 +22,7 @@ import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
 import { PickerSink } from "./sink.js";
 import { DEFAULT_MEMORY_LIMIT } from "./sink.js";
+import { Selection, droppedItems, pickedItems } from "./tree.js";
 
 const $ = (id) => document.getElementById(id);
 const MiB = 1024 * 1024;
@@ -114,6 +115,18 @@ function makeReport() {
       $("path").textContent = text;
       window.sgraph.path = path;
     },
+    entrySaved(item) {
+      // many files (#15): each verified file as it completes (a download, or in the folder)
+      window.sgraph.saved = [...(window.sgraph.saved || []), { path: item.path, size: item.size, name: item.name }];
+      if (item.blob) {
+        const a = document.createElement("a");
+        a.href = URL.createObjectURL(item.blob);
+        a.download = item.name;
+        a.click();
+        setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+      }
+      $("status").textContent = `Saved ${item.path}`;
+    },
     progress(done, total) {
       const m = meter.add(done, total);
       $("progress").max = total || 1;
@@ -163,6 +176,16 @@ function sendMode(settings) {
   let started = false;
   const start = async (file) => {
     if (!file || started) return;
+    // several files or a folder (#15): one transfer of them all
+    if (Array.isArray(file)) {
+      if (!file.length) return;
+      try {
+        file = file.length === 1 && !file[0].path.includes("/") && file[0].file ? file[0].file : new Selection(file);
+      } catch (e) {
+        showError(e);
+        return;
+      }
+    }
     started = true;
     drop.hidden = true;
     const report = makeReport();
@@ -196,7 +219,8 @@ function sendMode(settings) {
       offered?.release();
     }
   };
-  $("file").addEventListener("change", (e) => start(e.target.files[0]));
+  $("file").addEventListener("change", (e) => start(pickedItems(e.target.files)));
+  $("folder")?.addEventListener("change", (e) => start(pickedItems(e.target.files)));
   drop.addEventListener("dragover", (e) => {
     e.preventDefault();
     drop.classList.add("over");
@@ -205,7 +229,7 @@ function sendMode(settings) {
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    start(e.dataTransfer.files[0]);
+    droppedItems(e.dataTransfer).then(start, showError);
   });
   $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("link").value));
   $("code-form").addEventListener("submit", (e) => {
@@ -221,8 +245,22 @@ function sendMode(settings) {
   });
 }
 
-function askPicker(name) {
+function askPicker(name, kind = "file") {
   const button = $("pick-save");
+  if (kind === "folder") {
+    // many files (#15): a folder to save them into (File System Access API)
+    button.textContent = "Choose a folder to save into";
+    button.hidden = false;
+    $("receive-view").hidden = false;
+    document.body.dataset.state = "choose";
+    $("status").textContent = `Choose a folder for ${name}; the files start arriving then.`;
+    return new Promise((resolve, reject) => {
+      button.onclick = () => {
+        button.hidden = true;
+        window.showDirectoryPicker({ mode: "readwrite" }).then(resolve, reject);
+      };
+    });
+  }
   button.hidden = false;
   $("receive-view").hidden = false;
   document.body.dataset.state = "choose";
