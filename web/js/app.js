@@ -6,7 +6,9 @@
 //   ice      auto | local | any: `local` signals and accepts 127.0.0.1 candidates only;
 //            `auto` (default) does so when the server is on loopback
 //   relay    1: relay-only ICE policy (TURN), e.g. browser to browser on loopback
-//   save     auto | picker | opfs | memory (see sink.js)
+//   save     auto | picker | opfs | memory (see sink.js); many files (#15): auto and picker
+//            ask for a folder where the browser can write one, opfs and memory give one
+//            download per file
 //   memlimit in-memory receive limit in MiB (default 512)
 //   record   preferred record size in KiB (default 64; the receiver may lower it)
 //   p2p      seconds the sender waits for the receiver before storing the file in S3

@@ -254,7 +254,8 @@ export class TreeSink {
 
   static async create(manifest, settings, tag, chooseSink, askFolder) {
     const dirs = manifest.entries.filter((e) => e.kind === "dir");
-    if (settings.save === "picker" && typeof window.showDirectoryPicker === "function") {
+    // a folder wherever the browser can write one (save=auto or picker); downloads otherwise
+    if ((settings.save === "picker" || settings.save === "auto") && typeof window.showDirectoryPicker === "function") {
       const root = await askFolder(manifest.name);
       const folder = async (path) => {
         let dir = root;
@@ -273,6 +274,7 @@ export class TreeSink {
     }
     const openFile = (entry) => chooseSink({ size: entry.size, media_type: "application/octet-stream", safeName: downloadName(entry.path) },
       { ...settings, save: settings.save === "picker" ? "auto" : settings.save }, `${tag}-${entry.index}`, null);
+    // (save=opfs or memory: one download per file, each staged on disk or in memory)
     return new TreeSink(manifest, openFile, "downloads");
   }
 
