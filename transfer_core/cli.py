@@ -338,7 +338,7 @@ async def _send(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _show_code(args: argparse.Namespace, path: Path, code: SpokenCode, until: int,
+def _show_code(args: argparse.Namespace, path: Path | list[Path], code: SpokenCode, until: int,
                server: str) -> None:
     _emit(args, {"event": "code", "code": str(code), "expires_at": until})
     if not args.json:

@@ -33,7 +33,7 @@ from .errors import (
     SGraphSendError,
     TruncatedTransferError,
 )
-from .protocol.manifest import AnyManifest, open_manifest
+from .protocol.manifest import AnyManifest, Manifest, open_manifest
 from .protocol.progress import ProgressRecord, Via
 from .protocol.ranges import RangeSet
 from .protocol.record import RecordCipher
@@ -219,6 +219,7 @@ class PartialFile:
                 f" (first missing: {missing.ranges()[0][0]})"
             )
         self.save()
+        assert isinstance(self.manifest, Manifest)  # a tree finishes in `PartialTree`
         if sha256_file(self.work_dir / "data") != self.manifest.sha256:
             raise HashMismatchError(
                 "every record verified but the file's SHA-256 differs from the manifest"

@@ -98,7 +98,8 @@ class TreeSource:
                randbytes: Callable[[int], bytes] = os.urandom,
                clock: Callable[[], str] = utc_now) -> TreeSource:
         """Start a new transfer: hash every file, fix the manifest, pick a transfer id."""
-        entries, stamps = [], []
+        entries: list[Entry] = []
+        stamps: list[tuple[int, int] | None] = []
         for rel, kind, local in found.entries:
             before = os.stat(local)
             if kind == KIND_DIR:
