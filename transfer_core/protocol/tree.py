@@ -96,6 +96,7 @@ class TreeManifest:
     """RFC 3339 UTC time the sender made the manifest."""
     starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
     """Where each entry's bytes start in the stream (a folder: where the next file starts)."""
+    _size: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         starts, at = [], 0
@@ -103,11 +104,12 @@ class TreeManifest:
             starts.append(at)
             at += entry.size
         object.__setattr__(self, "starts", tuple(starts))
+        object.__setattr__(self, "_size", at)
 
     @property
     def size(self) -> int:
         """Bytes of the whole stream: every file's size, added up."""
-        return sum(e.size for e in self.entries)
+        return self._size
 
     @property
     def layout(self) -> ChunkLayout:
