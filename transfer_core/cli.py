@@ -52,12 +52,14 @@ from .errors import (
 from .protocol.keys import derive_keys
 from .protocol.secret import CODE_LENGTH, TransferSecret
 from .protocol.spoken import SpokenCode, looks_spoken
+from .protocol.tree import TreeManifest
 from .qr import qr_terminal
 from .s3.errors import StoredPartMissingError, TransferExpiredError
 from .s3.http import redact_urls
 from .session.base import PeerOptions
 from .session.errors import AlreadyDoneError, PeerFailedError
 from .session.fanout import FanOutSender, TooManyReceiversError
+from .session.progress import EntryProgress
 from .session.receiver import Receiver, receiver_token
 from .session.report import TransferSummary
 from .session.sender import NothingToResumeError, Sender
@@ -74,6 +76,7 @@ from .signalling.control import (
 from .signalling.envelope import SignalError
 from .sink import work_dir_for
 from .transport.rate import parse_rate
+from .tree_source import collect
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_VERIFICATION, EXIT_NETWORK = 0, 1, 2, 3, 4
 EXIT_CLOSED = 5
@@ -140,8 +143,9 @@ def advice_for(exc: BaseException) -> str:
 class ConsoleReporter:
     """Progress on stderr with rich: bytes, rate, ETA; status lines above it."""
 
-    def __init__(self, label: str, quiet: bool) -> None:
+    def __init__(self, label: str, quiet: bool, json_lines: bool = False) -> None:
         self.quiet = quiet
+        self.json = json_lines
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
             TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=False,
@@ -162,6 +166,30 @@ class ConsoleReporter:
 
     def progress(self, done: int, total: int) -> None:
         self._progress.update(self._task, completed=done, total=total)
+        if self._entries is not None:
+            self._show_entry(done, total)
+
+    # --- many files (#15): the entry being sent or received, and the whole ---------
+
+    _entries: EntryProgress | None = None
+
+    def manifest(self, manifest: object) -> None:
+        """The transfer's manifest is known: with many files, show which one is moving."""
+        if isinstance(manifest, TreeManifest):
+            self._entries = EntryProgress(manifest)
+
+    def _show_entry(self, done: int, total: int) -> None:
+        assert self._entries is not None
+        update = self._entries.update(done, total)
+        if update is None:
+            return
+        if self.quiet:
+            if self.json:
+                print(json.dumps({"event": "progress", **update}), flush=True)
+        else:
+            self._progress.update(
+                self._task, description=f"{update['entry']} ({update['entry_index'] + 1}"
+                                        f"/{update['entries']})")
 
 
 async def _endpoints(args: argparse.Namespace, link: str | None = None) -> tuple[str, str | None]:
@@ -249,6 +277,24 @@ def _print_summary(args: argparse.Namespace, summary: TransferSummary) -> None:
     if summary.receipts and summary.receivers is None:
         who = "sent" if summary.role == "receiver" else "verified"
         console.print(f"  signed receipt {who} (receiver {summary.receipts[0]['receiver']})")
+    _print_entries(summary)
+
+
+ENTRIES_SHOWN = 20
+
+
+def _print_entries(summary: TransferSummary) -> None:
+    """Many files: list them (the first `ENTRIES_SHOWN`; `--json` lists them all)."""
+    if not summary.entries:
+        return
+    files = [e for e in summary.entries if e["kind"] == "file"]
+    folders = len(summary.entries) - len(files)
+    console.print(f"  {len(files)} files and {folders} folders:")
+    for entry in summary.entries[:ENTRIES_SHOWN]:
+        slash = "/" if entry["kind"] == "dir" else f"  ({entry['size']} bytes)"
+        console.print(f"    {escape(entry['path'])}{slash}")
+    if len(summary.entries) > ENTRIES_SHOWN:
+        console.print(f"    … and {len(summary.entries) - ENTRIES_SHOWN} more")
 
 
 def _print_stored(args: argparse.Namespace, summary: TransferSummary) -> None:
@@ -271,10 +317,10 @@ def _utc(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def hints(path: Path, code: str, server: str) -> tuple[str, str]:
+def hints(path: Path | list[Path], code: str, server: str) -> tuple[str, str]:
     """The receive and resume commands the sender prints: they work pasted as they are,
     whatever the code begins with (`--resume=CODE`, and `--` before a bare code)."""
-    quoted = shlex.quote(str(path))
+    quoted = " ".join(shlex.quote(str(p)) for p in (path if isinstance(path, list) else [path]))
     return (f"sgraph-send receive --server {shlex.quote(server)} -- {code}",
             f"sgraph-send send {quoted} --server {shlex.quote(server)} --resume={code}")
 
@@ -289,9 +335,18 @@ def _show_qr(link: str | None) -> None:
 
 
 async def _send(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is not a file")
+    paths = [Path(p) for p in args.files]
+    if len(paths) == 1 and not paths[0].is_dir():
+        path: Path | list[Path] = paths[0]
+        if not paths[0].is_file():
+            raise FileNotFoundError(f"{paths[0]} is not a file")
+    else:  # several files, or a folder: one transfer of them all (#15)
+        path = paths
+        found = await asyncio.to_thread(collect, paths)  # unsafe names refused here, early
+        for skipped, why in found.skipped:
+            _emit(args, {"event": "skipped", "path": str(skipped), "reason": why})
+            if not args.json:
+                console.print(f"[yellow]Skipped[/] {escape(str(skipped))}: {why}")
     if args.code and args.resume:
         raise LinkError("--code starts a new transfer; --resume takes the link of an earlier one")
     server, page = await _endpoints(args, args.resume)
@@ -333,7 +388,8 @@ async def _send(args: argparse.Namespace) -> int:
                             " spoken code admits one receiver) or --resume")
         return await _send_many(args, path, keys, server)
     try:
-        with ConsoleReporter(f"sending {path.name}", args.json) as reporter:
+        label = path.name if isinstance(path, Path) else f"{len(paths)} paths"
+        with ConsoleReporter(f"sending {label}", args.json, args.json) as reporter:
             sender = Sender(path, keys, new_token(), _options(args, server), reporter,
                             preferred_record_size=args.record_size * 1024,
                             resume=bool(args.resume))
@@ -366,7 +422,7 @@ async def _send_many(args: argparse.Namespace, path: Path, keys: Any, server: st
     return EXIT_OK
 
 
-def _show_code(args: argparse.Namespace, path: Path, code: SpokenCode, until: int,
+def _show_code(args: argparse.Namespace, path: Path | list[Path], code: SpokenCode, until: int,
                server: str) -> None:
     _emit(args, {"event": "code", "code": str(code), "expires_at": until})
     if not args.json:
@@ -403,7 +459,7 @@ async def _receive(args: argparse.Namespace) -> int:
     # folders are made only once there is something to keep (the manifest has arrived)
     token = receiver_token(work_dir_for(out_dir, keys.room_id))
     try:
-        with ConsoleReporter("receiving", args.json) as reporter:
+        with ConsoleReporter("receiving", args.json, args.json) as reporter:
             receiver = Receiver(keys, out_dir, token, _options(args, server), reporter,
                                 force=args.force, drop_after_bytes=args.fault_drop_after)
             summary = await receiver.run()
@@ -470,7 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sgraph-send", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     send = sub.add_parser("send", help="send a file; prints the link to share")
-    send.add_argument("file")
+    send.add_argument("files", nargs="+", metavar="PATH",
+                      help="a file, or several files and folders (sent as one transfer;"
+                           " symbolic links inside folders are skipped, not followed)")
     send.add_argument("--page", "--link-base", dest="link_base", default=None,
                       help="the page links point at (default: the deployment's, when --server"
                            " is its page address)")

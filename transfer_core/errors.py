@@ -102,3 +102,17 @@ class WrongCodeError(SGraphSendError):
 
 class CryptoBackendError(SGraphSendError):
     """libsodium (ristretto255) is not available on this machine."""
+
+
+# --- many files (revision 2.1, #15) -------------------------------------------------
+
+
+class UnsafePathError(ManifestError):
+    """An entry's path could write outside the output folder, or clash with another entry
+    (or with a file system's rules): the whole transfer is refused before anything is
+    written. `reason` names the rule (docs/protocol.md, revision 2.1)."""
+
+    def __init__(self, reason: str, path: str, message: str) -> None:
+        super().__init__(f"unsafe path {path!r}: {message}")
+        self.reason = reason
+        self.path = path

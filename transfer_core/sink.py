@@ -33,10 +33,11 @@ from .errors import (
     SGraphSendError,
     TruncatedTransferError,
 )
-from .protocol.manifest import Manifest, open_manifest
+from .protocol.manifest import AnyManifest, Manifest, open_manifest
 from .protocol.progress import ProgressRecord, Via
 from .protocol.ranges import RangeSet
 from .protocol.record import RecordCipher
+from .protocol.tree import TreeManifest
 from .source import sha256_file
 
 PERSIST_EVERY_RECORDS = 512
@@ -64,14 +65,15 @@ def safe_file_name(name: str) -> str:
 class PartialFile:
     """A transfer being received: accepts sealed records, finishes into the named file."""
 
-    def __init__(self, work_dir: Path, manifest: Manifest, cipher: RecordCipher,
+    def __init__(self, work_dir: Path, manifest: AnyManifest, cipher: RecordCipher,
                  progress: ProgressRecord) -> None:
         self.work_dir = work_dir
         self.manifest = manifest
         self.cipher = cipher
         self.progress = progress
-        self._fd = os.open(work_dir / "data", os.O_RDWR | os.O_CREAT, 0o600)
-        os.ftruncate(self._fd, manifest.size)
+        self._fd = -1
+        self._closed = False
+        self._open_data()
         self._unsaved = 0
         self._saved_at = time.monotonic()
         self._unchecked = 0
@@ -93,28 +95,50 @@ class PartialFile:
         """
         work_dir = Path(work_dir)
         manifest, cipher = open_manifest(file_key, manifest_record)
+        if isinstance(manifest, TreeManifest) and cls is PartialFile:
+            from .tree_sink import PartialTree  # many files: the same, written as a tree
+            cls = PartialTree
         work_dir.mkdir(parents=True, exist_ok=True)
         progress = cls._earlier_progress(work_dir, file_key, manifest)
         if progress is None:
             progress = ProgressRecord(cipher.transfer_id, manifest.chunk_count)
-            (work_dir / "data").unlink(missing_ok=True)
+            cls._discard(work_dir)
         progress.transfer_id = cipher.transfer_id
         (work_dir / "manifest.rec").write_bytes(manifest_record)
         progress.save(work_dir / "progress.json")
         return cls(work_dir, manifest, cipher, progress)
 
+    # --- where the plaintext goes (one `data` file here; a tree in `PartialTree`) ----
+
+    def _open_data(self) -> None:
+        self._fd = os.open(self.work_dir / "data", os.O_RDWR | os.O_CREAT, 0o600)
+        os.ftruncate(self._fd, self.manifest.size)
+
+    @staticmethod
+    def _discard(work_dir: Path) -> None:
+        (work_dir / "data").unlink(missing_ok=True)
+
+    def _write(self, index: int, plaintext: bytes) -> None:
+        os.pwrite(self._fd, plaintext, self.manifest.layout.offset(index))
+
+    def _flush(self) -> None:
+        os.fsync(self._fd)
+
+    def _close_data(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
     @staticmethod
     def _earlier_progress(
-        work_dir: Path, file_key: bytes, manifest: Manifest
+        work_dir: Path, file_key: bytes, manifest: AnyManifest
     ) -> ProgressRecord | None:
         try:
             earlier, _ = open_manifest(file_key, (work_dir / "manifest.rec").read_bytes())
             progress = ProgressRecord.load(work_dir / "progress.json")
         except (OSError, SGraphSendError):  # an unreadable leftover is started afresh
             return None
-        same = (earlier.sha256, earlier.size, earlier.record_size) == (
-            manifest.sha256, manifest.size, manifest.record_size,
-        )
+        same = earlier.identity == manifest.identity
         return progress if same and progress.count == manifest.chunk_count else None
 
     @classmethod
@@ -137,7 +161,7 @@ class PartialFile:
             self.duplicates += 1
             self.duplicate_bytes += len(record)
             raise DuplicateRecordError(f"record {index} was already received")
-        os.pwrite(self._fd, plaintext, self.manifest.layout.offset(index))
+        self._write(index, plaintext)
         self.progress.mark(index, via)
         self._unsaved += 1
         self._unchecked += 1
@@ -168,7 +192,7 @@ class PartialFile:
 
     def save(self) -> None:
         """Flush data, then record progress: the record never claims unflushed chunks."""
-        os.fsync(self._fd)
+        self._flush()
         self.checkpoint()
         self._unsaved = 0
         self._saved_at = time.monotonic()
@@ -185,6 +209,11 @@ class PartialFile:
     def destination(self, dest_dir: Path | str) -> Path:
         return Path(dest_dir) / safe_file_name(self.manifest.name)
 
+    def conflict(self, dest_dir: Path | str) -> Path | None:
+        """A file already where this transfer would put one (`--force` overwrites it)."""
+        dest = self.destination(dest_dir)
+        return dest if dest.exists() else None
+
     def finalize(self, dest_dir: Path | str, force: bool = False) -> Path:
         """Check completeness and the whole-file hash, then give the file its name."""
         if not self.complete:
@@ -194,6 +223,7 @@ class PartialFile:
                 f" (first missing: {missing.ranges()[0][0]})"
             )
         self.save()
+        assert isinstance(self.manifest, Manifest)  # a tree finishes in `PartialTree`
         if sha256_file(self.work_dir / "data") != self.manifest.sha256:
             raise HashMismatchError(
                 "every record verified but the file's SHA-256 differs from the manifest"
@@ -207,11 +237,10 @@ class PartialFile:
         return dest
 
     def close(self) -> None:
-        if self._fd >= 0:
-            if self._unsaved:
-                self.save()
-            os.close(self._fd)
-            self._fd = -1
+        if not self._closed and self._unsaved:
+            self.save()
+        self._closed = True
+        self._close_data()
 
     def __enter__(self) -> PartialFile:
         return self

@@ -84,6 +84,9 @@ class FileSource:
     def resume(cls, path: Path | str, file_key: bytes, manifest_record: bytes) -> FileSource:
         """Go on with an earlier transfer (same transfer id) only if the file is the same bytes."""
         manifest, cipher = open_manifest(file_key, manifest_record)
+        if not isinstance(manifest, Manifest):
+            raise SourceChangedError("this transfer sent several files and folders: name them"
+                                     " all, as when it started")
         if sha256_file(path) != manifest.sha256:
             raise SourceChangedError(
                 f"{path} is not the file this transfer started with; send it as a new transfer"

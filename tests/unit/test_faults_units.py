@@ -41,7 +41,7 @@ def test_a_dash_code_is_the_receive_link(argv):
 def test_a_dash_code_is_the_resume_value(argv):
     code = TransferSecret(DASH_RAW).code
     args = build_parser().parse_args(codes_as_operands([a.format(c=code) for a in argv]))
-    assert args.resume == code and args.file == "f.bin"
+    assert args.resume == code and args.files == ["f.bin"]
 
 
 def test_options_are_left_alone():
@@ -80,4 +80,6 @@ def test_the_printed_hints_parse_as_pasted(tmp_path):
         for parsed in (build_parser().parse_args(argv),
                        build_parser().parse_args(codes_as_operands(argv))):
             assert getattr(parsed, field) == code and parsed.server == "ws://127.0.0.1:9/"
-    assert build_parser().parse_args(shlex.split(resume)[1:]).file == "my file.bin"
+    assert build_parser().parse_args(shlex.split(resume)[1:]).files == ["my file.bin"]
+    _, several = hints([Path("a b"), Path("c")], code, "ws://127.0.0.1:9/")
+    assert build_parser().parse_args(shlex.split(several)[1:]).files == ["a b", "c"]

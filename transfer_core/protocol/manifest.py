@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from ..errors import ManifestError, RecordSizeError
 from .layout import ChunkLayout
-from .record import RecordCipher, open_manifest_record
+from .record import RecordCipher, open_manifest_records
+from .tree import TREE_MANIFEST_VERSION, TreeManifest, parse_any
 
 MANIFEST_VERSION = 1
 MAX_NAME_BYTES = 255
@@ -21,7 +22,8 @@ _NOT_IN_NAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 FALLBACK_NAME = "file"
 
-__all__ = ["Manifest", "manifest_name", "name_problem", "open_manifest", "seal_manifest"]
+__all__ = ["AnyManifest", "Manifest", "manifest_name", "name_problem", "open_manifest",
+           "parse_manifest", "seal_manifest"]
 
 
 def name_problem(name: str) -> str | None:
@@ -79,6 +81,11 @@ class Manifest:
     @property
     def chunk_count(self) -> int:
         return self.layout.count
+
+    @property
+    def identity(self) -> tuple[str, int, int]:
+        """Same identity, same bytes: a restarted sender's new transfer id is adopted."""
+        return self.sha256, self.size, self.record_size
 
     def to_json(self) -> bytes:
         """Canonical JSON: sorted keys, no spaces, UTF-8 (the test vectors depend on it)."""
@@ -138,13 +145,26 @@ class Manifest:
         return manifest
 
 
-def seal_manifest(file_key: bytes, transfer_id: bytes, manifest: Manifest) -> bytes:
-    """The manifest as the transfer's first record."""
+AnyManifest = Manifest | TreeManifest
+"""One file (version 1) or many files and folders (version 2, revision 2.1)."""
+
+
+def parse_manifest(data: bytes) -> AnyManifest:
+    """A manifest of either version from its JSON; `ManifestError` if it is neither."""
+    doc = parse_any(data)
+    if doc.get("v") == TREE_MANIFEST_VERSION and "entries" in doc:
+        return TreeManifest.from_doc(doc, data)
+    return Manifest.from_json(data)
+
+
+def seal_manifest(file_key: bytes, transfer_id: bytes, manifest: AnyManifest) -> bytes:
+    """The manifest as the transfer's first record (or records, for a long list)."""
     return RecordCipher(file_key, transfer_id, manifest.layout).seal_manifest(manifest.to_json())
 
 
-def open_manifest(file_key: bytes, record: bytes) -> tuple[Manifest, RecordCipher]:
-    """Verify the manifest record; return it and the cipher for the transfer's data records."""
-    header, plaintext = open_manifest_record(file_key, record)
-    manifest = Manifest.from_json(plaintext)
+def open_manifest(file_key: bytes, record: bytes) -> tuple[AnyManifest, RecordCipher]:
+    """Verify the manifest record(s); return the manifest and the cipher for the
+    transfer's data records."""
+    header, plaintext = open_manifest_records(file_key, record)
+    manifest = parse_manifest(plaintext)
     return manifest, RecordCipher(file_key, header.transfer_id, manifest.layout)

@@ -38,11 +38,16 @@ _KNOWN_FLAGS = FLAG_LAST | FLAG_MANIFEST
 HEADER = struct.Struct(">BBH16sIII")
 assert HEADER.size == HEADER_BYTES
 MAX_MANIFEST_BYTES = 4096
+"""Plaintext bytes in one manifest record: a record always fits a 16 KiB message."""
+MAX_MANIFEST_RECORDS = 1024
+"""Manifest records in one transfer (revision 2.1): a list of entries up to 4 MiB of JSON
+(about 20,000 entries with long paths), bounded so a receiver's memory is too."""
 _NONCE = struct.Struct(">IQ")
 _DOMAIN_DATA = 0
 _DOMAIN_MANIFEST = 1
 
-__all__ = ["RecordCipher", "RecordHeader", "open_manifest_record"]
+__all__ = ["RecordCipher", "RecordHeader", "manifest_record_count", "open_manifest_record",
+           "open_manifest_records", "split_manifest_records"]
 
 
 @dataclass(frozen=True)
@@ -131,12 +136,24 @@ class RecordCipher:
         return header + self._encrypt(_NONCE.pack(_DOMAIN_DATA, index), plaintext, header)
 
     def seal_manifest(self, plaintext: bytes) -> bytes:
-        """Seal the manifest: flags manifest|last, index 0, count 1, key check in front."""
-        if len(plaintext) > MAX_MANIFEST_BYTES:
-            raise ValueError(f"a manifest is at most {MAX_MANIFEST_BYTES} bytes")
-        header = RecordHeader(self.transfer_id, 0, 1, len(plaintext), FLAG_MANIFEST | FLAG_LAST)
-        aad = bytes(header) + self.key_check
-        return aad + self._aead.encrypt(header.nonce(), plaintext, aad)
+        """Seal the manifest: flags manifest|last, index 0, count 1, key check in front.
+
+        A manifest longer than `MAX_MANIFEST_BYTES` (a list of entries, revision 2.1) is
+        cut into pieces of exactly that size (the last shorter), sealed as manifest
+        records `0 … m-1` of count `m`, the last flag on the last, laid end to end.
+        """
+        pieces = [plaintext[i:i + MAX_MANIFEST_BYTES]
+                  for i in range(0, len(plaintext), MAX_MANIFEST_BYTES)] or [b""]
+        if len(pieces) > MAX_MANIFEST_RECORDS:
+            raise ValueError(f"a manifest is at most {MAX_MANIFEST_RECORDS} records")
+        count = len(pieces)
+        out = []
+        for index, piece in enumerate(pieces):
+            flags = FLAG_MANIFEST | (FLAG_LAST if index == count - 1 else 0)
+            header = RecordHeader(self.transfer_id, index, count, len(piece), flags)
+            aad = bytes(header) + self.key_check
+            out.append(aad + self._aead.encrypt(header.nonce(), piece, aad))
+        return b"".join(out)
 
     # --- opening ----------------------------------------------------------------
 
@@ -179,12 +196,16 @@ class RecordCipher:
 
 
 def open_manifest_record(file_key: bytes, record: bytes) -> tuple[RecordHeader, bytes]:
-    """Verify a manifest record and return its header and plaintext (the manifest JSON)."""
+    """Verify a one-record manifest and return its header and plaintext (the manifest JSON)."""
     header = RecordHeader.parse(record)
     if not header.is_manifest:
         raise MalformedRecordError("expected the manifest record first")
     if header.index != 0 or header.count != 1 or not header.is_last:
         raise TamperedRecordError("the manifest header is not well formed")
+    return header, _open_manifest_piece(file_key, header, record)
+
+
+def _open_manifest_piece(file_key: bytes, header: RecordHeader, record: bytes) -> bytes:
     body = OVERHEAD + KEY_CHECK_BYTES
     if len(record) != body + header.length or header.length > MAX_MANIFEST_BYTES:
         raise TamperedRecordError("the manifest record's length does not match its header")
@@ -196,7 +217,71 @@ def open_manifest_record(file_key: bytes, record: bytes) -> tuple[RecordHeader, 
         )
     start = HEADER_BYTES + KEY_CHECK_BYTES
     try:
-        plaintext = AESGCM(rec_key).decrypt(header.nonce(), record[start:], record[:start])
+        return AESGCM(rec_key).decrypt(header.nonce(), record[start:], record[:start])
     except InvalidTag:
         raise TamperedRecordError("the manifest failed authentication: it was altered") from None
-    return header, plaintext
+
+
+def manifest_record_count(record: bytes | memoryview) -> int:
+    """How many manifest records a transfer has, read from its first one (unverified:
+    the count is authenticated when the records are opened)."""
+    header = RecordHeader.parse(record)
+    if not header.is_manifest:
+        raise MalformedRecordError("expected the manifest record first")
+    if not 1 <= header.count <= MAX_MANIFEST_RECORDS:
+        raise TamperedRecordError("the manifest's record count is out of range")
+    return header.count
+
+
+def split_manifest_records(blob: bytes) -> list[bytes]:
+    """Cut manifest records laid end to end (an S3 object, a work folder's manifest.rec)
+    into records, each by its header's length (unverified: `open_manifest_records`)."""
+    out, at = [], 0
+    while at < len(blob):
+        if len(blob) - at < OVERHEAD + KEY_CHECK_BYTES:
+            raise MalformedRecordError("the manifest records end in a fragment")
+        length = HEADER.unpack_from(blob, at)[6]
+        if length > MAX_MANIFEST_BYTES:
+            raise TamperedRecordError("the manifest record's length does not match its header")
+        end = at + OVERHEAD + KEY_CHECK_BYTES + length
+        out.append(blob[at:end])
+        at = end
+        if len(out) > MAX_MANIFEST_RECORDS:
+            raise TamperedRecordError("too many manifest records")
+    if not out:
+        raise MalformedRecordError("no manifest record")
+    return out
+
+
+def open_manifest_records(file_key: bytes, blob: bytes) -> tuple[RecordHeader, bytes]:
+    """Verify a transfer's manifest records laid end to end; return the first's header and
+    the whole manifest plaintext (the pieces joined).
+
+    One record is the version-2 form (`open_manifest_record`); several (revision 2.1)
+    must be records `0 … m-1` of one transfer id, each `count = m`, the last flag
+    exactly on the last, every piece but the last exactly `MAX_MANIFEST_BYTES`.
+    """
+    first = RecordHeader.parse(blob)
+    if not first.is_manifest:
+        raise MalformedRecordError("expected the manifest record first")
+    if first.count == 1 or first.index != 0 or first.is_last:
+        return open_manifest_record(file_key, blob)  # one record, checked as in version 2
+    if first.count > MAX_MANIFEST_RECORDS:
+        raise TamperedRecordError("the manifest's record count is out of range")
+    records = split_manifest_records(blob)
+    if first.count != len(records):
+        raise TamperedRecordError(
+            f"the manifest has {first.count} records, {len(records)} arrived"
+        )
+    pieces = []
+    for index, record in enumerate(records):
+        header = RecordHeader.parse(record)
+        last = index == first.count - 1
+        if not header.is_manifest or header.transfer_id != first.transfer_id:
+            raise TamperedRecordError("a manifest record of another transfer, or a data record")
+        if header.index != index or header.count != first.count or header.is_last != last:
+            raise TamperedRecordError("the manifest records are out of order or cut short")
+        if not last and header.length != MAX_MANIFEST_BYTES:
+            raise TamperedRecordError("a manifest record but the last is not full")
+        pieces.append(_open_manifest_piece(file_key, header, record))
+    return first, b"".join(pieces)

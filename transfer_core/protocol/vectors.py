@@ -36,6 +36,7 @@ from .ranges import RangeEncodingError, RangeSet
 from .record import RecordCipher
 from .room import offer
 from .secret import TransferSecret
+from .tree_vectors import tree_group
 
 SECRET = bytes(range(32))
 TRANSFER_ID = bytes(range(0xA0, 0xB0))
@@ -124,6 +125,8 @@ def compute() -> dict[str, Any]:
         )
         doc["stored_layout"] = _stored_layout(keys.room_id, large)
         doc["failures"] = _failures(Path(tmp), keys.file_key)
+        doc["tree"] = tree_group(Path(tmp), keys.file_key, TRANSFER_ID, CREATED, SMALL_FILE,
+                                 large_file())
         small.close()
         large.close()
     return doc

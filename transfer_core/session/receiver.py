@@ -27,6 +27,7 @@ from pathlib import Path
 from ..errors import DestinationExistsError, SGraphSendError, TruncatedTransferError
 from ..protocol.keys import TransferKeys
 from ..protocol.progress import Via
+from ..protocol.tree import listing
 from ..s3.errors import TransferExpiredError
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
@@ -374,8 +375,11 @@ class Receiver(PeerSession):
         token = self.work_dir / TOKEN_FILE
         if not token.exists():  # the work folder exists now: a restart takes its slot back
             token.write_text(self.token)
-        dest = partial.destination(self.out_dir)
-        if dest.exists() and not self.force:
+        show = getattr(self.reporter, "manifest", None)  # optional: the CLI's entry display
+        if show is not None:
+            show(partial.manifest)
+        dest = partial.conflict(self.out_dir)
+        if dest is not None and not self.force:
             await transport.refuse("exists", "the receiver already has a file of that name")
             raise DestinationExistsError(f"{dest} exists; pass --force to overwrite it")
         await transport.announce(partial.progress.held)
@@ -431,6 +435,6 @@ class Receiver(PeerSession):
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
             resent_bytes=self._duplicate_bytes + self.partial.duplicate_bytes,
             reconnects=self.attempts - 1, setup_ms=self.setup_ms, destination=str(dest),
-            route=self.route,
+            route=self.route, entries=listing(manifest),
             receipts=[self.receipt.to_json()] if self.receipt is not None else None,
         )

@@ -70,6 +70,9 @@ class TransferSummary:
     upload stopped and the rest went peer to peer (#15 §3)."""
     receivers: list[dict[str, Any]] | None = None
     """Sender with `--receivers N` (#15): one entry per receiver, by its number."""
+    entries: list[dict[str, Any]] | None = None
+    """Many files and folders (#15): each entry's `path`, `kind` and `size`, in order;
+    None for one file."""
 
     @property
     def mb_per_s(self) -> float:

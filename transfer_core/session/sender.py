@@ -33,6 +33,7 @@ from pathlib import Path
 from ..protocol.keys import TransferKeys
 from ..protocol.progress import Via
 from ..protocol.ranges import RangeSet
+from ..protocol.tree import listing
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
 from ..signalling.control import apply_limits
@@ -41,6 +42,7 @@ from ..source import FileSource
 from ..transport.base import SendTransport
 from ..transport.s3 import S3SendTransport
 from ..transport.webrtc import WebRtcSendTransport
+from ..tree_source import TreeSource, open_source, resume_source
 from ..webrtc.channel import PREFERRED_RECORD_SIZE, open_as_offerer, record_size_for
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
@@ -87,7 +89,8 @@ class Sender(PeerSession):
 
     role = "sender"
 
-    def __init__(self, path: Path, keys: TransferKeys, token: str, options: PeerOptions,
+    def __init__(self, path: Path | list[Path], keys: TransferKeys, token: str,
+                 options: PeerOptions,
                  reporter: Reporter | None = None,
                  preferred_record_size: int = PREFERRED_RECORD_SIZE,
                  resume: bool = False, state: SendState | None = None,
@@ -95,12 +98,14 @@ class Sender(PeerSession):
         super().__init__(keys, token, options, StateMachine("sender", _S.WAITING, SENDER_MOVES),
                          reporter)
         self.path = path
+        self.paths = path if isinstance(path, list) else [path]
+        """What is sent: one file (a version-1 manifest), or several files and folders."""
         self.preferred_record_size = preferred_record_size
         self.resume = resume
         self.state = state or SendState(keys.room_id)
         self.done_records = DoneRecords(self.state.dir.parent)
         self.http = http or HttpClient()
-        self.source: FileSource | None = None
+        self.source: FileSource | TreeSource | None = None
         self.sent = RangeSet(0)
         self.held = RangeSet(0)
         """What the receiver said it holds (its last `have`)."""
@@ -223,9 +228,10 @@ class Sender(PeerSession):
         if record is None:
             record = await self._stored_manifest()
         self.source = await asyncio.to_thread(
-            FileSource.resume, self.path, self.keys.file_key, record
+            resume_source, self.paths, self.keys.file_key, record
         )
         self._adopt(self.source)
+        self._show_source(self.source)
         self.held = self.state.held(self.source.layout.count)
         self.reporter.status(
             f"resuming: the receiver held {len(self.held)} of {self.source.layout.count} records"
@@ -244,18 +250,19 @@ class Sender(PeerSession):
             ) from None
         return await asyncio.to_thread(self.http.get, stored.manifest_url)
 
-    def _adopt(self, source: FileSource) -> None:
+    def _adopt(self, source: FileSource | TreeSource) -> None:
         self.state.save_manifest(source.manifest_record)
         count = source.layout.count
         self.sent = RangeSet(count)
         if self.held.universe != count:
             self.held = RangeSet(count)
 
-    async def _open_source(self, record_size: int) -> FileSource:
+    async def _open_source(self, record_size: int) -> FileSource | TreeSource:
         if self.source is None:
             self.source = await asyncio.to_thread(
-                FileSource.create, self.path, self.keys.file_key, record_size
+                open_source, self.paths, self.keys.file_key, record_size
             )
+            self._show_source(self.source)
             self._adopt(self.source)
         return self.source
 
@@ -274,6 +281,11 @@ class Sender(PeerSession):
         if self._started is None:
             self._started = time.perf_counter()
         return await transport.send(source, held, self.reporter.progress)
+
+    def _show_source(self, source: FileSource | TreeSource) -> None:
+        show = getattr(self.reporter, "manifest", None)  # optional: the CLI's entry display
+        if show is not None:
+            show(source.manifest)
 
     def _note_held(self, held: RangeSet) -> None:
         if held.universe == self.held.universe:
@@ -337,6 +349,7 @@ class Sender(PeerSession):
             chunks=chunks, sha256_verified=False, resent_bytes=self.resent_bytes,
             reconnects=max(0, self.attempts - 1), setup_ms=self.setup_ms,
             stored_until=stored.stored_until, route=self.route,
+            entries=listing(source.manifest),
         )
 
     async def _take_receipts(self, summary: TransferSummary) -> None:
@@ -355,5 +368,6 @@ class Sender(PeerSession):
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
             resent_bytes=self.resent_bytes, reconnects=self.attempts - 1, setup_ms=self.setup_ms,
             route=self.route, upload_stopped=self.upload_stopped,
+            entries=listing(self.source.manifest),
         )
 

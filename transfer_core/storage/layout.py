@@ -19,8 +19,10 @@ MIN_PART_BYTES = 5 * 1024 * 1024
 PART_TARGET_BYTES = 8 * 1024 * 1024
 """What the reference client aims a part at (whole records, at least this)."""
 MAX_FIRST = 2**32 - 1
-MAX_MANIFEST_OBJECT_BYTES = 32 + 16 + 4096 + 16
-"""A sealed manifest record at its largest: header, key check, 4096 bytes of JSON, tag."""
+MAX_MANIFEST_RECORDS = 1024
+MAX_MANIFEST_OBJECT_BYTES = MAX_MANIFEST_RECORDS * (32 + 16 + 4096 + 16)
+"""The sealed manifest records at their largest: up to 1024 records (revision 2.1: a list
+of entries), each header, key check, 4096 bytes of JSON, tag."""
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3
 """S3's limit on one PUT."""
 MAX_RECORD_OBJECTS = 16

@@ -15,7 +15,7 @@ from ..protocol.progress import Via
 
 if TYPE_CHECKING:
     from ..protocol.layout import ChunkLayout
-    from ..protocol.manifest import Manifest
+    from ..protocol.manifest import AnyManifest
     from ..protocol.progress import ProgressRecord
     from ..protocol.ranges import RangeSet
 
@@ -39,7 +39,7 @@ class RecordSource(Protocol):
 class RecordSink(Protocol):
     """Where a receiving transport puts verified records (`PartialFile`)."""
 
-    manifest: Manifest
+    manifest: AnyManifest
     progress: ProgressRecord
     """Held chunks per transport."""
     durable: RangeSet

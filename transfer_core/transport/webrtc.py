@@ -28,6 +28,7 @@ from collections.abc import Callable
 from ..errors import DuplicateRecordError, RecordError
 from ..protocol.progress import Via
 from ..protocol.ranges import RangeSet
+from ..protocol.record import manifest_record_count, split_manifest_records
 from ..session.control import Done, Fail, Have, ProtocolError, decode_control, expect_text
 from ..session.errors import PeerFailedError
 from ..webrtc.channel import DataPipe
@@ -95,7 +96,8 @@ class WebRtcSendTransport:
         return self.pipe.max_message_size
 
     async def begin(self, source: RecordSource) -> RangeSet:
-        await self.pipe.send(source.manifest_record)
+        for record in split_manifest_records(source.manifest_record):  # one, or a list's
+            await self.pipe.send(record)
         first = decode_control(expect_text(await self._recv()))
         if isinstance(first, Fail):
             raise PeerFailedError(first.code, first.message)
@@ -214,7 +216,13 @@ class WebRtcReceiveTransport:
         self.last_heard = time.monotonic()
         if not isinstance(first, bytes):
             raise ProtocolError("the sender did not start with the manifest")
-        return first
+        records = [first]
+        for _ in range(manifest_record_count(first) - 1):  # a long list: several records
+            more = await recv_within(self.pipe, self.silence, "sender")
+            if not isinstance(more, bytes):
+                raise ProtocolError("the sender's manifest records were cut short")
+            records.append(more)
+        return b"".join(records)
 
     async def announce(self, held: RangeSet) -> None:
         await self._ack(held)

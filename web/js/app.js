@@ -6,7 +6,9 @@
 //   ice      auto | local | any: `local` signals and accepts 127.0.0.1 candidates only;
 //            `auto` (default) does so when the server is on loopback
 //   relay    1: relay-only ICE policy (TURN), e.g. browser to browser on loopback
-//   save     auto | picker | opfs | memory (see sink.js)
+//   save     auto | picker | opfs | memory (see sink.js); many files (#15): auto and picker
+//            ask for a folder where the browser can write one, opfs and memory give one
+//            download per file
 //   memlimit in-memory receive limit in MiB (default 512)
 //   record   preferred record size in KiB (default 64; the receiver may lower it)
 //   p2p      seconds the sender waits for the receiver before storing the file in S3
@@ -27,6 +29,7 @@ import { runVectors } from "./selftest.js";
 import { Meter, Receiver, Sender } from "./session.js";
 import { PickerSink } from "./sink.js";
 import { DEFAULT_MEMORY_LIMIT } from "./sink.js";
+import { Selection, droppedItems, pickedItems } from "./tree.js";
 
 const $ = (id) => document.getElementById(id);
 const MiB = 1024 * 1024;
@@ -129,6 +132,18 @@ function makeReport() {
       $("path").textContent = text;
       window.sgraph.path = path;
     },
+    entrySaved(item) {
+      // many files (#15): each verified file as it completes (a download, or in the folder)
+      window.sgraph.saved = [...(window.sgraph.saved || []), { path: item.path, size: item.size, name: item.name }];
+      if (item.blob) {
+        const a = document.createElement("a");
+        a.href = URL.createObjectURL(item.blob);
+        a.download = item.name;
+        a.click();
+        setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+      }
+      $("status").textContent = `Saved ${item.path}`;
+    },
     progress(done, total) {
       const m = meter.add(done, total);
       $("progress").max = total || 1;
@@ -198,6 +213,16 @@ function sendMode(settings) {
   let started = false;
   const start = async (file) => {
     if (!file || started) return;
+    // several files or a folder (#15): one transfer of them all
+    if (Array.isArray(file)) {
+      if (!file.length) return;
+      try {
+        file = file.length === 1 && !file[0].path.includes("/") && file[0].file ? file[0].file : new Selection(file);
+      } catch (e) {
+        showError(e);
+        return;
+      }
+    }
     started = true;
     drop.hidden = true;
     $("pending").hidden = true;
@@ -238,7 +263,8 @@ function sendMode(settings) {
       offered?.release();
     }
   };
-  $("file").addEventListener("change", (e) => start(e.target.files[0]));
+  $("file").addEventListener("change", (e) => start(pickedItems(e.target.files)));
+  $("folder")?.addEventListener("change", (e) => start(pickedItems(e.target.files)));
   drop.addEventListener("dragover", (e) => {
     e.preventDefault();
     drop.classList.add("over");
@@ -247,7 +273,7 @@ function sendMode(settings) {
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    start(e.dataTransfer.files[0]);
+    droppedItems(e.dataTransfer).then(start, showError);
   });
   $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("link").value));
   $("code-form").addEventListener("submit", (e) => {
@@ -284,8 +310,22 @@ function offerRevoke(settings, link) {
   };
 }
 
-function askPicker(name) {
+function askPicker(name, kind = "file") {
   const button = $("pick-save");
+  if (kind === "folder") {
+    // many files (#15): a folder to save them into (File System Access API)
+    button.textContent = "Choose a folder to save into";
+    button.hidden = false;
+    $("receive-view").hidden = false;
+    document.body.dataset.state = "choose";
+    $("status").textContent = `Choose a folder for ${name}; the files start arriving then.`;
+    return new Promise((resolve, reject) => {
+      button.onclick = () => {
+        button.hidden = true;
+        window.showDirectoryPicker({ mode: "readwrite" }).then(resolve, reject);
+      };
+    });
+  }
   button.hidden = false;
   $("receive-view").hidden = false;
   document.body.dataset.state = "choose";

@@ -32,6 +32,7 @@ export const MIN_RECORD_SIZE = 16 * 1024;
 export const MAX_RECORD_SIZE = 256 * 1024;
 export const PREFERRED_RECORD_SIZE = 64 * 1024;
 export const MAX_MANIFEST_BYTES = 4096;
+export const MAX_MANIFEST_RECORDS = 1024; // revision 2.1: a long list spans several records
 export const MAX_CHUNKS = 2 ** 32 - 1;
 const CODE_LENGTH = 43;
 
@@ -211,11 +212,20 @@ export class RecordCipher {
     return out;
   }
 
+  /** Seal the manifest: one record, or (revision 2.1, a long list) records 0 … m-1 of
+   *  4096-byte pieces, the last flag on the last, laid end to end. */
   async sealManifest(json) {
-    if (json.length > MAX_MANIFEST_BYTES) throw new RangeError(`a manifest is at most ${MAX_MANIFEST_BYTES} bytes`);
-    const aad = concat(header(FLAG_MANIFEST | FLAG_LAST, this.transferId, 0, 1, json.length), this.keyCheck);
-    const body = await subtle.encrypt({ name: "AES-GCM", iv: nonce(1, 0), additionalData: aad }, this.key, json);
-    return concat(aad, new Uint8Array(body));
+    const pieces = [];
+    for (let at = 0; at < json.length || !pieces.length; at += MAX_MANIFEST_BYTES) pieces.push(json.subarray(at, at + MAX_MANIFEST_BYTES));
+    if (pieces.length > MAX_MANIFEST_RECORDS) throw new RangeError(`a manifest is at most ${MAX_MANIFEST_RECORDS} records`);
+    const records = [];
+    for (let i = 0; i < pieces.length; i++) {
+      const flags = FLAG_MANIFEST | (i === pieces.length - 1 ? FLAG_LAST : 0);
+      const aad = concat(header(flags, this.transferId, i, pieces.length, pieces[i].length), this.keyCheck);
+      const body = await subtle.encrypt({ name: "AES-GCM", iv: nonce(1, i), additionalData: aad }, this.key, pieces[i]);
+      records.push(concat(aad, new Uint8Array(body)));
+    }
+    return records.length === 1 ? records[0] : concat(...records);
   }
 
   /** Verify a data record (the checks of protocol.md §3 in order) -> {index, plaintext}. */
@@ -246,23 +256,66 @@ export async function openManifestRecord(fileKey, record) {
   const h = parseHeader(record);
   if (!(h.flags & FLAG_MANIFEST)) throw verification("malformed", "The sender did not start with the manifest.");
   if (h.index !== 0 || h.count !== 1 || !(h.flags & FLAG_LAST)) throw verification("tampered", "The manifest header is not well formed.");
+  return { transferId: record.slice(4, 20), json: await openManifestPiece(fileKey, h, record) };
+}
+
+async function openManifestPiece(fileKey, h, record) {
   const bodyAt = HEADER_BYTES + KEY_CHECK_BYTES;
   if (record.length !== OVERHEAD + KEY_CHECK_BYTES + h.length || h.length > MAX_MANIFEST_BYTES) {
     throw verification("tampered", "The manifest record's length does not match its header.");
   }
-  const transferId = record.slice(4, 20);
-  const recordKey = await recordKeyOf(fileKey, transferId);
+  const recordKey = await recordKeyOf(fileKey, h.transferId);
   if (!equal(record.subarray(HEADER_BYTES, bodyAt), await keyCheckOf(recordKey))) {
     throw verification("wrong-key", "This transfer was sealed under another key: the link is wrong or was altered.");
   }
-  let json;
   try {
-    json = await subtle.decrypt({ name: "AES-GCM", iv: nonce(1, 0), additionalData: record.subarray(0, bodyAt) },
-      await aesKey(recordKey), record.subarray(bodyAt));
+    return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce(1, h.index), additionalData: record.subarray(0, bodyAt) },
+      await aesKey(recordKey), record.subarray(bodyAt)));
   } catch {
     throw verification("tampered", "The manifest failed authentication: it was altered on the way.");
   }
-  return { transferId, json: new Uint8Array(json) };
+}
+
+/** How many manifest records a transfer has, from its first (authenticated when opened). */
+export function manifestRecordCount(record) {
+  const h = parseHeader(record);
+  if (!(h.flags & FLAG_MANIFEST)) throw verification("malformed", "The sender did not start with the manifest.");
+  if (h.count < 1 || h.count > MAX_MANIFEST_RECORDS) throw verification("tampered", "The manifest's record count is out of range.");
+  return h.count;
+}
+
+/** Manifest records laid end to end -> each record (cut by its header's length). */
+export function splitManifestRecords(blob) {
+  const out = [];
+  for (let at = 0; at < blob.length;) {
+    if (blob.length - at < OVERHEAD + KEY_CHECK_BYTES) throw verification("malformed", "The manifest records end in a fragment.");
+    const length = new DataView(blob.buffer, blob.byteOffset + at).getUint32(28);
+    if (length > MAX_MANIFEST_BYTES || out.length >= MAX_MANIFEST_RECORDS) throw verification("tampered", "The manifest records are malformed.");
+    out.push(blob.subarray(at, at + OVERHEAD + KEY_CHECK_BYTES + length));
+    at += OVERHEAD + KEY_CHECK_BYTES + length;
+  }
+  return out;
+}
+
+/** Verify a transfer's manifest record(s) -> {transferId, json} (revision 2.1: several). */
+export async function openManifestRecords(fileKey, blob) {
+  const first = parseHeader(blob);
+  if (!(first.flags & FLAG_MANIFEST)) throw verification("malformed", "The sender did not start with the manifest.");
+  if (first.count === 1 || first.index !== 0 || first.flags & FLAG_LAST) return openManifestRecord(fileKey, blob);
+  if (first.count > MAX_MANIFEST_RECORDS) throw verification("tampered", "The manifest's record count is out of range.");
+  const records = splitManifestRecords(blob);
+  if (records.length !== first.count) throw verification("tampered", `The manifest has ${first.count} records; ${records.length} arrived.`);
+  const pieces = [];
+  for (let i = 0; i < records.length; i++) {
+    const h = parseHeader(records[i]);
+    const last = i === first.count - 1;
+    if (!(h.flags & FLAG_MANIFEST) || !equal(h.transferId, first.transferId) || h.index !== i || h.count !== first.count
+      || Boolean(h.flags & FLAG_LAST) !== last || (!last && h.length !== MAX_MANIFEST_BYTES)) {
+      throw verification("tampered", "The manifest records are out of order or cut short.");
+    }
+    pieces.push(await openManifestPiece(fileKey, h, records[i]));
+  }
+  return { transferId: blob.slice(4, 20), json: concat(...pieces) };
 }
 
 // --- 4. manifest ------------------------------------------------------------------------

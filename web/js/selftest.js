@@ -6,6 +6,7 @@ import { checkPake } from "./pake-selftest.js";
 import * as P from "./protocol.js";
 import { maxMessageSize, recordSizeFor } from "./peer.js";
 import { PartPlan } from "./storage.js";
+import { checkTree } from "./tree-selftest.js";
 
 export async function runVectors(url = "test-vectors.json") {
   const response = await fetch(url, { cache: "no-store" });
@@ -133,6 +134,7 @@ export async function runVectors(url = "test-vectors.json") {
   });
   await checkSpecGroups(V, keys, transferId, check, same);
   await checkPake(check, same);
+  await checkTree(V, keys, transferId, check, same);
   return { passed: results.filter((r) => r.ok).length, total: results.length, results };
 }
 

@@ -6,7 +6,7 @@
 // Receiver: joining -> connecting -> transferring -> verifying -> done
 // Either may end in `failed` with a SendError whose `kind` tells the person what to do.
 
-import { formatBytes, unb64, b64 } from "./bytes.js";
+import { concat, formatBytes, unb64, b64 } from "./bytes.js";
 import * as P from "./protocol.js";
 import { ChannelClosed, openAsAnswerer, openAsOfferer, recordSizeFor, rtcConfig } from "./peer.js";
 import { storeTransfer } from "./storage.js";
@@ -16,6 +16,7 @@ import { chooseSink } from "./sink.js";
 import { RECEIPT_WAIT_MS, receiverId, signReceipt, verifyReceipt } from "./receipt.js";
 import { forgetUpload, rememberUpload, resumeSource } from "./upload-resume.js";
 import { SendWindow } from "./window.js";
+import { TreeSink, parseAnyManifest } from "./tree.js";
 
 // the receiver acknowledges at least this often, and whenever it has nothing more to read,
 // so a sender at the edge of its flow-control window is never left waiting (§8)
@@ -144,6 +145,8 @@ export class Sender {
 
   async hash() {
     const { file } = this;
+    // many files (#15): a SHA-256 per file, no whole-stream hash
+    if (file.tree) return file.hashEntries((done, total) => this.report.preparing(done, total));
     const hasher = P.fileHasher();
     for (let at = 0; at < file.size || at === 0; at += HASH_SLICE) {
       hasher.update(new Uint8Array(await this.read(at, Math.min(file.size, at + HASH_SLICE))));
@@ -274,6 +277,7 @@ export class Sender {
     if (this.source) return this.source;
     this.report.state("connecting", "Preparing the file (SHA-256)…");
     const sha256 = await this.hashing;
+    if (this.file.tree) return this.openTreeSource(recordSize);
     const manifest = {
       name: P.manifestName(this.file.name), size: this.file.size, media_type: this.file.type || "application/octet-stream",
       record_size: recordSize, sha256, created: P.utcNow(),
@@ -281,6 +285,16 @@ export class Sender {
     const layout = new P.Layout(manifest.size, recordSize);
     const cipher = await P.RecordCipher.create(this.keys.fileKey, crypto.getRandomValues(new Uint8Array(16)), layout);
     this.source = { manifest, layout, cipher, manifestRecord: await cipher.sealManifest(P.manifestJson(manifest)) };
+    return this.source;
+  }
+
+  /** Many files: the version-2 manifest (its records, when the list is long, end to end). */
+  async openTreeSource(recordSize) {
+    const json = this.file.manifestJson(recordSize, P.utcNow());
+    const layout = new P.Layout(this.file.size, recordSize);
+    const cipher = await P.RecordCipher.create(this.keys.fileKey, crypto.getRandomValues(new Uint8Array(16)), layout);
+    const manifest = { name: this.file.name, size: this.file.size, record_size: recordSize };
+    this.source = { manifest, layout, cipher, manifestRecord: await cipher.sealManifest(json) };
     return this.source;
   }
 
@@ -301,7 +315,7 @@ export class Sender {
   async transfer(pipe, silence) {
     const src = await this.openSource(recordSizeFor(pipe.maxMessageSize, this.settings.recordSize));
     const { layout } = src;
-    await pipe.send(src.manifestRecord);
+    for (const record of P.splitManifestRecords(src.manifestRecord)) await pipe.send(record);
     silence.heard();
     const recv = async () => {
       const message = await pipe.recv();
@@ -502,21 +516,25 @@ export class Receiver {
   /** The manifest record (first message, or the S3 object's head): open it once. */
   async takeManifest(record) {
     if (this.cipher) {
-      const { transferId } = await P.openManifestRecord(this.keys.fileKey, record);
+      const { transferId } = await P.openManifestRecords(this.keys.fileKey, record);
       if (transferId.some((b, i) => b !== this.cipher.transferId[i])) {
         throw new P.SendError("protocol", "The sender restarted this transfer from the beginning; open the link again.", "restarted");
       }
       return;
     }
-    const { transferId, json } = await P.openManifestRecord(this.keys.fileKey, record);
+    const { transferId, json } = await P.openManifestRecords(this.keys.fileKey, record);
     this.manifestRecord = record;
-    const manifest = P.parseManifest(json);
+    const manifest = parseAnyManifest(json);
     manifest.safeName = P.safeName(manifest.name);
     this.manifest = manifest;
     this.cipher = await P.RecordCipher.create(this.keys.fileKey, transferId, manifest.layout);
-    this.hasher = P.fileHasher();
+    this.hasher = manifest.tree ? { update() {}, digestHex: () => "" } : P.fileHasher();
     this.report.manifest(manifest);
-    this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker, transferId);
+    if (manifest.tree) {
+      // many files (#15): a folder the person picks, else one download per verified file
+      this.sink = await TreeSink.create(manifest, this.settings, this.keys.roomId, chooseSink, (name) => this.askPicker(name, "folder"));
+      this.sink.onSaved = (item) => this.report.entrySaved?.(item);
+    } else this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker, transferId);
     this.report.sink(this.sink.kind);
     if (this.sink.held) {
       // chunks verified before a reload (resume.js): the first `have` says so
@@ -540,7 +558,10 @@ export class Receiver {
   async receive(pipe) {
     const first = await pipe.recv();
     if (typeof first === "string") throw new P.SendError("protocol", "The sender did not start with the manifest.");
-    await this.takeManifest(first);
+    const records = [first];
+    for (let i = P.manifestRecordCount(first); i > 1; i--) records.push(await pipe.recv()); // a long list (#15)
+    if (records.some((r) => typeof r === "string")) throw new P.SendError("protocol", "The sender's manifest records were cut short.");
+    await this.takeManifest(records.length === 1 ? first : concat(...records));
     const { layout } = this.manifest;
     const have = () => JSON.stringify({ t: "have", r: b64(P.encodeRanges(layout.count, this.next ? [[0, this.next]] : [])) });
     await pipe.send(have());
@@ -609,18 +630,18 @@ export class Receiver {
     const { layout } = this.manifest;
     this.report.progress(layout.size, layout.size);
     this.report.state("verifying", "Verifying the whole file's SHA-256…");
-    const digest = this.hasher.digestHex();
-    if (digest !== this.manifest.sha256) {
+    const digest = this.manifest.tree ? "" : this.hasher.digestHex(); // a tree: each file checked as it came
+    if (!this.manifest.tree && digest !== this.manifest.sha256) {
       throw new P.SendError("verification", "The file's SHA-256 does not match the manifest: nothing was saved.", "hash-mismatch");
     }
-    const { blob, saved } = await this.sink.finish();
+    const { blob, saved, entries } = await this.sink.finish();
     this.finished = true;
     await reportDownload(this.relay); // counts against the sender's download limit
     const receipt = await this.sendReceipt(via === "s3" ? (this.mixed ? "p2p+s3" : "s3") : "p2p");
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? (this.mixed ? "mixed" : "storage") : this.path,
       reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
-      sizeText: formatBytes(layout.size), resumedBytes: this.resumedBytes ?? 0, receipt };
+      sizeText: formatBytes(layout.size), resumedBytes: this.resumedBytes ?? 0, receipt, entries };
   }
 
   /** Tell the sender, signed, that the whole file is here and verified (best effort, #15). */

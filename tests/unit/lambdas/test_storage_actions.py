@@ -28,6 +28,7 @@ from lambdas.signalling.service import SignallingService
 from lambdas.signalling.settings import Settings
 from transfer_core.protocol.room import offer, room_id_for
 from transfer_core.storage import manifest_key, records_key
+from transfer_core.storage.layout import MAX_MANIFEST_OBJECT_BYTES
 
 CRED = ", ".join(offer(bytes(range(32))))
 ROOM = room_id_for(bytes(range(32)))
@@ -223,8 +224,9 @@ def test_sizes_over_the_limit_and_more_parts_than_the_size_needs_are_refused(wor
     with pytest.raises(TooLarge):
         call(svc, "S", {"action": "upload-start", "object": "records", "first": 0,
                         "parts": 2, "size": limit + 1, "partSize": limit})
-    with pytest.raises(TooLarge):  # a manifest is small
-        call(svc, "S", {"action": "upload-start", "object": "manifest", "size": 4161})
+    with pytest.raises(TooLarge):  # a manifest is small: at most 1024 records (#15)
+        call(svc, "S", {"action": "upload-start", "object": "manifest",
+                        "size": MAX_MANIFEST_OBJECT_BYTES + 1})
     with pytest.raises(InvalidField, match="make 3 parts, not 4"):
         call(svc, "S", {"action": "upload-start", "object": "records", "first": 0,
                         "parts": 4, "size": 24, "partSize": 10})
