@@ -90,10 +90,11 @@ async def test_receiver_killed_and_restarted_resumes(stack, tmp_path):
     assert (out / "big.bin").read_bytes() == data
     assert sent.event("summary")["reconnects"] == 1
     # a killed receiver loses what it had not acknowledged, and acknowledges only what it
-    # checkpointed: the sender sends again at most its flow-control window, and says so
-    # (#11: it used to say 0, then up to 14.6 MiB)
+    # checkpointed: the sender sends again at most its flow-control window (#11: up to
+    # 14.6 MiB before the window). It can be 0, when the kill finds every record sent
+    # acknowledged; that the count is not always 0 the dropped-channel test shows.
     resent = sent.event("summary")["resent_bytes"]
-    assert 0 < resent <= FLOW_WINDOW_BYTES, f"{resent} bytes sent twice"
+    assert 0 <= resent <= FLOW_WINDOW_BYTES, f"{resent} bytes sent twice"
 
 
 async def test_wrong_link_fails_fast(stack, tmp_path):
