@@ -29,8 +29,10 @@ $(STAMPS)/system: scripts/install-system-deps.sh
 
 system-deps: $(STAMPS)/system
 
+# two workers: browser, lab and each e2e module keep their shared fixtures on one
+# (tests/conftest.py); the suite is about 20 min on one worker, under 15 on two
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 test-fast: install
 	$(PY) -m pytest tests/unit

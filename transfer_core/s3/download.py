@@ -73,6 +73,9 @@ async def download_records(
     for obj in stored.records:
         check_object(layout, obj)
     lock = threading.Lock()
+    # a worker thread cannot be cancelled: once the download stops (done, or a failed
+    # fetch), threads still fetching must not write or save beside the final save
+    stopped = threading.Event()
     accepted = 0
 
     def fetch(obj: StoredRecords, records: range) -> None:
@@ -92,6 +95,8 @@ async def download_records(
             record = bytes(view[offset:offset + size])
             offset += size
             with lock:
+                if stopped.is_set():
+                    return
                 try:
                     partial.accept(record, Via.S3, expected_index=index)
                 except DuplicateRecordError:
@@ -114,7 +119,13 @@ async def download_records(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.to_thread(partial.save)
+
+        def save() -> None:
+            with lock:
+                stopped.set()
+                partial.save()
+
+        await asyncio.to_thread(save)
     return accepted
 
 

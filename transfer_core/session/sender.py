@@ -145,11 +145,11 @@ class Sender(PeerSession):
             if self.attempts:  # after a break the relay may be gone too
                 await self._ensure_relay()
             remaining = deadline - time.monotonic()
-            if remaining <= 0 and self.options.storage:
-                # past the deadline a queued ready must not start yet another attempt: a
-                # receiver retrying as often as the attempts fail kept one always queued
-                return await self._store(router)
             try:
+                if remaining <= 0 and self.options.storage:
+                    # past the deadline a queued ready must not start yet another attempt:
+                    # a receiver retrying as often as the attempts fail kept one queued
+                    raise PeerGoneError("the receiver did not come in time")
                 if not self.options.storage and self.attempts == 0:
                     ready = await self._race(router.readies.get())
                 else:
@@ -320,7 +320,13 @@ class Sender(PeerSession):
         transport = S3SendTransport(self._issuer, self.http, self.held)
         retried = self.http.retried_bytes
         upload = asyncio.ensure_future(self._transfer(transport))
-        arrival = asyncio.ensure_future(router.readies.get())
+        # only a receiver that was absent "comes online": one whose direct attempts
+        # failed (a path that drops everything but signalling) keeps sending `ready`,
+        # and switching back for it would never let the upload finish
+        arrival: asyncio.Future[Ready] = (
+            asyncio.ensure_future(router.readies.get()) if self.attempts == 0
+            else asyncio.get_running_loop().create_future()
+        )
         try:
             await self._race(asyncio.wait({upload, arrival},
                                           return_when=asyncio.FIRST_COMPLETED))

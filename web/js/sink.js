@@ -147,8 +147,9 @@ export async function chooseSink(manifest, settings, tag, askPicker, transferId)
   if (mode === "picker" && PickerSink.available()) return askPicker(manifest.safeName);
   if (mode === "opfs" && OpfsSink.available()) {
     const { quota = Infinity, usage = 0 } = (await navigator.storage.estimate?.()) || {};
-    // kept across a reload of the link, and resumed (resume.js)
-    if (quota - usage >= size) return ResumableSink.open(manifest, tag, transferId);
+    // a whole transfer is kept across a reload of the link, and resumed (resume.js); one
+    // file of a tree (no transfer id of its own) is staged until its download
+    if (quota - usage >= size) return transferId ? ResumableSink.open(manifest, tag, transferId) : OpfsSink.create(manifest, tag);
     if (size > settings.memoryLimit) {
       throw new SendError("too-large", `This file is ${formatBytes(size)}; this browser lets the page store ${formatBytes(quota - usage)} on disk and hold at most ${formatBytes(settings.memoryLimit)} in memory. Free some disk space, or receive it with the sgraph-send command-line tool.`);
     }
