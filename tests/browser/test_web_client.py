@@ -104,10 +104,17 @@ def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
     code = link.split("#", 1)[1]
     assert tab.page.input_value("#link") == link
     out = tmp_path / "out"
-    received = subprocess.run(
-        [*CLI, "receive", link, "-o", str(out), "--server", stack.info.ws_url, "--json", *FAST],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )
+    try:
+        received = subprocess.run(
+            [*CLI, "receive", link, "-o", str(out), "--server", stack.info.ws_url, "--json",
+             *FAST, "-v"],
+            cwd=ROOT, capture_output=True, text=True, timeout=90,
+        )
+    except subprocess.TimeoutExpired as exc:  # seen under load: say what the CLI was doing
+        stderr = exc.stderr or ""
+        stderr = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+        pytest.fail(f"the CLI receiver did not finish in 90 s; page state"
+                    f" {tab.sgraph('state()')!r}; its log:\n{stderr[-4000:]}")
     assert received.returncode == 0, received.stderr[-3000:]
     summary = json.loads(received.stdout.splitlines()[-1])
     assert summary["path"] == "p2p" and summary["sha256_verified"]
