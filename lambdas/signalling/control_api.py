@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Forbidden, StorageUnavailable
+from .errors import StorageUnavailable
 from .messages import DownloadDone, Revoke, TransferLimits
 from .service import Outcome, SignallingService
 from .transfers import TransferControl
@@ -33,9 +33,10 @@ def control_action(service: SignallingService, connection_id: str,
         record = _control(service).set_limits(room, message.downloads, message.expiresIn)
         fields = {"downloads": record.downloads or None, "expiresAt": record.expires_at}
     elif isinstance(message, DownloadDone):
-        room, member = service.member_of(connection_id)
-        if member.role != "receiver":
-            raise Forbidden("Only a receiver reports a completed download.")
+        # a receiver that read the stored file, or a sender with a download limit for a
+        # receiver it served directly (protocol.md 2.2): a link holder either way, who
+        # could revoke the transfer outright
+        room, _ = service.member_of(connection_id)
         counted = _control(service).download_done(room)
         fields = {"counted": counted is not None,
                   "remaining": counted.remaining if counted is not None else None}

@@ -143,13 +143,19 @@ async def test_server_saw_nothing_secret(stack, tmp_path):
         await asyncio.sleep(0.1)
     items = json.dumps(seen, default=_plain)
     run = await finishing
-    await sender.finish()
+    sent = await sender.finish()
     assert run.code == 0, run.stderr[-2000:]
     with open(stack.record, "rb") as fh:
         fh.seek(before)
         frames = [base64.b64decode(json.loads(line)["data"]) for line in fh]
     relayed = b"\n".join(frames)
     assert b'"signal"' in relayed and items.count("receiver") >= 1  # we did look at data
+    # #10 §6: a direct receive costs the backend no receipt and no `download-done`; the
+    # signed receipt came in the receiver's `done`, and the sender verified it
+    assert b"receipt" not in relayed and b"download-done" not in relayed
+    receipts = sent.event("summary")["receipts"]
+    assert len(receipts) == 1 and receipts[0]["path"] == "p2p"
+    assert receipts[0]["receiver"] == run.event("summary")["receipts"][0]["receiver"]
     secret = TransferSecret.parse(link["code"])
     keys = derive_keys(secret)
     forbidden = {

@@ -23,7 +23,7 @@ import pytest
 from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
 
-from .peers import FAST, Peer, PeerRun, receive
+from .peers import FAST, Peer, PeerRun, receive, start_sender
 
 pytestmark = pytest.mark.e2e
 EXIT_CLOSED = 5
@@ -152,3 +152,29 @@ async def test_revoke_deletes_at_once_and_never_stored_is_a_different_error(stac
     assert never.code == 2, never.stderr[-2000:]
     assert never.event("error")["error"] == "TransferExpiredError"
     assert "reason" not in never.event("error")
+
+
+async def test_a_direct_download_counts_once_reported_by_the_sender(stack, tmp_path):
+    """protocol.md 2.2 (#10 §6): a receive that came peer to peer read nothing stored, so
+    the receiver does not report it; the sender, which set `--downloads 1`, does, on the
+    receipt in the receiver's `done`. One `download-done` in all, and the link is used up."""
+    data = os.urandom(200_000)
+    (tmp_path / "direct.bin").write_bytes(data)
+    before = stack.record.stat().st_size if stack.record.exists() else 0
+    sender, link = await start_sender(stack.url, tmp_path / "direct.bin", "--downloads", "1")
+    room = derive_keys(TransferSecret.parse(link["code"])).room_id
+    got = await receive(stack.url, link["code"], tmp_path / "out")
+    sent = await sender.finish()
+    assert got.code == 0 and sent.code == 0, got.stderr[-2000:] + sent.stderr[-2000:]
+    assert (tmp_path / "out" / "direct.bin").read_bytes() == data
+    assert got.event("summary")["path"] == "p2p"
+    assert [r["path"] for r in sent.event("summary")["receipts"]] == ["p2p"]
+    with open(stack.record, "rb") as fh:
+        fh.seek(before)
+        frames = [(json.loads(line)["direction"], base64.b64decode(json.loads(line)["data"]))
+                  for line in fh]
+    reports = [d for direction, d in frames
+               if direction == "in" and b'"download-done"' in d]
+    assert len(reports) == 1, "counted once, by the sender alone"
+    item = transfer_item(stack, room)
+    assert item["done"] == {"N": "1"} and item["closed"] == {"S": "used-up"}

@@ -10,6 +10,7 @@ import pytest
 
 from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
+from transfer_core.session.control import Done, ProtocolError, decode_control
 from transfer_core.session.receipt import Receipt, ReceiptBox, ReceiptError, receiver_id
 from transfer_core.session.signals import SignalRouter
 from transfer_core.signalling.client import Peer, SignalReceived
@@ -127,3 +128,24 @@ async def test_the_router_keeps_one_attempt_per_receiver():
                                            crossed.to_payload(KEYS.signal_key)))
     await asyncio.wait_for(router.refusal, 5)
     await router.close()
+
+
+def test_the_receipt_rides_in_done_as_documented():
+    """Revision 2.2 (#10 §6): a receiver that finished over the data channel hands its
+    receipt over in `done`; the documented text decodes to the receipt vector."""
+    text = DOC.read_text()
+    block = re.search(r"<!-- done-vector -->\n```json\n(.*?)```", text, re.S)
+    assert block, "docs/protocol.md has no done vector"
+    done = decode_control(block.group(1).strip())
+    assert isinstance(done, Done) and done.receipt == documented_vector()["payload"]
+    assert Receipt.verify(done.receipt, KEYS.signal_key, MANIFEST).receiver == "22256f56dbc71837"
+    assert decode_control(Done(done.receipt).encode()) == done
+    # a 2.1 receiver's bare `done` still reads, with no receipt (it sent it by the relay)
+    assert decode_control(Done().encode()) == Done(None)
+    assert decode_control('{"t":"done"}').receipt is None
+
+
+@pytest.mark.parametrize("receipt", ['"a receipt"', "[1, 2]", "3"])
+def test_a_done_whose_receipt_is_not_an_object_is_a_protocol_error(receipt):
+    with pytest.raises(ProtocolError, match="receipt"):
+        decode_control('{"t": "done", "receipt": ' + receipt + "}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import RecordSizeError
 from .ranges import RangeSet
@@ -77,3 +78,23 @@ class ChunkLayout:
     def sealed_size(self) -> int:
         """Bytes of all data records laid end to end."""
         return self.record_offset(self.count - 1) + self.record_length(self.count - 1)
+
+
+class Chunked:
+    """A manifest's view of its byte stream (one file, or a tree's files end to end): the
+    layout of `size` bytes in records of `record_size`."""
+
+    if TYPE_CHECKING:  # a field of one manifest, a property of the other
+        @property
+        def size(self) -> int: ...
+
+        record_size: int
+
+    @property
+    def layout(self) -> ChunkLayout:
+        return ChunkLayout(self.size, self.record_size)
+
+    @property
+    def chunk_count(self) -> int:
+        return self.layout.count
+

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..errors import ManifestError, RecordSizeError
-from .layout import ChunkLayout
+from .layout import Chunked
 from .record import RecordCipher, open_manifest_records
 from .tree import TREE_MANIFEST_VERSION, TreeManifest, parse_any
 
@@ -58,7 +58,7 @@ def utc_now() -> str:
 
 
 @dataclass(frozen=True)
-class Manifest:
+class Manifest(Chunked):
     """What the receiver needs to know before the first chunk; servers only see its length."""
 
     name: str
@@ -73,14 +73,6 @@ class Manifest:
     """Hex SHA-256 of the whole file, checked before the file gets its final name."""
     created: str
     """RFC 3339 UTC time the sender made the manifest."""
-
-    @property
-    def layout(self) -> ChunkLayout:
-        return ChunkLayout(self.size, self.record_size)
-
-    @property
-    def chunk_count(self) -> int:
-        return self.layout.count
 
     @property
     def identity(self) -> tuple[str, int, int]:

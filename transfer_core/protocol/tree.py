@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ManifestError, RecordSizeError
-from .layout import ChunkLayout
+from .layout import Chunked
 from .paths import check_tree
 
 TREE_MANIFEST_VERSION = 2
@@ -85,7 +85,7 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class TreeManifest:
+class TreeManifest(Chunked):
     """Many files and folders, one byte stream: what a receiver needs before any chunk."""
 
     entries: tuple[Entry, ...]
@@ -110,14 +110,6 @@ class TreeManifest:
     def size(self) -> int:
         """Bytes of the whole stream: every file's size, added up."""
         return self._size
-
-    @property
-    def layout(self) -> ChunkLayout:
-        return ChunkLayout(self.size, self.record_size)
-
-    @property
-    def chunk_count(self) -> int:
-        return self.layout.count
 
     @property
     def files(self) -> list[Entry]:

@@ -19,13 +19,14 @@ from ..signalling.client import (
     SignallingUnavailableError,
     Welcome,
 )
-from ..signalling.control import TransferLimits
+from ..signalling.control import TransferLimits, report_download
 from ..transport.rate import RateLimit
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
 from ..webrtc.ice import IceSettings, reachable_turn_first, selected_path
 from .errors import PeerGoneError
 from .machine import StateMachine
+from .receipt import ReceiptBox
 from .report import Reporter, SilentReporter
 from .signals import SignalRouter
 
@@ -189,6 +190,17 @@ class PeerSession:
         """A storage action on the current relay connection."""
         assert self.router is not None
         return await self.router.client.request(body)
+
+    async def _report_direct(self, box: ReceiptBox) -> None:
+        """A sender counts its direct deliveries against `--downloads`: those receivers
+        read nothing stored and do not report themselves. Only when this sender set a
+        download limit, so that a transfer without one costs the backend nothing more
+        (#10 §6); a limit set by an earlier run (`send --resume`) is not known here."""
+        limits = self.options.limits
+        if limits is None or limits.downloads is None:
+            return
+        for _ in box.direct:
+            await report_download(self._relay_request)
 
     async def _close_relay(self, first: SignalClient) -> None:
         if self._relay_task is not None:

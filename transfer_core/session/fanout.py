@@ -165,6 +165,8 @@ class Lane(Sender):
         self.sent = RangeSet(source.layout.count)
         self.held = RangeSet(source.layout.count)
         self.stored: StoredSummary | None = None
+        self.receipt_in_done: dict[str, Any] | None = None
+        """The receipt in this receiver's `done`, unverified (the fan-out checks it)."""
 
     async def serve(self, ice: IceSettings) -> TransferSummary:
         try:
@@ -176,8 +178,10 @@ class Lane(Sender):
     def _relay_lost(self) -> None:
         self.owner._relay_lost()
 
-    async def _take_receipts(self, summary: TransferSummary) -> None:
-        """The fan-out gathers every receiver's receipt at the end."""
+    async def _take_receipts(self, summary: TransferSummary,
+                             in_done: dict[str, Any] | None) -> None:
+        """The fan-out gathers every receiver's receipt at the end: keep this one's."""
+        self.receipt_in_done = in_done
 
     async def _store(self, router: SignalRouter) -> TransferSummary:
         """This receiver is gone past its grace: it fetches the one stored copy."""
@@ -386,9 +390,13 @@ class FanOutSender(PeerSession):
             if first is not None:
                 raise first
         box = ReceiptBox(self.keys.signal_key, self.source.manifest_record)
+        for lane in self.lanes.values():
+            if lane.receipt_in_done is not None:
+                box.offer(lane.receipt_in_done, in_done=True)
         if delivered:
             self.reporter.status("waiting for the receivers' receipts")
             await box.gather(self.router.receipts, len(delivered))
+            await self._report_direct(box)
         numbers = {lane.key: lane.number for lane in self.lanes.values()}
         receipts = []
         for receipt in box.verified.values():

@@ -133,8 +133,11 @@ class ReceiptBox:
     verified: dict[str, Receipt] = field(default_factory=dict)
     """By receiver id; a receiver that sends again replaces its receipt."""
     refused: int = 0
+    direct: set[str] = field(default_factory=set)
+    """Receivers whose receipt came in `done` and says `p2p`: they downloaded nothing
+    stored, so they do not report `download-done` themselves (docs/protocol.md 2.2)."""
 
-    def offer(self, payload: Any) -> Receipt | None:
+    def offer(self, payload: Any, in_done: bool = False) -> Receipt | None:
         """Keep the receipt if it verifies; count (and log) it refused if not."""
         try:
             receipt = Receipt.verify(payload, self.signal_key, self.manifest_record)
@@ -143,6 +146,8 @@ class ReceiptBox:
             logger.warning("%s", exc)
             return None
         self.verified[receipt.receiver] = receipt
+        if in_done and receipt.path == "p2p":
+            self.direct.add(receipt.receiver)
         return receipt
 
     async def gather(self, inbox: asyncio.Queue[Any], expected: int,

@@ -151,8 +151,14 @@ class Receiver(PeerSession):
                 self.partial.close()
 
     async def _downloaded(self, summary: TransferSummary) -> TransferSummary:
-        """Tell the relay a whole transfer arrived verified (counts against `--downloads`)."""
-        await report_download(self._relay_request)
+        """Tell the relay a stored transfer was downloaded (counts against `--downloads`).
+
+        Only a receive that read stored records downloads the stored file: one that came
+        wholly peer to peer consumed nothing stored, and saying so would cost the
+        backend a round trip for nothing (#10 §6).
+        """
+        if summary.chunks.get(Via.S3.value):
+            await report_download(self._relay_request)
         return summary
 
     async def _loop(
@@ -398,20 +404,26 @@ class Receiver(PeerSession):
         self.machine.move(_R.VERIFYING)
         self.reporter.status("verifying the whole file's SHA-256")
         final = await asyncio.to_thread(partial.finalize, self.out_dir, self.force)
-        await self._send_receipt(partial)
-        await transport.finish()
+        # the receipt rides in `done`, over the channel the sender is reading anyway
+        receipt = self._receipt(partial)
+        await transport.finish(receipt.to_payload(self.keys.signal_key))
+        self.receipt = receipt
         self.machine.move(_R.DONE)
         return final
 
-    async def _send_receipt(self, partial: PartialFile) -> None:
-        """Tell the sender, signed, that the whole file is here and verified (best effort:
-        through the relay, whichever path carried the records; a sender that has left
-        after storing the file does not hear it)."""
-        assert self.router is not None and self._manifest_record is not None
+    def _receipt(self, partial: PartialFile) -> Receipt:
+        assert self._manifest_record is not None
         layout = partial.manifest.layout
-        receipt = Receipt.for_transfer(
+        return Receipt.for_transfer(
             receiver_id(self.token), self._manifest_record, layout.count, layout.size,
             path_taken(partial.progress.counts()))
+
+    async def _send_receipt(self, partial: PartialFile) -> None:
+        """Tell the sender, signed, that the whole file is here and verified, after a
+        receive that ended in storage (best effort, through the relay: a sender that
+        has left after storing the file does not hear it)."""
+        assert self.router is not None
+        receipt = self._receipt(partial)
         if self._sender_id is None or not self._sender_here:
             logger.info("the sender is not in the room: the receipt is not sent")
             return

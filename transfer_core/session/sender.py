@@ -29,6 +29,7 @@ import logging
 import time
 from enum import Enum, auto
 from pathlib import Path
+from typing import Any
 
 from ..protocol.keys import TransferKeys
 from ..protocol.progress import Via
@@ -212,7 +213,7 @@ class Sender(PeerSession):
                     self.state.clear()
                     summary = self._summary()
                     self.done_records.save(self.keys.room_id, DoneRecord("sender", summary.name))
-                    await self._take_receipts(summary)
+                    await self._take_receipts(summary, transport.receipt)
                     return summary
                 self.state.save_held(self.held)
                 self.reporter.status("connection lost; waiting for the receiver to come back")
@@ -328,8 +329,8 @@ class Sender(PeerSession):
             else asyncio.get_running_loop().create_future()
         )
         try:
-            await self._race(asyncio.wait({upload, arrival},
-                                          return_when=asyncio.FIRST_COMPLETED))
+            either: set[asyncio.Future[Any]] = {upload, arrival}
+            await self._race(asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED))
             if arrival.done() and not upload.done():
                 upload.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -358,11 +359,16 @@ class Sender(PeerSession):
             entries=listing(source.manifest),
         )
 
-    async def _take_receipts(self, summary: TransferSummary) -> None:
-        """The receiver's signed receipt, which follows its `done` through the relay."""
+    async def _take_receipts(self, summary: TransferSummary,
+                             in_done: dict[str, Any] | None) -> None:
+        """The receiver's signed receipt: in its `done` (session.control); through the
+        relay, within a round trip, from an older receiver that sent it there."""
         assert self.router is not None and self.source is not None
         box = ReceiptBox(self.keys.signal_key, self.source.manifest_record)
+        if in_done is not None:
+            box.offer(in_done, in_done=True)
         await box.gather(self.router.receipts, 1)
+        await self._report_direct(box)
         summary.receipts = [r.to_json() for r in box.verified.values()]
 
     def _summary(self) -> TransferSummary:

@@ -9,7 +9,7 @@ receiver's progress record) tells which transport carried a record.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..protocol.progress import Via
 
@@ -129,9 +129,9 @@ class ReceiveTransport(Protocol):
     record the sink lacks, each opened at its known index, so a swapped part is
     refused as misplaced). Duplicates are skipped; a record that fails verification
     stops the transfer with its `RecordError` (peer to peer tells the sender first).
-    Then `await finish()` once the file is verified and named (peer to peer: `done`,
-    then a short wait for the sender to close), or `await refuse(code, message)` to
-    give up and say why; `await close()` always.
+    Then `await finish(receipt)` once the file is verified and named (peer to peer:
+    `done` carrying the signed receipt, then a short wait for the sender to close),
+    or `await refuse(code, message)` to give up and say why; `await close()` always.
 
     Every accepted record is marked in the sink with this transport's `via`. Errors as
     for `SendTransport`.
@@ -152,8 +152,9 @@ class ReceiveTransport(Protocol):
         """Accept records into `sink` until it is complete or nothing more comes."""
         ...
 
-    async def finish(self) -> None:
-        """The file is verified and saved: tell the far side, let it close first."""
+    async def finish(self, receipt: dict[str, Any] | None = None) -> None:
+        """The file is verified and saved: tell the far side (handing it the receiver's
+        signed `receipt`, if any), let it close first."""
         ...
 
     async def refuse(self, code: str, message: str) -> None:

@@ -7,6 +7,8 @@ records sealed in worker threads, bounded parallelism, retries, ListParts resume
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..protocol.progress import Via
 from ..protocol.ranges import RangeSet
 from ..s3.download import DEFAULT_CONCURRENCY as DOWNLOAD_CONCURRENCY
@@ -92,8 +94,9 @@ class S3ReceiveTransport:
                                                 concurrency=self.concurrency,
                                                 progress=fetched)
 
-    async def finish(self) -> None:
-        """Nothing to tell: storage keeps the transfer until it expires."""
+    async def finish(self, receipt: dict[str, Any] | None = None) -> None:
+        """Nothing to tell: storage keeps the transfer until it expires (a receipt goes
+        through the relay instead)."""
 
     async def refuse(self, code: str, message: str) -> None:
         """Nothing to tell."""

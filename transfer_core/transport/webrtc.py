@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import DuplicateRecordError, RecordError
 from ..protocol.progress import Via
@@ -85,6 +86,8 @@ class WebRtcSendTransport:
         self.pace = pace
         self.last_heard = time.monotonic()
         """When the receiver last said anything (the grace after a break counts from it)."""
+        self.receipt: dict[str, Any] | None = None
+        """The receiver's signed receipt from its `done`, unverified (session.receipt)."""
 
     async def _recv(self) -> bytes | str:
         message = await recv_within(self.pipe, self.silence, "receiver")
@@ -156,6 +159,7 @@ class WebRtcSendTransport:
                     self._on_held(message.held)
                 progress(layout.bytes_in(message.held), layout.size)
             elif isinstance(message, Done):
+                self.receipt = message.receipt
                 progress(layout.size, layout.size)
                 done.set_result(None)
                 return
@@ -273,9 +277,9 @@ class WebRtcReceiveTransport:
                 self.drop_after_bytes = None
                 raise ChannelClosedError("fault injection: channel dropped on purpose")
 
-    async def finish(self) -> None:
+    async def finish(self, receipt: dict[str, Any] | None = None) -> None:
         self._stop_heartbeat()
-        await self.pipe.send(Done().encode())
+        await self.pipe.send(Done(receipt).encode())
         # the sender closes once it reads `done`; closing first could cut `done` off in
         # flight (a handed-off message is not yet an acknowledged one)
         with contextlib.suppress(TimeoutError):

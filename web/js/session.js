@@ -344,6 +344,7 @@ export class Sender {
           this.report.progress(heldBytes(m.ranges), total);
         }
         else if (m.t === "done") {
+          this.receiptInDone = m.receipt ?? null;
           this.report.progress(total, total);
           done = true;
           return;
@@ -384,8 +385,20 @@ export class Sender {
     return done;
   }
 
-  /** The receiver's signed receipt, which follows its `done` through the relay (#15). */
+  /** The receiver's signed receipt: in its `done`, or through the relay from an older
+   * receiver that sent it there within a round trip (#15, #10 §6). */
   async takeReceipt(router) {
+    if (this.receiptInDone) {
+      try {
+        const receipt = await verifyReceipt(this.keys.signalKey, this.receiptInDone, this.source.manifestRecord);
+        // a direct receive read nothing stored and is not reported by its receiver: a sender
+        // with a download limit counts it (protocol.md 2.2); without one, nobody does
+        if (receipt.path === "p2p" && this.options.limits?.downloads) await reportDownload(this.relay);
+        return [receipt];
+      } catch (e) {
+        console.warn(e.message);
+      }
+    }
     const deadline = performance.now() + RECEIPT_WAIT_MS;
     while (performance.now() < deadline) {
       let msg;
@@ -619,7 +632,8 @@ export class Receiver {
       silence.stop();
     }
     const result = await this.finish("p2p");
-    await pipe.send(JSON.stringify({ t: "done" }));
+    // the signed receipt rides in `done`, over the channel the sender reads anyway (#10 §6)
+    await pipe.send(JSON.stringify({ t: "done", receipt: result.signedReceipt }));
     // the sender closes once it reads `done`; closing first could cut `done` off
     await Promise.race([pipe.closed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS))]);
     return result;
@@ -636,25 +650,30 @@ export class Receiver {
     }
     const { blob, saved, entries } = await this.sink.finish();
     this.finished = true;
-    await reportDownload(this.relay); // counts against the sender's download limit
-    const receipt = await this.sendReceipt(via === "s3" ? (this.mixed ? "p2p+s3" : "s3") : "p2p");
+    const path = via === "s3" ? (this.mixed ? "p2p+s3" : "s3") : "p2p";
+    const fields = { receiver: this.receiverId, manifestRecord: this.manifestRecord, records: layout.count, size: layout.size, path, at: Math.floor(Date.now() / 1000) };
+    const signedReceipt = await signReceipt(this.keys.signalKey, fields);
+    let receipt = { receiver: fields.receiver, path }; // peer to peer: the caller hands it over in `done`
+    if (via === "s3") {
+      await reportDownload(this.relay); // a download of the stored file counts against the sender's limit
+      receipt = this.sendReceipt(signedReceipt) ? receipt : null;
+    }
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "receiver", name: this.manifest.safeName, size: layout.size, seconds, path: via === "s3" ? (this.mixed ? "mixed" : "storage") : this.path,
       reconnects: this.attempts - 1, sha256: digest, sink: this.sink.kind, blob, saved, mbPerS: layout.size / 1e6 / seconds,
-      sizeText: formatBytes(layout.size), resumedBytes: this.resumedBytes ?? 0, receipt, entries };
+      sizeText: formatBytes(layout.size), resumedBytes: this.resumedBytes ?? 0, receipt, signedReceipt, entries };
   }
 
-  /** Tell the sender, signed, that the whole file is here and verified (best effort, #15). */
-  async sendReceipt(path) {
-    const { layout } = this.manifest;
-    const fields = { receiver: this.receiverId, manifestRecord: this.manifestRecord, records: layout.count, size: layout.size, path, at: Math.floor(Date.now() / 1000) };
-    if (!this.senderHere || !this.senderId) return null; // nobody to tell: the sender has left
+  /** After a receive from storage, tell the sender through the relay, signed, that the whole
+   * file is here and verified (best effort, #15); false if nobody could be told. */
+  sendReceipt(signed) {
+    if (!this.senderHere || !this.senderId) return false; // nobody to tell: the sender has left
     try { // to the sender alone: the other receivers of the room have no use for it
-      this.relay.send({ action: "signal", to: this.senderId, payload: await signReceipt(this.keys.signalKey, fields) });
+      this.relay.send({ action: "signal", to: this.senderId, payload: signed });
     } catch (e) {
       console.info("the receipt did not reach the relay:", e.message);
-      return null;
+      return false;
     }
-    return { receiver: fields.receiver, path };
+    return true;
   }
 }

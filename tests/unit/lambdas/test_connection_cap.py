@@ -14,16 +14,10 @@ from lambdas.signalling.service import LocalCounters, SignallingService
 from lambdas.signalling.settings import MAX_CONNECTION_SECONDS, Settings
 from transfer_core.protocol.room import offer
 
+from .relay_world import Clock
+
 OFFICE = "203.0.113.50"
 ELSEWHERE = "198.51.100.7"
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def cred(n: int) -> str:

@@ -14,15 +14,9 @@ from lambdas.signalling.nameplates import (
     UnknownNameplate,
 )
 
+from .relay_world import Clock
+
 ROOM = "0123456789abcdef0123456789abcdef"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make(rate: int = 100, ttl: int = 600):

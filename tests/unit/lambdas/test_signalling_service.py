@@ -23,19 +23,13 @@ from lambdas.signalling.service import ADMISSION_GRACE_SECONDS, SignallingServic
 from lambdas.signalling.settings import Settings
 from transfer_core.protocol.room import offer, room_id_for
 
+from .relay_world import Clock
+
 KEY = bytes(range(32))
 CRED = ", ".join(offer(KEY))  # the Sec-WebSocket-Protocol header a v2 client sends
 ROOM = room_id_for(KEY)
 OTHER_CRED = ", ".join(offer(b"\xff" * 32))
 TOKEN = "A" * 22
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

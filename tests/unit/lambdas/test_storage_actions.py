@@ -23,27 +23,12 @@ from lambdas.signalling.errors import (
 )
 from lambdas.signalling.memory import InMemoryRepository, InMemoryStorage, RecordingGateway
 from lambdas.signalling.messages import parse_message
-from lambdas.signalling.relay_api import dispatch
 from lambdas.signalling.service import SignallingService
 from lambdas.signalling.settings import Settings
-from transfer_core.protocol.room import offer, room_id_for
 from transfer_core.storage import manifest_key, records_key
 from transfer_core.storage.layout import MAX_MANIFEST_OBJECT_BYTES
 
-CRED = ", ".join(offer(bytes(range(32))))
-ROOM = room_id_for(bytes(range(32)))
-OTHER_CRED = ", ".join(offer(b"\xff" * 32))
-OTHER = room_id_for(b"\xff" * 32)
-NOW = 1_700_000_000.0
-DAY = 86400
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
+from .relay_world import CRED, DAY, NOW, ROOM, Clock, call, join_three, last
 
 
 @pytest.fixture
@@ -52,18 +37,8 @@ def world():
     storage = InMemoryStorage(now=NOW)
     settings = Settings(table_name="t", bucket_name="b", presign_ttl_seconds=600)
     svc = SignallingService(repo, settings, gateway, clock=clock, storage=storage)
-    svc.connect("S", CRED, "sender", "A" * 22, "10.0.0.1")
-    svc.connect("R", CRED, "receiver", "B" * 22, "10.0.0.2")
-    svc.connect("X", OTHER_CRED, "sender", "C" * 22, "10.0.0.3")
+    join_three(svc)
     return svc, gateway, clock, storage
-
-
-def last(gateway: RecordingGateway, cid: str) -> dict:
-    return json.loads(gateway.to(cid)[-1])
-
-
-def call(svc: SignallingService, cid: str, body: dict):
-    return dispatch(svc, cid, parse_message(json.dumps(body)))
 
 
 def test_sender_gets_a_manifest_url_under_its_own_room_only(world):

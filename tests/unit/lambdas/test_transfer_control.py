@@ -16,7 +16,6 @@ from lambdas.signalling.cleanup import cleanup_records, expired_room
 from lambdas.signalling.errors import Expired, Forbidden, InvalidField
 from lambdas.signalling.memory import InMemoryRepository, InMemoryStorage, RecordingGateway
 from lambdas.signalling.messages import parse_message
-from lambdas.signalling.relay_api import dispatch
 from lambdas.signalling.service import SignallingService
 from lambdas.signalling.settings import Settings
 from lambdas.signalling.transfers import (
@@ -26,24 +25,11 @@ from lambdas.signalling.transfers import (
     MemoryTransfers,
     TransferControl,
 )
-from transfer_core.protocol.room import offer, room_id_for
 from transfer_core.storage import manifest_key, records_key
 
-CRED = ", ".join(offer(bytes(range(32))))
-ROOM = room_id_for(bytes(range(32)))
-OTHER_CRED = ", ".join(offer(b"\xff" * 32))
-OTHER = room_id_for(b"\xff" * 32)
-NOW = 1_700_000_000.0
-DAY = 86400
+from .relay_world import CRED, DAY, NOW, OTHER, ROOM, Clock, call, join_three, last
+
 EVENT = Path(__file__).resolve().parents[2] / "events" / "dynamodb_ttl_remove.json"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -54,18 +40,8 @@ def world():
     settings = Settings(table_name="t", bucket_name="b")
     svc = SignallingService(repo, settings, gateway, clock=clock, storage=storage,
                             transfers=control)
-    svc.connect("S", CRED, "sender", "A" * 22, "10.0.0.1")
-    svc.connect("R", CRED, "receiver", "B" * 22, "10.0.0.2")
-    svc.connect("X", OTHER_CRED, "sender", "C" * 22, "10.0.0.3")
+    join_three(svc)
     return svc, gateway, clock, storage, store
-
-
-def call(svc: SignallingService, cid: str, body: dict):
-    return dispatch(svc, cid, parse_message(json.dumps(body)))
-
-
-def last(gateway: RecordingGateway, cid: str) -> dict:
-    return json.loads(gateway.to(cid)[-1])
 
 
 def store_transfer(storage: InMemoryStorage, room: str = ROOM) -> None:
@@ -139,12 +115,22 @@ def test_expiry_bounds_are_the_minute_and_the_bucket_lifecycle(world):
     call(svc, "S", {"action": "transfer-limits", "expiresIn": 7 * DAY})
 
 
-def test_roles_only_the_sender_sets_limits_only_a_receiver_counts(world):
-    svc, _, _, _, _ = world
+def test_roles_only_the_sender_sets_limits_either_counts_a_download(world):
+    svc, gw, _, storage, store = world
     with pytest.raises(Forbidden):
         call(svc, "R", {"action": "transfer-limits", "downloads": 5})
-    with pytest.raises(Forbidden):
-        call(svc, "S", {"action": "download-done"})
+    call(svc, "S", {"action": "transfer-limits", "downloads": 2})
+    store_transfer(storage)
+    # a sender counts a receiver it served directly (protocol.md 2.2); a receiver that
+    # read the stored file counts itself
+    call(svc, "S", {"action": "download-done"})
+    assert last(gw, "S")["remaining"] == 1 and store.records[ROOM].closed is None
+    call(svc, "R", {"action": "download-done"})
+    assert last(gw, "R")["remaining"] == 0 and store.records[ROOM].closed == "used-up"
+    # another room's sender counts against its own room, which has no limits
+    call(svc, "X", {"action": "download-done"})
+    assert last(gw, "X") == {"type": "download-done", "counted": False, "remaining": None}
+    assert OTHER not in store.records
 
 
 def test_revoke_deletes_now_and_unfinished_uploads_too(world):
