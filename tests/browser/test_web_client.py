@@ -17,11 +17,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 
 from devstack.web import serve_web
 from tests.e2e.tamper_proxy import TamperProxy
 from tests.e2e.test_signalling_mitm import swap_fingerprint
+from transfer_core.protocol.keys import derive_keys
+from transfer_core.protocol.secret import TransferSecret
 
 from .conftest import ROOT, Stack, Tab
 from .storage_sender import store_transfer
@@ -51,6 +54,15 @@ def assert_fragment_stayed(tab: Tab, code: str, stack: Stack) -> None:
     assert not leaked, leaked
     assert code not in stack.relayed_text()
     assert not tab.errors, tab.errors
+
+
+def transfer_item(stack: Stack, room: str) -> dict:
+    """The relay's record of a room's transfer limits (empty: none)."""
+    ddb = boto3.client("dynamodb", endpoint_url=stack.info.aws_endpoint_url,
+                       region_name=stack.info.region, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    return ddb.get_item(TableName=stack.info.table_name, ConsistentRead=True,
+                        Key={"pk": {"S": f"ROOM#{room}"}, "sk": {"S": "TRANSFER"}}).get("Item", {})
 
 
 def start_cli_sender(
@@ -96,6 +108,7 @@ def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
     source = random_file(tmp_path, "from-browser.bin", 3_000_000 + 123)
     tab = new_tab()
     open_send_page(tab, stack.info.web_url)
+    tab.page.fill("#downloads", "1")  # a direct download counts too, told by the page
     tab.page.set_input_files("#file", str(source))
     tab.page.wait_for_function("() => window.sgraph.link")
     tab.wait_state("waiting")
@@ -121,8 +134,11 @@ def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
     assert (out / source.name).read_bytes() == source.read_bytes()
     assert tab.wait_state("done", "failed") == "done", tab.sgraph("error")
     assert tab.sgraph("summary.path") == "direct"
-    # the CLI receiver's signed receipt, verified by the page (#15)
+    # the CLI receiver's signed receipt, verified by the page (#15), came in its `done`; the
+    # page set one download, so it reported this direct one itself (protocol.md 2.2)
     assert tab.sgraph("summary.receipts")[0]["receiver"] == summary["receipts"][0]["receiver"]
+    item = transfer_item(stack, derive_keys(TransferSecret.parse(code)).room_id)
+    assert item["done"] == {"N": "1"} and item["closed"] == {"S": "used-up"}
     tab.shot("send-4-done")
     assert_fragment_stayed(tab, code, stack)
 

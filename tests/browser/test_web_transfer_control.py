@@ -14,7 +14,7 @@ from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
 
 from .conftest import Stack
-from .test_web_client import assert_fragment_stayed, open_send_page, random_file
+from .test_web_client import assert_fragment_stayed, open_send_page, random_file, transfer_item
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -33,14 +33,10 @@ def test_page_limits_revoke_button_and_the_closed_link_error(
     assert tab.wait_state("stored", "failed", timeout=30_000) == "stored", tab.sgraph("error")
 
     room = derive_keys(TransferSecret.parse(code)).room_id
-    ddb = boto3.client("dynamodb", endpoint_url=stack.info.aws_endpoint_url,
-                       region_name=stack.info.region, aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
     s3 = boto3.client("s3", endpoint_url=stack.info.aws_endpoint_url,
                       region_name=stack.info.region, aws_access_key_id="testing",
                       aws_secret_access_key="testing")
-    item = ddb.get_item(TableName=stack.info.table_name, ConsistentRead=True,
-                        Key={"pk": {"S": f"ROOM#{room}"}, "sk": {"S": "TRANSFER"}})["Item"]
+    item = transfer_item(stack, room)
     assert item["downloads"] == {"N": "3"}, "the page's control reached the relay"
     assert abs(int(item["expires_at"]["N"]) - (time.time() + 7200)) < 300
     until = tab.sgraph("summary.storedUntil")
