@@ -9,9 +9,10 @@ chromium driven by playwright:
 - browser -> browser: two pages, relay-only through a coturn on 127.0.0.1;
 - Chromium's own in-page loopback: two RTCPeerConnections in one page, 64 KiB
   messages, the same back-pressure (1 MiB high / 256 KiB low), no protocol; the
-  ceiling of Chromium's SCTP here. Chromium gathers no 127.0.0.1 candidate, so this
-  pair uses host candidates on the machine's own address, which the kernel routes
-  through its loopback device: no packet leaves the machine.
+  ceiling of Chromium's SCTP here.
+
+Everything runs in a network namespace holding only `lo` (tests/browser/netns.py), so
+every pair, Chromium's own included, is over 127.0.0.1. Root only.
 
 Throughput is file bytes / seconds from the receiver's first `have` (sessions) or the
 first message (loopback) to the last byte verified; best of the rounds.
@@ -41,15 +42,12 @@ from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 from bench._report import summary, write_section  # noqa: E402
 from devstack.process import DevStackProcess  # noqa: E402
 from devstack.turn import Coturn  # noqa: E402
+from tests.browser import netns  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 
 MiB = 1 << 20
 CLI = [sys.executable, "-m", "transfer_core.cli"]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
+FLAGS = [*CHROMIUM_FLAGS, *netns.LOOPBACK_FLAGS]
 
 IN_PAGE_LOOPBACK = """async (total) => {
   const a = new RTCPeerConnection(), b = new RTCPeerConnection();
@@ -79,6 +77,7 @@ IN_PAGE_LOOPBACK = """async (total) => {
 
 def page(browser: Browser) -> Page:
     context = browser.new_context(accept_downloads=True)
+    context.grant_permissions(netns.LOOPBACK_PERMISSIONS)  # Chromium's `lo`: netns.py
     return context.new_page()
 
 
@@ -159,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (1 if args.quick else 2)
     print(f"bench_browser: {total // MiB} MiB per run, {rounds} round(s), {os.cpu_count()} cores")
 
+    netns.enter()  # before any process starts: they all inherit it
     work = Path(tempfile.mkdtemp(prefix="bench-browser-"))
     source = work / "payload.bin"
     source.write_bytes(os.urandom(total))
@@ -197,8 +197,10 @@ def main(argv: list[str] | None = None) -> None:
 Chromium headless (Debian) through playwright, local stack
 on 127.0.0.1, {total // MiB} MiB random file, best of {rounds} round(s). Sessions count
 from the receiver's first `have` to the last record verified (SHA-256 included);
-browser ↔ Python pairs through a peer-reflexive candidate on loopback, page ↔ page
-relays through coturn on 127.0.0.1 (relay-only policy). The in-page loopback is two
+everything runs in a network namespace holding only `lo`
+(tests/browser/netns.py), so browser ↔ Python and the in-page loopback pair host to
+host over 127.0.0.1, and page ↔ page relays through coturn on 127.0.0.1 (relay-only
+policy). The in-page loopback is two
 RTCPeerConnections in one page without any protocol (64 KiB messages, same
 back-pressure): Chromium's own ceiling, measured in the same run. Load average
 at the end of the run: {load:.1f} on {os.cpu_count()} cores (the figures fall with

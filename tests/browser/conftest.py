@@ -1,5 +1,6 @@
 """Real-browser tests: Debian's chromium through playwright, the local stack in its own
-process, coturn on 127.0.0.1 for browser to browser. A missing chromium or coturn fails
+process, coturn on 127.0.0.1 for browser to browser, all in a network namespace holding
+only `lo` (netns.py). A missing chromium or coturn fails
 the tests (never skips them)."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from devstack.process import DevStackProcess
 from devstack.stack import StackInfo
 from devstack.turn import Coturn
 
+from . import netns
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -30,7 +33,17 @@ def launch_chromium(playwright: Any) -> Browser:
     """Chromium as the issue prescribes; fails loudly when it is not installed."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/install-system-deps.sh (make install)")
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    return playwright.chromium.launch(executable_path=CHROMIUM,
+                                      args=[*CHROMIUM_FLAGS, *netns.LOOPBACK_FLAGS])
+
+
+@pytest.fixture(scope="session")
+def loopback_only() -> Iterator[None]:
+    """Every browser test's process runs where `lo` is the only interface, so Chromium pairs
+    over 127.0.0.1 alone (netns.py). Left at the session's end; the lab leaves it sooner."""
+    netns.enter()
+    yield
+    netns.leave()
 
 
 @dataclass
@@ -80,7 +93,7 @@ class Tab:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(loopback_only: None) -> Iterator[Browser]:
     # module scope, not session: sync_playwright keeps an event loop running in this
     # thread until it exits, and the asyncio tests of later modules need the thread free
     with sync_playwright() as playwright:
@@ -96,6 +109,7 @@ def new_tab(browser: Browser) -> Iterator[Any]:
 
     def make() -> Tab:
         context = browser.new_context(accept_downloads=True, viewport={"width": 900, "height": 640})
+        context.grant_permissions(netns.LOOPBACK_PERMISSIONS)  # Chromium's `lo`: netns.py
         contexts.append(context)
         page = context.new_page()
         tab = Tab(page)
@@ -118,7 +132,7 @@ def new_tab(browser: Browser) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, loopback_only: None) -> Iterator[Stack]:
     record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
     # two receiver slots: the page can be one of a CLI sender's receivers (#15)
     with DevStackProcess(record_to=record, env={"MAX_RECEIVERS": "2"}) as info:
@@ -126,7 +140,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def turn_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def turn_stack(tmp_path_factory: pytest.TempPathFactory,
+               loopback_only: None) -> Iterator[Stack]:
     """A second local stack whose `ice-servers` hands out credentials for a loopback coturn."""
     record = tmp_path_factory.mktemp("turn-stack") / "relayed.jsonl"
     with Coturn.start() as turn, DevStackProcess(*turn.devstack_args(), record_to=record) as info:

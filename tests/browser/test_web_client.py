@@ -167,6 +167,29 @@ def test_cli_sends_to_browser(new_tab, stack: Stack, tmp_path: Path) -> None:
     assert_fragment_stayed(tab, link["code"], stack)
 
 
+GATHER = """async () => {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.createDataChannel("probe");
+  const found = [];
+  const done = new Promise((r) => (pc.onicecandidate =
+    (e) => (e.candidate ? found.push(e.candidate.address) : r())));
+  await pc.setLocalDescription();
+  await done;
+  pc.close();
+  return found;
+}"""
+
+
+def test_chromium_gathers_127_0_0_1_and_nothing_else(new_tab, stack: Stack) -> None:
+    """The browser tests' pairs are over 127.0.0.1 alone (netns.py): Chromium's own host
+    candidates are on 127.0.0.1 (and ::1, which the page's local-only mode drops), never
+    on an address of the machine's."""
+    tab = new_tab()
+    tab.page.goto(stack.info.web_url)
+    addresses = set(tab.page.evaluate(GATHER))
+    assert "127.0.0.1" in addresses and addresses <= {"127.0.0.1", "::1"}, addresses
+
+
 def test_page_resumes_when_a_killed_cli_sender_comes_back(
     new_tab, stack: Stack, tmp_path: Path
 ) -> None:

@@ -11,6 +11,8 @@ import os
 
 import pytest
 
+from tests.browser import netns
+
 from .certs import make_tls_files
 from .netlab import INTERNET_ADDRESS, Lab, check_lab_support, namespaces, remove_stale_labs
 from .parties import internet
@@ -19,6 +21,9 @@ from .parties import internet
 @pytest.fixture(scope="session", autouse=True)
 def lab_session():
     """Fail (never skip) where namespaces are impossible; clean up before and after."""
+    # the lab is built from the machine's own namespace, even on a worker whose browser
+    # tests moved into their loopback-only one (tests/browser/netns.py)
+    netns.leave()
     remove_stale_labs()
     check_lab_support()
     yield

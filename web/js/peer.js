@@ -1,12 +1,12 @@
 // One reliable, ordered data channel (protocol.md §8) over RTCPeerConnection, set up
 // through the signed-signal router; bounded sender memory with bufferedAmountLowThreshold.
 //
-// Local-only mode (the local stack, tests): every packet stays on loopback. The page
-// signals no candidate whose address is not 127.0.0.1 (Chromium gathers none of its
-// own on loopback, so only TURN relay candidates on a loopback coturn pass), drops
-// such candidates from the peer, and uses only ICE servers on 127.0.0.1. An aiortc
-// peer offering 127.0.0.1 alone is still reached: Chromium's checks to it arrive as a
-// peer-reflexive candidate.
+// Local-only mode (the local stack, tests): every packet stays on 127.0.0.1. The page
+// signals no candidate whose address is not 127.0.0.1, drops such candidates from the
+// peer, and uses only ICE servers on 127.0.0.1. Chromium gathers a 127.0.0.1 host
+// candidate only where it may use `lo` (the tests run it in a namespace holding only
+// `lo`, with --allow-loopback-in-peer-connection: tests/browser/netns.py); elsewhere
+// only TURN relay candidates on a loopback coturn pass.
 
 import { SendError, MIN_RECORD_SIZE, MAX_RECORD_SIZE, PREFERRED_RECORD_SIZE } from "./protocol.js";
 import { AsyncQueue, after, receiveKind } from "./signalling.js";
