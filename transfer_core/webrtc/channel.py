@@ -30,6 +30,7 @@ from .errors import (
 )
 from .exchange import SdpExchange
 from .ice import IceSettings, loopback_gathering
+from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sdp import max_message_size as advertised_max_message_size
@@ -414,6 +415,7 @@ class _Setup:
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
+        install_eager_check_end(ice_connection_of(self.pc))
         self.candidates = asyncio.ensure_future(
             _apply_remote_candidates(self.pc, self.settings, self.exchange)
         )
