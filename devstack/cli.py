@@ -10,8 +10,6 @@ import signal
 import sys
 from typing import IO, Any
 
-from .stack import DevStack
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the `devstack` command."""
@@ -50,6 +48,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 async def serve(args: argparse.Namespace) -> None:
     """Run until SIGINT or SIGTERM."""
+    from .stack import DevStack  # here: `sgraph-send send` need not import moto (#14)
+
     env = dict(item.split("=", 1) for item in args.env)
     record: IO[str] | None = open(args.record, "a") if args.record else None  # noqa: SIM115
     try:

@@ -37,6 +37,7 @@ from ..protocol.ranges import RangeSet
 from ..protocol.tree import listing
 from ..s3.http import HttpClient
 from ..s3.issuer import RelayUrlIssuer
+from ..signalling.client import PeerJoined
 from ..signalling.control import apply_limits
 from ..signalling.envelope import SignedMessage, new_nonce
 from ..source import FileSource
@@ -47,6 +48,7 @@ from ..tree_source import TreeSource, open_source, resume_source
 from ..webrtc.channel import PREFERRED_RECORD_SIZE, open_as_offerer, record_size_for
 from ..webrtc.errors import ChannelClosedError, ChannelSetupError
 from ..webrtc.ice import IceSettings
+from ..webrtc.offer_ahead import OfferAhead
 from .base import PeerOptions, PeerSession, state_table
 from .errors import AlreadyDoneError, PeerGoneError, SessionError
 from .machine import StateMachine
@@ -118,12 +120,19 @@ class Sender(PeerSession):
         self._held_saved_at = 0.0
         self.upload_stopped = False
         """The receiver came online while the file was being stored (#15 §3)."""
+        self._offers = OfferAhead()
+        """An offer made when a receiver arrives, before its `ready` (#14)."""
+        self._ice_now: IceSettings | None = None
 
     async def run(self) -> TransferSummary:
         if self.resume and (done := self.done_records.get(self.keys.room_id, "sender")):
             raise AlreadyDoneError(done)
         client, _, ice = await self._connect()
         self.router = SignalRouter(client, self.keys.signal_key, "sender")
+        # a receiver's arrival comes one relay hop before its `ready`: the offer is made
+        # in that hop (#14)
+        self._ice_now = ice
+        self.router.on_arrival = self._receiver_arrives
         self._issuer = RelayUrlIssuer(self._relay_request)
         try:
             if self.options.limits is not None:  # at once: a refused limit fails early
@@ -136,9 +145,14 @@ class Sender(PeerSession):
             self._fail()
             raise
         finally:
+            await self._offers.aclose()
             await self._close_relay(client)
             if self.source is not None:
                 self.source.close()
+
+    def _receiver_arrives(self, joined: PeerJoined) -> None:
+        if joined.peer.role == "receiver" and self._ice_now is not None:
+            self._offers.prepare(self._ice_now)
 
     async def _loop(self, router: SignalRouter, ice: IceSettings) -> TransferSummary:
         deadline = time.monotonic() + self.options.p2p_timeout
@@ -168,12 +182,18 @@ class Sender(PeerSession):
             self.machine.move(_S.CONNECTING)
             self.attempts += 1
             attempt = router.attempt(ready.peer_id, ready.nonce)
-            ice = await self._ice_for_attempt(ice)
+            ice = self._ice_now = await self._ice_for_attempt(ice)
             started = time.perf_counter()
             try:
-                pipe = await self._race(
-                    open_as_offerer(ice, attempt, timeout=self.options.connect_timeout)
-                )
+                prepared = await self._offers.take(ice)
+                try:
+                    pipe = await self._race(
+                        open_as_offerer(ice, attempt, timeout=self.options.connect_timeout,
+                                        prepared=prepared)
+                    )
+                finally:
+                    if prepared is not None:  # a no-op once the attempt took it
+                        await prepared.close()
             except ChannelSetupError as exc:
                 logger.info("connection attempt failed: %s", exc)
             else:

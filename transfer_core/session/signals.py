@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from ..signalling.client import (
@@ -97,6 +97,8 @@ class SignalRouter:
         self.receipts: asyncio.Queue[SignalReceived] = asyncio.Queue()
         """Receivers' receipts, unverified (the session checks them: session.receipt)."""
         self.refusal: asyncio.Future[SignalError] = asyncio.get_running_loop().create_future()
+        self.on_arrival: Callable[[PeerJoined], None] | None = None
+        """Called with each `peer-joined` as it arrives (the sender prepares an offer)."""
         # one current attempt per peer: a sender serving several receivers (#15) runs
         # one attempt with each; a receiver has one sender, so a new attempt spends all
         self._attempts: dict[str, Attempt] = {}
@@ -150,6 +152,8 @@ class SignalRouter:
                 self.departures.put_nowait(event)
             elif isinstance(event, PeerJoined):
                 self.arrivals.put_nowait(event)
+                if self.on_arrival is not None:
+                    self.on_arrival(event)
             elif isinstance(event, ServerError):
                 logger.info("relay: %s (%s)", event.message, event.code)
 

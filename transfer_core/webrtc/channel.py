@@ -30,6 +30,7 @@ from .errors import (
 )
 from .exchange import SdpExchange
 from .ice import IceSettings, loopback_gathering
+from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sdp import max_message_size as advertised_max_message_size
@@ -379,7 +380,8 @@ class _Setup:
     """What both setup paths share: the connection, failure watch, cleanup."""
 
     def __init__(
-        self, settings: IceSettings, exchange: SdpExchange, role: str, options: PipeOptions
+        self, settings: IceSettings, exchange: SdpExchange | None, role: str,
+        options: PipeOptions,
     ) -> None:
         self.settings = settings
         self.exchange = exchange
@@ -407,11 +409,13 @@ class _Setup:
         return sdp
 
     async def set_remote(self, sdp: str, kind: str) -> None:
+        assert self.exchange is not None, "a prepared offer gets its exchange when used"
         filtered = self.settings.filter_remote_sdp(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filtered, type=kind))
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
+        install_eager_check_end(ice_connection_of(self.pc))
         self.candidates = asyncio.ensure_future(
             _apply_remote_candidates(self.pc, self.settings, self.exchange)
         )
@@ -489,22 +493,84 @@ async def _run_setup(setup: _Setup, body: asyncio.Future[DataPipe], timeout: flo
     return setup.finish(pipe)
 
 
+class PreparedOffer:
+    """An offerer's connection, data channel and local offer, made before the answerer
+    asked for them (`prepare_offer`), so that ICE gathering overlaps the relay's round
+    trip (#14). Used once by `open_as_offerer(..., prepared=)`, or closed."""
+
+    def __init__(self, setup: _Setup, channel: RTCDataChannel, pipe: DataPipe, sdp: str) -> None:
+        self._setup: _Setup | None = setup
+        self._channel = channel
+        self._pipe = pipe
+        self.sdp = sdp
+        """The local offer, candidates included."""
+        self.settings = setup.settings
+        """The ICE settings it was gathered with (an attempt with others cannot use it)."""
+        self.options = setup.options
+        self.created = time.monotonic()
+
+    @property
+    def usable(self) -> bool:
+        """Not used nor closed, and its connection has not failed meanwhile."""
+        setup = self._setup
+        return (setup is not None and not setup.failed.done()
+                and setup.pc.connectionState not in ("failed", "closed"))
+
+    def _take(self) -> tuple[_Setup, RTCDataChannel, DataPipe, str]:
+        setup, self._setup = self._setup, None
+        if setup is None:
+            raise ValueError("this prepared offer was used or closed already")
+        return setup, self._channel, self._pipe, self.sdp
+
+    async def close(self) -> None:
+        """Release the connection (idempotent; a no-op once used)."""
+        setup, self._setup = self._setup, None
+        if setup is not None:
+            await setup.abort()
+
+
+async def prepare_offer(settings: IceSettings, options: PipeOptions | None = None
+                        ) -> PreparedOffer:
+    """The first half of `open_as_offerer`: connection, data channel, gathered offer."""
+    options = options or PipeOptions()
+    setup = _Setup(settings, None, "offerer", options)
+    channel = setup.pc.createDataChannel(options.label, ordered=True)
+    pipe = DataPipe(setup.pc, channel, options, setup.timing)
+    try:
+        sdp = await setup.set_local(await setup.pc.createOffer())
+    except BaseException:
+        await setup.abort()
+        raise
+    return PreparedOffer(setup, channel, pipe, sdp)
+
+
 async def open_as_offerer(
     settings: IceSettings,
     exchange: SdpExchange,
     *,
     timeout: float = DEFAULT_SETUP_TIMEOUT,
     options: PipeOptions | None = None,
+    prepared: PreparedOffer | None = None,
 ) -> DataPipe:
     """Create the data channel, send the offer, apply the answer, wait until open.
 
-    Raises `ChannelSetupTimeout` after `timeout` seconds, `ChannelSetupError` if the
-    connection fails first, or whatever `exchange` raises (e.g. a refused signature).
+    With `prepared` (from `prepare_offer` with the same `settings` and options), its
+    connection and offer are used instead of new ones. Raises `ChannelSetupTimeout`
+    after `timeout` seconds, `ChannelSetupError` if the connection fails first, or
+    whatever `exchange` raises (e.g. a refused signature).
     """
     options = options or PipeOptions()
-    setup = _Setup(settings, exchange, "offerer", options)
-    channel = setup.pc.createDataChannel(options.label, ordered=True)
-    pipe = DataPipe(setup.pc, channel, options, setup.timing)
+    local_sdp: str | None = None
+    if prepared is not None:
+        if prepared.settings is not settings or prepared.options != options:
+            raise ValueError("a prepared offer is used with the settings it was made with")
+        setup, channel, pipe, local_sdp = prepared._take()
+        setup.exchange = exchange
+        setup.timing.started = time.perf_counter()  # setup counts from here, as without
+    else:
+        setup = _Setup(settings, exchange, "offerer", options)
+        channel = setup.pc.createDataChannel(options.label, ordered=True)
+        pipe = DataPipe(setup.pc, channel, options, setup.timing)
 
     async def body() -> DataPipe:
         opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -514,8 +580,10 @@ async def open_as_offerer(
                 opened.set_result(None)
 
         channel.once("open", on_open)
-        offer = await setup.pc.createOffer()
-        sdp = await setup.set_local(offer)
+        sdp = local_sdp
+        if sdp is None:
+            offer = await setup.pc.createOffer()
+            sdp = await setup.set_local(offer)
         setup.timing.offer_at = time.perf_counter()
         await exchange.send_description(sdp, "offer")
         answer = await exchange.receive_description("answer")
