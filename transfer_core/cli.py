@@ -407,7 +407,8 @@ async def _send(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _send_many(args: argparse.Namespace, path: Path, keys: Any, server: str) -> int:
+async def _send_many(args: argparse.Namespace, path: Path | list[Path], keys: Any,
+                     server: str) -> int:
     """`send --receivers N`: a channel to each receiver (session.fanout, #15)."""
     with FanOutConsole(console, args.json) as display:
         sender = FanOutSender(path, keys, new_token(), _options(args, server), args.receivers,
