@@ -144,8 +144,8 @@ export class Relay {
 const other = (role) => (role === "sender" ? "receiver" : "sender");
 
 /**
- * Verifies every signal and routes it to the current connection attempt, as the Python
- * `SignalRouter`: messages answering an earlier attempt of ours are dropped; a forged
+ * Verifies every signal and routes it to our current connection attempt with the peer it
+ * comes from (one per peer), as the Python `SignalRouter`: messages answering an earlier attempt of ours are dropped; a forged
  * MAC, a reflected message or a reply to a nonce we never made refuses the connection.
  */
 export class SignalRouter {
@@ -159,6 +159,7 @@ export class SignalRouter {
     this.arrivals = new AsyncQueue();
     this.receipts = new AsyncQueue(); // receivers' receipts, unverified (receipt.js checks them)
     this.current = null;
+    this.byPeer = new Map(); // one attempt per peer: a sender to several receivers (#15)
     this.spent = new Set();
     // the sender's signed `bye` "storage": it is storing the file for us (protocol.md §7)
     this.storing = false;
@@ -187,8 +188,10 @@ export class SignalRouter {
   }
 
   attempt(peerId, peerNonce = "") {
-    if (this.current) this.spent.add(this.current.nonce);
+    const earlier = this.byPeer.get(peerId);
+    if (earlier) this.spent.add(earlier.nonce);
     this.current = { peerId, nonce: newNonce(), peerNonce, inbox: new AsyncQueue() };
+    this.byPeer.set(peerId, this.current);
     return this.current;
   }
 
@@ -200,7 +203,7 @@ export class SignalRouter {
   async route(msg) {
     const m = await openEnvelope(this.key, msg.payload, this.peerRole);
     if (m.kind === "ready") {
-      this.readies.put({ peerId: msg.from, nonce: m.nonce });
+      this.readies.put({ peerId: msg.from, nonce: m.nonce, who: m.data || "" }); // who: the receiver's name
       return;
     }
     if (m.kind === "bye") {
@@ -212,9 +215,9 @@ export class SignalRouter {
       }
       return;
     }
-    const cur = this.current;
+    const cur = this.byPeer.get(msg.from);
     if (this.spent.has(m.reply_to)) return; // for an earlier attempt: stale, harmless
-    if (!cur || msg.from !== cur.peerId) return;
+    if (!cur) return;
     if (m.reply_to !== cur.nonce) throw new SendError("refused", `A ${m.kind} from an earlier session was replayed; the connection was refused (possible interception).`, "replayed");
     if (cur.peerNonce && m.nonce !== cur.peerNonce) throw new SendError("refused", `A ${m.kind} came from another session of the peer; the connection was refused (possible interception).`, "replayed");
     cur.inbox.put(m);
