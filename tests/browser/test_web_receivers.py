@@ -73,7 +73,7 @@ def test_page_sends_to_two_cli_receivers_one_late_with_both_receipts(new_tab, st
     assert "at most 2 receivers" in tab.sgraph("error.message")
     assert not tab.sgraph("link")
 
-    source = random_file(tmp_path, "to-the-team.bin", 3_000_000 + 17)
+    source = random_file(tmp_path, "to-the-team.bin", 6_000_000 + 17)
     tab = new_tab()
     open_send_page(tab, stack.info.web_url)
     tab.page.fill("#receivers", "2")
@@ -81,27 +81,31 @@ def test_page_sends_to_two_cli_receivers_one_late_with_both_receipts(new_tab, st
     tab.page.wait_for_function("() => window.sgraph.link")
     link = tab.sgraph("link")
 
-    def receive(n: int) -> subprocess.CompletedProcess[str]:
+    def receive(n: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*CLI, "receive", link, "-o", str(tmp_path / f"out{n}"), "--server",
+             stack.info.ws_url, "--json", *FAST, "-v"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def wait(n: int, proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run(
-                [*CLI, "receive", link, "-o", str(tmp_path / f"out{n}"), "--server",
-                 stack.info.ws_url, "--json", *FAST, "-v"],
-                cwd=ROOT, capture_output=True, text=True, timeout=120,
-            )
-        except subprocess.TimeoutExpired as exc:  # say what the CLI and the page were doing
-            stderr = exc.stderr or ""
-            stderr = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # say what the CLI and the page were doing
+            proc.kill()
+            out, err = proc.communicate()
             pytest.fail(f"CLI receiver {n} did not finish in 120 s; page state"
                         f" {tab.sgraph('state()')!r}, lanes {tab.sgraph('lanes')!r},"
-                        f" console {tab.console[-20:]!r}; its log:\n{stderr[-4000:]}")
+                        f" console {tab.console[-20:]!r}; its log:\n{err[-4000:]}")
+        assert proc.returncode == 0, err[-3000:]
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
-    first = receive(1)
-    assert first.returncode == 0, first.stderr[-3000:]
-    tab.page.wait_for_function("() => window.sgraph.lanes?.[1]?.receipt")
-    assert tab.sgraph("state()") == "waiting"  # the page stays for the second receiver
-    # the second opens the link only now: it is served as the first was
-    second = receive(2)
-    assert second.returncode == 0, second.stderr[-3000:]
+    early = receive(1)
+    # the second opens the link once the first is being sent to: a lane of its own, most
+    # likely while the first's still runs (two channels from the page at once)
+    tab.page.wait_for_function("() => window.sgraph.lanes?.[1]?.done > 0", timeout=90_000)
+    late = receive(2)
+    first, second = wait(1, early), wait(2, late)
     ids = []
     for n, run in ((1, first), (2, second)):
         assert (tmp_path / f"out{n}" / source.name).read_bytes() == source.read_bytes()

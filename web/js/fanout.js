@@ -14,7 +14,7 @@ import { formatBytes } from "./bytes.js";
 import { recordSizeFor } from "./peer.js";
 import { RECEIPT_WAIT_MS, verifyReceipt } from "./receipt.js";
 import { Meter, Sender, connectRelay } from "./session.js";
-import { AsyncQueue, SignalRouter, after, newToken } from "./signalling.js";
+import { SignalRouter, after, newToken } from "./signalling.js";
 
 /** The send page's receivers control as a number (1 = the usual one-receiver send). */
 export function receiversFrom(value, { code = false, limits = null } = {}) {
@@ -27,20 +27,57 @@ export function receiversFrom(value, { code = false, limits = null } = {}) {
   return n;
 }
 
-/** What one lane sees of the shared router: its own receiver's `ready`s. */
+/** The newest item only: a receiver's earlier `ready`s are attempts it already gave up. */
+class Latest {
+  constructor() {
+    this.item = null;
+    this.waiter = null;
+  }
+  put(item) {
+    if (this.waiter) this.waiter(item);
+    else this.item = item;
+    this.waiter = null;
+  }
+  get() {
+    const item = this.item;
+    this.item = null;
+    return item ? Promise.resolve(item) : new Promise((resolve) => (this.waiter = resolve));
+  }
+}
+
+/**
+ * What one lane sees of the shared router: its own receiver's `ready`s. A newer `ready`
+ * while connecting ends that attempt at once: the receiver gave it up (its connect timeout
+ * may be shorter than ours), and answering stale `ready`s one by one would never catch up.
+ */
 class LaneRouter {
   constructor(main) {
     this.main = main;
-    this.readies = new AsyncQueue();
+    this.latest = new Latest();
+    this.readies = { get: () => this.nextReady() };
+    this.superseded = null;
+    this.supersede = null;
+  }
+  /** From the dispatcher: a `ready` of this lane's receiver. */
+  put(ready) {
+    this.supersede?.();
+    this.latest.put(ready);
+  }
+  nextReady() {
+    this.superseded = this.supersede = null; // between attempts: nothing to end
+    return this.latest.get();
   }
   attempt(peerId, peerNonce) {
+    this.superseded = new Promise((_, reject) => (this.supersede = () =>
+      reject(new P.SendError("network", "The receiver started a new connection attempt.", "superseded"))));
+    this.superseded.catch(() => {});
     return this.main.attempt(peerId, peerNonce);
   }
   send(attempt, kind, data) {
     return this.main.send(attempt, kind, data);
   }
   race(promise, ms, late) {
-    return this.main.race(promise, ms, late);
+    return this.main.race(this.superseded ? Promise.race([promise, this.superseded]) : promise, ms, late);
   }
 }
 
@@ -114,7 +151,7 @@ export class FanOutSender {
               if (outcomes.length === this.count) resolve(outcomes.sort((a, b) => a.lane.number - b.lane.number));
             });
           }
-          lane.router.readies.put(ready);
+          lane.router.put(ready);
         }
       })();
     });

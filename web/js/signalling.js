@@ -165,6 +165,7 @@ export class SignalRouter {
     this.storing = false;
     this.storingNow = new Promise((resolve) => (this.onStoring = resolve));
     this.chain = Promise.resolve(); // verify in arrival order
+    this.sending = Promise.resolve(); // and send in call order
     let refuse;
     this.refusal = new Promise((_, reject) => (refuse = reject));
     this.refusal.catch(() => {});
@@ -195,9 +196,13 @@ export class SignalRouter {
     return this.current;
   }
 
-  async send(attempt, kind, data = "") {
-    const payload = await signEnvelope(this.key, { kind, role: this.role, nonce: attempt.nonce, reply_to: attempt.peerNonce, data });
-    this.relay.send({ action: "signal", to: attempt.peerId, payload });
+  /** Signals leave in the order they are sent: signing is asynchronous (Web Crypto), and an
+   *  end-of-candidates overtaking the last candidate fails the other side's ICE. */
+  send(attempt, kind, data = "") {
+    const signed = signEnvelope(this.key, { kind, role: this.role, nonce: attempt.nonce, reply_to: attempt.peerNonce, data });
+    const sent = this.sending.then(() => signed).then((payload) => this.relay.send({ action: "signal", to: attempt.peerId, payload }));
+    this.sending = sent.catch(() => {});
+    return sent;
   }
 
   async route(msg) {
