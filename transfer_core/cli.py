@@ -349,6 +349,10 @@ async def _send(args: argparse.Namespace) -> int:
                 console.print(f"[yellow]Skipped[/] {escape(str(skipped))}: {why}")
     if args.code and args.resume:
         raise LinkError("--code starts a new transfer; --resume takes the link of an earlier one")
+    if args.receivers > 1 and (args.code or args.resume):  # before any connection
+        raise LinkError("--receivers takes a new link: it does not mix with --code (a"
+                        " spoken code admits one receiver) or --resume (a send to several"
+                        " keeps no per-receiver state to resume from)")
     server, page = await _endpoints(args, args.resume)
     page = args.link_base or page
     offered: OfferedCode | None = None
@@ -383,9 +387,6 @@ async def _send(args: argparse.Namespace) -> int:
     if args.qr:
         _show_qr(link)
     if args.receivers > 1:
-        if args.code or args.resume:
-            raise LinkError("--receivers takes a new link: it does not mix with --code (a"
-                            " spoken code admits one receiver) or --resume")
         return await _send_many(args, path, keys, server)
     try:
         label = path.name if isinstance(path, Path) else f"{len(paths)} paths"
@@ -407,7 +408,8 @@ async def _send(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _send_many(args: argparse.Namespace, path: Path, keys: Any, server: str) -> int:
+async def _send_many(args: argparse.Namespace, path: Path | list[Path], keys: Any,
+                     server: str) -> int:
     """`send --receivers N`: a channel to each receiver (session.fanout, #15)."""
     with FanOutConsole(console, args.json) as display:
         sender = FanOutSender(path, keys, new_token(), _options(args, server), args.receivers,

@@ -19,6 +19,7 @@ from transfer_core.transport.window import FLOW_WINDOW_BYTES
 
 from .conftest import MAX_RECEIVERS
 from .peers import FAST, Peer, receive, start_sender, transfer
+from .test_many_files import expected, make_tree, send_paths, tree_of
 
 pytestmark = pytest.mark.e2e
 CHUNK_64K = 64 * 1024 - 48
@@ -179,27 +180,32 @@ async def test_server_saw_nothing_secret(stack, tmp_path):
     assert keys.room_id in items  # the room id is the one value the server may see
 
 
-# --- one file to several receivers (#15 §2) ---------------------------------------------
+# --- one file or a tree to several receivers (#15 §2) ---------------------------------------------
 
 
-async def test_three_receivers_one_late_each_byte_identical_with_receipts(stack, tmp_path):
-    data = make_file(tmp_path / "team.bin", 2 << 20)
-    sender, link = await start_sender(stack.url, tmp_path / "team.bin", "--receivers", "3",
-                                      "--p2p-timeout", "120")
+async def test_three_receivers_one_late_each_get_the_whole_tree_with_receipts(stack, tmp_path):
+    # a tree (`send team.bin photos/ notes.txt --receivers 3`): each receiver gets all of it
+    src = tmp_path / "src"
+    paths = make_tree(src)
+    make_file(src / "team.bin", 2 << 20)
+    sender, link = await send_paths(stack.url, [src / "team.bin", *paths], "--receivers", "3",
+                                    "--p2p-timeout", "120")
     early = [await Peer.start("receive", link["code"], "-o", str(tmp_path / f"out{n}"),
                               "--server", stack.url, *FAST) for n in (1, 2)]
     first = await early[0].finish()
-    # the third comes once the first is done: it gets the file as the others did
+    # the third comes once the first is done: it gets the files as the others did
     late = await Peer.start("receive", link["code"], "-o", str(tmp_path / "out3"),
                             "--server", stack.url, *FAST)
     runs = [first, await early[1].finish(), await late.finish()]
     sent = await sender.finish()
     assert sent.code == 0, sent.stderr[-3000:]
+    size = sum(len(data or b"") for data in expected(src).values())
     for n, run in enumerate(runs, 1):
         assert run.code == 0, run.stderr[-3000:]
-        assert (tmp_path / f"out{n}" / "team.bin").read_bytes() == data
+        assert tree_of(tmp_path / f"out{n}") == expected(src)
         summary = run.event("summary")
         assert summary["path"] == "p2p" and summary["sha256_verified"] is True
+        assert summary["size"] == size
         assert len(summary["receipts"]) == 1  # the receipt it sent
     summary = sent.event("summary")
     assert summary["path"] == "p2p" and summary["sha256_verified"] is True
@@ -210,7 +216,7 @@ async def test_three_receivers_one_late_each_byte_identical_with_receipts(stack,
     assert len(sent_ids) == 3
     assert {r["receiver"] for r in summary["receipts"]} == sent_ids
     assert sorted(r["receiver_number"] for r in summary["receipts"]) == [1, 2, 3]
-    assert all(r["size"] == len(data) and r["path"] == "p2p" for r in summary["receipts"])
+    assert all(r["size"] == size and r["path"] == "p2p" for r in summary["receipts"])
     # each receiver had its own numbered progress lines
     assert {1, 2, 3} <= {e["receiver"] for e in sent.events if e.get("event") == "progress"}
 

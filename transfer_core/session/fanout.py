@@ -1,4 +1,5 @@
-"""One file to several receivers (`send --receivers N`, #15): a channel for each, in parallel.
+"""One file, or a tree of files, to several receivers (`send --receivers N`, #15): a
+channel for each, in parallel.
 
     SERVING ──every receiver delivered, or the rest stored──▶ DONE | STORED
                                                           any ──▶ FAILED
@@ -6,9 +7,11 @@
 The sender holds one relay connection and one `SignalRouter`; each receiver that says
 `ready` gets a `Lane`: the one-receiver `Sender`'s loop (connect, send, reconnect after
 a break) over its own data channel, reading the same sealed records from the one
-`FileSource`. A receiver is known by the name its `ready` carries
-(`receipt.receiver_id`, stable across its reconnects), else by its connection id, and
-keeps its number (1…N, in order of arrival) for the whole transfer.
+`FileSource` (one file) or `TreeSource` (several files or folders: each receiver gets
+the whole tree, its manifest records first, as from the one-receiver sender). A receiver
+is known by the name its `ready` carries (`receipt.receiver_id`, stable across its
+reconnects), else by its connection id, and keeps its number (1…N, in order of arrival)
+for the whole transfer.
 
 Storage serves every receiver at once: when some of the N are not there by
 `p2p_timeout`, or a lane's receiver breaks away past its grace, the whole file is
@@ -39,6 +42,7 @@ from ..signalling.client import PeerLeft
 from ..signalling.envelope import SignedMessage, new_nonce
 from ..source import FileSource
 from ..transport.s3 import S3SendTransport
+from ..tree_source import TreeSource, open_source
 from ..webrtc.channel import PREFERRED_RECORD_SIZE
 from ..webrtc.ice import IceSettings
 from .base import PeerOptions, PeerSession, state_table
@@ -209,12 +213,13 @@ class _Outcome:
 
 
 class FanOutSender(PeerSession):
-    """Sends one file to up to `receivers` receivers of a room, each over its own channel."""
+    """Sends one file or a tree to up to `receivers` receivers of a room, each over its own
+    channel."""
 
     role = "sender"
 
-    def __init__(self, path: Path, keys: TransferKeys, token: str, options: PeerOptions,
-                 receivers: int, reporter: FanOutReporter | None = None,
+    def __init__(self, path: Path | list[Path], keys: TransferKeys, token: str,
+                 options: PeerOptions, receivers: int, reporter: FanOutReporter | None = None,
                  preferred_record_size: int = PREFERRED_RECORD_SIZE,
                  http: HttpClient | None = None, state_dir: Path | None = None) -> None:
         super().__init__(keys, token, options, StateMachine("fan-out", _F.SERVING, FANOUT_MOVES),
@@ -227,7 +232,7 @@ class FanOutSender(PeerSession):
         self.preferred_record_size = preferred_record_size
         self.http = http or HttpClient()
         self.state_dir = state_dir or Path("/nonexistent-lane-state")
-        self.source: FileSource | None = None
+        self.source: FileSource | TreeSource | None = None
         self.issuer: RelayUrlIssuer | None = None
         self.lanes: dict[str, Lane] = {}
         """By the receiver's name (its `ready` data), else its first connection id."""
@@ -251,8 +256,9 @@ class FanOutSender(PeerSession):
                 )
             self.router = SignalRouter(client, self.keys.signal_key, "sender")
             self.issuer = RelayUrlIssuer(self._relay_request)
+            paths = self.path if isinstance(self.path, list) else [self.path]
             self.source = await asyncio.to_thread(
-                FileSource.create, self.path, self.keys.file_key, self.preferred_record_size)
+                open_source, paths, self.keys.file_key, self.preferred_record_size)
             self._started = time.perf_counter()
             self.reporter.status(f"waiting for {self.receivers} receivers to open the link")
             return await self._serve(ice)

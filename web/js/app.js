@@ -19,6 +19,7 @@
 import { formatBytes } from "./bytes.js";
 import { offerCode, useCode } from "./code.js";
 import { CLOSED, limitsFrom, revoke } from "./control.js";
+import { FanOutSender, fanOutDoneText, laneLines, receiversFrom } from "./fanout.js";
 import { parseCode } from "./pake.js";
 import { bindRelayOnly } from "./privacy.js";
 import { SendError, parseLink } from "./protocol.js";
@@ -46,6 +47,7 @@ const ADVICE = {
   exists: ["The receiver already has that file", "The receiver can remove it or choose another folder, then open the link again."],
   protocol: ["The other side sent something unexpected", "Make sure both sides use a current version, then try again."],
   internal: ["Something went wrong in this page", "Reload the page and try again."],
+  receivers: ["Choose another number of receivers", "Pick the file again with a number of receivers this server takes (1 sends the usual way)."],
   limits: ["These limits cannot be used", "Choose fewer downloads or a shorter expiry (the server keeps a file at most 7 days by default) and pick the file again."],
 };
 
@@ -144,6 +146,8 @@ function makeReport() {
       }
       $("status").textContent = `Saved ${item.path}`;
     },
+    // a send to several receivers (#15): one line each (fanout.js)
+    lane: laneLines($("lanes"), (lanes) => (window.sgraph.lanes = lanes)),
     progress(done, total) {
       const m = meter.add(done, total);
       $("progress").max = total || 1;
@@ -234,6 +238,15 @@ function sendMode(settings) {
     try {
       const limits = limitsFrom($("downloads").value, $("expires").value);
       $("limits").hidden = true;
+      const receivers = receiversFrom($("receivers").value, { code: $("use-code").checked, limits });
+      $("receivers-row").hidden = true;
+      if (receivers > 1) {
+        const summary = await new FanOutSender(file, settings, report, receivers).run();
+        window.sgraph.summary = summary;
+        report.state("done", fanOutDoneText(summary));
+        $("rate").textContent = `${summary.mbPerS.toFixed(1)} MB/s in all`;
+        return;
+      }
       if ($("use-code").checked && !resume) {
         // a spoken code first (docs/protocol.md §11); then the same transfer as a link's
         $("code-form").hidden = true;

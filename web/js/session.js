@@ -57,7 +57,7 @@ export class Meter {
   }
 }
 
-async function connectRelay(settings, keys, role, token) {
+export async function connectRelay(settings, keys, role, token) {
   if (!settings.server) throw new P.SendError("network", "No signalling server is configured: add ?server=wss://… to the page address.");
   const relay = await Relay.connect(settings.server, keys.roomKey, role, token);
   try {
@@ -211,7 +211,8 @@ export class Sender {
         continue;
       }
       const unlisten = this.relay.listen((m) => {
-        if (m.type === "peer-left" && m.peer.role === "receiver") pipe.close("the receiver left");
+        // this receiver only: a sender to several (fanout.js) runs one loop per receiver
+        if (m.type === "peer-left" && m.peer.id === ready.peerId) pipe.close("the receiver left");
       });
       const silence = watchSilence(pipe, "receiver");
       try {

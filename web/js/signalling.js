@@ -144,8 +144,8 @@ export class Relay {
 const other = (role) => (role === "sender" ? "receiver" : "sender");
 
 /**
- * Verifies every signal and routes it to the current connection attempt, as the Python
- * `SignalRouter`: messages answering an earlier attempt of ours are dropped; a forged
+ * Verifies every signal and routes it to our current connection attempt with the peer it
+ * comes from (one per peer), as the Python `SignalRouter`: messages answering an earlier attempt of ours are dropped; a forged
  * MAC, a reflected message or a reply to a nonce we never made refuses the connection.
  */
 export class SignalRouter {
@@ -159,11 +159,13 @@ export class SignalRouter {
     this.arrivals = new AsyncQueue();
     this.receipts = new AsyncQueue(); // receivers' receipts, unverified (receipt.js checks them)
     this.current = null;
+    this.byPeer = new Map(); // one attempt per peer: a sender to several receivers (#15)
     this.spent = new Set();
     // the sender's signed `bye` "storage": it is storing the file for us (protocol.md §7)
     this.storing = false;
     this.storingNow = new Promise((resolve) => (this.onStoring = resolve));
     this.chain = Promise.resolve(); // verify in arrival order
+    this.sending = Promise.resolve(); // and send in call order
     let refuse;
     this.refusal = new Promise((_, reject) => (refuse = reject));
     this.refusal.catch(() => {});
@@ -187,20 +189,26 @@ export class SignalRouter {
   }
 
   attempt(peerId, peerNonce = "") {
-    if (this.current) this.spent.add(this.current.nonce);
+    const earlier = this.byPeer.get(peerId);
+    if (earlier) this.spent.add(earlier.nonce);
     this.current = { peerId, nonce: newNonce(), peerNonce, inbox: new AsyncQueue() };
+    this.byPeer.set(peerId, this.current);
     return this.current;
   }
 
-  async send(attempt, kind, data = "") {
-    const payload = await signEnvelope(this.key, { kind, role: this.role, nonce: attempt.nonce, reply_to: attempt.peerNonce, data });
-    this.relay.send({ action: "signal", to: attempt.peerId, payload });
+  /** Signals leave in the order they are sent: signing is asynchronous (Web Crypto), and an
+   *  end-of-candidates overtaking the last candidate fails the other side's ICE. */
+  send(attempt, kind, data = "") {
+    const signed = signEnvelope(this.key, { kind, role: this.role, nonce: attempt.nonce, reply_to: attempt.peerNonce, data });
+    const sent = this.sending.then(() => signed).then((payload) => this.relay.send({ action: "signal", to: attempt.peerId, payload }));
+    this.sending = sent.catch(() => {});
+    return sent;
   }
 
   async route(msg) {
     const m = await openEnvelope(this.key, msg.payload, this.peerRole);
     if (m.kind === "ready") {
-      this.readies.put({ peerId: msg.from, nonce: m.nonce });
+      this.readies.put({ peerId: msg.from, nonce: m.nonce, who: m.data || "" }); // who: the receiver's name
       return;
     }
     if (m.kind === "bye") {
@@ -212,9 +220,9 @@ export class SignalRouter {
       }
       return;
     }
-    const cur = this.current;
+    const cur = this.byPeer.get(msg.from);
     if (this.spent.has(m.reply_to)) return; // for an earlier attempt: stale, harmless
-    if (!cur || msg.from !== cur.peerId) return;
+    if (!cur) return;
     if (m.reply_to !== cur.nonce) throw new SendError("refused", `A ${m.kind} from an earlier session was replayed; the connection was refused (possible interception).`, "replayed");
     if (cur.peerNonce && m.nonce !== cur.peerNonce) throw new SendError("refused", `A ${m.kind} came from another session of the peer; the connection was refused (possible interception).`, "replayed");
     cur.inbox.put(m);
