@@ -109,11 +109,11 @@ def test_cli_sends_a_folder_to_the_page(new_tab, stack: Stack, tmp_path: Path) -
 def test_page_reloaded_mid_folder_keeps_the_files_it_saved(
     new_tab, stack: Stack, tmp_path: Path
 ) -> None:
-    """CLI → page, a folder of four 5 MiB files (one download each); the page is reloaded
+    """CLI → page, a folder of four 3 MiB files (one download each); the page is reloaded
     once a file is saved: the files saved before are not fetched again (the first `have`
     names the chunks before the first file not saved), each file is downloaded once."""
     mib = 1024 * 1024
-    files = {f"big/{i}.bin": os.urandom(5 * mib + 7 * i) for i in range(4)}
+    files = {f"big/{i}.bin": os.urandom(3 * mib + 7 * i) for i in range(4)}
     files["big/z-empty.txt"] = b""
     for rel, data in files.items():
         (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)

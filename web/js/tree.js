@@ -375,8 +375,8 @@ export class TreeSink {
     }
     const result = await sink.finish();
     this.saved.push({ path: entry.path, size: entry.size, ...result, name: downloadName(entry.path) });
+    await this.record?.note(this.index + 1, entry.size); // before it is shown as saved
     this.onSaved?.(this.saved[this.saved.length - 1]);
-    await this.record?.note(this.index + 1, entry.size);
   }
 
   async finish() {
