@@ -213,6 +213,9 @@ placing the files included; through storage: the sender's run plus the receiver'
 | one file | {med['one']:.1f} | {peak['one']:.0f} |
 | {args.parts} files | {med['few']:.1f} | {peak['few']:.0f} |
 | ratio (median of per-round ratios) | {few['ratio']:.2f} (target ≥ 0.95) | |
+
+Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the files/s
+and MB/s move with it; the ratio compares runs made next to each other).
 """)
     if small is not None:
         summary("files_p2p_files_per_s", small["p2p"]["files_per_s"], 500.0, True)
