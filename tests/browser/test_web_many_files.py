@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT, Stack
-from .test_web_client import CLI, FAST, assert_fragment_stayed, finish, open_send_page
+from .test_web_client import (
+    CLI,
+    FAST,
+    assert_fragment_stayed,
+    finish,
+    open_send_page,
+    start_cli_sender,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -96,6 +103,55 @@ def test_cli_sends_a_folder_to_the_page(new_tab, stack: Stack, tmp_path: Path) -
     code, events, err = finish(proc)
     assert code == 0, err[-3000:]
     assert events[-1]["path"] == "p2p" and events[-1]["sha256_verified"]
+    assert_fragment_stayed(tab, link["code"], stack)
+
+
+def test_page_reloaded_mid_folder_keeps_the_files_it_saved(
+    new_tab, stack: Stack, tmp_path: Path
+) -> None:
+    """CLI → page, a folder of four 3 MiB files (one download each); the page is reloaded
+    once a file is saved: the files saved before are not fetched again (the first `have`
+    names the chunks before the first file not saved), each file is downloaded once."""
+    mib = 1024 * 1024
+    files = {f"big/{i}.bin": os.urandom(3 * mib + 7 * i) for i in range(4)}
+    files["big/z-empty.txt"] = b""
+    for rel, data in files.items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_bytes(data)
+    total = sum(map(len, files.values()))
+    sender, link = start_cli_sender(stack, tmp_path / "src" / "big",
+                                    f"{stack.info.web_url}?save=opfs")
+    tab = new_tab()
+    downloads = []
+    tab.page.on("download", lambda d: downloads.append(d))
+    tab.page.goto(link["link"])
+    tab.page.wait_for_function("() => (window.sgraph.saved || []).length >= 1",
+                               timeout=90_000, polling=20)
+    before = [s["path"] for s in tab.sgraph("saved")]
+    tab.page.reload()
+    assert tab.wait_state("done", "failed", timeout=120_000) == "done", tab.sgraph("error")
+    tab.page.wait_for_timeout(500)  # the last download's event
+    after = [s["path"] for s in tab.sgraph("saved")]
+    assert before and not set(before) & set(after), (before, after)
+    assert sorted(before + after) == sorted(files)
+    got = {}
+    for download in downloads:
+        target = tmp_path / "downloads" / download.suggested_filename
+        download.save_as(target)
+        got[download.suggested_filename] = target.read_bytes()
+    assert len(downloads) == len(files)  # each file once: none saved twice
+    assert got == {rel.replace("/", "_"): data for rel, data in files.items()}
+    summary = tab.sgraph("summary")
+    kept = sum(len(files[p]) for p in before)
+    # the stream started at the chunk holding the first byte of the first unsaved file
+    assert kept - 64 * 1024 < summary["resumedBytes"] <= kept, (summary, kept)
+    assert "kept from before a reload" in tab.page.inner_text("#status")
+    code, events, err = finish(sender, timeout=90)
+    assert code == 0, err[-3000:]
+    sent = events[-1]
+    assert sent["reconnects"] >= 1 and sent["sha256_verified"], sent
+    # re-sent: what was in flight at the reload, never the files the page had saved
+    assert sent["resent_bytes"] < total - kept, (sent, kept)
     assert_fragment_stayed(tab, link["code"], stack)
 
 

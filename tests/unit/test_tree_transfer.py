@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from transfer_core import sink, tree_sink
 from transfer_core.errors import (
     DestinationExistsError,
     HashMismatchError,
@@ -17,7 +18,7 @@ from transfer_core.errors import (
     UnsafePathError,
 )
 from transfer_core.protocol.manifest import open_manifest, seal_manifest
-from transfer_core.protocol.progress import Via
+from transfer_core.protocol.progress import ProgressRecord, Via
 from transfer_core.protocol.record import (
     MAX_MANIFEST_BYTES,
     split_manifest_records,
@@ -182,3 +183,47 @@ def test_manifest_records_out_of_order_or_missing_are_refused(tmp_path):
     for blob in (swapped, cut):
         with pytest.raises(TamperedRecordError):
             open_manifest(KEY, blob)
+
+
+def test_a_save_puts_every_written_entry_on_disk_before_progress_names_it(tmp_path, monkeypatch):
+    """More entries than open descriptors, fsynced in parallel: every file written since
+    the last save is fsynced (closed ones reopened) before progress.json is saved, and
+    an fsync that fails leaves progress unsaved and the entry owed to the next save."""
+    src = tmp_path / "src"
+    src.mkdir()
+    count = tree_sink.MAX_OPEN_FILES * 2 + 5
+    for i in range(count):
+        (src / f"{i:04d}.bin").write_bytes(os.urandom(3000))
+    source = open_source([src], KEY, 16384)
+    partial = PartialFile.open(tmp_path / ".work", KEY, source.manifest_record)
+    monkeypatch.setattr(sink, "PERSIST_EVERY_RECORDS", 10**9)  # only the saves below
+    monkeypatch.setattr(sink, "PERSIST_EVERY_SECONDS", 10**9)
+    for index in range(source.layout.count):
+        partial.accept(source.record(index), Via.P2P)
+    files = partial.work_dir / tree_sink.FILES_DIR
+    written = {(files / str(i)).stat().st_ino
+               for i, entry in enumerate(partial.manifest.entries) if not entry.is_dir}
+    assert len(written) == count
+    progress = partial.work_dir / "progress.json"
+    saved_before = progress.read_bytes()
+    real_fsync = os.fsync
+    synced: list[int] = []
+    failing = {next(iter(written))}
+
+    def fsync(fd):  # a failing disk cannot be provoked here: EIO for one file, once
+        ino = os.fstat(fd).st_ino
+        if ino in failing:
+            failing.clear()
+            raise OSError(5, "Input/output error")
+        synced.append(ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError):
+        partial.save()
+    assert progress.read_bytes() == saved_before  # nothing claimed after a failed flush
+    synced.clear()
+    partial.save()
+    assert set(synced) == written  # every entry owed, the failed one included
+    assert ProgressRecord.load(progress).complete
+    partial.close()

@@ -173,3 +173,57 @@ export async function cleanResumable() {
   for (const name of stale) await root.removeEntry(name, { recursive: true }).catch(() => {});
   return stale.length;
 }
+
+/** A tree's progress across a reload (#15): how many entries, in list order, were
+ *  verified and saved (into the picked folder or as downloads). The files themselves are
+ *  already where the person keeps them, so the record is all that is kept here: a reload
+ *  starts the stream at the chunk holding the first byte of the first entry not saved,
+ *  and its first `have` names every chunk before that one. Written after each saved file
+ *  of 1 MiB or more and at most every `TREE_NOTE_MS` otherwise (a file saved in the last
+ *  moments before a reload may then be fetched and saved once more, never lost). */
+const TREE_NOTE_MS = 250;
+const TREE_NOTE_BYTES = 1024 * 1024;
+
+export class TreeProgress {
+  /** The record of this room's tree, null where the page has no OPFS. */
+  static async open(manifest, roomId, transferId) {
+    if (!navigator.storage?.getDirectory) return null;
+    const root = await navigator.storage.getDirectory();
+    const record = new TreeProgress();
+    record.dir = await root.getDirectoryHandle(`${PREFIX}${roomId}`, { create: true });
+    record.progress = { transfer: hex(transferId), size: manifest.size, recordSize: manifest.record_size, entries: manifest.entries.length, done: false };
+    const saved = await readJson(record.dir, PROGRESS);
+    const same = saved && ["transfer", "size", "recordSize", "entries"].every((k) => saved[k] === record.progress[k]) && !saved.done;
+    if (!same) await clearFolder(record.dir);
+    /** Entries [0, saved) verified and saved by an earlier visit. */
+    record.saved = same && Number.isInteger(saved.saved) ? Math.min(saved.saved, manifest.entries.length) : 0;
+    record.writtenAt = 0;
+    await record.write();
+    return record;
+  }
+
+  write() {
+    this.writtenAt = performance.now();
+    return writeWhole(this.dir, PROGRESS, JSON.stringify({ ...this.progress, saved: this.saved, updated: Date.now() }));
+  }
+
+  /** Entries [0, count) are saved; the last one had `size` bytes. */
+  async note(count, size) {
+    this.saved = count;
+    if (size >= TREE_NOTE_BYTES || performance.now() - this.writtenAt >= TREE_NOTE_MS) await this.write();
+  }
+
+  async finish() {
+    this.progress.done = true; // the folder goes at the next visit (cleanResumable)
+    await this.write();
+  }
+
+  async abort(error = null) {
+    try {
+      if (error?.kind === "verification" || error?.code === "restarted") await clearFolder(this.dir);
+      else await this.write();
+    } catch {
+      // nothing more to keep
+    }
+  }
+}

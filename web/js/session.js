@@ -546,7 +546,7 @@ export class Receiver {
     this.report.manifest(manifest);
     if (manifest.tree) {
       // many files (#15): a folder the person picks, else one download per verified file
-      this.sink = await TreeSink.create(manifest, this.settings, this.keys.roomId, chooseSink, (name) => this.askPicker(name, "folder"));
+      this.sink = await TreeSink.create(manifest, this.settings, this.keys.roomId, chooseSink, (name) => this.askPicker(name, "folder"), transferId);
       this.sink.onSaved = (item) => this.report.entrySaved?.(item);
     } else this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker, transferId);
     this.report.sink(this.sink.kind);

@@ -8,6 +8,7 @@
 
 import { SendError, Layout, fileHasher, parseManifest, safeName } from "./protocol.js";
 import { utf8, utf8d } from "./bytes.js";
+import { TreeProgress } from "./resume.js";
 
 export const TREE_MANIFEST_VERSION = 2;
 const MAX_PATH_BYTES = 4096;
@@ -243,16 +244,26 @@ export function pickedItems(files) {
  * (each through its own one-file sink: OPFS or memory, so never the whole set in memory).
  */
 export class TreeSink {
-  constructor(manifest, openFile, kind) {
+  constructor(manifest, openFile, kind, has = null) {
     this.manifest = manifest;
     this.openFile = openFile; // (entry) -> a one-file sink {write, finish, abort}
     this.kind = kind;
+    this.has = has; // (entry) -> whether it is already saved whole (a picked folder)
     this.index = -1;
     this.current = null;
     this.saved = [];
+    this.held = 0; // chunks of the stream not to fetch again (saved before a reload)
+    this.skip = 0; // bytes at the start of chunk `held` that belong to saved entries
   }
 
-  static async create(manifest, settings, tag, chooseSink, askFolder) {
+  /** Made, then taken up from where an earlier visit of the same link stopped. */
+  static async create(manifest, settings, tag, chooseSink, askFolder, transferId = null) {
+    const sink = await TreeSink.make(manifest, settings, tag, chooseSink, askFolder);
+    if (transferId) await sink.resume(await TreeProgress.open(manifest, tag, transferId));
+    return sink;
+  }
+
+  static async make(manifest, settings, tag, chooseSink, askFolder) {
     const dirs = manifest.entries.filter((e) => e.kind === "dir");
     // a folder wherever the browser can write one (save=auto or picker); downloads otherwise
     if ((settings.save === "picker" || settings.save === "auto") && typeof window.showDirectoryPicker === "function") {
@@ -270,13 +281,48 @@ export class TreeSink {
         const writable = await handle.createWritable({ keepExistingData: false });
         return { write: (b) => writable.write(b), finish: async () => (await writable.close(), { blob: null, saved: true }), abort: () => writable.abort() };
       };
-      return new TreeSink(manifest, openFile, "folder");
+      const has = async (entry) => {
+        const parts = entry.path.split("/");
+        try {
+          const dir = await folder(parts.slice(0, -1));
+          return (await (await dir.getFileHandle(parts[parts.length - 1])).getFile()).size === entry.size;
+        } catch {
+          return false;
+        }
+      };
+      return new TreeSink(manifest, openFile, "folder", has);
     }
     const openFile = (entry) => chooseSink({ size: entry.size, media_type: "application/octet-stream", safeName: downloadName(entry.path) },
       { ...settings, save: settings.save === "picker" ? "auto" : settings.save }, `${tag}-${entry.index}`, null);
     // (save=opfs or memory: one download per file, each staged on disk or in memory)
     return new TreeSink(manifest, openFile, "downloads");
   }
+
+  /** Entries saved by an earlier visit (`record`, resume.js) are not fetched again: the
+   *  stream starts at the chunk holding the first byte of the first one not saved. In a
+   *  picked folder, the files must still be there whole (else from the first that is not). */
+  async resume(record) {
+    this.record = record;
+    if (!record?.saved) return;
+    const { entries, layout } = this.manifest;
+    let count = record.saved;
+    for (let i = 0; this.has && i < count; i++) {
+      if (entries[i].kind === "file" && !(await this.has(entries[i]))) count = i;
+    }
+    if (!count) return;
+    const start = count < entries.length ? entries[count].start : layout.size;
+    this.held = Math.min(Math.floor(start / layout.chunkSize), Math.max(0, layout.count - 1));
+    this.skip = start - layout.bytesInPrefix(this.held);
+    this.index = count - 1;
+    this.earlier = entries.slice(0, count).filter((e) => e.kind === "file").length;
+  }
+
+  get heldBytes() {
+    return this.manifest.layout.bytesInPrefix(this.held);
+  }
+
+  /** Nothing to re-hash: each file was checked as it came. */
+  async replay() {}
 
   async startEntry(index) {
     const entry = this.manifest.entries[index];
@@ -286,7 +332,8 @@ export class TreeSink {
 
   /** The next bytes of the stream (verified, in order). */
   async write(bytes) {
-    let at = 0;
+    let at = Math.min(this.skip, bytes.length); // the end of an entry saved before a reload
+    this.skip -= at;
     // files that take no bytes of the stream (empty ones) complete as they are reached
     while (at < bytes.length || this.pendingEmpty()) {
       if (!this.current) {
@@ -328,17 +375,20 @@ export class TreeSink {
     }
     const result = await sink.finish();
     this.saved.push({ path: entry.path, size: entry.size, ...result, name: downloadName(entry.path) });
+    await this.record?.note(this.index + 1, entry.size); // before it is shown as saved
     this.onSaved?.(this.saved[this.saved.length - 1]);
   }
 
   async finish() {
     await this.write(new Uint8Array(0)); // trailing empty files
+    await this.record?.finish();
     return { blob: null, saved: true, entries: this.manifest.entries.map((e) => ({ path: e.path, kind: e.kind, size: e.size })) };
   }
 
-  async abort() {
+  async abort(error = null) {
     if (this.current) await this.current.sink.abort();
     this.current = null;
+    await this.record?.abort(error);
   }
 }
 
