@@ -171,11 +171,14 @@ export class FanOutSender {
     const lane = new Sender(this.file, { ...this.settings, storage: false }, report);
     Object.assign(lane, { keys: this.keys, relay, config, source: this.source, hashing: base.hashing, number, key });
     lane.router = new LaneRouter(this.router);
-    lane.takeReceipt = async () => []; // receipts are verified here, as they come (acceptReceipt)
+    lane.takeReceipt = async () => { // verified here (acceptReceipt): the one in its `done`, or the relay's as they come
+      if (lane.receiptInDone) await this.acceptReceipt(lane.receiptInDone).catch((e) => console.warn(e.message));
+      return [];
+    };
     return lane;
   }
 
-  /** Receipts through the relay, verified as they come (a forged one is logged, not fatal). */
+  /** Receipts through the relay (from 2.1 receivers), verified as they come (a forged one is logged, not fatal). */
   async collectReceipts(router) {
     while (!this.stopped) {
       const msg = await router.receipts.get();
@@ -190,7 +193,7 @@ export class FanOutSender {
   /**
    * Verify one receiver's signed receipt (the envelope receipt.js signs) against this
    * transfer's sealed manifest, and show it on that receiver's line. The one place a
-   * receipt is checked, whatever carried it (the relay today; a channel's `done` may too).
+   * receipt is checked, whatever carried it (a channel's `done`, or the relay).
    */
   async acceptReceipt(payload) {
     const receipt = await verifyReceipt(this.keys.signalKey, payload, this.source.manifestRecord);
