@@ -9,6 +9,9 @@ records, files on disk) and raw aiortc (one data channel, 64 KiB messages, no
 crypto, no disk). Reports MB/s, the CPU the peers used per MB (whole processes,
 start-up included), the impairment's own CPU per MB (never the peers' cost), and
 the bound rwnd / RTT that aiortc's fixed advertised receive window implies.
+`--trace DIR` adds, per run, an SCTP sender trace of each peer and each peer's UDP
+receive-buffer drops (bench/sctp_trace/); `--points 80:0.01,80:0 --repeat 2` runs
+only those points (and never writes the table).
 
     sudo .venv/bin/python bench/bench_wan.py [--quick] [--no-write]
 """
@@ -234,8 +237,11 @@ def section(points: list[Point], size: int) -> str:
         "forwarder over TUN in LAN 1's router (RTT/2 each way; loss per packet, per "
         "direction); its CPU is reported apart (per MB of file, both directions counted). "
         "Peer CPU is whole processes, start-up included. The bound is aiortc's fixed "
-        f"advertised receive window ({RWND >> 10} KiB) divided by the RTT: SCTP can never "
-        "have more than that in flight.",
+        f"advertised receive window ({RWND >> 10} KiB) divided by the RTT: what a sender "
+        "that respects the window can reach, and where aiortc's slow start ends (aiortc's "
+        "own sender never reads the peer's window; the engine's 2 MiB flow-control window "
+        "caps it). What limits each point, with SCTP traces (`--trace`): "
+        "docs/networking.md §6.",
         "",
         *rows,
         "",
@@ -258,7 +264,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="runs per point (the table shows the last)")
     parser.add_argument("--trace", type=Path,
                         help="folder for an SCTP sender trace per run (bench/sctp_trace)")
+    parser.add_argument("--ack", metavar="EVERY:MAX_DELAY",
+                        help="with --trace: the engine's delayed-SACK policy, e.g. 1:0.2")
     args = parser.parse_args(argv)
+    if args.ack:
+        os.environ["SCTP_TRACE_ACK"] = args.ack
     size = (args.mib or (8 if args.quick else 24)) << 20
     if args.browser_only:
         mb_s, route, impair_cpu = asyncio.run(measure_browser(size))
