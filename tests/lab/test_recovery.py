@@ -10,13 +10,12 @@ last long enough to break it mid-way.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 
 import pytest
 
-from .conftest import ALLOCATION_LIFETIME
-from .parties import internet, lab_transfer
+from .conftest import ALLOCATION_LIFETIME, CREDENTIAL_TTL
+from .parties import lab_transfer
 from .test_paths import route
 
 pytestmark = pytest.mark.lab
@@ -67,23 +66,6 @@ async def test_router_address_change_mid_transfer_reconnects_and_resumes(lab, ne
     # resumed from the receiver's `have`: only what was in flight went again
     # (1-2 MiB seen: what was in flight when the path broke)
     assert sent.event("summary")["resent_bytes"] <= 4 * MiB, sent.event("summary")
-
-
-CREDENTIAL_TTL = 8
-"""Seconds the short-lived stack's TURN credentials are valid: shorter than the time to
-the first allocation refresh, so every refresh presents an expired credential."""
-
-
-@pytest.fixture
-def short_lived(lab, net, tmp_path):
-    """A second stack beside the shared one (same coturn) handing out TURN credentials
-    that expire after `CREDENTIAL_TTL` seconds."""
-    shared = tmp_path / "turn.json"
-    shared.write_text(json.dumps({k: net.info[k] for k in (
-        "stun_url", "turn_url", "turn_secret", "turn_port", "turn_log")}))
-    with internet(lab, tmp_path, "--turn-from", str(shared), "--turn-ttl",
-                  str(CREDENTIAL_TTL)) as running:
-        yield running
 
 
 async def test_turn_credentials_expire_mid_transfer(lab, short_lived, tmp_path):
