@@ -58,24 +58,26 @@ async def page_to_cli(lab, net, tmp_path, page_ns, cli_ns, *page_args, receiver_
     return received, end
 
 
-async def test_page_to_cli_through_symmetric_nats_relays(lab, short_lived, tmp_path):
-    """Through the stack whose TURN credentials live 8 s, with the CLI arriving after the
-    page's welcome credentials expired: the page relays only because it renewed them for
-    its connection attempt (web/js/turn.js); coturn refuses an allocation with expired
-    ones, and symmetric NATs leave no other path."""
-    received, end = await page_to_cli(lab, short_lived, tmp_path, lab.lans[2].hosts[0],
-                                      lab.lans[3].hosts[0], receiver_after=CREDENTIAL_TTL + 3)
+async def test_page_to_cli_through_symmetric_nats_relays(lab, net, tmp_path):
+    received, end = await page_to_cli(lab, net, tmp_path, lab.lans[2].hosts[0],
+                                      lab.lans[3].hosts[0])
     assert "relay" in route(received), received.event("summary")
     assert end["summary"]["path"] == "relay", end
 
 
-async def test_page_relay_only_control_hides_its_address(lab, net, tmp_path):
+async def test_page_relay_only_control_hides_its_address(lab, short_lived, tmp_path):
     """Through endpoint-independent NATs the page would pair directly (the test below);
-    with its "relay only" box ticked it relays, and the CLI never sees its address."""
+    with its "relay only" box ticked it relays, and the CLI never sees its address.
+
+    Through the stack whose TURN credentials live 8 s, the CLI arriving after the page's
+    welcome credentials died: a relay-only page has no candidate but its own TURN
+    allocation, and coturn refuses one with expired credentials, so it relays only
+    because it renewed them for its connection attempt (web/js/turn.js)."""
     page_lan, cli_lan = lab.lans[0], lab.lans[1]
     seen = lab.counter(cli_lan.router, "from_peers")
-    received, end = await page_to_cli(lab, net, tmp_path, page_lan.hosts[0],
-                                      cli_lan.hosts[0], "--relay-only")
+    received, end = await page_to_cli(lab, short_lived, tmp_path, page_lan.hosts[0],
+                                      cli_lan.hosts[0], "--relay-only",
+                                      receiver_after=CREDENTIAL_TTL + 3)
     assert route(received)[1] == "relay", received.event("summary")
     assert end["summary"]["path"] == "relay", end
     # no packet from the page's router reached the CLI's: only the TURN server's

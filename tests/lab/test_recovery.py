@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 
 import pytest
 
@@ -105,7 +106,14 @@ async def test_turn_credentials_expire_mid_transfer(lab, short_lived, tmp_path):
         assert summary["reconnects"] >= 1 and "relay" in route(run), summary
         # aioice's log: the allocation was refreshed with the expired credential ...
         assert "TURN allocation refreshed" in run.stderr, run.stderr[-3000:]
-        assert "TURN allocation refresh failed" not in run.stderr, run.stderr[-3000:]
+        # ... and never refused for the connection that finished. (The broken
+        # connection's allocation may be: its refresh after the address change comes
+        # from a new address, which coturn takes for a new session with a dead
+        # credential, 401.)
+        created = re.findall(r"TURN allocation created (\('[^)]*\))", run.stderr)
+        assert created, run.stderr[-3000:]
+        assert f"TURN allocation refresh failed {created[-1]}" not in run.stderr, \
+            run.stderr[-3000:]
         # ... and every connection, the reconnect's included, allocated with fresh ones
         renewed = run.stderr.count("renewed the TURN credentials")
         assert renewed >= summary["reconnects"] + 1, run.stderr[-3000:]
