@@ -7,7 +7,7 @@ reading for a moment (a disk write, a verification, a busy machine) while a wind
 worth of packets arrives in a burst loses the rest at its own socket: the network
 lab at RTT 80 ms with no configured loss saw 162 such drops in an 8 MiB transfer
 (`RcvbufErrors`), and aiortc's sender answered them with 1,061 retransmissions and
-halved its congestion window (docs/networking.md §8). Each SCTP packet lost this way
+halved its congestion window (docs/networking.md §6). Each SCTP packet lost this way
 costs as much as one lost on the path.
 
 `enlarge_receive_buffers` asks for `RECEIVE_BUFFER_BYTES` on every UDP socket of the
