@@ -9,6 +9,9 @@ records, files on disk) and raw aiortc (one data channel, 64 KiB messages, no
 crypto, no disk). Reports MB/s, the CPU the peers used per MB (whole processes,
 start-up included), the impairment's own CPU per MB (never the peers' cost), and
 the bound rwnd / RTT that aiortc's fixed advertised receive window implies.
+`--trace DIR` adds, per run, an SCTP sender trace of each peer and each peer's UDP
+receive-buffer drops (bench/sctp_trace/); `--points 80:0.01,80:0 --repeat 2` runs
+only those points (and never writes the table).
 
     sudo .venv/bin/python bench/bench_wan.py [--quick] [--no-write]
 """
@@ -21,6 +24,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -87,7 +91,8 @@ async def raw_run(lab: Lab, net, work: Path, size: int) -> tuple[float, float]:
         await asyncio.create_subprocess_exec(
             *lab.command(ns, [*argv, role, str(folder), str(size), net.info["stun_url"]]),
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                filter(None, (os.environ.get("PYTHONPATH"), str(ROOT))))},
         )
         for ns, role in ((lab.lans[0].hosts[0], "send"), (lab.lans[1].hosts[0], "receive"))
     ]
@@ -142,7 +147,39 @@ async def measure_browser(size: int, rtt_ms: int = 40) -> tuple[float, str, floa
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def measure(points: list[Point], size: int) -> None:
+TRACE_PATH = ROOT / "bench" / "sctp_trace"
+
+
+def traced(trace: Path | None, name: str) -> Path | None:
+    """With --trace, the folder each peer of the next run writes its SCTP trace into
+    (bench/sctp_trace/sitecustomize.py, loaded through PYTHONPATH)."""
+    if trace is None:
+        return None
+    folder = trace / name
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o777)
+    os.environ["SCTP_TRACE_DIR"] = str(folder)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(TRACE_PATH), str(ROOT)])
+    return folder
+
+
+def print_traces(folder: Path | None, lab: Lab | None = None) -> None:
+    for path in sorted(folder.glob("*.json")) if folder else ():
+        print(f"  sctp sender trace: {path.read_text()}", flush=True)
+    if folder is not None and lab is not None:
+        # datagrams the kernel dropped at a peer's full UDP receive buffer (per namespace)
+        for lan in lab.lans:
+            ns = lan.hosts[0]
+            snmp = subprocess.run(lab.command(ns, ["cat", "/proc/net/snmp"]),
+                                  capture_output=True, text=True).stdout.splitlines()
+            udp = [line.split()[1:] for line in snmp if line.startswith("Udp:")]
+            counters = dict(zip(udp[0], udp[1], strict=True)) if len(udp) == 2 else {}
+            print(f"  udp {ns}: InDatagrams {counters.get('InDatagrams')} RcvbufErrors "
+                  f"{counters.get('RcvbufErrors')}", flush=True)
+
+
+async def measure(points: list[Point], size: int, trace: Path | None = None,
+                  repeat: int = 1) -> None:
     lab = Lab.build([("eim", 1), ("eim", 1)])
     work = Path(tempfile.mkdtemp(prefix="bench-wan-"))
     os.environ["SGRAPH_SEND_STATE_DIR"] = str(work / "state")
@@ -153,9 +190,17 @@ async def measure(points: list[Point], size: int) -> None:
                                          loss=point.loss)
                               if point.rtt_ms or point.loss else None)
                 try:
-                    point.raw_mb_s, point.raw_cpu_per_mb = await raw_run(lab, net, work, size)
-                    (point.engine_mb_s, point.engine_cpu_per_mb,
-                     point.engine_route) = await engine_run(lab, net, work, size)
+                    for n in range(repeat):
+                        name = f"rtt{point.rtt_ms}-loss{point.loss:g}-{n}"
+                        folder = traced(trace, f"{name}-raw")
+                        point.raw_mb_s, point.raw_cpu_per_mb = await raw_run(lab, net, work, size)
+                        print(f"  raw {name}: {point.raw_mb_s:.2f} MB/s", flush=True)
+                        print_traces(folder, lab)
+                        folder = traced(trace, f"{name}-engine")
+                        (point.engine_mb_s, point.engine_cpu_per_mb,
+                         point.engine_route) = await engine_run(lab, net, work, size)
+                        print(f"  engine {name}: {point.engine_mb_s:.2f} MB/s", flush=True)
+                        print_traces(folder, lab)
                 finally:
                     if impairment is not None:
                         stats = impairment.stop()
@@ -192,8 +237,11 @@ def section(points: list[Point], size: int) -> str:
         "forwarder over TUN in LAN 1's router (RTT/2 each way; loss per packet, per "
         "direction); its CPU is reported apart (per MB of file, both directions counted). "
         "Peer CPU is whole processes, start-up included. The bound is aiortc's fixed "
-        f"advertised receive window ({RWND >> 10} KiB) divided by the RTT: SCTP can never "
-        "have more than that in flight.",
+        f"advertised receive window ({RWND >> 10} KiB) divided by the RTT: what a sender "
+        "that respects the window can reach, and where aiortc's slow start ends (aiortc's "
+        "own sender never reads the peer's window; the engine's 2 MiB flow-control window "
+        "caps it). What limits each point, with SCTP traces (`--trace`): "
+        "docs/networking.md §6.",
         "",
         *rows,
         "",
@@ -211,7 +259,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--browser-only", action="store_true",
                         help="only Chromium to CLI at RTT 40 ms")
+    parser.add_argument("--points", help="RTT:loss points, e.g. 80:0.01,80:0 (default: all)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per point (the table shows the last)")
+    parser.add_argument("--trace", type=Path,
+                        help="folder for an SCTP sender trace per run (bench/sctp_trace)")
+    parser.add_argument("--ack", metavar="EVERY:MAX_DELAY",
+                        help="with --trace: the engine's delayed-SACK policy, e.g. 1:0.2")
     args = parser.parse_args(argv)
+    if args.ack:
+        os.environ["SCTP_TRACE_ACK"] = args.ack
     size = (args.mib or (8 if args.quick else 24)) << 20
     if args.browser_only:
         mb_s, route, impair_cpu = asyncio.run(measure_browser(size))
@@ -229,7 +286,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     rtts = (0, 80) if args.quick else (0, 20, 80, 150)
     points = [Point(rtt, loss) for rtt in rtts for loss in (0.0, 0.01)]
-    asyncio.run(measure(points, size))
+    if args.points:
+        points = [Point(int(rtt), float(loss)) for rtt, loss in
+                  (p.split(":") for p in args.points.split(","))]
+        args.no_write = True  # a partial table never replaces the full one
+    asyncio.run(measure(points, size, args.trace, args.repeat))
     if not args.no_write:
         write_section("bench_wan", section(points, size))
     print(section(points, size))

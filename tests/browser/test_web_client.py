@@ -250,6 +250,61 @@ def test_browser_to_browser_through_turn(new_tab, turn_stack: Stack, tmp_path: P
     assert_fragment_stayed(sender, code, turn_stack)
 
 
+def test_page_renews_turn_credentials_near_expiry(new_tab, turn_stack: Stack) -> None:
+    """Before a connection attempt the page asks the relay for fresh `ice-servers` when
+    the TURN credentials it holds expire within 30 s, and only then (web/js/turn.js; the
+    CLI's `_ice_for_attempt`): coturn refuses a new allocation with an expired one."""
+    tab = new_tab()
+    open_send_page(tab, turn_stack.info.web_url)
+    got = tab.page.evaluate(
+        """async (server) => {
+          const P = await import("./js/protocol.js");
+          const { Relay, newToken } = await import("./js/signalling.js");
+          const { rtcConfig } = await import("./js/peer.js");
+          const { RENEW_MARGIN_MS, iceForAttempt, turnExpiresAt } = await import("./js/turn.js");
+          const keys = await P.deriveKeys(P.newSecret());
+          const relay = await Relay.connect(server, keys.roomKey, "sender", newToken());
+          try {
+            const welcome = await relay.request("hello");
+            const settings = { ...window.sgraph.settings, relayOnly: true };
+            const config = rtcConfig(welcome.iceServers, settings);
+            const asked = [];
+            const request = relay.request.bind(relay);
+            relay.request = (action, ...rest) => (asked.push(action), request(action, ...rest));
+            const expires = turnExpiresAt(config.iceServers);
+            const seconds = Math.floor(Date.now() / 1000);
+            const withExpiry = (at) => ({ ...config, iceServers: config.iceServers.map(
+              (s) => (s.username ? { ...s, username: `${at}:${s.username.split(":")[1]}` } : s)) });
+            const result = { expires, now: Date.now(), margin: RENEW_MARGIN_MS };
+            const kept = await iceForAttempt(relay, config, settings);
+            result.fresh = { same: kept === config, asked: asked.splice(0) };
+            const late = await iceForAttempt(relay, config, settings, expires - 10_000);
+            result.late = { asked: asked.splice(0), expires: turnExpiresAt(late.iceServers),
+                            policy: late.iceTransportPolicy };
+            const stale = await iceForAttempt(relay, withExpiry(seconds - 5), settings);
+            result.stale = { asked: asked.splice(0), expires: turnExpiresAt(stale.iceServers),
+                             urls: stale.iceServers.flatMap((s) => s.urls) };
+            const soon = await iceForAttempt(relay, withExpiry(seconds + 10), settings);
+            result.soon = { asked: asked.splice(0), expires: turnExpiresAt(soon.iceServers) };
+            return result;
+          } finally {
+            relay.close();
+          }
+        }""",
+        turn_stack.info.ws_url,
+    )
+    assert got["expires"] is not None, "the welcome carried no TURN REST credentials"
+    assert got["expires"] > got["now"] + got["margin"], got
+    assert got["fresh"] == {"same": True, "asked": []}, got
+    assert got["late"]["asked"] == ["ice-servers"] and got["late"]["policy"] == "relay", got
+    assert got["late"]["expires"] >= got["expires"], got
+    for case in ("stale", "soon"):
+        assert got[case]["asked"] == ["ice-servers"], (case, got)
+        assert got[case]["expires"] > got["now"] + got["margin"], (case, got)
+    assert any(url.startswith("turn") for url in got["stale"]["urls"]), got
+    assert any("renewed the TURN credentials" in line for line in tab.console), tab.console
+
+
 # --- storage (S3) -------------------------------------------------------------------------
 
 

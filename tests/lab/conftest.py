@@ -7,6 +7,7 @@ checks that this run left none behind.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -79,4 +80,23 @@ def net(lab, tmp_path_factory, tls_files):
     with internet(lab, tmp_path_factory.mktemp("inet"), "--turn", "udp,tls",
                   "--cert", str(cert), "--key", str(key), "--max-allocate-lifetime",
                   str(ALLOCATION_LIFETIME)) as running:
+        yield running
+
+
+CREDENTIAL_TTL = 8
+"""Seconds the short-lived stack's TURN credentials are valid: shorter than the time to
+the first allocation refresh, so every refresh presents an expired credential."""
+
+
+@pytest.fixture(scope="session")
+def short_lived(lab, net, tmp_path_factory):
+    """A second stack beside the shared one (same coturn) handing out TURN credentials
+    that expire after `CREDENTIAL_TTL` seconds; started once for the CLI's and the
+    page's credential tests (test_recovery, test_browser_paths)."""
+    workdir = tmp_path_factory.mktemp("short-lived")
+    shared = workdir / "turn.json"
+    shared.write_text(json.dumps({k: net.info[k] for k in (
+        "stun_url", "turn_url", "turn_secret", "turn_port", "turn_log")}))
+    with internet(lab, workdir, "--turn-from", str(shared), "--turn-ttl",
+                  str(CREDENTIAL_TTL)) as running:
         yield running

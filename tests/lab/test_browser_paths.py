@@ -16,14 +16,16 @@ import pytest
 
 from tests.e2e.peers import ROOT
 
+from .conftest import CREDENTIAL_TTL
 from .parties import LAB_FAST, start_peer
 from .test_paths import route
 
 pytestmark = [pytest.mark.lab, pytest.mark.browser]
 
 
-async def page_to_cli(lab, net, tmp_path, page_ns, cli_ns, *page_args):
-    """The page in `page_ns` sends 2 MiB to a CLI in `cli_ns`: the CLI's run, the page's
+async def page_to_cli(lab, net, tmp_path, page_ns, cli_ns, *page_args, receiver_after=0.0):
+    """The page in `page_ns` sends 2 MiB to a CLI in `cli_ns`, which starts
+    `receiver_after` seconds after the page showed its link: the CLI's run, the page's
     end (state and summary)."""
     data = os.urandom(2 << 20)
     (tmp_path / "scan.pdf").write_bytes(data)
@@ -39,6 +41,7 @@ async def page_to_cli(lab, net, tmp_path, page_ns, cli_ns, *page_args):
         line = await asyncio.wait_for(page.stdout.readline(), 120)
         assert line, (await page.stderr.read()).decode()[-3000:]  # type: ignore[union-attr]
         link = json.loads(line)["link"]
+        await asyncio.sleep(receiver_after)
         receiver = await start_peer(lab, cli_ns, "receive", link,
                                     "-o", str(tmp_path / "out"), "--server", net.url,
                                     "--ice", "any", *LAB_FAST)
@@ -62,13 +65,19 @@ async def test_page_to_cli_through_symmetric_nats_relays(lab, net, tmp_path):
     assert end["summary"]["path"] == "relay", end
 
 
-async def test_page_relay_only_control_hides_its_address(lab, net, tmp_path):
+async def test_page_relay_only_control_hides_its_address(lab, short_lived, tmp_path):
     """Through endpoint-independent NATs the page would pair directly (the test below);
-    with its "relay only" box ticked it relays, and the CLI never sees its address."""
+    with its "relay only" box ticked it relays, and the CLI never sees its address.
+
+    Through the stack whose TURN credentials live 8 s, the CLI arriving after the page's
+    welcome credentials died: a relay-only page has no candidate but its own TURN
+    allocation, and coturn refuses one with expired credentials, so it relays only
+    because it renewed them for its connection attempt (web/js/turn.js)."""
     page_lan, cli_lan = lab.lans[0], lab.lans[1]
     seen = lab.counter(cli_lan.router, "from_peers")
-    received, end = await page_to_cli(lab, net, tmp_path, page_lan.hosts[0],
-                                      cli_lan.hosts[0], "--relay-only")
+    received, end = await page_to_cli(lab, short_lived, tmp_path, page_lan.hosts[0],
+                                      cli_lan.hosts[0], "--relay-only",
+                                      receiver_after=CREDENTIAL_TTL + 3)
     assert route(received)[1] == "relay", received.event("summary")
     assert end["summary"]["path"] == "relay", end
     # no packet from the page's router reached the CLI's: only the TURN server's

@@ -10,13 +10,13 @@ last long enough to break it mid-way.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
+import re
 
 import pytest
 
-from .conftest import ALLOCATION_LIFETIME
-from .parties import internet, lab_transfer
+from .conftest import ALLOCATION_LIFETIME, CREDENTIAL_TTL
+from .parties import lab_transfer
 from .test_paths import route
 
 pytestmark = pytest.mark.lab
@@ -69,23 +69,6 @@ async def test_router_address_change_mid_transfer_reconnects_and_resumes(lab, ne
     assert sent.event("summary")["resent_bytes"] <= 4 * MiB, sent.event("summary")
 
 
-CREDENTIAL_TTL = 8
-"""Seconds the short-lived stack's TURN credentials are valid: shorter than the time to
-the first allocation refresh, so every refresh presents an expired credential."""
-
-
-@pytest.fixture
-def short_lived(lab, net, tmp_path):
-    """A second stack beside the shared one (same coturn) handing out TURN credentials
-    that expire after `CREDENTIAL_TTL` seconds."""
-    shared = tmp_path / "turn.json"
-    shared.write_text(json.dumps({k: net.info[k] for k in (
-        "stun_url", "turn_url", "turn_secret", "turn_port", "turn_log")}))
-    with internet(lab, tmp_path, "--turn-from", str(shared), "--turn-ttl",
-                  str(CREDENTIAL_TTL)) as running:
-        yield running
-
-
 async def test_turn_credentials_expire_mid_transfer(lab, short_lived, tmp_path):
     """A relayed transfer outlives its TURN credentials: coturn refreshes an allocation
     whose credential has expired (it checks the REST timestamp only when it first
@@ -123,7 +106,14 @@ async def test_turn_credentials_expire_mid_transfer(lab, short_lived, tmp_path):
         assert summary["reconnects"] >= 1 and "relay" in route(run), summary
         # aioice's log: the allocation was refreshed with the expired credential ...
         assert "TURN allocation refreshed" in run.stderr, run.stderr[-3000:]
-        assert "TURN allocation refresh failed" not in run.stderr, run.stderr[-3000:]
+        # ... and never refused for the connection that finished. (The broken
+        # connection's allocation may be: its refresh after the address change comes
+        # from a new address, which coturn takes for a new session with a dead
+        # credential, 401.)
+        created = re.findall(r"TURN allocation created (\('[^)]*\))", run.stderr)
+        assert created, run.stderr[-3000:]
+        assert f"TURN allocation refresh failed {created[-1]}" not in run.stderr, \
+            run.stderr[-3000:]
         # ... and every connection, the reconnect's included, allocated with fresh ones
         renewed = run.stderr.count("renewed the TURN credentials")
         assert renewed >= summary["reconnects"] + 1, run.stderr[-3000:]

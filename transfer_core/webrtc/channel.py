@@ -34,6 +34,7 @@ from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sdp import max_message_size as advertised_max_message_size
+from .udp_buffers import enlarge_receive_buffers
 
 logger = logging.getLogger(__name__)
 
@@ -404,6 +405,8 @@ class _Setup:
                 await self.pc.setLocalDescription(description)
         else:
             await self.pc.setLocalDescription(description)
+        # gathering is over: every ICE socket exists (bursts must not overflow them)
+        enlarge_receive_buffers(self.pc)
         sdp = self.pc.localDescription.sdp
         self.settings.check_local_sdp(sdp)
         return sdp

@@ -17,6 +17,7 @@ import { RECEIPT_WAIT_MS, receiverId, signReceipt, verifyReceipt } from "./recei
 import { forgetUpload, rememberUpload, resumeSource } from "./upload-resume.js";
 import { SendWindow } from "./window.js";
 import { TreeSink, parseAnyManifest } from "./tree.js";
+import { iceForAttempt } from "./turn.js";
 
 // the receiver acknowledges at least this often, and whenever it has nothing more to read,
 // so a sender at the edge of its flow-control window is never left waiting (§8)
@@ -202,6 +203,7 @@ export class Sender {
       this.attempts++;
       this.report.state("connecting", "Connecting to the receiver…");
       const attempt = router.attempt(ready.peerId, ready.nonce);
+      this.config = await iceForAttempt(this.relay, this.config, this.settings);
       let pipe;
       try {
         pipe = await openAsOfferer(router, attempt, this.config, this.settings.localOnly, this.settings.connectTimeoutMs);
@@ -480,6 +482,7 @@ export class Receiver {
       this.attempts++;
       this.senderId = senderId;
       this.report.state("connecting", "Connecting to the sender…");
+      this.config = await iceForAttempt(this.relay, this.config, this.settings);
       const attempt = router.attempt(senderId);
       await router.send(attempt, "ready", this.receiverId);
       let pipe = null;

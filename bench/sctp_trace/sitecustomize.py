@@ -1,0 +1,127 @@
+"""SCTP sender trace for bench_wan: loaded by `site` when this folder is on PYTHONPATH
+and SCTP_TRACE_DIR is set, in every peer process (ours and raw aiortc alike).
+
+It wraps three methods of aiortc's RTCSctpTransport (1.16) to count what its
+congestion control does: SACKs, fast recoveries (cwnd halved on three miss reports),
+T3 expiries (RTO: cwnd back to one packet) with the RTO each time, chunks sent and
+re-sent, and time-weighted means of cwnd, bytes in flight and how often the sender had
+nothing queued (application-limited). At exit each transport that sent data writes
+one JSON file `<pid>-<n>.json` into SCTP_TRACE_DIR. Measurement only: a benchmark
+helper, never loaded by the CLI or the tests.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import time
+
+_DIR = os.environ.get("SCTP_TRACE_DIR")
+
+
+def _install() -> None:
+    from aiortc import rtcsctptransport as m
+
+    cls = m.RTCSctpTransport
+    traces: list[dict] = []
+    original_sack, original_t3, original_send_chunk = (
+        cls._receive_sack_chunk, cls._t3_expired, cls._send_chunk)
+
+    def trace_of(self) -> dict:
+        t = self.__dict__.get("_bench_trace")
+        if t is None:
+            t = self._bench_trace = {
+                "sacks": 0, "fast_recoveries": 0, "t3_expiries": 0, "rto_at_t3": [],
+                "data_sent": 0, "data_resent": 0, "bytes_sent": 0,
+                "cwnd_max": 0, "_last": None, "_w": 0.0, "_cwnd": 0.0, "_flight": 0.0,
+                "_idle": 0.0, "_recovery": 0.0, "started": time.monotonic(),
+            }
+            traces.append(t)
+        return t
+
+    def sample(self, t: dict) -> None:
+        now = time.monotonic()
+        if t["_last"] is not None:
+            dt = now - t["_last"]
+            t["_w"] += dt
+            t["_cwnd"] += dt * self._cwnd
+            t["_flight"] += dt * self._flight_size
+            if not self._outbound_queue and not self._data_channel_queue:
+                t["_idle"] += dt
+            if self._fast_recovery_exit is not None:
+                t["_recovery"] += dt
+        t["_last"] = now
+        t["cwnd_max"] = max(t["cwnd_max"], self._cwnd)
+
+    async def receive_sack(self, chunk):  # type: ignore[no-untyped-def]
+        t = trace_of(self)
+        sample(self, t)
+        before = self._fast_recovery_exit
+        await original_sack(self, chunk)
+        t["sacks"] += 1
+        if before is None and self._fast_recovery_exit is not None:
+            t["fast_recoveries"] += 1
+
+    def t3_expired(self):  # type: ignore[no-untyped-def]
+        t = trace_of(self)
+        sample(self, t)
+        t["t3_expiries"] += 1
+        if len(t["rto_at_t3"]) < 50:
+            t["rto_at_t3"].append(round(self._rto, 3))
+        return original_t3(self)
+
+    async def send_chunk(self, chunk):  # type: ignore[no-untyped-def]
+        if isinstance(chunk, m.DataChunk):
+            t = trace_of(self)
+            if chunk._sent_count > 1:
+                t["data_resent"] += 1
+            else:
+                t["data_sent"] += 1
+                t["bytes_sent"] += len(chunk.user_data)
+            t["srtt"] = self._srtt
+            t["rto"] = self._rto
+        return await original_send_chunk(self, chunk)
+
+    cls._receive_sack_chunk = receive_sack
+    cls._t3_expired = t3_expired
+    cls._send_chunk = send_chunk
+
+    def dump() -> None:
+        for n, t in enumerate(traces):
+            if t["data_sent"] < 100:
+                continue
+            w = t.pop("_w") or 1e-9
+            doc = {k: v for k, v in t.items() if not k.startswith("_")}
+            doc.update(
+                seconds=round(time.monotonic() - t["started"], 2),
+                cwnd_mean=round(t["_cwnd"] / w), flight_mean=round(t["_flight"] / w),
+                idle_share=round(t["_idle"] / w, 3), recovery_share=round(t["_recovery"] / w, 3),
+                resent_share=round(t["data_resent"] / max(1, t["data_sent"]), 4),
+                argv=" ".join(os.sys.argv[:2]),
+            )
+            with open(os.path.join(_DIR, f"{os.getpid()}-{n}.json"), "w") as f:
+                json.dump(doc, f)
+
+    atexit.register(dump)
+
+
+def _ack_experiment(spec: str) -> None:
+    """SCTP_TRACE_ACK=EVERY:MAX_DELAY runs our engine with another delayed-SACK policy
+    (an experiment of bench_wan --ack; raw aiortc has no such adapter)."""
+    from transfer_core.webrtc import channel
+    from transfer_core.webrtc.sctp_ack import AckPolicy
+
+    every, max_delay = spec.split(":")
+    policy = AckPolicy(every=int(every), max_delay=float(max_delay))
+    install = channel.install_delayed_ack
+    channel.install_delayed_ack = lambda sctp, _policy: install(sctp, policy)
+
+
+if _DIR:
+    try:
+        _install()
+        if os.environ.get("SCTP_TRACE_ACK"):
+            _ack_experiment(os.environ["SCTP_TRACE_ACK"])
+    except Exception as exc:  # noqa: BLE001 - a benchmark aid must never stop a peer
+        print(f"sctp_trace: not installed: {exc}", file=os.sys.stderr)
