@@ -171,6 +171,9 @@ class DevStack:
                 "AWS_ENDPOINT_URL_DYNAMODB": moto.endpoint_url,
                 "AWS_ENDPOINT_URL_S3": moto.endpoint_url,
                 "AWS_ENDPOINT_URL_SSM": moto.endpoint_url,
+                # moto answers CompleteMultipartUpload only once it has joined every part
+                # (S3 keeps the connection alive meanwhile): gigabytes take more than 5 s
+                "S3_READ_TIMEOUT_SECONDS": "120",
                 "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
                 "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
                 "AWS_DEFAULT_REGION": REGION,

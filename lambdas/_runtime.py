@@ -56,8 +56,11 @@ _S3_STYLE = "path" if os.environ.get("AWS_ENDPOINT_URL_S3") else "virtual"
 storage = (
     S3Presigner(
         boto3.client(
-            "s3", config=_CONFIG.merge(Config(signature_version="s3v4",
-                                              s3={"addressing_style": _S3_STYLE}))
+            "s3", config=_CONFIG.merge(Config(
+                signature_version="s3v4", s3={"addressing_style": _S3_STYLE},
+                # S3 sends whitespace while it completes a multipart upload, so 5 s
+                # between bytes holds on AWS; the local stack's moto sends nothing
+                read_timeout=float(os.environ.get("S3_READ_TIMEOUT_SECONDS", "5"))))
         ),
         SETTINGS.bucket_name,
         SETTINGS.presign_ttl_seconds,
