@@ -159,6 +159,15 @@ async def test_code_transfer_falls_back_to_storage(stack, tmp_path):
     assert sent.event("summary")["stored_until"] > 0
     assert sent.event("link")["code"] == agreed["code"]
     later = await receive(stack.url, agreed["code"], tmp_path / "out")
+    for _ in range(15):
+        # Killed while its connection to the room was being admitted, the first receiver
+        # got no `$disconnect` (nor would it on AWS: the upgrade never completed), and its
+        # slot is kept for the admission grace (30 s, signalling.md §4) in case it is
+        # still upgrading. The CLI says to run the command again; so does this test.
+        if later.code != 4 or "all the receivers it takes" not in later.stderr:
+            break
+        await asyncio.sleep(3)
+        later = await receive(stack.url, agreed["code"], tmp_path / "out")
     assert later.code == 0, later.stderr[-2000:]
     assert (tmp_path / "out" / "plans.bin").read_bytes() == data
     assert later.event("summary")["chunks"]["s3"] > 0
