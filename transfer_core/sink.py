@@ -214,8 +214,8 @@ class PartialFile:
         dest = self.destination(dest_dir)
         return dest if dest.exists() else None
 
-    def finalize(self, dest_dir: Path | str, force: bool = False) -> Path:
-        """Check completeness and the whole-file hash, then give the file its name."""
+    def _require_complete(self) -> None:
+        """Every record is here (else `TruncatedTransferError`), and saved so."""
         if not self.complete:
             missing = self.missing()
             raise TruncatedTransferError(
@@ -223,6 +223,10 @@ class PartialFile:
                 f" (first missing: {missing.ranges()[0][0]})"
             )
         self.save()
+
+    def finalize(self, dest_dir: Path | str, force: bool = False) -> Path:
+        """Check completeness and the whole-file hash, then give the file its name."""
+        self._require_complete()
         assert isinstance(self.manifest, Manifest)  # a tree finishes in `PartialTree`
         if sha256_file(self.work_dir / "data") != self.manifest.sha256:
             raise HashMismatchError(

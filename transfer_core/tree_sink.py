@@ -27,7 +27,6 @@ from pathlib import Path
 from .errors import (
     DestinationExistsError,
     HashMismatchError,
-    TruncatedTransferError,
     UnsafePathError,
 )
 from .protocol.tree import Entry, TreeManifest
@@ -165,13 +164,7 @@ class PartialTree(PartialFile):
 
     def finalize(self, dest_dir: Path | str, force: bool = False) -> Path:
         """Check completeness and every entry's hash, then give the tree its names."""
-        if not self.complete:
-            missing = self.missing()
-            raise TruncatedTransferError(
-                f"{len(missing)} of {self.progress.count} records are missing"
-                f" (first missing: {missing.ranges()[0][0]})"
-            )
-        self.save()
+        self._require_complete()
         entries = self.manifest.entries
         for index, entry in enumerate(entries):
             if entry.is_dir or index in self.verified:

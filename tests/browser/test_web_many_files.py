@@ -73,16 +73,9 @@ def test_page_sends_a_folder_to_the_cli(new_tab, stack: Stack, tmp_path: Path) -
 def test_cli_sends_a_folder_to_the_page(new_tab, stack: Stack, tmp_path: Path) -> None:
     files = small_tree(tmp_path / "src")
     (tmp_path / "src" / "album" / "empty folder").mkdir()
-    proc = subprocess.Popen(
-        [*CLI, "send", str(tmp_path / "src" / "album"), "--server", stack.info.ws_url, "--json",
-         # no folder picker in a headless browser: one download per file
-         *FAST, "--link-base", f"{stack.info.web_url}?save=opfs", "--no-storage"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SGRAPH_SEND_STATE_DIR": str(tmp_path / "sender-state")},
-    )
-    assert proc.stdout is not None
-    link = json.loads(proc.stdout.readline())
-    assert link["event"] == "link", link
+    # no folder picker in a headless browser: one download per file
+    proc, link = start_cli_sender(stack, tmp_path / "src" / "album",
+                                  f"{stack.info.web_url}?save=opfs")
     tab = new_tab()
     downloads = []
     tab.page.on("download", lambda d: downloads.append(d))
@@ -183,14 +176,7 @@ def test_cli_sends_a_folder_into_a_folder_the_page_picks(new_tab, stack: Stack,
                                                           tmp_path: Path) -> None:
     files = small_tree(tmp_path / "src")
     (tmp_path / "src" / "album" / "empty folder").mkdir()
-    proc = subprocess.Popen(
-        [*CLI, "send", str(tmp_path / "src" / "album"), "--server", stack.info.ws_url, "--json",
-         *FAST, "--link-base", stack.info.web_url, "--no-storage"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SGRAPH_SEND_STATE_DIR": str(tmp_path / "sender-state")},
-    )
-    assert proc.stdout is not None
-    link = json.loads(proc.stdout.readline())
+    proc, link = start_cli_sender(stack, tmp_path / "src" / "album", stack.info.web_url)
     tab = new_tab()
     tab.page.add_init_script(_PICK_OPFS)
     tab.page.goto(link["link"])
