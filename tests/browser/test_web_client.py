@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
 import pytest
 
 from devstack.web import serve_web
 from tests.e2e.tamper_proxy import TamperProxy
 from tests.e2e.test_signalling_mitm import swap_fingerprint
+from tests.e2e.test_transfer_control import transfer_item
 from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
 
@@ -54,15 +54,6 @@ def assert_fragment_stayed(tab: Tab, code: str, stack: Stack) -> None:
     assert not leaked, leaked
     assert code not in stack.relayed_text()
     assert not tab.errors, tab.errors
-
-
-def transfer_item(stack: Stack, room: str) -> dict:
-    """The relay's record of a room's transfer limits (empty: none)."""
-    ddb = boto3.client("dynamodb", endpoint_url=stack.info.aws_endpoint_url,
-                       region_name=stack.info.region, aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
-    return ddb.get_item(TableName=stack.info.table_name, ConsistentRead=True,
-                        Key={"pk": {"S": f"ROOM#{room}"}, "sk": {"S": "TRANSFER"}}).get("Item", {})
 
 
 def start_cli_sender(

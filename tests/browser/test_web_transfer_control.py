@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
+from tests.e2e.test_transfer_control import stored_keys, transfer_item
 from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
 
 from .conftest import Stack
-from .test_web_client import assert_fragment_stayed, open_send_page, random_file, transfer_item
+from .test_web_client import assert_fragment_stayed, open_send_page, random_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -33,25 +33,18 @@ def test_page_limits_revoke_button_and_the_closed_link_error(
     assert tab.wait_state("stored", "failed", timeout=30_000) == "stored", tab.sgraph("error")
 
     room = derive_keys(TransferSecret.parse(code)).room_id
-    s3 = boto3.client("s3", endpoint_url=stack.info.aws_endpoint_url,
-                      region_name=stack.info.region, aws_access_key_id="testing",
-                      aws_secret_access_key="testing")
     item = transfer_item(stack, room)
     assert item["downloads"] == {"N": "3"}, "the page's control reached the relay"
     assert abs(int(item["expires_at"]["N"]) - (time.time() + 7200)) < 300
     until = tab.sgraph("summary.storedUntil")
     assert until == int(item["expires_at"]["N"]), "the page says when it really goes"
 
-    def stored() -> list[str]:
-        listing = s3.list_objects_v2(Bucket=stack.info.bucket_name, Prefix=f"transfers/{room}/")
-        return [o["Key"] for o in listing.get("Contents", [])]
-
-    assert stored(), "the page stored the file"
+    assert stored_keys(stack, room), "the page stored the file"
     assert tab.page.is_visible("#revoke")
     tab.shot("control-1-stored-with-revoke")
     tab.page.click("#revoke")
     assert tab.wait_state("revoked", "failed", timeout=30_000) == "revoked", tab.sgraph("error")
-    assert tab.sgraph("revoked") == "revoked" and stored() == []
+    assert tab.sgraph("revoked") == "revoked" and stored_keys(stack, room) == []
     assert "Revoked" in tab.page.inner_text("#status")
     assert_fragment_stayed(tab, code, stack)
 
