@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from devstack.process import DevStackProcess
 from devstack.stack import StackInfo
@@ -81,10 +82,18 @@ class Tab:
         return path
 
     def wait_state(self, *states: str, timeout: float = 60_000) -> str:
-        self.page.wait_for_function(
-            "states => states.includes(document.body.dataset.state)", arg=list(states),
-            timeout=timeout,
-        )
+        try:
+            self.page.wait_for_function(
+                "states => states.includes(document.body.dataset.state)", arg=list(states),
+                timeout=timeout,
+            )
+        except PlaywrightTimeout as e:
+            # what the page was doing when the wait ran out: a timeout alone says nothing
+            seen = self.page.evaluate(
+                "[document.body.dataset.state, document.getElementById('status')?.innerText]")
+            raise AssertionError(
+                f"page still {seen[0]!r} ({seen[1]!r}), not {states} after {timeout / 1000:.0f} s;"
+                " its console, last 40 lines:\n" + "\n".join(self.console[-40:])) from e
         state: str = self.page.evaluate("document.body.dataset.state")
         return state
 
