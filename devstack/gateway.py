@@ -30,6 +30,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from transfer_core.timeouts import within
+
 from . import events
 
 logger = logging.getLogger(__name__)
@@ -224,7 +226,7 @@ class Gateway:
         ws = live.ws
         while True:
             try:
-                data = await asyncio.wait_for(ws.recv(), timeout=self.idle_timeout)
+                data = await within(ws.recv(), self.idle_timeout)
             except TimeoutError:
                 await ws.close(1001, "Going away")
                 return

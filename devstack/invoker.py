@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from transfer_core.timeouts import within
+
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -84,7 +86,7 @@ class Invoker:
                 worker.proc.stdin.close()
         for worker in self._all:
             try:
-                await asyncio.wait_for(worker.proc.wait(), 5)
+                await within(worker.proc.wait(), 5)
             except TimeoutError:
                 worker.proc.kill()
                 await worker.proc.wait()

@@ -20,6 +20,7 @@ from ..signalling.client import (
     Welcome,
 )
 from ..signalling.control import TransferLimits, report_download
+from ..timeouts import within
 from ..transport.rate import RateLimit
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
@@ -168,7 +169,7 @@ class PeerSession:
                 self.router.relay_up.clear()
         self._relay_lost()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.router.relay_up.wait(), self.options.reconnect_grace)
+            await within(self.router.relay_up.wait(), self.options.reconnect_grace)
 
     async def _reconnect_relay(self) -> None:
         assert self.router is not None

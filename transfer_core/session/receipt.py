@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..signalling.envelope import MalformedSignalError, SignalError, SignedMessage, new_nonce
+from ..timeouts import within
 
 __all__ = ["RECEIPT_KIND", "Receipt", "ReceiptBox", "ReceiptError", "receiver_id"]
 
@@ -162,6 +163,6 @@ class ReceiptBox:
             if len(self.verified) >= expected or remaining <= 0:
                 return
             try:
-                self.offer((await asyncio.wait_for(inbox.get(), remaining)).payload)
+                self.offer((await within(inbox.get(), remaining)).payload)
             except TimeoutError:
                 return

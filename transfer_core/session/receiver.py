@@ -34,6 +34,7 @@ from ..s3.issuer import RelayUrlIssuer
 from ..signalling.client import PeerJoined, PeerLeft, RelayClosed, SignalClient, new_token
 from ..signalling.control import report_download
 from ..sink import PartialFile, work_dir_for
+from ..timeouts import within
 from ..transport.base import ReceiveTransport
 from ..transport.s3 import S3ReceiveTransport
 from ..transport.webrtc import WebRtcReceiveTransport
@@ -239,7 +240,7 @@ class Receiver(PeerSession):
         if not router.relay_up.is_set():
             # the channel broke too: wait a little for the relay, then give up
             try:
-                await asyncio.wait_for(router.relay_up.wait(), self.options.reconnect_grace)
+                await within(router.relay_up.wait(), self.options.reconnect_grace)
             except TimeoutError:
                 raise PeerGoneError(
                     "the connection to the signalling server was lost, and the direct"

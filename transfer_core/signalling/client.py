@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from ..errors import SGraphSendError
 from ..protocol.room import SUBPROTOCOL, offer
+from ..timeouts import within
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class SignalClient:
         query = urlencode(params)
         uri = f"{url}{'&' if '?' in url else '?'}{query}"
         try:
-            ws = await asyncio.wait_for(
+            ws = await within(
                 websockets.connect(
                     uri, max_size=128 * 1024, ping_interval=None,
                     subprotocols=subprotocols,  # type: ignore[arg-type]
@@ -234,7 +235,7 @@ class SignalClient:
         self._pending[ref] = future
         await self._send({**body, "ref": ref})
         try:
-            reply = await asyncio.wait_for(future, timeout)
+            reply = await within(future, timeout)
         except TimeoutError:
             self._pending.pop(ref, None)
             raise SignallingUnavailableError("the relay did not answer in time") from None

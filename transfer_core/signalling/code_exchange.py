@@ -11,7 +11,6 @@ the sender has joined the transfer's room, which tells the receiver to follow.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -23,6 +22,7 @@ from ..errors import LinkError, SGraphSendError, WrongCodeError
 from ..protocol.handshake import ABORT, CodeHandshake
 from ..protocol.secret import TransferSecret
 from ..protocol.spoken import SpokenCode
+from ..timeouts import within
 from .client import (
     PeerLeft,
     RelayClosed,
@@ -56,7 +56,7 @@ async def _next_signal(client: SignalClient, from_role: str, deadline: float) ->
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
-        event = await asyncio.wait_for(client.events.get(), remaining)
+        event = await within(client.events.get(), remaining)
         if isinstance(event, SignalReceived) and event.sender.role == from_role:
             return event.payload
         if isinstance(event, PeerLeft) and event.peer.role == from_role:

@@ -8,7 +8,6 @@ link whose stored transfer was closed, distinct from "nothing stored".
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SGraphSendError
+from ..timeouts import within
 from .client import RelayError, RoomRefusedError, SignalClient
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ async def report_download(request: Request) -> int | None:
     told costs only a download against the link's expiry. The downloads left, if any.
     """
     try:
-        reply = await asyncio.wait_for(request({"action": "download-done"}), REPORT_SECONDS)
+        reply = await within(request({"action": "download-done"}), REPORT_SECONDS)
     except Exception as exc:  # noqa: BLE001 (whatever the relay says, the file is here)
         logger.info("could not report the completed download: %s", exc)
         return None

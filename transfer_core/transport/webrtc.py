@@ -32,6 +32,7 @@ from ..protocol.ranges import RangeSet
 from ..protocol.record import manifest_record_count, split_manifest_records
 from ..session.control import Done, Fail, Have, ProtocolError, decode_control, expect_text
 from ..session.errors import PeerFailedError
+from ..timeouts import within
 from ..webrtc.channel import DataPipe
 from ..webrtc.errors import ChannelClosedError
 from .base import Progress, RecordSink, RecordSource
@@ -56,7 +57,7 @@ async def recv_within(pipe: DataPipe, seconds: float, who: str) -> bytes | str:
     if pipe.pending_messages:
         return await pipe.recv()
     try:
-        return await asyncio.wait_for(pipe.recv(), seconds)
+        return await within(pipe.recv(), seconds)
     except TimeoutError:
         await pipe.close()
         raise PeerSilentError(f"the {who} went silent for {seconds:g} s") from None
@@ -240,7 +241,7 @@ class WebRtcReceiveTransport:
         pipe = self.pipe
         if sink.unchecked and not pipe.pending_messages:
             try:
-                return await asyncio.wait_for(pipe.recv(), IDLE_ACK_SECONDS)
+                return await within(pipe.recv(), IDLE_ACK_SECONDS)
             except TimeoutError:
                 sink.checkpoint()
                 await self._ack(sink.durable)
@@ -283,7 +284,7 @@ class WebRtcReceiveTransport:
         # the sender closes once it reads `done`; closing first could cut `done` off in
         # flight (a handed-off message is not yet an acknowledged one)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.pipe.closed.wait(), CLOSE_GRACE_SECONDS)
+            await within(self.pipe.closed.wait(), CLOSE_GRACE_SECONDS)
 
     async def refuse(self, code: str, message: str) -> None:
         self._stop_heartbeat()

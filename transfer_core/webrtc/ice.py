@@ -28,6 +28,7 @@ from aiortc import RTCConfiguration, RTCIceServer
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
+from ..timeouts import within
 from .errors import IceConfigError, SdpError
 from .sdp import candidate_address
 
@@ -192,7 +193,7 @@ async def udp_answers(host: str, port: int, timeout: float = TURN_UDP_PROBE_SECO
         for _ in range(3):  # a lost datagram is not a blocked network
             transport.sendto(request)
             try:
-                return await asyncio.wait_for(asyncio.shield(protocol.answered), timeout / 3)
+                return await within(asyncio.shield(protocol.answered), timeout / 3)
             except TimeoutError:
                 continue
         return False
@@ -203,7 +204,7 @@ async def udp_answers(host: str, port: int, timeout: float = TURN_UDP_PROBE_SECO
 async def tcp_answers(host: str, port: int, timeout: float = TURN_UDP_PROBE_SECONDS) -> bool:
     """Whether a TCP connection to host:port opens in time (then closed at once)."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        _, writer = await within(asyncio.open_connection(host, port), timeout)
     except (OSError, TimeoutError):
         return False
     writer.close()
