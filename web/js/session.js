@@ -184,7 +184,11 @@ export class Sender {
       this.pendingReady ??= router.readies.get(); // a timed-out wait must not lose the next `ready`
       let ready;
       try {
+        // past the deadline a queued `ready` starts no further attempt: a receiver retrying
+        // as often as the attempts fail kept one queued (as the CLI's sender)
+        if (storing && deadline <= performance.now()) throw new P.SendError("expired", "The receiver did not come back in time.", "timeout");
         ready = await router.race(this.pendingReady, ms, "The receiver did not come back in time.");
+        ready = router.readies.newest(ready); // earlier `ready`s answer attempts it gave up
       } catch (e) {
         if (e.code !== "timeout" || !storing) throw e;
         try {

@@ -23,6 +23,10 @@ export class AsyncQueue {
     if (this.items.length) return Promise.resolve(this.items.shift());
     return new Promise((resolve) => this.waiters.push(resolve));
   }
+  /** `item` (just taken), or the newest still queued behind it; the older are dropped. */
+  newest(item) {
+    return this.items.length ? this.items.splice(0).pop() : item;
+  }
 }
 
 /** Resolves with `value` after `ms`, or rejects with `error` if given. */
