@@ -17,8 +17,9 @@ import pytest
 from aioice.ice import CandidatePair, Connection
 
 from transfer_core.webrtc import ice_pacing
-from transfer_core.webrtc.ice import loopback_gathering
 from transfer_core.webrtc.ice_pacing import PINNED_AIOICE, install_eager_check_end
+
+from .aioice_pair import connected_pair
 
 # sha256 (first 16 hex digits) of `inspect.getsource` of each aioice method the adapter
 # depends on, as reviewed for aioice 0.13.0: `connect` loops on `_check_periodic()`
@@ -57,28 +58,21 @@ def test_aioice_methods_the_adapter_relies_on_are_unchanged(name: str) -> None:
 async def _pair(eager: bool) -> tuple[Connection, Connection, list[bool]]:
     """Two connected aioice connections; the controlling one's `_check_periodic`
     answers, in order, in the returned list."""
-    controlling = Connection(ice_controlling=True, components=1)
-    controlled = Connection(ice_controlling=False, components=1)
-    with loopback_gathering():
-        await controlling.gather_candidates()
-        await controlled.gather_candidates()
-    for a, b in ((controlling, controlled), (controlled, controlling)):
-        for candidate in b.local_candidates:
-            await a.add_remote_candidate(candidate)
-        await a.add_remote_candidate(None)
-        a.remote_username, a.remote_password = b.local_username, b.local_password
-    if eager:
-        assert install_eager_check_end(controlling)
-        assert install_eager_check_end(controlling)  # idempotent: one wrapper
     answers: list[bool] = []
-    periodic = controlling._check_periodic
 
-    def recording() -> bool:
-        answers.append(periodic())
-        return answers[-1]
+    def prepare(controlling: Connection, _: Connection) -> None:
+        if eager:
+            assert install_eager_check_end(controlling)
+            assert install_eager_check_end(controlling)  # idempotent: one wrapper
+        periodic = controlling._check_periodic
 
-    controlling._check_periodic = recording  # type: ignore[method-assign]
-    await asyncio.wait_for(asyncio.gather(controlling.connect(), controlled.connect()), 20)
+        def recording() -> bool:
+            answers.append(periodic())
+            return answers[-1]
+
+        controlling._check_periodic = recording  # type: ignore[method-assign]
+
+    controlling, controlled = await connected_pair(prepare)
     return controlling, controlled, answers
 
 

@@ -30,6 +30,7 @@ from .errors import (
 )
 from .exchange import SdpExchange
 from .ice import IceSettings, loopback_gathering
+from .ice_consent import install_patient_consent
 from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
 from .sctp_reassembly import install_tail_aware_reassembly
@@ -419,6 +420,7 @@ class _Setup:
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
         install_eager_check_end(ice_connection_of(self.pc))
+        install_patient_consent(ice_connection_of(self.pc))
         self.candidates = asyncio.ensure_future(
             _apply_remote_candidates(self.pc, self.settings, self.exchange)
         )
