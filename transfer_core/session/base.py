@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
@@ -94,11 +94,17 @@ class PeerSession:
         self.pace = RateLimit(options.limit_rate) if options.limit_rate else None
         """One rate limit for every connection of this session."""
 
-    async def _connect(self) -> tuple[SignalClient, Welcome, IceSettings]:
+    async def _connect(
+        self, first: Callable[[SignalClient], Awaitable[None]] | None = None,
+    ) -> tuple[SignalClient, Welcome, IceSettings]:
+        """Join the room; `first(client)` sends what goes before the `hello` (the
+        receiver's `ready`, which needs no `welcome`: protocol.md Revision 2.3, #14)."""
         client = await SignalClient.connect(
             self.options.server_url, self.keys.room_key, self.role, self.token
         )
         try:
+            if first is not None:
+                await first(client)
             welcome = await client.hello()
             servers = welcome.ice_servers
             if servers is None:  # an older relay: ask separately

@@ -631,13 +631,15 @@ async def open_as_answerer(
 
     async def body() -> DataPipe:
         nonlocal offer_sdp
-        make_dtls_context_ahead(setup.pc)  # while the offer travels, not after ICE
         offer_sdp = await exchange.receive_description("offer")
         setup.timing.offer_at = time.perf_counter()
         await setup.set_remote(offer_sdp, "offer")
         answer = await setup.pc.createAnswer()
         sdp = await setup.set_local(answer)
         await exchange.send_description(sdp, "answer")
+        # while the answer travels, not after ICE (nor before the answer: the offer may
+        # be waiting, #14)
+        make_dtls_context_ahead(setup.pc)
         return await arrived
 
     try:

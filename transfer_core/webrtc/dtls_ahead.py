@@ -7,8 +7,10 @@ peers: it converts the certificate and its key to OpenSSL objects and sets up th
 context. In the `-vv` logs of two CLI peers that was 10-25 ms per peer between "ICE
 completed" and the DTLS handshake's first flight (over 100 ms under load). The context
 depends on nothing but the certificate (aiortc makes one per connection, when the
-connection is created) and the SRTP profiles, so it can be made before ICE: while the
-answerer waits for the offer, and while the offerer waits for the answer.
+connection is created) and the SRTP profiles, so it can be made before ICE, once each
+side has sent its description and waits: the offerer for the answer, the answerer for
+the offerer's connectivity check. (Not earlier: the answerer's offer may already be
+waiting when its connection is made.)
 
 `make_dtls_context_ahead(pc)` builds it with aiortc's own method and shadows
 `_create_ssl_context` on that one certificate object (an instance attribute): the next
