@@ -152,10 +152,10 @@ class Sender(PeerSession):
                 self.source.close()
 
     def _receiver_arrives(self, joined: PeerJoined) -> None:
-        # not while an attempt connects: a 2.3 receiver's `ready` may come before its
-        # `peer-joined` (protocol.md Revision 2.3), and its attempt took the offer made
+        # only while no attempt connects or sends: a 2.3 receiver's `ready` may come before
+        # its `peer-joined` (protocol.md Revision 2.3), and its attempt took the offer made
         if (joined.peer.role == "receiver" and self._ice_now is not None
-                and self.machine.state is not _S.CONNECTING):
+                and self.machine.state in (_S.WAITING, _S.RECONNECTING, _S.UPLOADING)):
             self._offers.refresh(self._ice_now)
 
     async def _loop(self, router: SignalRouter, ice: IceSettings) -> TransferSummary:
