@@ -216,7 +216,11 @@ def setup_section(by_tree: dict[str, list[SetupRun]], baseline_label: str | None
         " sender's offer overlaps the receiver's `welcome`. On the local stack, which"
         " handles one connection's messages in order, the `hello` Lambda left the path"
         " (\"open → `ready` sent\" was the whole `hello` round trip); on AWS, where they are"
-        " separate invocations, so did a client-to-region round trip.",
+        " separate invocations, so did a client-to-region round trip. The receiver"
+        " still needs its `welcome` (its ICE servers) to answer: on the local stack it"
+        " comes after the `ready`'s Lambda and its own, while the offer comes after the"
+        " `ready`'s and the offer's; \"`hello` → `welcome`\" above against \"offer"
+        " through the relay\" says which one the answer waited for.",
         "- **The sender's offer is made when it joins its room**, not when a receiver"
         " arrives (`transfer_core/webrtc/offer_ahead.py`): a 2.3 receiver's `peer-joined`"
         " no longer comes a relay hop before its `ready`. An offer older than 15 s is made"
