@@ -210,17 +210,15 @@ def setup_section(by_tree: dict[str, list[SetupRun]], baseline_label: str | None
         "",
         "What session 5 took off this path (#14):",
         "",
-        "- **The receiver's `ready` goes before its `hello`** (protocol.md Revision 2.3):"
-        " it waited for `welcome` (the sender's id, for `to`); now it goes without `to`,"
-        " the relay hands a receiver's signal without `to` to the sender only, and the"
-        " sender's offer overlaps the receiver's `welcome`. On the local stack, which"
-        " handles one connection's messages in order, the `hello` Lambda left the path"
-        " (\"open → `ready` sent\" was the whole `hello` round trip); on AWS, where they are"
-        " separate invocations, so did a client-to-region round trip. The receiver"
-        " still needs its `welcome` (its ICE servers) to answer: on the local stack it"
-        " comes after the `ready`'s Lambda and its own, while the offer comes after the"
-        " `ready`'s and the offer's; \"`hello` → `welcome`\" above against \"offer"
-        " through the relay\" says which one the answer waited for.",
+        "- **The receiver's `ready` follows its `hello` at once** (protocol.md Revision"
+        " 2.3): it waited for `welcome` (the sender's id, for `to`); now it goes without"
+        " `to`, and the relay hands a receiver's signal without `to` to the sender only."
+        " \"open → `ready` sent\" was the whole `hello` round trip. On the local stack,"
+        " which handles one connection's messages in order, the `ready`'s Lambda still"
+        " runs after the `hello`'s (\"`ready` through the relay\" now holds both); on AWS,"
+        " where they are separate invocations, a client-to-region round trip and a Lambda"
+        " leave the path. (Sent *before* the `hello`, measured too, the receiver's"
+        " `welcome` came after both Lambdas and its answer waited for it: no gain.)",
         "- **The sender's offer is made when it joins its room**, not when a receiver"
         " arrives (`transfer_core/webrtc/offer_ahead.py`): a 2.3 receiver's `peer-joined`"
         " no longer comes a relay hop before its `ready`. An offer older than 15 s is made"

@@ -97,15 +97,13 @@ class PeerSession:
     async def _connect(
         self, first: Callable[[SignalClient], Awaitable[None]] | None = None,
     ) -> tuple[SignalClient, Welcome, IceSettings]:
-        """Join the room; `first(client)` sends what goes before the `hello` (the
-        receiver's `ready`, which needs no `welcome`: protocol.md Revision 2.3, #14)."""
+        """Join the room; `first(client)` sends what follows the `hello` without waiting
+        for its `welcome` (the receiver's `ready`: protocol.md Revision 2.3, #14)."""
         client = await SignalClient.connect(
             self.options.server_url, self.keys.room_key, self.role, self.token
         )
         try:
-            if first is not None:
-                await first(client)
-            welcome = await client.hello()
+            welcome = await client.hello(None if first is None else lambda: first(client))
             servers = welcome.ice_servers
             if servers is None:  # an older relay: ask separately
                 servers = await client.ice_servers()

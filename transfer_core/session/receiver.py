@@ -129,9 +129,8 @@ class Receiver(PeerSession):
         ahead: list[Attempt] = []
 
         async def ready_ahead(client: SignalClient) -> None:
-            # the `ready` goes before the `hello`, not a round trip after it (#14): the
-            # relay hands it to the sender, if there is one (else: `no-peer`, unused), and
-            # the sender's offer overlaps our `welcome`
+            # the `ready` follows the `hello` at once, not a round trip later (#14): the
+            # relay hands it to the sender, if there is one (else: `no-peer`, unused)
             self.router = SignalRouter(client, self.keys.signal_key, "receiver")
             ahead.append(self.router.attempt_ahead())
             await self.router.send(ahead[0], "ready", receiver_id(self.token))
@@ -185,7 +184,7 @@ class Receiver(PeerSession):
         client: SignalClient, ready_sent: Attempt | None = None,
     ) -> TransferSummary:
         """Attempts with the sender until the file is here; `ready_sent`: the first
-        attempt, whose `ready` already left before the `hello`."""
+        attempt, whose `ready` already left with the `hello`."""
         while True:
             last_heard: float | None = None
             self._sender_id = sender_id

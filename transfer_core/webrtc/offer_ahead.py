@@ -5,8 +5,9 @@ or TURN round trip where servers are configured) can be made before the receiver
 for them, so the offer leaves the moment its `ready` arrives. The sender makes one when
 it joins its room, and again when a receiver arrives (the relay's `peer-joined`) if the
 one it holds is no longer fresh. A 2.3 receiver (protocol.md Revision 2.3) sends its
-`ready` before its `hello`, so its `peer-joined` no longer comes a relay hop ahead of
-it: the offer made at the start is the one a receiver arriving soon gets.
+`ready` right after its `hello`, so its `peer-joined` no longer comes a relay hop ahead
+of it (on AWS it may come after it): the offer made at the start is the one a receiver
+arriving soon gets.
 
 `OfferAhead` holds at most one such offer. The next attempt takes it when it was made
 with the very same `IceSettings` (renewed TURN credentials make new settings) and is

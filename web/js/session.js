@@ -62,8 +62,10 @@ export async function connectRelay(settings, keys, role, token, first = null) {
   if (!settings.server) throw new P.SendError("network", "No signalling server is configured: add ?server=wss://… to the page address.");
   const relay = await Relay.connect(settings.server, keys.roomKey, role, token);
   try {
-    if (first) await first(relay); // what goes before the hello: a receiver's ready (protocol.md 2.3)
-    const welcome = await relay.request("hello");
+    const hello = relay.request("hello");
+    hello.catch(() => {}); // awaited below, unless `first` fails
+    if (first) await first(relay); // what follows the hello at once: a receiver's ready (protocol.md 2.3)
+    const welcome = await hello;
     // the relay sends its ICE servers with the welcome; older relays need asking
     const iceServers = welcome.iceServers ?? (await relay.request("ice-servers")).iceServers;
     return { relay, welcome, config: rtcConfig(iceServers || [], settings) };
@@ -447,7 +449,7 @@ export class Receiver {
     this.receiverId = await receiverId(this.token);
     let router = null;
     let ahead = null;
-    // the ready goes before the hello, not a round trip after it (#14, protocol.md 2.3)
+    // the ready follows the hello at once, not a round trip later (#14, protocol.md 2.3)
     const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "receiver", this.token, async (r) => {
       router = new SignalRouter(r, this.keys.signalKey, "receiver");
       ahead = router.attemptAhead();
@@ -489,7 +491,7 @@ export class Receiver {
       this.attempts++;
       this.senderId = senderId;
       this.report.state("connecting", "Connecting to the sender…");
-      let attempt = readySent; // the first attempt's ready left before the hello
+      let attempt = readySent; // the first attempt's ready left with the hello
       readySent = null;
       if (!attempt) {
         this.config = await iceForAttempt(this.relay, this.config, this.settings);

@@ -203,7 +203,7 @@ export class SignalRouter {
     return this.current;
   }
 
-  /** A receiver's first attempt, whose `ready` goes before its `hello` and so without
+  /** A receiver's first attempt, whose `ready` follows its `hello` at once, and so without
    *  `to` (protocol.md Revision 2.3): bound to the sender by `adopt`, or by the first
    *  verified reply to its nonce (the offer may come before the `welcome`). */
   attemptAhead() {
