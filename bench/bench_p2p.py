@@ -24,7 +24,12 @@ interleaved rounds; ratios are medians of per-round ratios (the machine is share
     python bench/bench_p2p.py --sweep --mib 32     # (c) only: record size, watermarks
 
 It ends with the re-sent bytes after a receiver restart (`bench/p2p_restart.py`,
-SUMMARY `p2p_resent_mib_after_receiver_restart`, target one flow-control window).
+SUMMARY `p2p_resent_mib_after_receiver_restart`, target one flow-control window), and
+(d) setup step by step from both CLI peers' `-vv` logs (`bench/p2p_setup.py`):
+
+    python bench/bench_p2p.py --setup-only --setup-runs 10
+    git worktree add /tmp/before <commit>   # a before/after, interleaved in one run:
+    python bench/bench_p2p.py --setup-only --setup-baseline /tmp/before
 """
 
 from __future__ import annotations
@@ -660,6 +665,40 @@ def measure_engine(rounds: int, total: int, rss_sizes: list[int], write: bool) -
     summary("p2p_backend_cost_usd", sum(best.cost().values()), 0.00002, False)
 
 
+def measure_setup(runs: int, baseline: Path | None, write: bool) -> None:
+    """Part (d): setup step by step (bench/p2p_setup.py), beside a baseline tree's."""
+    import statistics
+    import subprocess
+    import tempfile
+
+    from bench.p2p_setup import measure_setups, setup_section
+    from devstack.process import DevStackProcess
+
+    root = Path(__file__).resolve().parents[1]
+    trees = [root] if baseline is None else [root, baseline.resolve()]
+    label = None
+    if baseline is not None:
+        head = subprocess.run(["git", "-C", str(baseline), "log", "-1", "--format=%h"],
+                              capture_output=True, text=True).stdout.strip()
+        label = f"baseline `{head or baseline.name}`"
+    with tempfile.TemporaryDirectory() as tmp, DevStackProcess() as info:
+        by_tree = measure_setups(info.ws_url, trees, runs, Path(tmp))
+    mine = by_tree[str(root)]
+    print(f"setup, this tree: {statistics.median(r.setup_ms for r in mine):.0f} ms (median of"
+          f" {len(mine)})" + ("" if baseline is None else f"; {label}: "
+          f"{statistics.median(r.setup_ms for r in by_tree[str(trees[1])]):.0f} ms"))
+    load = os.getloadavg()[0]
+    note = (f"Load average at the end: {load:.1f} on {os.cpu_count()} cores."
+            + (" **Measured under load**: every step is stretched by other work, the"
+               " totals most; compare the steps of this run with each other, and re-run on"
+               " a quiet machine for absolute figures." if load > (os.cpu_count() or 1) / 2
+               else ""))
+    if write:
+        write_section("bench_p2p_setup", setup_section(by_tree, label, note))
+    summary("p2p_setup_steps_total_ms", statistics.median(r.setup_ms for r in mine),
+            TARGET_SETUP_MS, False)
+
+
 SWEEP_MESSAGES_KIB = (16, 64, 128, 256)
 SWEEP_WATERMARKS_KIB = ((512, 128), (1024, 256), (2048, 512), (4096, 1024))
 
@@ -735,13 +774,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--restart-runs", type=int, default=None,
                         help="receiver-restart runs for the re-sent bytes (default 5,"
                              " --quick 2; 0 skips them)")
+    parser.add_argument("--setup-runs", type=int, default=None,
+                        help="setups measured step by step from -vv logs (default 8,"
+                             " --quick 4; 0 skips them)")
+    parser.add_argument("--setup-only", action="store_true", help="part (d) only")
+    parser.add_argument("--setup-baseline", type=Path, metavar="DIR",
+                        help="another checkout (git worktree) whose CLI runs interleaved"
+                             " with this tree's in part (d): a before/after")
     args = parser.parse_args(argv)
+    setups = args.setup_runs if args.setup_runs is not None else (4 if args.quick else 8)
     total = (args.mib or (32 if args.quick else 128)) * MiB
     rounds = args.rounds or (1 if args.quick else 3)
 
     print(f"bench_p2p: {total // MiB} MiB per run, {rounds} round(s), {os.cpu_count()} cores")
     if args.sweep:
         run_sweep(total, rounds, not args.no_write)
+        return
+    if args.setup_only:
+        measure_setup(setups or 8, args.setup_baseline, not args.no_write)
         return
     rss_mib = args.rss_mib if args.rss_mib is not None else ([64] if args.quick else [64, 1024])
     if args.engine_only:
@@ -779,6 +829,8 @@ def main(argv: list[str] | None = None) -> None:
     if restarts:
         from bench.p2p_restart import run_restart_bench
         run_restart_bench(restarts, 64 * MiB, random.randrange(1 << 30), not args.no_write)
+    if setups:
+        measure_setup(setups, args.setup_baseline, not args.no_write)
     if not args.quick and not args.no_sweep:
         run_sweep(total, rounds, not args.no_write)
 

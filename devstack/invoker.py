@@ -42,7 +42,10 @@ class Invoker:
     def __init__(self, env: dict[str, str], workers: int) -> None:
         self._env = {**os.environ, **env}
         self._size = workers
-        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        # the most recently used idle worker first, as Lambda reuses a warm instance for
+        # invocations that do not overlap: taken in turn, each relay message of a
+        # connection met an instance that had to read the connection's item (#14)
+        self._idle: asyncio.Queue[_Worker] = asyncio.LifoQueue()
         self._all: list[_Worker] = []
 
     async def warm(self) -> None:

@@ -394,6 +394,11 @@ class SignallingService:
             others = [m for m in others if m.connection_id == to]
             if not others:
                 raise NotInRoom("`to` names no peer of your room.")
+        elif me.role == "receiver":
+            # receivers talk to their sender only (protocol.md Revision 2.3): a receiver's
+            # `ready` leaves before its `welcome` names the sender (#14), and another
+            # receiver would refuse a receiver's envelope
+            others = [m for m in others if m.role == "sender"]
         if not others:
             raise NoPeer()
         outcome = self._fan_out(conn.room_id, others, model.signal(me, payload_json), connection_id)

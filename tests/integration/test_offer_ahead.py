@@ -87,3 +87,33 @@ async def test_a_newer_arrival_replaces_the_held_offer_and_close_releases_it() -
     ahead.prepare(settings)
     await ahead.aclose()
     assert await ahead.take(settings) is None
+
+
+async def test_an_arrival_keeps_a_fresh_offer_and_renews_a_stale_one() -> None:
+    # the sender makes its offer when it joins; a receiver's `peer-joined` may come after
+    # its `ready` (protocol.md Revision 2.3), so an arrival replaces only what is stale
+    settings, renewed = IceSettings.local(), IceSettings.local()
+    ahead = OfferAhead()
+    ahead.prepare(settings)
+    ahead.refresh(settings)  # still being made: kept
+    held = await ahead.take(settings)
+    assert held is not None and ahead.prepared == 1
+    await held.close()
+    ahead.refresh(settings)  # nothing held: made
+    assert ahead._task is not None
+    await asyncio.wait({ahead._task})
+    ahead.refresh(settings)  # made and fresh: kept
+    assert ahead.prepared == 2
+    ahead.refresh(renewed)  # other settings (renewed TURN credentials): made anew
+    assert ahead.prepared == 3
+    assert await ahead.take(settings) is None  # the one for `renewed` does not serve
+    stale = OfferAhead(max_age=0.2)
+    stale.prepare(settings)
+    first = stale._task
+    assert first is not None
+    await asyncio.wait({first})
+    await asyncio.sleep(0.2)
+    stale.refresh(settings)  # past half its age limit: made anew
+    assert stale.prepared == 2 and stale._task is not first
+    await stale.aclose()
+    await ahead.aclose()

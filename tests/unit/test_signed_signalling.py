@@ -8,7 +8,7 @@ from transfer_core.session.machine import InvalidTransitionError, StateMachine
 from transfer_core.session.receiver import RECEIVER_MOVES, ReceiverState
 from transfer_core.session.sender import SENDER_MOVES, SenderState
 from transfer_core.session.signals import SignalRouter
-from transfer_core.signalling.client import Peer, RelayClosed, SignalReceived
+from transfer_core.signalling.client import Peer, RelayClosed, ServerError, SignalReceived
 from transfer_core.signalling.envelope import (
     ForgedSignalError,
     MalformedSignalError,
@@ -101,6 +101,52 @@ async def test_router_delivers_answers_drops_stale_and_refuses_replays():
     refusal = await asyncio.wait_for(router.refusal, 2)
     assert isinstance(refusal, ReplayedSignalError)
     await router.close()
+
+
+async def test_a_ready_sent_before_the_welcome_gets_its_offer_either_way():
+    # protocol.md Revision 2.3 (#14): the receiver's first `ready` leaves before it
+    # knows the sender's id, so without `to`; the offer may come before the `welcome`
+    relay = RelayStandIn()
+    router = SignalRouter(relay, KEY, "receiver")
+    ahead = router.attempt_ahead()
+    await router.send(ahead, "ready")
+    assert relay.sent[0][1] is None  # no `to`: the relay hands it to the sender only
+    # another receiver's signal (a pre-2.3 relay fans a receiver's out to all): dropped,
+    # not refused, even though it is no envelope we could verify
+    relay.events.put_nowait(SignalReceived(Peer("rx-2", "receiver"), {"v": 1}))
+    # the offer, before the welcome: it binds the attempt to its sender
+    answer_to_ahead = offer(reply_to=ahead.nonce, nonce="t" * 32).to_payload(KEY)
+    relay.events.put_nowait(SignalReceived(Peer("sender-1", "sender"), answer_to_ahead))
+    assert await asyncio.wait_for(ahead.receive_description("offer"), 2) == SDP
+    assert router.adopt(ahead, "sender-1") is ahead and ahead.peer_id == "sender-1"
+    assert not router.refusal.done()
+    await router.close()
+    # after the welcome: adopted by id, and a new attempt spends it
+    relay = RelayStandIn()
+    later = SignalRouter(relay, KEY, "receiver")
+    early = later.attempt_ahead()
+    later.adopt(early, "sender-1")
+    fresh = offer(reply_to=early.nonce).to_payload(KEY)
+    relay.events.put_nowait(SignalReceived(Peer("sender-1", "sender"), fresh))
+    assert await asyncio.wait_for(early.receive_description("offer"), 2) == SDP
+    again = later.attempt("sender-1")
+    stale = offer(reply_to=early.nonce).to_payload(KEY)
+    relay.events.put_nowait(SignalReceived(Peer("sender-1", "sender"), stale))
+    relay.events.put_nowait(SignalReceived(Peer("sender-1", "sender"),
+                                           offer(reply_to=again.nonce).to_payload(KEY)))
+    assert await asyncio.wait_for(again.receive_description("offer"), 2) == SDP
+    assert not later.refusal.done()
+    assert not later.ahead_lost
+    await later.close()
+    # the relay found nobody for that `ready` (the sender joined right after it)
+    relay = RelayStandIn()
+    lost = SignalRouter(relay, KEY, "receiver")
+    await lost.send(lost.attempt_ahead(), "ready")
+    relay.events.put_nowait(ServerError("no-peer", "There is nobody else in your room."))
+    relay.events.put_nowait(RelayClosed("closed"))
+    await asyncio.wait_for(lost.departures.get(), 2)
+    assert lost.ahead_lost
+    await lost.close()
 
 
 async def test_router_refuses_forgery():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
@@ -95,12 +95,16 @@ class PeerSession:
         self.pace = RateLimit(options.limit_rate) if options.limit_rate else None
         """One rate limit for every connection of this session."""
 
-    async def _connect(self) -> tuple[SignalClient, Welcome, IceSettings]:
+    async def _connect(
+        self, first: Callable[[SignalClient], Awaitable[None]] | None = None,
+    ) -> tuple[SignalClient, Welcome, IceSettings]:
+        """Join the room; `first(client)` sends what follows the `hello` without waiting
+        for its `welcome` (the receiver's `ready`: protocol.md Revision 2.3, #14)."""
         client = await SignalClient.connect(
             self.options.server_url, self.keys.room_key, self.role, self.token
         )
         try:
-            welcome = await client.hello()
+            welcome = await client.hello(None if first is None else lambda: first(client))
             servers = welcome.ice_servers
             if servers is None:  # an older relay: ask separately
                 servers = await client.ice_servers()

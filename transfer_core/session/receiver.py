@@ -46,7 +46,7 @@ from .errors import AlreadyDoneError, EmptyRoomError, PeerGoneError
 from .machine import StateMachine
 from .receipt import Receipt, receiver_id
 from .report import Reporter, TransferSummary, path_taken
-from .signals import SignalRouter
+from .signals import Attempt, SignalRouter
 from .state import DoneRecord, DoneRecords
 
 logger = logging.getLogger(__name__)
@@ -127,9 +127,23 @@ class Receiver(PeerSession):
                 and Path(done.destination).parent == self.out_dir.resolve()):
             raise AlreadyDoneError(done)
         began = time.perf_counter()  # setup is measured from here: relay, ICE, DTLS
-        client, welcome, ice = await self._connect()
+        ahead: list[Attempt] = []
+
+        async def ready_ahead(client: SignalClient) -> None:
+            # the `ready` follows the `hello` at once, not a round trip later (#14): the
+            # relay hands it to the sender, if there is one (else: `no-peer`, unused)
+            self.router = SignalRouter(client, self.keys.signal_key, "receiver")
+            ahead.append(self.router.attempt_ahead())
+            await self.router.send(ahead[0], "ready", receiver_id(self.token))
+
+        try:
+            client, welcome, ice = await self._connect(first=ready_ahead)
+        except BaseException:
+            if self.router is not None:
+                await self.router.close()
+            raise
         self._ice, self._began = ice, began
-        self.router = SignalRouter(client, self.keys.signal_key, "receiver")
+        assert self.router is not None
         try:
             senders = [p for p in welcome.peers if p.role == "sender"]
             self._sender_here = bool(senders)
@@ -141,8 +155,12 @@ class Receiver(PeerSession):
                     )
                 self.machine.move(_R.FETCHING)
                 return await self._downloaded(await self._fetch(client))
+            # a `ready` the relay found nobody for (the sender joined right after it) is
+            # sent again, with `to`, by a new attempt
+            first = (None if self.router.ahead_lost
+                     else self.router.adopt(ahead[0], senders[0].id))
             return await self._downloaded(
-                await self._loop(self.router, ice, senders[0].id, began, client))
+                await self._loop(self.router, ice, senders[0].id, began, client, first))
         except BaseException:
             self._fail()
             raise
@@ -164,8 +182,10 @@ class Receiver(PeerSession):
 
     async def _loop(
         self, router: SignalRouter, ice: IceSettings, sender_id: str, began: float,
-        client: SignalClient,
+        client: SignalClient, ready_sent: Attempt | None = None,
     ) -> TransferSummary:
+        """Attempts with the sender until the file is here; `ready_sent`: the first
+        attempt, whose `ready` already left with the `hello`."""
         while True:
             last_heard: float | None = None
             self._sender_id = sender_id
@@ -174,9 +194,12 @@ class Receiver(PeerSession):
             self.reporter.status("connecting to the sender")
             if self.attempts > 1:  # after a break the relay may be gone too
                 await self._ensure_relay()
-            attempt = router.attempt(sender_id)
-            ice = self._ice = await self._ice_for_attempt(ice)
-            await router.send(attempt, "ready", receiver_id(self.token))
+            if ready_sent is not None:
+                attempt, ready_sent = ready_sent, None
+            else:
+                attempt = router.attempt(sender_id)
+                ice = self._ice = await self._ice_for_attempt(ice)
+                await router.send(attempt, "ready", receiver_id(self.token))
             try:
                 pipe = await self._race(
                     open_as_answerer(ice, attempt, timeout=self.options.connect_timeout)

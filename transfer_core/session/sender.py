@@ -129,9 +129,10 @@ class Sender(PeerSession):
             raise AlreadyDoneError(done)
         client, _, ice = await self._connect()
         self.router = SignalRouter(client, self.keys.signal_key, "sender")
-        # a receiver's arrival comes one relay hop before its `ready`: the offer is made
-        # in that hop (#14)
+        # the offer is made before a receiver asks for it: now, and again on a receiver's
+        # arrival if this one is stale by then (#14, webrtc/offer_ahead.py)
         self._ice_now = ice
+        self._offers.prepare(ice)
         self.router.on_arrival = self._receiver_arrives
         self._issuer = RelayUrlIssuer(self._relay_request)
         try:
@@ -151,8 +152,11 @@ class Sender(PeerSession):
                 self.source.close()
 
     def _receiver_arrives(self, joined: PeerJoined) -> None:
-        if joined.peer.role == "receiver" and self._ice_now is not None:
-            self._offers.prepare(self._ice_now)
+        # only while no attempt connects or sends: a 2.3 receiver's `ready` may come before
+        # its `peer-joined` (protocol.md Revision 2.3), and its attempt took the offer made
+        if (joined.peer.role == "receiver" and self._ice_now is not None
+                and self.machine.state in (_S.WAITING, _S.RECONNECTING, _S.UPLOADING)):
+            self._offers.refresh(self._ice_now)
 
     async def _loop(self, router: SignalRouter, ice: IceSettings) -> TransferSummary:
         deadline = time.monotonic() + self.options.p2p_timeout

@@ -102,18 +102,49 @@ class SignalRouter:
         # one current attempt per peer: a sender serving several receivers (#15) runs
         # one attempt with each; a receiver has one sender, so a new attempt spends all
         self._attempts: dict[str, Attempt] = {}
+        self._ahead: Attempt | None = None
+        """A receiver's attempt whose `ready` left before it knew the sender's id."""
+        self.ahead_lost = False
+        """The relay answered `no-peer` while that `ready` was the only signal out (the
+        sender joined just after it): a new attempt must ask again."""
         self._spent: set[str] = set()
         self._task = asyncio.create_task(self._run())
 
     def attempt(self, peer_id: str, peer_nonce: str = "") -> Attempt:
         """Begin a new attempt; messages for earlier ones (with this peer, or with any
         peer on the receiving side) are dropped from now on."""
-        spent = list(self._attempts) if self.role == "receiver" else [peer_id]
-        for peer in spent:
-            if (earlier := self._attempts.pop(peer, None)) is not None:
-                self._spent.add(earlier.nonce)
+        if self.role == "receiver":
+            self._spend_all()
+        elif (earlier := self._attempts.pop(peer_id, None)) is not None:
+            self._spent.add(earlier.nonce)
         attempt = self._attempts[peer_id] = Attempt(self, peer_id, peer_nonce=peer_nonce)
         return attempt
+
+    def attempt_ahead(self) -> Attempt:
+        """A receiver's first attempt, begun before its `welcome` names the sender (its
+        `ready` goes without `to`: the relay hands it to the room's sender only). It is
+        bound to a peer by `adopt`, or by the first verified reply to its nonce (the
+        offer may come before the `welcome`)."""
+        self._spend_all()
+        self._ahead = Attempt(self, "")
+        return self._ahead
+
+    def adopt(self, attempt: Attempt, peer_id: str) -> Attempt:
+        """Route `peer_id`'s signals to `attempt` (from `attempt_ahead`) from now on;
+        one already bound by a reply keeps its peer."""
+        if self._ahead is attempt:
+            self._ahead = None
+        if not attempt.peer_id:
+            attempt.peer_id = peer_id
+        self._attempts[attempt.peer_id] = attempt
+        return attempt
+
+    def _spend_all(self) -> None:
+        for peer in list(self._attempts):
+            self._spent.add(self._attempts.pop(peer).nonce)
+        if self._ahead is not None:
+            self._spent.add(self._ahead.nonce)
+            self._ahead = None
 
     def forget(self, peer_ids: set[str]) -> None:
         """Spend the attempts with peers that are gone (a receiver back with a new id)."""
@@ -123,7 +154,7 @@ class SignalRouter:
 
     async def send(self, attempt: Attempt, kind: str, data: str = "") -> None:
         message = SignedMessage(kind, self.role, attempt.nonce, attempt.peer_nonce, data)
-        await self.client.signal(message.to_payload(self._key), to=attempt.peer_id)
+        await self.client.signal(message.to_payload(self._key), to=attempt.peer_id or None)
 
     def rebind(self, client: SignalClient) -> None:
         """Read a new relay connection (after the last one was lost); attempts carry on."""
@@ -141,6 +172,10 @@ class SignalRouter:
                 # there, and cannot stop a transfer (it is no signal of a connection)
                 if self.role == "sender":
                     self.receipts.put_nowait(event)
+            elif isinstance(event, SignalReceived) and event.sender.role == self.role:
+                # another receiver's, from a relay older than Revision 2.3 (it handed a
+                # receiver's signal without `to` to every peer): not for us, and no attack
+                logger.debug("dropped a signal from another %s", self.role)
             elif isinstance(event, SignalReceived):
                 try:
                     self._route(event)
@@ -155,6 +190,8 @@ class SignalRouter:
                 if self.on_arrival is not None:
                     self.on_arrival(event)
             elif isinstance(event, ServerError):
+                if event.code == "no-peer" and self._ahead is not None:
+                    self.ahead_lost = True
                 logger.info("relay: %s (%s)", event.message, event.code)
 
     def _route(self, event: SignalReceived) -> None:
@@ -169,6 +206,9 @@ class SignalRouter:
                 self.storing.set()
             return
         current = self._attempts.get(event.sender.id)
+        if (current is None and self._ahead is not None
+                and message.reply_to == self._ahead.nonce):
+            current = self.adopt(self._ahead, event.sender.id)  # before our `welcome`
         if message.reply_to in self._spent:
             logger.debug("dropped a %s for an earlier attempt", message.kind)
             return

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -228,12 +228,19 @@ class SignalClient:
         elif kind == "error":
             self.events.put_nowait(ServerError(msg.get("code", ""), msg.get("message", "")))
 
-    async def _request(self, body: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    async def _request(self, body: dict[str, Any], timeout: float = 10.0,
+                       then: Callable[[], Awaitable[None]] | None = None) -> dict[str, Any]:
         self._refs += 1
         ref = f"r{self._refs}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[ref] = future
         await self._send({**body, "ref": ref})
+        if then is not None:  # sent while the reply travels
+            try:
+                await then()
+            except BaseException:
+                self._pending.pop(ref, None)
+                raise
         try:
             reply = await within(future, timeout)
         except TimeoutError:
@@ -249,9 +256,12 @@ class SignalClient:
         except ConnectionClosed:
             raise SignallingUnavailableError("the relay connection closed") from None
 
-    async def hello(self) -> Welcome:
-        """Announce ourselves; learn our id and the peers already here."""
-        reply = await self._request({"action": "hello"})
+    async def hello(self, then: Callable[[], Awaitable[None]] | None = None) -> Welcome:
+        """Announce ourselves; learn our id and the peers already here.
+
+        `then` runs once the `hello` is sent, before its `welcome` is back: what it sends
+        follows the `hello` without waiting a round trip (a receiver's `ready`, #14)."""
+        reply = await self._request({"action": "hello"}, then=then)
         return Welcome(
             reply["id"], reply["role"], tuple(Peer(**p) for p in reply["peers"]),
             reply.get("limits", {}), reply.get("iceServers"),

@@ -22,6 +22,7 @@ from aiortc.exceptions import InvalidStateError
 from aiortc.sdp import candidate_from_sdp
 
 from ..protocol.layout import MAX_RECORD_SIZE, MIN_RECORD_SIZE
+from .dtls_ahead import make_dtls_context_ahead
 from .errors import (
     ChannelClosedError,
     ChannelSetupError,
@@ -591,6 +592,7 @@ async def open_as_offerer(
             sdp = await setup.set_local(offer)
         setup.timing.offer_at = time.perf_counter()
         await exchange.send_description(sdp, "offer")
+        make_dtls_context_ahead(setup.pc)  # while the answer travels, not after ICE
         answer = await exchange.receive_description("answer")
         pipe._set_remote_description(answer)
         await setup.set_remote(answer, "answer")
@@ -637,6 +639,9 @@ async def open_as_answerer(
         answer = await setup.pc.createAnswer()
         sdp = await setup.set_local(answer)
         await exchange.send_description(sdp, "answer")
+        # while the answer travels, not after ICE (nor before the answer: the offer may
+        # be waiting, #14)
+        make_dtls_context_ahead(setup.pc)
         return await arrived
 
     try:

@@ -1,16 +1,20 @@
 """An offer made ahead of the receiver's `ready` (#14: setup time).
 
-A receiver's arrival reaches the sender (the relay's `peer-joined`) one relay hop
-before its `ready` does: the receiver sends `ready` only once its own `welcome` is
-back. The sender's connection, data channel and ICE gathering (host candidates, and a
-STUN or TURN round trip where servers are configured) can be made in that hop, so the
-offer leaves the moment the `ready` arrives.
+The sender's connection, data channel and ICE gathering (host candidates, and a STUN
+or TURN round trip where servers are configured) can be made before the receiver asks
+for them, so the offer leaves the moment its `ready` arrives. The sender makes one when
+it joins its room, and again when a receiver arrives (the relay's `peer-joined`) if the
+one it holds is no longer fresh. A 2.3 receiver (protocol.md Revision 2.3) sends its
+`ready` right after its `hello`, so its `peer-joined` no longer comes a relay hop ahead
+of it (on AWS it may come after it): the offer made at the start is the one a receiver
+arriving soon gets.
 
 `OfferAhead` holds at most one such offer. The next attempt takes it when it was made
 with the very same `IceSettings` (renewed TURN credentials make new settings) and is
 fresh; anything else is closed and the attempt makes its offer as before. The age limit
-keeps a server-reflexive candidate from outliving its NAT binding: the offer is meant to
-live for one relay hop, not for a sender's wait.
+keeps a server-reflexive candidate from outliving its NAT binding: a receiver arriving
+later than that gets an offer made at its `peer-joined` (when that comes before its
+`ready`), else one made for its attempt.
 """
 
 from __future__ import annotations
@@ -47,6 +51,21 @@ class OfferAhead:
         self._discard(self._task)
         self._task = asyncio.ensure_future(prepare_offer(settings, self._options))
         self.prepared += 1
+
+    def refresh(self, settings: IceSettings) -> None:
+        """Prepare an offer with `settings` unless one is held (or being made) with them
+        that is still usable for half its age limit: a receiver's `ready` may come the
+        moment it arrives (protocol.md Revision 2.3), and replacing a good offer then
+        would put its making back on the path."""
+        task = self._task
+        if task is not None and not task.done():
+            return
+        if task is not None and not task.cancelled() and task.exception() is None:
+            offer = task.result()
+            if (offer.settings is settings and offer.usable
+                    and time.monotonic() - offer.created < self._max_age / 2):
+                return
+        self.prepare(settings)
 
     async def take(self, settings: IceSettings) -> PreparedOffer | None:
         """The held offer if it suits an attempt with `settings` (waiting for it to be

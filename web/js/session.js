@@ -58,11 +58,14 @@ export class Meter {
   }
 }
 
-export async function connectRelay(settings, keys, role, token) {
+export async function connectRelay(settings, keys, role, token, first = null) {
   if (!settings.server) throw new P.SendError("network", "No signalling server is configured: add ?server=wss://… to the page address.");
   const relay = await Relay.connect(settings.server, keys.roomKey, role, token);
   try {
-    const welcome = await relay.request("hello");
+    const hello = relay.request("hello");
+    hello.catch(() => {}); // awaited below, unless `first` fails
+    if (first) await first(relay); // what follows the hello at once: a receiver's ready (protocol.md 2.3)
+    const welcome = await hello;
     // the relay sends its ICE servers with the welcome; older relays need asking
     const iceServers = welcome.iceServers ?? (await relay.request("ice-servers")).iceServers;
     return { relay, welcome, config: rtcConfig(iceServers || [], settings) };
@@ -448,10 +451,16 @@ export class Receiver {
     this.report.state("joining", "Looking for the sender…");
     this.token = newToken();
     this.receiverId = await receiverId(this.token);
-    const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "receiver", this.token);
+    let router = null;
+    let ahead = null;
+    // the ready follows the hello at once, not a round trip later (#14, protocol.md 2.3)
+    const { relay, welcome, config } = await connectRelay(this.settings, this.keys, "receiver", this.token, async (r) => {
+      router = new SignalRouter(r, this.keys.signalKey, "receiver");
+      ahead = router.attemptAhead();
+      await router.send(ahead, "ready", this.receiverId);
+    });
     this.relay = relay;
     this.config = config;
-    const router = new SignalRouter(relay, this.keys.signalKey, "receiver");
     this.router = router;
     this.senderHere = (welcome.peers || []).some((p) => p.role === "sender");
     const unlisten = relay.listen((m) => {
@@ -462,7 +471,7 @@ export class Receiver {
       const sender = (welcome.peers || []).find((p) => p.role === "sender");
       this.senderId = sender?.id;
       if (!sender) return await this.fromStorage();
-      return await this.loop(router, sender.id);
+      return await this.loop(router, sender.id, router.aheadLost ? null : router.adopt(ahead, sender.id));
     } catch (e) {
       if (this.sink && !this.finished) await this.sink.abort(e);
       throw e;
@@ -481,14 +490,18 @@ export class Receiver {
     throw new P.SendError("expired", "Nobody is sending on this link: the transfer has finished, expired, or the sender closed their page.");
   }
 
-  async loop(router, senderId) {
+  async loop(router, senderId, readySent = null) {
     for (;;) {
       this.attempts++;
       this.senderId = senderId;
       this.report.state("connecting", "Connecting to the sender…");
-      this.config = await iceForAttempt(this.relay, this.config, this.settings);
-      const attempt = router.attempt(senderId);
-      await router.send(attempt, "ready", this.receiverId);
+      let attempt = readySent; // the first attempt's ready left with the hello
+      readySent = null;
+      if (!attempt) {
+        this.config = await iceForAttempt(this.relay, this.config, this.settings);
+        attempt = router.attempt(senderId);
+        await router.send(attempt, "ready", this.receiverId);
+      }
       let pipe = null;
       // the sender's `bye` "storage" ends the attempt at once (no offer is coming)
       const storing = router.storingNow.then(() => {

@@ -179,9 +179,14 @@ export class SignalRouter {
       // a receipt is checked by the sender's session; a forged one refuses no connection
       if (msg.type === "signal" && msg.payload?.kind === "receipt") {
         if (this.role === "sender") this.receipts.put(msg);
+      } else if (msg.type === "signal" && msg.role === this.role) {
+        // another receiver's, from a relay older than protocol.md Revision 2.3 (it handed a
+        // receiver's signal without `to` to every peer): not for us, and no attack
       } else if (msg.type === "signal") this.chain = this.chain.then(() => this.route(msg)).catch((e) => this.onRefused(e));
       else if (msg.type === "peer-left" || msg.type === "closed") this.departures.put(msg);
       else if (msg.type === "peer-joined") this.arrivals.put(msg);
+      // the relay found nobody for a `ready` sent ahead (the sender joined right after it)
+      else if (msg.type === "error" && msg.code === "no-peer" && this.ahead) this.aheadLost = true;
     });
   }
 
@@ -195,9 +200,27 @@ export class SignalRouter {
   attempt(peerId, peerNonce = "") {
     const earlier = this.byPeer.get(peerId);
     if (earlier) this.spent.add(earlier.nonce);
+    if (this.ahead) this.spent.add(this.ahead.nonce);
+    this.ahead = null;
     this.current = { peerId, nonce: newNonce(), peerNonce, inbox: new AsyncQueue() };
     this.byPeer.set(peerId, this.current);
     return this.current;
+  }
+
+  /** A receiver's first attempt, whose `ready` follows its `hello` at once, and so without
+   *  `to` (protocol.md Revision 2.3): bound to the sender by `adopt`, or by the first
+   *  verified reply to its nonce (the offer may come before the `welcome`). */
+  attemptAhead() {
+    this.ahead = { peerId: undefined, nonce: newNonce(), peerNonce: "", inbox: new AsyncQueue() };
+    this.current = this.ahead;
+    return this.ahead;
+  }
+
+  adopt(attempt, peerId) {
+    if (this.ahead === attempt) this.ahead = null;
+    if (!attempt.peerId) attempt.peerId = peerId;
+    this.byPeer.set(attempt.peerId, attempt);
+    return attempt;
   }
 
   /** Signals leave in the order they are sent: signing is asynchronous (Web Crypto), and an
@@ -224,7 +247,8 @@ export class SignalRouter {
       }
       return;
     }
-    const cur = this.byPeer.get(msg.from);
+    let cur = this.byPeer.get(msg.from);
+    if (!cur && this.ahead && m.reply_to === this.ahead.nonce) cur = this.adopt(this.ahead, msg.from); // before our welcome
     if (this.spent.has(m.reply_to)) return; // for an earlier attempt: stale, harmless
     if (!cur) return;
     if (m.reply_to !== cur.nonce) throw new SendError("refused", `A ${m.kind} from an earlier session was replayed; the connection was refused (possible interception).`, "replayed");

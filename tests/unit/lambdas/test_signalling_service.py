@@ -182,6 +182,27 @@ def test_signal_stays_inside_the_room(world):
     assert messages(gw, "B")[-1]["payload"] == "hi"
 
 
+def test_a_receivers_signal_without_to_reaches_the_sender_only(world):
+    # Revision 2.3 (#14): a receiver's `ready` leaves before its `welcome` names the
+    # sender, so it goes without `to`; other receivers (2.0 clients refuse a receiver's
+    # envelope) never see it, and a sender's signal without `to` still reaches all
+    _, gw, _, make = world
+    svc = make(max_receivers=2)
+    svc.connect("R1", CRED, "receiver", None, "ip")
+    svc.connect("R2", CRED, "receiver", None, "ip")
+    with pytest.raises(NoPeer):  # no sender yet: the receivers do not hear each other
+        svc.signal("R1", "ready")
+    assert gw.to("R2") == []
+    svc.connect("S", CRED, "sender", None, "ip")
+    assert svc.signal("R1", "ready").delivered == 1
+    assert messages(gw, "S")[-1] == {"type": "signal", "from": "R1", "role": "receiver",
+                                     "payload": "ready"}
+    assert gw.to("R2") == []
+    assert svc.signal("S", "to all").delivered == 2
+    assert messages(gw, "R2")[-1]["payload"] == "to all"
+    assert svc.signal("R1", "named", to="R2").delivered == 1  # `to` is still obeyed
+
+
 def test_payload_limit(world):
     _, gw, _, make = world
     svc = make()
