@@ -107,21 +107,21 @@ def _install() -> None:
 
 
 def _ack_experiment(spec: str) -> None:
-    """SCTP_TRACE_ACK=EVERY:MAX_DELAY runs our engine with another delayed-SACK policy
-    (an experiment of bench_wan --ack; raw aiortc has no such adapter)."""
+    """SCTP_TRACE_ACK=EVERY:MAX_DELAY[:AFTER_LOSS[:SLOW_RATE]] runs our engine with
+    another acknowledgement policy (`AckPolicy.parse`; bench_wan --ack / --also-ack;
+    raw aiortc has no such adapter). Works with or without SCTP_TRACE_DIR."""
     from transfer_core.webrtc import channel
     from transfer_core.webrtc.sctp_ack import AckPolicy
 
-    every, max_delay = spec.split(":")
-    policy = AckPolicy(every=int(every), max_delay=float(max_delay))
+    policy = AckPolicy.parse(spec)
     install = channel.install_delayed_ack
     channel.install_delayed_ack = lambda sctp, _policy: install(sctp, policy)
 
 
-if _DIR:
-    try:
+try:
+    if _DIR:
         _install()
-        if os.environ.get("SCTP_TRACE_ACK"):
-            _ack_experiment(os.environ["SCTP_TRACE_ACK"])
-    except Exception as exc:  # noqa: BLE001 - a benchmark aid must never stop a peer
-        print(f"sctp_trace: not installed: {exc}", file=os.sys.stderr)
+    if os.environ.get("SCTP_TRACE_ACK"):
+        _ack_experiment(os.environ["SCTP_TRACE_ACK"])
+except Exception as exc:  # noqa: BLE001 - a benchmark aid must never stop a peer
+    print(f"sctp_trace: not installed: {exc}", file=os.sys.stderr)

@@ -42,6 +42,13 @@ from transfer_core.webrtc.sctp_ack import (
 FIRST_TSN = 1000
 WEBRTC_BINARY = 53
 
+
+def sack_every(every: int = 2, max_delay: float = 0.5, **rules: float) -> AckPolicy:
+    """A policy that delays by `every` alone unless `rules` turn the quick-ack rules on
+    (`after_loss`, `slow_rate`), so each test sees one rule at a time."""
+    fields = {"after_loss": 0, "slow_rate": 0.0, **rules}
+    return AckPolicy(every=every, max_delay=max_delay, **fields)  # type: ignore[arg-type]
+
 # --- the pin ---------------------------------------------------------------------------
 
 # sha256 (first 16 hex digits) of `inspect.getsource` of each aiortc method the
@@ -147,7 +154,7 @@ async def test_aiortc_alone_acknowledges_every_packet() -> None:
 
 
 async def test_in_order_data_is_acknowledged_every_second_packet() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    sctp, dtls = established(sack_every(2, 0.5))
     await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 7))
     # the first DATA at once, then every second one
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
@@ -158,13 +165,13 @@ async def test_in_order_data_is_acknowledged_every_second_packet() -> None:
 
 @pytest.mark.parametrize("every", [3, 4])
 async def test_every_nth_packet(every: int) -> None:
-    sctp, dtls = established(AckPolicy(every=every, max_delay=0.5))
+    sctp, dtls = established(sack_every(every, 0.5))
     await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 1 + 3 * every))
     assert cumulative(dtls) == [FIRST_TSN + k * every for k in range(4)]
 
 
 async def test_a_gap_is_reported_at_once_and_so_is_the_packet_closing_it() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    sctp, dtls = established(sack_every(2, 0.5))
     await receive(sctp, FIRST_TSN)  # acked at once (first)
     await receive(sctp, FIRST_TSN + 2)  # gap: FIRST_TSN + 1 missing
     await receive(sctp, FIRST_TSN + 3)  # gap still open
@@ -177,7 +184,7 @@ async def test_a_gap_is_reported_at_once_and_so_is_the_packet_closing_it() -> No
 
 
 async def test_a_duplicate_is_reported_at_once() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    sctp, dtls = established(sack_every(2, 0.5))
     await receive(sctp, FIRST_TSN, FIRST_TSN + 1)
     before = len(dtls.sacks())
     await receive(sctp, FIRST_TSN + 1)
@@ -187,7 +194,7 @@ async def test_a_duplicate_is_reported_at_once() -> None:
 
 
 async def test_a_lone_packet_is_acknowledged_by_the_timer() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.05))
+    sctp, dtls = established(sack_every(2, 0.05))
     await receive(sctp, FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 2)
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2]
     await receive(sctp, FIRST_TSN + 3)
@@ -198,7 +205,7 @@ async def test_a_lone_packet_is_acknowledged_by_the_timer() -> None:
 
 
 async def test_a_packet_without_data_neither_counts_nor_sends() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    sctp, dtls = established(sack_every(2, 0.5))
     await receive(sctp, FIRST_TSN, FIRST_TSN + 1)  # FIRST_TSN + 1 waits
     sent = len(dtls.sacks())
     heartbeat = HeartbeatChunk()
@@ -213,7 +220,7 @@ async def test_a_packet_without_data_neither_counts_nor_sends() -> None:
 
 
 async def test_shutdown_is_acknowledged_at_once() -> None:
-    sctp, dtls = established(AckPolicy(every=4, max_delay=0.5))
+    sctp, dtls = established(sack_every(4, 0.5))
     await receive(sctp, FIRST_TSN)
     sctp._set_state(RTCSctpTransport.State.SHUTDOWN_PENDING)
     await receive(sctp, FIRST_TSN + 1)
@@ -221,12 +228,102 @@ async def test_shutdown_is_acknowledged_at_once() -> None:
 
 
 async def test_the_timer_after_close_sends_nothing() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.05))
+    sctp, dtls = established(sack_every(2, 0.05))
     await receive(sctp, FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 2)
     sent = len(dtls.sent)
     sctp._set_state(RTCSctpTransport.State.CLOSED)
     await asyncio.sleep(0.5)
     assert len(dtls.sent) == sent
+
+
+# --- when every packet is acknowledged (after a loss; while packets arrive slowly) --------
+
+
+class SteppedClock:
+    """Stands in for `time.monotonic` in `DelayedAck.clock`: each reading moves on by
+    `step` seconds, so an arrival rate is exact whatever the machine's load."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+async def test_after_a_loss_the_next_packets_are_acknowledged_one_by_one() -> None:
+    sctp, dtls = established(sack_every(2, after_loss=3))
+    await receive(sctp, FIRST_TSN)  # acked at once (first)
+    await receive(sctp, FIRST_TSN + 2)  # gap
+    await receive(sctp, FIRST_TSN + 1)  # closes it: at once
+    await receive(sctp, *range(FIRST_TSN + 3, FIRST_TSN + 10))
+    # three packets one by one after the gap closed, then every second one again
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 3,
+                                FIRST_TSN + 4, FIRST_TSN + 5, FIRST_TSN + 7, FIRST_TSN + 9]
+    ack = delayed_ack_of(sctp)
+    assert ack is not None and ack.sacks_after_loss == 3 and ack.sacks_slow == 0
+
+
+async def test_a_duplicate_also_counts_as_a_loss() -> None:
+    sctp, dtls = established(sack_every(2, after_loss=2))
+    await receive(sctp, FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 1)  # the duplicate: at once
+    await receive(sctp, *range(FIRST_TSN + 2, FIRST_TSN + 6))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 2, FIRST_TSN + 3,
+                                FIRST_TSN + 5]
+
+
+async def test_packets_arriving_slowly_are_acknowledged_one_by_one() -> None:
+    # 10 ms apart: 100 packets per second, below a slow_rate of 800
+    sctp, dtls = established(sack_every(2, slow_rate=800, rate_window=0.05))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    ack.clock = SteppedClock(0.01)
+    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 20))
+    assert cumulative(dtls) == list(range(FIRST_TSN, FIRST_TSN + 20))
+    assert ack.sacks_slow == 19 and ack.sacks_delayed == 0
+
+
+async def test_fast_arrival_is_delayed_and_a_pause_makes_it_slow_again() -> None:
+    # powers of two keep the clock's sums exact: 1,024 packets per second, windows of
+    # 10/1024 s (10 packets), a slow_rate of 800 per second
+    sctp, dtls = established(sack_every(2, slow_rate=800, rate_window=10 / 1024))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    clock = SteppedClock(1 / 1024)  # the policy reads it once per packet
+    ack.clock = clock
+    # the first window counts as slow (a sender starts slowly): one SACK per packet
+    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 10))
+    assert cumulative(dtls) == list(range(FIRST_TSN, FIRST_TSN + 10))
+    # it measured 1,024 per second: every second packet from then on
+    await receive(sctp, *range(FIRST_TSN + 10, FIRST_TSN + 20))
+    assert cumulative(dtls)[10:] == list(range(FIRST_TSN + 11, FIRST_TSN + 20, 2))
+    assert ack.sacks_slow == 9 and ack.sacks_delayed == 5
+    # a pause of a second: that window held 10 packets in a second, far below 800
+    clock.now += 1.0
+    await receive(sctp, FIRST_TSN + 20, FIRST_TSN + 21, FIRST_TSN + 22)
+    assert cumulative(dtls)[-3:] == [FIRST_TSN + 20, FIRST_TSN + 21, FIRST_TSN + 22]
+
+
+def test_the_default_policy_turns_both_rules_on() -> None:
+    policy = sctp_ack.DEFAULT_ACK_POLICY
+    assert policy.every == 2 and policy.max_delay == 0.2
+    assert policy.after_loss > 0 and policy.slow_rate > 0
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("2:0.2:0:0", AckPolicy(every=2, max_delay=0.2, after_loss=0, slow_rate=0)),
+    ("1:0.2", AckPolicy(every=1, max_delay=0.2)),
+    ("2:0.1:16", AckPolicy(every=2, max_delay=0.1, after_loss=16)),
+])
+def test_policy_from_a_spec(spec: str, expected: AckPolicy) -> None:
+    assert AckPolicy.parse(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["2", "2:0.2:1:2:3", "x:0.2", "2:0.9"])
+def test_a_bad_spec_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        AckPolicy.parse(spec)
 
 
 # --- installing ----------------------------------------------------------------------
@@ -254,7 +351,10 @@ async def test_another_aiortc_release_keeps_aiortc_as_it_is(
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 1]
 
 
-@pytest.mark.parametrize("kwargs", [{"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}])
+@pytest.mark.parametrize("kwargs", [
+    {"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}, {"after_loss": -1},
+    {"slow_rate": -1.0}, {"rate_window": 0.0}, {"rate_window": 2.0},
+])
 def test_policy_bounds(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AckPolicy(**kwargs)  # type: ignore[arg-type]
