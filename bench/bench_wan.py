@@ -26,10 +26,11 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,8 @@ class Point:
     raw_mb_s: float = 0.0
     raw_cpu_per_mb: float = 0.0
     impair_cpu_per_mb: float = 0.0
+    runs: list[tuple[float, float, float | None]] = field(default_factory=list)
+    """MB/s of each repeat: raw aiortc, the engine, the engine with `--also-ack`."""
 
     @property
     def bound_mb_s(self) -> float | None:
@@ -227,6 +230,8 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                             print(f"  engine[ack {also_ack}] {name}: {other:.2f} MB/s",
                                   flush=True)
                             print_traces(folder, lab)
+                        point.runs.append((point.raw_mb_s, point.engine_mb_s,
+                                           other if also_ack is not None else None))
                 finally:
                     if impairment is not None:
                         stats = impairment.stop()
@@ -278,6 +283,42 @@ def section(points: list[Point], size: int) -> str:
     ])
 
 
+def ack_section(points: list[Point], size: int, spec: str) -> str:
+    """The engine's acknowledgement policy against another (`--also-ack spec`) and raw
+    aiortc, from interleaved runs: the median of each run's own ratio."""
+
+    def median_ratio(runs: list[tuple[float, float, float | None]], a: int, b: int) -> str:
+        ratios = [r[a] / r[b] for r in runs if r[a] and r[b]]  # type: ignore[operator]
+        return f"{statistics.median(ratios):.2f}×" if ratios else "—"
+
+    rows = [
+        "| RTT | loss | runs | raw MB/s | engine MB/s | engine [ack "
+        f"{spec}] MB/s | engine / raw | engine [{spec}] / raw | engine / engine [{spec}] |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in points:
+        cols = list(zip(*p.runs, strict=True))
+        rows.append(
+            f"| {p.rtt_ms} ms | {p.loss:.0%} | {len(p.runs)} | "
+            + " | ".join(", ".join(f"{v:.2f}" for v in col) for col in cols)
+            + f" | {median_ratio(p.runs, 1, 0)} | {median_ratio(p.runs, 2, 0)} | "
+            f"{median_ratio(p.runs, 1, 2)} |"
+        )
+    return "\n".join([
+        "## WAN: the acknowledgement policy (`bench/bench_wan.py --also-ack`)",
+        "",
+        f"{size >> 20} MiB per run through the lab, as above. Each repeat runs raw aiortc, "
+        f"the engine as it ships (`AckPolicy()`: every packet after a loss and while "
+        f"packets arrive slowly, every second one otherwise) and the engine with "
+        f"`AckPolicy.parse(\"{spec}\")`, one after the other; ratios are the median of "
+        "each repeat's own ratio. See docs/networking.md §6.",
+        "",
+        *rows,
+        "",
+        f"Load average when written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
+    ])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 MiB, fewer points")
@@ -295,7 +336,10 @@ def main(argv: list[str] | None = None) -> None:
                              "(transfer_core.webrtc.sctp_ack.AckPolicy.parse), e.g. 1:0.2 "
                              "(every packet) or 2:0.2:0:0 (every second packet always)")
     parser.add_argument("--also-ack", metavar="SPEC",
-                        help="per run, one more engine run with this policy (printed only)")
+                        help="per run, one more engine run with this policy; prints the "
+                             "comparison (and with --write-ack writes it)")
+    parser.add_argument("--write-ack", action="store_true",
+                        help="with --also-ack: write the comparison to docs/benchmarks.md")
     args = parser.parse_args(argv)
     if args.ack or args.also_ack:
         from transfer_core.webrtc.sctp_ack import AckPolicy
@@ -326,6 +370,11 @@ def main(argv: list[str] | None = None) -> None:
                   (p.split(":") for p in args.points.split(","))]
         args.no_write = True  # a partial table never replaces the full one
     asyncio.run(measure(points, size, args.trace, args.repeat, args.ack, args.also_ack))
+    if args.also_ack:
+        text = ack_section(points, size, args.also_ack)
+        if args.write_ack and not args.ack:
+            write_section("bench_wan_ack", text)
+        print(text)
     if not args.no_write:
         write_section("bench_wan", section(points, size))
     print(section(points, size))
