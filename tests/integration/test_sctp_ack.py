@@ -42,8 +42,9 @@ def test_the_receiver_delayed_sacks_and_reported_every_kind_of_fault(
     answerer = lossy["answerer"]
     ack, link = answerer["ack"], answerer["link"]
     assert ack is not None and ack["every"] == 2
-    assert ack["delayed"] > 100  # the policy waited...
+    assert ack["delayed"] > 20  # the policy waited (while datagrams queued)...
     assert ack["after_loss"] > 50  # ...acknowledged each packet after a loss...
+    assert ack["unknown"] == 0  # ...and could always tell whether a datagram waited
     # ...and every SACK went through it (the link was put in after the channel opened:
     # the DCEP OPEN's SACK went out before it)
     assert 0 <= ack["sent"] - link["sacks"] <= 2

@@ -45,8 +45,8 @@ WEBRTC_BINARY = 53
 
 def sack_every(every: int = 2, max_delay: float = 0.5, **rules: float) -> AckPolicy:
     """A policy that delays by `every` alone unless `rules` turn the quick-ack rules on
-    (`after_loss`, `slow_rate`), so each test sees one rule at a time."""
-    fields = {"after_loss": 0, "slow_rate": 0.0, **rules}
+    (`after_loss`, `idle_ack`), so each test sees one rule at a time."""
+    fields = {"after_loss": 0, "idle_ack": False, **rules}
     return AckPolicy(every=every, max_delay=max_delay, **fields)  # type: ignore[arg-type]
 
 # --- the pin ---------------------------------------------------------------------------
@@ -92,6 +92,31 @@ def test_aiortc_receive_path_calls_send_sack_through_the_instance() -> None:
     assert "if self._sack_needed:\n            await self._send_sack()" in source
     module_source = inspect.getsource(inspect.getmodule(RTCSctpTransport))
     assert module_source.count("self._send_sack()") == 1
+
+
+PINNED_AIOICE = "0.13.0"
+
+
+def test_aioice_internals_the_idle_probe_reads_are_there() -> None:
+    # `datagram_waiting` reads RTCIceTransport._connection, aioice's Connection._queue
+    # and ._nominated, CandidatePair.protocol and StunProtocol.transport; if one goes,
+    # it answers None (SACK/2 as before) and this test says so
+    import aioice
+    from aioice.ice import CandidatePair, Connection, StunProtocol
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    assert aioice.__version__ == PINNED_AIOICE, (
+        f"aioice {aioice.__version__} is not {PINNED_AIOICE}: review"
+        " sctp_ack.datagram_waiting against it, then update PINNED_AIOICE"
+    )
+    assert "self._connection = gatherer._connection" in inspect.getsource(RTCIceTransport.__init__)
+    init = inspect.getsource(Connection.__init__)
+    assert "self._nominated: dict[int, CandidatePair] = {}" in init
+    assert "self._queue: asyncio.Queue" in init
+    assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+        Connection.data_received)
+    assert "self.protocol = protocol" in inspect.getsource(CandidatePair.__init__)
+    assert "self.transport = " in inspect.getsource(StunProtocol.connection_made)
 
 
 # --- a real RTCSctpTransport on a recording DTLS stand-in ----------------------------
@@ -236,20 +261,7 @@ async def test_the_timer_after_close_sends_nothing() -> None:
     assert len(dtls.sent) == sent
 
 
-# --- when every packet is acknowledged (after a loss; while packets arrive slowly) --------
-
-
-class SteppedClock:
-    """Stands in for `time.monotonic` in `DelayedAck.clock`: each reading moves on by
-    `step` seconds, so an arrival rate is exact whatever the machine's load."""
-
-    def __init__(self, step: float) -> None:
-        self.now = 0.0
-        self.step = step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
+# --- when every packet is acknowledged (after a loss; when no datagram waits) ----------
 
 
 async def test_after_a_loss_the_next_packets_are_acknowledged_one_by_one() -> None:
@@ -262,7 +274,7 @@ async def test_after_a_loss_the_next_packets_are_acknowledged_one_by_one() -> No
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 3,
                                 FIRST_TSN + 4, FIRST_TSN + 5, FIRST_TSN + 7, FIRST_TSN + 9]
     ack = delayed_ack_of(sctp)
-    assert ack is not None and ack.sacks_after_loss == 3 and ack.sacks_slow == 0
+    assert ack is not None and ack.sacks_after_loss == 3 and ack.sacks_idle == 0
 
 
 async def test_a_duplicate_also_counts_as_a_loss() -> None:
@@ -273,46 +285,58 @@ async def test_a_duplicate_also_counts_as_a_loss() -> None:
                                 FIRST_TSN + 5]
 
 
-async def test_packets_arriving_slowly_are_acknowledged_one_by_one() -> None:
-    # 10 ms apart: 100 packets per second, below a slow_rate of 800
-    sctp, dtls = established(sack_every(2, slow_rate=800, rate_window=0.05))
-    ack = delayed_ack_of(sctp)
-    assert ack is not None
-    ack.clock = SteppedClock(0.01)
-    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 20))
-    assert cumulative(dtls) == list(range(FIRST_TSN, FIRST_TSN + 20))
-    assert ack.sacks_slow == 19 and ack.sacks_delayed == 0
+class Waiting:
+    """Stands in for `DelayedAck.waiting` (whether another datagram waits in the socket:
+    the recording DTLS stand-in has none); the test says what the socket holds."""
+
+    def __init__(self, *answers: bool | None) -> None:
+        self.answers = list(answers)
+        self.asked = 0
+
+    def __call__(self) -> bool | None:
+        self.asked += 1
+        return self.answers.pop(0)
 
 
-async def test_fast_arrival_is_delayed_and_a_pause_makes_it_slow_again() -> None:
-    # powers of two keep the clock's sums exact: 1,024 packets per second, windows of
-    # 10/1024 s (10 packets), a slow_rate of 800 per second
-    sctp, dtls = established(sack_every(2, slow_rate=800, rate_window=10 / 1024))
+async def test_a_packet_is_held_only_while_another_datagram_waits() -> None:
+    sctp, dtls = established(sack_every(2, idle_ack=True))
     ack = delayed_ack_of(sctp)
     assert ack is not None
-    clock = SteppedClock(1 / 1024)  # the policy reads it once per packet
-    ack.clock = clock
-    # the first window counts as slow (a sender starts slowly): one SACK per packet
-    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 10))
-    assert cumulative(dtls) == list(range(FIRST_TSN, FIRST_TSN + 10))
-    # it measured 1,024 per second: every second packet from then on
-    await receive(sctp, *range(FIRST_TSN + 10, FIRST_TSN + 20))
-    assert cumulative(dtls)[10:] == list(range(FIRST_TSN + 11, FIRST_TSN + 20, 2))
-    assert ack.sacks_slow == 9 and ack.sacks_delayed == 5
-    # a pause of a second: that window held 10 packets in a second, far below 800
-    clock.now += 1.0
-    await receive(sctp, FIRST_TSN + 20, FIRST_TSN + 21, FIRST_TSN + 22)
-    assert cumulative(dtls)[-3:] == [FIRST_TSN + 20, FIRST_TSN + 21, FIRST_TSN + 22]
+    await receive(sctp, FIRST_TSN)  # the first: at once, nothing asked
+    ack.waiting = Waiting(True, False, True, None)
+    await receive(sctp, FIRST_TSN + 1)  # another waits: held...
+    await receive(sctp, FIRST_TSN + 2)  # ...and acked with this one (every second)
+    await receive(sctp, FIRST_TSN + 3)  # nothing waits: at once
+    await receive(sctp, FIRST_TSN + 4)  # another waits: held
+    await receive(sctp, FIRST_TSN + 5)  # every second: at once (not asked)
+    await receive(sctp, FIRST_TSN + 6)  # cannot tell (say, a TURN relay): SACK/2, held
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 3, FIRST_TSN + 5]
+    assert ack.sacks_idle == 1 and ack.sacks_delayed == 3 and ack.sacks_unknown == 1
+
+
+async def test_with_idle_ack_off_the_socket_is_not_asked() -> None:
+    sctp, dtls = established(sack_every(2, idle_ack=False))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    ack.waiting = waiting = Waiting()
+    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 5))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4]
+    assert waiting.asked == 0
+
+
+async def test_datagram_waiting_cannot_tell_without_an_ice_connection() -> None:
+    sctp, _ = established(None)  # on the recording stand-in: no ICE, no socket
+    assert sctp_ack.datagram_waiting(sctp) is None
 
 
 def test_the_default_policy_turns_both_rules_on() -> None:
     policy = sctp_ack.DEFAULT_ACK_POLICY
     assert policy.every == 2 and policy.max_delay == 0.2
-    assert policy.after_loss > 0 and policy.slow_rate > 0
+    assert policy.after_loss > 0 and policy.idle_ack
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
-    ("2:0.2:0:0", AckPolicy(every=2, max_delay=0.2, after_loss=0, slow_rate=0)),
+    ("2:0.2:0:0", AckPolicy(every=2, max_delay=0.2, after_loss=0, idle_ack=False)),
     ("1:0.2", AckPolicy(every=1, max_delay=0.2)),
     ("2:0.1:16", AckPolicy(every=2, max_delay=0.1, after_loss=16)),
 ])
@@ -320,7 +344,7 @@ def test_policy_from_a_spec(spec: str, expected: AckPolicy) -> None:
     assert AckPolicy.parse(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["2", "2:0.2:1:2:3", "x:0.2", "2:0.9"])
+@pytest.mark.parametrize("spec", ["2", "2:0.2:1:1:3", "x:0.2", "2:0.9", "2:0.2:1:2"])
 def test_a_bad_spec_is_refused(spec: str) -> None:
     with pytest.raises(ValueError):
         AckPolicy.parse(spec)
@@ -353,7 +377,6 @@ async def test_another_aiortc_release_keeps_aiortc_as_it_is(
 
 @pytest.mark.parametrize("kwargs", [
     {"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}, {"after_loss": -1},
-    {"slow_rate": -1.0}, {"rate_window": 0.0}, {"rate_window": 2.0},
 ])
 def test_policy_bounds(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

@@ -19,8 +19,8 @@ the SACK at once when
 
 - a gap or a duplicate was reported within the last `after_loss` packets (the
   sender is recovering from a loss: see "When every packet is acknowledged"), or
-- packets arrive slowly: fewer than `slow_rate` packets per second over the last
-  `rate_window` (and before the first window is over);
+- no further datagram is waiting to be read (`idle_ack`: the receiver has caught
+  up with what arrived, so nothing else would carry this acknowledgement soon);
 
 otherwise it leaves `_sack_needed` set and arms one timer (`max_delay`) that sends
 whatever is still unacknowledged when it fires.
@@ -28,17 +28,18 @@ whatever is still unacknowledged when it fires.
 When every packet is acknowledged (docs/networking.md §6): a delayed SACK costs the
 sender time. The packet it holds waits for the next one, and on a slow path, where a
 sender limited by its congestion window sends a handful of packets per round trip,
-that is up to a round trip: the sender's smoothed RTT grows, its slow start (one
-packet of window per SACK) halves, and where loss bounds throughput (Reno, Mathis:
-MSS / RTT × 1.22 / √p) the rate falls with it. Measured in the lab at 1 % loss, the
-engine ran 0.85–0.99× raw aiortc with SACK/2 throughout. The CPU a delayed SACK saves
-matters only when packets arrive fast (the receiver is CPU-bound: ~1.3× on loopback),
-so this policy delays only then, and never while the sender recovers from a loss.
-Like Linux TCP's "quick ack" mode (per-segment ACKs after out-of-order data, and
-while the connection starts); RFC 9260 §6.2 allows acknowledging more often than
-every second packet. aiortc's own `_send_sack` builds
-every SACK, so its content (cumulative TSN, gaps, duplicates, window) is exactly
-what aiortc would send; only the moment changes.
+that is milliseconds to a round trip: the sender's smoothed RTT grows, its slow start
+(one packet of window per SACK) halves, and where loss bounds throughput (Reno,
+Mathis: MSS / RTT × 1.22 / √p) the rate falls with it. The CPU a delayed SACK saves
+matters only when the receiver is the bottleneck, and then datagrams wait in its
+socket. So this policy holds a SACK back only while another datagram is already
+waiting to be read (it is processed next, microseconds later, and its SACK covers
+both), and never while the sender recovers from a loss. Like Linux TCP's "quick
+ack" mode (per-segment ACKs after out-of-order data) and its rule of acknowledging
+when the receive queue drains; RFC 9260 §6.2 allows acknowledging more often than
+every second packet. Whether a datagram waits is read with one `FIONREAD` ioctl on
+the selected ICE pair's UDP socket, plus aioice's own queue; where no socket can be
+found (a TURN relay's transport has none), the policy is SACK/2 as before.
 
 What bounds `every` (see docs/benchmarks.md): an aiortc sender sends at most four
 packets per SACK beyond what is in flight (`SCTP_MAX_BURST`), and in slow start grows
@@ -55,8 +56,10 @@ warning. tests/unit/test_sctp_ack.py fails loudly when those internals change.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
-import time
+import struct
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,35 +88,29 @@ class AckPolicy:
     """After a SACK that reported a gap or a duplicate, acknowledge each of the next
     this many packets (0: only the packet that closes the gap). About five windows of
     a Reno sender at 1 % loss (12 packets): its whole recovery and regrowth."""
-    slow_rate: float = 800.0
-    """Acknowledge every packet while fewer than this many packets per second arrive
-    (0: never). 800 packets of 1,188 bytes are about 1 MB/s: the receiver has CPU to
-    spare there, and the sender is held by its window and the round trip."""
-    rate_window: float = 0.1
-    """The interval over which the arrival rate is measured, in seconds."""
+    idle_ack: bool = True
+    """Acknowledge at once when no further datagram waits to be read (see above)."""
 
     def __post_init__(self) -> None:
         if self.every < 1:
             raise ValueError("every must be at least 1")
         if not 0 < self.max_delay <= 0.5:  # RFC 4960 §6.2: MUST NOT exceed 500 ms
             raise ValueError("max_delay must be in (0, 0.5] seconds")
-        if self.after_loss < 0 or self.slow_rate < 0:
-            raise ValueError("after_loss and slow_rate must not be negative")
-        if not 0 < self.rate_window <= 1.0:
-            raise ValueError("rate_window must be in (0, 1] seconds")
+        if self.after_loss < 0:
+            raise ValueError("after_loss must not be negative")
 
     @classmethod
     def parse(cls, spec: str) -> AckPolicy:
-        """`EVERY:MAX_DELAY[:AFTER_LOSS[:SLOW_RATE]]`, e.g. `2:0.2:0:0` (SACK/2 always,
+        """`EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK]]`, e.g. `2:0.2:0:0` (SACK/2 always,
         session 4's policy) or `1:0.2` (every packet); for benchmarks."""
         parts = spec.split(":")
-        if not 2 <= len(parts) <= 4:
-            raise ValueError(f"ack policy {spec!r}: want EVERY:MAX_DELAY[:AFTER_LOSS[:SLOW_RATE]]")
+        if not 2 <= len(parts) <= 4 or (len(parts) == 4 and parts[3] not in ("0", "1")):
+            raise ValueError(f"ack policy {spec!r}: want EVERY:MAX_DELAY[:AFTER_LOSS[:0|1]]")
         fields: dict[str, Any] = {"every": int(parts[0]), "max_delay": float(parts[1])}
         if len(parts) > 2:
             fields["after_loss"] = int(parts[2])
         if len(parts) > 3:
-            fields["slow_rate"] = float(parts[3])
+            fields["idle_ack"] = parts[3] == "1"
         return cls(**fields)
 
 
@@ -125,6 +122,34 @@ EVERY_PACKET = AckPolicy(every=1)
 def supported() -> bool:
     """Whether the installed aiortc is the one this adapter was checked against."""
     return aiortc.__version__ == PINNED_AIORTC
+
+
+_FIONREAD_ZERO = struct.pack("i", 0)
+
+
+def datagram_waiting(sctp: RTCSctpTransport) -> bool | None:
+    """Whether another datagram for `sctp` already waits to be read: in aioice's queue
+    or in the kernel's buffer of the selected pair's socket (`FIONREAD`: the size of
+    the next datagram, 0 when there is none). None when it cannot tell (no selected
+    pair yet, or a transport without a socket such as a TURN relay's)."""
+    try:
+        connection = sctp.transport.transport._connection
+        if connection._queue.qsize():
+            return True
+        pair = connection._nominated.get(1)
+        if pair is None:
+            return None
+        sock = pair.protocol.transport.get_extra_info("socket")
+    except AttributeError:
+        return None
+    try:  # asyncio hands out a `TransportSocket`, a socket.socket wrapper
+        fd = sock.fileno() if sock is not None else -1
+        if fd < 0:
+            return None
+        waiting = fcntl.ioctl(fd, termios.FIONREAD, _FIONREAD_ZERO)
+    except (AttributeError, OSError):
+        return None
+    return struct.unpack("i", waiting)[0] > 0
 
 
 class DelayedAck:
@@ -142,13 +167,8 @@ class DelayedAck:
         """The last SACK reported a gap: the packet that closes it is acked at once."""
         self._quick_left = 0
         """Packets still to acknowledge one by one after a reported gap or duplicate."""
-        self.clock: Callable[[], float] = time.monotonic
-        """Seconds, for the arrival rate (a test may step it by hand)."""
-        self._window_start: float | None = None
-        self._window_packets = 0
-        self._slow = True
-        """Fewer than `slow_rate` packets per second arrived in the last window (and
-        until the first window is over: the sender is in slow start)."""
+        self.waiting: Callable[[], bool | None] = lambda: datagram_waiting(sctp)
+        """Whether another datagram waits to be read (a test may replace it)."""
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Future[None] | None = None
         self.sacks_sent = 0
@@ -157,8 +177,10 @@ class DelayedAck:
         """Decisions to wait instead of acknowledging at once."""
         self.sacks_after_loss = 0
         """SACKs sent at once only because a loss was reported within `after_loss`."""
-        self.sacks_slow = 0
-        """SACKs sent at once only because packets arrived slowly."""
+        self.sacks_idle = 0
+        """SACKs sent at once only because no further datagram was waiting."""
+        self.sacks_unknown = 0
+        """Decisions where whether a datagram waits could not be told (SACK/2 then)."""
 
     @property
     def policy(self) -> AckPolicy:
@@ -170,23 +192,9 @@ class DelayedAck:
         self._sctp._send_sack = self._on_sack_needed  # type: ignore[method-assign]
         setattr(self._sctp, _MARK, self)
 
-    def _count_arrival(self) -> None:
-        """One more packet that found an acknowledgement owed; every `rate_window`,
-        decide whether packets arrive slowly."""
-        now = self.clock()
-        if self._window_start is None:
-            self._window_start = now
-        self._window_packets += 1
-        elapsed = now - self._window_start
-        if elapsed >= self._policy.rate_window:
-            self._slow = self._window_packets < self._policy.slow_rate * elapsed
-            self._window_start, self._window_packets = now, 0
-
     async def _on_sack_needed(self) -> None:
         sctp = self._sctp
         received = sctp._last_received_tsn
-        if self._policy.slow_rate:
-            self._count_arrival()
         if (
             sctp._sack_misordered
             or sctp._sack_duplicates
@@ -207,10 +215,14 @@ class DelayedAck:
             self.sacks_after_loss += 1
             await self._send()
             return
-        if self._slow and self._policy.slow_rate:
-            self.sacks_slow += 1
-            await self._send()
-            return
+        if self._policy.idle_ack:
+            waiting = self.waiting()
+            if waiting is None:
+                self.sacks_unknown += 1
+            elif not waiting:
+                self.sacks_idle += 1
+                await self._send()
+                return
         self._seen_tsn = received
         self.sacks_delayed += 1
         if self._timer is None:
