@@ -308,14 +308,16 @@ def ack_section(points: list[Point], size: int, spec: str) -> str:
         "## WAN: the acknowledgement policy (`bench/bench_wan.py --also-ack`)",
         "",
         f"{size >> 20} MiB per run through the lab, as above. Each repeat runs raw aiortc, "
-        f"the engine as it ships (`AckPolicy()`: every packet after a loss and while "
-        f"packets arrive slowly, every second one otherwise) and the engine with "
+        f"the engine as it ships (`AckPolicy()`: every packet after a loss and whenever "
+        f"no further datagram waits in its socket, every second one otherwise) and the "
+        f"engine with "
         f"`AckPolicy.parse(\"{spec}\")`, one after the other; ratios are the median of "
         "each repeat's own ratio. See docs/networking.md §6.",
         "",
         *rows,
         "",
-        f"Load average when written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
+        f"Load average when written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+        "(a loaded machine: compare within a row).",
     ])
 
 
