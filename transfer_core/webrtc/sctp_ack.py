@@ -15,8 +15,7 @@ the SACK at once when
   (the packet that closes a gap is acknowledged at once), or
 - a duplicate TSN arrived (`_sack_duplicates` not empty), or
 - `every` or more TSNs arrived since the last SACK, or
-- the association is not established (shutdown acknowledges everything);
-
+- the association is not established (shutdown acknowledges everything), or
 - a gap or a duplicate was reported within the last `after_loss` packets (the
   sender is recovering from a loss: see "When every packet is acknowledged"), or
 - no further datagram is waiting to be read (`idle_ack`: the receiver has caught
@@ -50,7 +49,9 @@ are well above the 200 ms delay, and a loss is reported at once (a gap).
 
 The adapter relies on aiortc internals; it installs only on the aiortc version it
 was checked against (`PINNED_AIORTC`) and otherwise leaves aiortc as it is, with a
-warning. tests/unit/test_sctp_ack.py fails loudly when those internals change.
+warning. The idle probe reads aioice internals (0.13.0); if they move it answers
+"cannot tell" and the policy falls back to SACK/2. tests/unit/test_sctp_ack.py fails
+loudly when either changes.
 """
 
 from __future__ import annotations
