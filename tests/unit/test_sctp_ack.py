@@ -299,7 +299,7 @@ class Waiting:
 
 
 async def test_a_packet_is_held_only_while_another_datagram_waits() -> None:
-    sctp, dtls = established(sack_every(2, idle_ack=True))
+    sctp, dtls = established(sack_every(2, idle_ack=True, behind_recheck=0))
     ack = delayed_ack_of(sctp)
     assert ack is not None
     await receive(sctp, FIRST_TSN)  # the first: at once, nothing asked
@@ -312,6 +312,19 @@ async def test_a_packet_is_held_only_while_another_datagram_waits() -> None:
     await receive(sctp, FIRST_TSN + 6)  # cannot tell (say, a TURN relay): SACK/2, held
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 3, FIRST_TSN + 5]
     assert ack.sacks_idle == 1 and ack.sacks_delayed == 3 and ack.sacks_unknown == 1
+
+
+async def test_a_receiver_seen_behind_is_not_asked_again_at_once() -> None:
+    # behind_recheck of a minute: after one "waiting", held decisions do not ask
+    sctp, dtls = established(sack_every(2, idle_ack=True, behind_recheck=60))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    await receive(sctp, FIRST_TSN)
+    ack.waiting = waiting = Waiting(True)
+    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 9))
+    assert waiting.asked == 1
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6,
+                                FIRST_TSN + 8]
 
 
 async def test_with_idle_ack_off_the_socket_is_not_asked() -> None:
@@ -377,6 +390,7 @@ async def test_another_aiortc_release_keeps_aiortc_as_it_is(
 
 @pytest.mark.parametrize("kwargs", [
     {"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}, {"after_loss": -1},
+    {"behind_recheck": -0.1},
 ])
 def test_policy_bounds(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
