@@ -11,7 +11,9 @@ start-up included), the impairment's own CPU per MB (never the peers' cost), and
 the bound rwnd / RTT that aiortc's fixed advertised receive window implies.
 `--trace DIR` adds, per run, an SCTP sender trace of each peer and each peer's UDP
 receive-buffer drops (bench/sctp_trace/); `--points 80:0.01,80:0 --repeat 2` runs
-only those points (and never writes the table).
+only those points (and never writes the table); `--ack SPEC` runs the engine with
+another acknowledgement policy and `--also-ack SPEC` adds, per run, an engine run with
+one (e.g. `--also-ack 2:0.2:0:0`, session 4's SACK/2 throughout), both never written.
 
     sudo .venv/bin/python bench/bench_wan.py [--quick] [--no-write]
 """
@@ -24,10 +26,11 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +60,8 @@ class Point:
     raw_mb_s: float = 0.0
     raw_cpu_per_mb: float = 0.0
     impair_cpu_per_mb: float = 0.0
+    runs: list[tuple[float, float, float | None]] = field(default_factory=list)
+    """MB/s of each repeat: raw aiortc, the engine, the engine with `--also-ack`."""
 
     @property
     def bound_mb_s(self) -> float | None:
@@ -178,8 +183,20 @@ def print_traces(folder: Path | None, lab: Lab | None = None) -> None:
                   f"{counters.get('RcvbufErrors')}", flush=True)
 
 
+def ack_experiment(spec: str | None) -> None:
+    """Peers started from now on run the engine with the acknowledgement policy `spec`
+    (`AckPolicy.parse`; bench/sctp_trace/sitecustomize.py), or its default when None."""
+    if spec is None:
+        os.environ.pop("SCTP_TRACE_ACK", None)
+        return
+    os.environ["SCTP_TRACE_ACK"] = spec
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(TRACE_PATH) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(TRACE_PATH), str(ROOT)])
+
+
 async def measure(points: list[Point], size: int, trace: Path | None = None,
-                  repeat: int = 1) -> None:
+                  repeat: int = 1, ack: str | None = None, also_ack: str | None = None) -> None:
     lab = Lab.build([("eim", 1), ("eim", 1)])
     work = Path(tempfile.mkdtemp(prefix="bench-wan-"))
     os.environ["SGRAPH_SEND_STATE_DIR"] = str(work / "state")
@@ -201,6 +218,20 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                          point.engine_route) = await engine_run(lab, net, work, size)
                         print(f"  engine {name}: {point.engine_mb_s:.2f} MB/s", flush=True)
                         print_traces(folder, lab)
+                        if also_ack is not None:
+                            # the same engine with another acknowledgement policy, in
+                            # the same conditions (never in the table)
+                            folder = traced(trace, f"{name}-engine-ack")
+                            ack_experiment(also_ack)
+                            try:
+                                other, _, _ = await engine_run(lab, net, work, size)
+                            finally:
+                                ack_experiment(ack)
+                            print(f"  engine[ack {also_ack}] {name}: {other:.2f} MB/s",
+                                  flush=True)
+                            print_traces(folder, lab)
+                        point.runs.append((point.raw_mb_s, point.engine_mb_s,
+                                           other if also_ack is not None else None))
                 finally:
                     if impairment is not None:
                         stats = impairment.stop()
@@ -252,6 +283,44 @@ def section(points: list[Point], size: int) -> str:
     ])
 
 
+def ack_section(points: list[Point], size: int, spec: str) -> str:
+    """The engine's acknowledgement policy against another (`--also-ack spec`) and raw
+    aiortc, from interleaved runs: the median of each run's own ratio."""
+
+    def median_ratio(runs: list[tuple[float, float, float | None]], a: int, b: int) -> str:
+        ratios = [r[a] / r[b] for r in runs if r[a] and r[b]]  # type: ignore[operator]
+        return f"{statistics.median(ratios):.2f}×" if ratios else "—"
+
+    rows = [
+        "| RTT | loss | runs | raw MB/s | engine MB/s | engine [ack "
+        f"{spec}] MB/s | engine / raw | engine [{spec}] / raw | engine / engine [{spec}] |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in points:
+        cols = list(zip(*p.runs, strict=True))
+        rows.append(
+            f"| {p.rtt_ms} ms | {p.loss:.0%} | {len(p.runs)} | "
+            + " | ".join(", ".join(f"{v:.2f}" for v in col) for col in cols)
+            + f" | {median_ratio(p.runs, 1, 0)} | {median_ratio(p.runs, 2, 0)} | "
+            f"{median_ratio(p.runs, 1, 2)} |"
+        )
+    return "\n".join([
+        "## WAN: the acknowledgement policy (`bench/bench_wan.py --also-ack`)",
+        "",
+        f"{size >> 20} MiB per run through the lab, as above. Each repeat runs raw aiortc, "
+        f"the engine as it ships (`AckPolicy()`: every packet after a loss and whenever "
+        f"no further datagram waits in its socket, every second one otherwise) and the "
+        f"engine with "
+        f"`AckPolicy.parse(\"{spec}\")`, one after the other; ratios are the median of "
+        "each repeat's own ratio. See docs/networking.md §6.",
+        "",
+        *rows,
+        "",
+        f"Load average when written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+        "(a loaded machine: compare within a row).",
+    ])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 MiB, fewer points")
@@ -264,11 +333,23 @@ def main(argv: list[str] | None = None) -> None:
                         help="runs per point (the table shows the last)")
     parser.add_argument("--trace", type=Path,
                         help="folder for an SCTP sender trace per run (bench/sctp_trace)")
-    parser.add_argument("--ack", metavar="EVERY:MAX_DELAY",
-                        help="with --trace: the engine's delayed-SACK policy, e.g. 1:0.2")
+    parser.add_argument("--ack", metavar="EVERY:MAX_DELAY[:AFTER_LOSS[:SLOW_RATE]]",
+                        help="the engine's acknowledgement policy instead of its default "
+                             "(transfer_core.webrtc.sctp_ack.AckPolicy.parse), e.g. 1:0.2 "
+                             "(every packet) or 2:0.2:0:0 (every second packet always)")
+    parser.add_argument("--also-ack", metavar="SPEC",
+                        help="per run, one more engine run with this policy; prints the "
+                             "comparison (and with --write-ack writes it)")
+    parser.add_argument("--write-ack", action="store_true",
+                        help="with --also-ack: write the comparison to docs/benchmarks.md")
     args = parser.parse_args(argv)
-    if args.ack:
-        os.environ["SCTP_TRACE_ACK"] = args.ack
+    if args.ack or args.also_ack:
+        from transfer_core.webrtc.sctp_ack import AckPolicy
+
+        for spec in filter(None, (args.ack, args.also_ack)):
+            AckPolicy.parse(spec)  # a bad spec fails here, not in every peer
+        args.no_write = True  # the table shows the engine as it ships
+    ack_experiment(args.ack)
     size = (args.mib or (8 if args.quick else 24)) << 20
     if args.browser_only:
         mb_s, route, impair_cpu = asyncio.run(measure_browser(size))
@@ -290,7 +371,12 @@ def main(argv: list[str] | None = None) -> None:
         points = [Point(int(rtt), float(loss)) for rtt, loss in
                   (p.split(":") for p in args.points.split(","))]
         args.no_write = True  # a partial table never replaces the full one
-    asyncio.run(measure(points, size, args.trace, args.repeat))
+    asyncio.run(measure(points, size, args.trace, args.repeat, args.ack, args.also_ack))
+    if args.also_ack:
+        text = ack_section(points, size, args.also_ack)
+        if args.write_ack and not args.ack:
+            write_section("bench_wan_ack", text)
+        print(text)
     if not args.no_write:
         write_section("bench_wan", section(points, size))
     print(section(points, size))

@@ -35,7 +35,8 @@ def _install() -> None:
                 "sacks": 0, "fast_recoveries": 0, "t3_expiries": 0, "rto_at_t3": [],
                 "data_sent": 0, "data_resent": 0, "bytes_sent": 0,
                 "cwnd_max": 0, "_last": None, "_w": 0.0, "_cwnd": 0.0, "_flight": 0.0,
-                "_idle": 0.0, "_recovery": 0.0, "started": time.monotonic(),
+                "_idle": 0.0, "_recovery": 0.0, "_srtt": 0.0, "_srtt_w": 0.0,
+                "started": time.monotonic(),
             }
             traces.append(t)
         return t
@@ -51,6 +52,9 @@ def _install() -> None:
                 t["_idle"] += dt
             if self._fast_recovery_exit is not None:
                 t["_recovery"] += dt
+            if self._srtt is not None:
+                t["_srtt"] += dt * self._srtt
+                t["_srtt_w"] += dt
         t["_last"] = now
         t["cwnd_max"] = max(t["cwnd_max"], self._cwnd)
 
@@ -97,6 +101,7 @@ def _install() -> None:
                 seconds=round(time.monotonic() - t["started"], 2),
                 cwnd_mean=round(t["_cwnd"] / w), flight_mean=round(t["_flight"] / w),
                 idle_share=round(t["_idle"] / w, 3), recovery_share=round(t["_recovery"] / w, 3),
+                srtt_mean=round(t["_srtt"] / (t["_srtt_w"] or 1e-9), 4),
                 resent_share=round(t["data_resent"] / max(1, t["data_sent"]), 4),
                 argv=" ".join(os.sys.argv[:2]),
             )
@@ -107,21 +112,21 @@ def _install() -> None:
 
 
 def _ack_experiment(spec: str) -> None:
-    """SCTP_TRACE_ACK=EVERY:MAX_DELAY runs our engine with another delayed-SACK policy
-    (an experiment of bench_wan --ack; raw aiortc has no such adapter)."""
+    """SCTP_TRACE_ACK=EVERY:MAX_DELAY[:AFTER_LOSS[:SLOW_RATE]] runs our engine with
+    another acknowledgement policy (`AckPolicy.parse`; bench_wan --ack / --also-ack;
+    raw aiortc has no such adapter). Works with or without SCTP_TRACE_DIR."""
     from transfer_core.webrtc import channel
     from transfer_core.webrtc.sctp_ack import AckPolicy
 
-    every, max_delay = spec.split(":")
-    policy = AckPolicy(every=int(every), max_delay=float(max_delay))
+    policy = AckPolicy.parse(spec)
     install = channel.install_delayed_ack
     channel.install_delayed_ack = lambda sctp, _policy: install(sctp, policy)
 
 
-if _DIR:
-    try:
+try:
+    if _DIR:
         _install()
-        if os.environ.get("SCTP_TRACE_ACK"):
-            _ack_experiment(os.environ["SCTP_TRACE_ACK"])
-    except Exception as exc:  # noqa: BLE001 - a benchmark aid must never stop a peer
-        print(f"sctp_trace: not installed: {exc}", file=os.sys.stderr)
+    if os.environ.get("SCTP_TRACE_ACK"):
+        _ack_experiment(os.environ["SCTP_TRACE_ACK"])
+except Exception as exc:  # noqa: BLE001 - a benchmark aid must never stop a peer
+    print(f"sctp_trace: not installed: {exc}", file=os.sys.stderr)

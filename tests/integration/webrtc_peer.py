@@ -18,13 +18,15 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from transfer_core.webrtc.sctp_ack import delayed_ack_of
+from transfer_core.webrtc.sctp_ack import AckPolicy, delayed_ack_of
 from transfer_core.webrtc.testing import PipeExchange
 
 MESSAGES = 160
 """Binary messages in the bulk scenario (about 4 MB with the sizes below)."""
 LOSSY_MESSAGES = 60
 """...and in the lossy one (about 1.5 MB)."""
+LOSSY_ACK_POLICY = AckPolicy(after_loss=4)
+"""The receiver's policy on the lossy link: the default but for a short `after_loss`."""
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 TEXT = "hello, peer ✓"
@@ -132,10 +134,19 @@ async def _offerer(scenario: str, conn: Connection) -> dict[str, Any]:
 
 
 async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
-    from transfer_core.webrtc import ChannelClosedError, IceSettings, open_as_answerer
+    from transfer_core.webrtc import (
+        ChannelClosedError,
+        IceSettings,
+        PipeOptions,
+        open_as_answerer,
+    )
 
     exchange = TrickleExchange(conn) if scenario == "trickle" else PipeExchange(conn)
-    pipe = await open_as_answerer(IceSettings.local(), exchange, timeout=20)
+    # On the lossy link a fault comes every ~11 packets: with the default `after_loss`
+    # (64) the receiver would acknowledge every packet throughout. A short one makes it
+    # switch between per-packet and delayed SACKs many times under the faults.
+    options = PipeOptions(ack_policy=LOSSY_ACK_POLICY) if scenario == "lossy" else None
+    pipe = await open_as_answerer(IceSettings.local(), exchange, timeout=20, options=options)
     report = _describe(pipe)
     link = LossyLink.on(pipe) if scenario == "lossy" else None
     text = await pipe.recv()
@@ -171,6 +182,8 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
         ack = delayed_ack_of(pipe.peer_connection.sctp)
         report["ack"] = None if ack is None else {
             "every": ack.policy.every, "sent": ack.sacks_sent, "delayed": ack.sacks_delayed,
+            "after_loss": ack.sacks_after_loss, "idle": ack.sacks_idle,
+            "unknown": ack.sacks_unknown,
         }
     return report
 

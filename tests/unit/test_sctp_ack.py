@@ -42,6 +42,13 @@ from transfer_core.webrtc.sctp_ack import (
 FIRST_TSN = 1000
 WEBRTC_BINARY = 53
 
+
+def sack_every(every: int = 2, max_delay: float = 0.5, **rules: float) -> AckPolicy:
+    """A policy that delays by `every` alone unless `rules` turn the quick-ack rules on
+    (`after_loss`, `idle_ack`), so each test sees one rule at a time."""
+    fields = {"after_loss": 0, "idle_ack": False, **rules}
+    return AckPolicy(every=every, max_delay=max_delay, **fields)  # type: ignore[arg-type]
+
 # --- the pin ---------------------------------------------------------------------------
 
 # sha256 (first 16 hex digits) of `inspect.getsource` of each aiortc method the
@@ -85,6 +92,31 @@ def test_aiortc_receive_path_calls_send_sack_through_the_instance() -> None:
     assert "if self._sack_needed:\n            await self._send_sack()" in source
     module_source = inspect.getsource(inspect.getmodule(RTCSctpTransport))
     assert module_source.count("self._send_sack()") == 1
+
+
+PINNED_AIOICE = "0.13.0"
+
+
+def test_aioice_internals_the_idle_probe_reads_are_there() -> None:
+    # `datagram_waiting` reads RTCIceTransport._connection, aioice's Connection._queue
+    # and ._nominated, CandidatePair.protocol and StunProtocol.transport; if one goes,
+    # it answers None (SACK/2 as before) and this test says so
+    import aioice
+    from aioice.ice import CandidatePair, Connection, StunProtocol
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    assert aioice.__version__ == PINNED_AIOICE, (
+        f"aioice {aioice.__version__} is not {PINNED_AIOICE}: review"
+        " sctp_ack.datagram_waiting against it, then update PINNED_AIOICE"
+    )
+    assert "self._connection = gatherer._connection" in inspect.getsource(RTCIceTransport.__init__)
+    init = inspect.getsource(Connection.__init__)
+    assert "self._nominated: dict[int, CandidatePair] = {}" in init
+    assert "self._queue: asyncio.Queue" in init
+    assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+        Connection.data_received)
+    assert "self.protocol = protocol" in inspect.getsource(CandidatePair.__init__)
+    assert "self.transport = " in inspect.getsource(StunProtocol.connection_made)
 
 
 # --- a real RTCSctpTransport on a recording DTLS stand-in ----------------------------
@@ -147,7 +179,7 @@ async def test_aiortc_alone_acknowledges_every_packet() -> None:
 
 
 async def test_in_order_data_is_acknowledged_every_second_packet() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    sctp, dtls = established(sack_every(2, 0.5))
     await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 7))
     # the first DATA at once, then every second one
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
@@ -158,13 +190,13 @@ async def test_in_order_data_is_acknowledged_every_second_packet() -> None:
 
 @pytest.mark.parametrize("every", [3, 4])
 async def test_every_nth_packet(every: int) -> None:
-    sctp, dtls = established(AckPolicy(every=every, max_delay=0.5))
+    sctp, dtls = established(sack_every(every, 0.5))
     await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 1 + 3 * every))
     assert cumulative(dtls) == [FIRST_TSN + k * every for k in range(4)]
 
 
 async def test_a_gap_is_reported_at_once_and_so_is_the_packet_closing_it() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    sctp, dtls = established(sack_every(2, 0.5))
     await receive(sctp, FIRST_TSN)  # acked at once (first)
     await receive(sctp, FIRST_TSN + 2)  # gap: FIRST_TSN + 1 missing
     await receive(sctp, FIRST_TSN + 3)  # gap still open
@@ -177,7 +209,7 @@ async def test_a_gap_is_reported_at_once_and_so_is_the_packet_closing_it() -> No
 
 
 async def test_a_duplicate_is_reported_at_once() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    sctp, dtls = established(sack_every(2, 0.5))
     await receive(sctp, FIRST_TSN, FIRST_TSN + 1)
     before = len(dtls.sacks())
     await receive(sctp, FIRST_TSN + 1)
@@ -187,7 +219,7 @@ async def test_a_duplicate_is_reported_at_once() -> None:
 
 
 async def test_a_lone_packet_is_acknowledged_by_the_timer() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.05))
+    sctp, dtls = established(sack_every(2, 0.05))
     await receive(sctp, FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 2)
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2]
     await receive(sctp, FIRST_TSN + 3)
@@ -198,7 +230,7 @@ async def test_a_lone_packet_is_acknowledged_by_the_timer() -> None:
 
 
 async def test_a_packet_without_data_neither_counts_nor_sends() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.5))
+    sctp, dtls = established(sack_every(2, 0.5))
     await receive(sctp, FIRST_TSN, FIRST_TSN + 1)  # FIRST_TSN + 1 waits
     sent = len(dtls.sacks())
     heartbeat = HeartbeatChunk()
@@ -213,7 +245,7 @@ async def test_a_packet_without_data_neither_counts_nor_sends() -> None:
 
 
 async def test_shutdown_is_acknowledged_at_once() -> None:
-    sctp, dtls = established(AckPolicy(every=4, max_delay=0.5))
+    sctp, dtls = established(sack_every(4, 0.5))
     await receive(sctp, FIRST_TSN)
     sctp._set_state(RTCSctpTransport.State.SHUTDOWN_PENDING)
     await receive(sctp, FIRST_TSN + 1)
@@ -221,12 +253,114 @@ async def test_shutdown_is_acknowledged_at_once() -> None:
 
 
 async def test_the_timer_after_close_sends_nothing() -> None:
-    sctp, dtls = established(AckPolicy(every=2, max_delay=0.05))
+    sctp, dtls = established(sack_every(2, 0.05))
     await receive(sctp, FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 2)
     sent = len(dtls.sent)
     sctp._set_state(RTCSctpTransport.State.CLOSED)
     await asyncio.sleep(0.5)
     assert len(dtls.sent) == sent
+
+
+# --- when every packet is acknowledged (after a loss; when no datagram waits) ----------
+
+
+async def test_after_a_loss_the_next_packets_are_acknowledged_one_by_one() -> None:
+    sctp, dtls = established(sack_every(2, after_loss=3))
+    await receive(sctp, FIRST_TSN)  # acked at once (first)
+    await receive(sctp, FIRST_TSN + 2)  # gap
+    await receive(sctp, FIRST_TSN + 1)  # closes it: at once
+    await receive(sctp, *range(FIRST_TSN + 3, FIRST_TSN + 10))
+    # three packets one by one after the gap closed, then every second one again
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 3,
+                                FIRST_TSN + 4, FIRST_TSN + 5, FIRST_TSN + 7, FIRST_TSN + 9]
+    ack = delayed_ack_of(sctp)
+    assert ack is not None and ack.sacks_after_loss == 3 and ack.sacks_idle == 0
+
+
+async def test_a_duplicate_also_counts_as_a_loss() -> None:
+    sctp, dtls = established(sack_every(2, after_loss=2))
+    await receive(sctp, FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 1)  # the duplicate: at once
+    await receive(sctp, *range(FIRST_TSN + 2, FIRST_TSN + 6))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 1, FIRST_TSN + 2, FIRST_TSN + 3,
+                                FIRST_TSN + 5]
+
+
+class Waiting:
+    """Stands in for `DelayedAck.waiting` (whether another datagram waits in the socket:
+    the recording DTLS stand-in has none); the test says what the socket holds."""
+
+    def __init__(self, *answers: bool | None) -> None:
+        self.answers = list(answers)
+        self.asked = 0
+
+    def __call__(self) -> bool | None:
+        self.asked += 1
+        return self.answers.pop(0)
+
+
+async def test_a_packet_is_held_only_while_another_datagram_waits() -> None:
+    sctp, dtls = established(sack_every(2, idle_ack=True, behind_recheck=0))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    await receive(sctp, FIRST_TSN)  # the first: at once, nothing asked
+    ack.waiting = Waiting(True, False, True, None)
+    await receive(sctp, FIRST_TSN + 1)  # another waits: held...
+    await receive(sctp, FIRST_TSN + 2)  # ...and acked with this one (every second)
+    await receive(sctp, FIRST_TSN + 3)  # nothing waits: at once
+    await receive(sctp, FIRST_TSN + 4)  # another waits: held
+    await receive(sctp, FIRST_TSN + 5)  # every second: at once (not asked)
+    await receive(sctp, FIRST_TSN + 6)  # cannot tell (say, a TURN relay): SACK/2, held
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 3, FIRST_TSN + 5]
+    assert ack.sacks_idle == 1 and ack.sacks_delayed == 3 and ack.sacks_unknown == 1
+
+
+async def test_a_receiver_seen_behind_is_not_asked_again_at_once() -> None:
+    # behind_recheck of a minute: after one "waiting", held decisions do not ask
+    sctp, dtls = established(sack_every(2, idle_ack=True, behind_recheck=60))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    await receive(sctp, FIRST_TSN)
+    ack.waiting = waiting = Waiting(True)
+    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 9))
+    assert waiting.asked == 1
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6,
+                                FIRST_TSN + 8]
+
+
+async def test_with_idle_ack_off_the_socket_is_not_asked() -> None:
+    sctp, dtls = established(sack_every(2, idle_ack=False))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    ack.waiting = waiting = Waiting()
+    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 5))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4]
+    assert waiting.asked == 0
+
+
+async def test_datagram_waiting_cannot_tell_without_an_ice_connection() -> None:
+    sctp, _ = established(None)  # on the recording stand-in: no ICE, no socket
+    assert sctp_ack.datagram_waiting(sctp) is None
+
+
+def test_the_default_policy_turns_both_rules_on() -> None:
+    policy = sctp_ack.DEFAULT_ACK_POLICY
+    assert policy.every == 2 and policy.max_delay == 0.2
+    assert policy.after_loss > 0 and policy.idle_ack
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("2:0.2:0:0", AckPolicy(every=2, max_delay=0.2, after_loss=0, idle_ack=False)),
+    ("1:0.2", AckPolicy(every=1, max_delay=0.2)),
+    ("2:0.1:16", AckPolicy(every=2, max_delay=0.1, after_loss=16)),
+])
+def test_policy_from_a_spec(spec: str, expected: AckPolicy) -> None:
+    assert AckPolicy.parse(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["2", "2:0.2:1:1:3", "x:0.2", "2:0.9", "2:0.2:1:2"])
+def test_a_bad_spec_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        AckPolicy.parse(spec)
 
 
 # --- installing ----------------------------------------------------------------------
@@ -254,7 +388,10 @@ async def test_another_aiortc_release_keeps_aiortc_as_it_is(
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 1]
 
 
-@pytest.mark.parametrize("kwargs", [{"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}])
+@pytest.mark.parametrize("kwargs", [
+    {"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}, {"after_loss": -1},
+    {"behind_recheck": -0.1},
+])
 def test_policy_bounds(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AckPolicy(**kwargs)  # type: ignore[arg-type]
