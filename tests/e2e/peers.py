@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 FAST = ["--connect-timeout", "10", "--reconnect-grace", "20"]
 
+# the CLI, reporting its own peak RSS (ru_maxrss, KiB on Linux) as a last JSON line
+_MEASURED_CLI = (
+    "import json, resource, sys\n"
+    "from transfer_core.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "print(json.dumps({'event': 'rss', 'peak_kib': peak}), flush=True)\n"
+    "sys.exit(code)\n"
+)
+
 
 @dataclass
 class PeerRun:
@@ -38,9 +48,17 @@ class Peer:
 
     @classmethod
     async def start(cls, *args: str) -> Peer:
+        return await cls._spawn(*CLI, *args)
+
+    @classmethod
+    async def start_measured(cls, *args: str) -> Peer:
+        """As `start`, and the process prints its own peak RSS last: `event("rss")`."""
+        return await cls._spawn(sys.executable, "-c", _MEASURED_CLI, *args)
+
+    @classmethod
+    async def _spawn(cls, *argv: str) -> Peer:
         proc = await asyncio.create_subprocess_exec(
-            *CLI,
-            *args,
+            *argv,
             "--json",
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
