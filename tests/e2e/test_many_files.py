@@ -85,7 +85,7 @@ async def test_a_folder_tree_through_storage_and_nothing_named_reaches_s3(stack,
     paths = make_tree(tmp_path / "src")
     for i in range(80):  # a list longer than one manifest record (4 KiB)
         (tmp_path / "src" / "photos" / f"thumbnail-{i:03d}.jpg").write_bytes(os.urandom(100))
-    sender, link = await send_paths(stack.url, paths, "--p2p-timeout", "1")
+    sender, link = await send_paths(stack.url, paths, "--p2p-timeout", "0")
     sent = await sender.finish()
     assert sent.code == 0, sent.stderr[-2000:]
     assert sent.event("summary")["path"] == "s3"
