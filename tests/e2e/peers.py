@@ -14,12 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 FAST = ["--connect-timeout", "10", "--reconnect-grace", "20"]
 
-# the CLI, reporting its own peak RSS (ru_maxrss, KiB on Linux) as a last JSON line
+# The CLI, reporting its own peak RSS (VmHWM, KiB) as a last JSON line. Not ru_maxrss:
+# Linux carries the forked copy of the parent's peak across exec into it, so under a pytest
+# worker of 240 MiB every CLI "peaked" at 240 MiB, whatever it used.
 _MEASURED_CLI = (
-    "import json, resource, sys\n"
+    "import json, re, sys\n"
+    "from pathlib import Path\n"
     "from transfer_core.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "peak = int(re.search(r'VmHWM:\\s*(\\d+)', Path('/proc/self/status').read_text())[1])\n"
     "print(json.dumps({'event': 'rss', 'peak_kib': peak}), flush=True)\n"
     "sys.exit(code)\n"
 )
