@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from . import moto_large_objects
 from .moto_backend import _CountingServer
 
 
@@ -17,6 +18,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    moto_large_objects.install()
     server = _CountingServer(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1")
     server.start()
     print(server.get_host_and_port()[1], flush=True)

@@ -56,6 +56,12 @@ class DevStackProcess:
         self.info = StackInfo(**json.loads(line))
         return self.info
 
+    @property
+    def pid(self) -> int:
+        """The stack process's id (moto and the Lambda workers are its children)."""
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,

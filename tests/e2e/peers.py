@@ -14,6 +14,19 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 FAST = ["--connect-timeout", "10", "--reconnect-grace", "20"]
 
+# The CLI, reporting its own peak RSS (VmHWM, KiB) as a last JSON line. Not ru_maxrss:
+# Linux carries the forked copy of the parent's peak across exec into it, so under a pytest
+# worker of 240 MiB every CLI "peaked" at 240 MiB, whatever it used.
+_MEASURED_CLI = (
+    "import json, re, sys\n"
+    "from pathlib import Path\n"
+    "from transfer_core.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "peak = int(re.search(r'VmHWM:\\s*(\\d+)', Path('/proc/self/status').read_text())[1])\n"
+    "print(json.dumps({'event': 'rss', 'peak_kib': peak}), flush=True)\n"
+    "sys.exit(code)\n"
+)
+
 
 @dataclass
 class PeerRun:
@@ -38,9 +51,17 @@ class Peer:
 
     @classmethod
     async def start(cls, *args: str) -> Peer:
+        return await cls._spawn(*CLI, *args)
+
+    @classmethod
+    async def start_measured(cls, *args: str) -> Peer:
+        """As `start`, and the process prints its own peak RSS last: `event("rss")`."""
+        return await cls._spawn(sys.executable, "-c", _MEASURED_CLI, *args)
+
+    @classmethod
+    async def _spawn(cls, *argv: str) -> Peer:
         proc = await asyncio.create_subprocess_exec(
-            *CLI,
-            *args,
+            *argv,
             "--json",
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,

@@ -76,7 +76,7 @@ async def test_storage_errors_never_show_a_presigned_url(stack, proxy, tmp_path)
     path = tmp_path / "f.bin"
     path.write_bytes(os.urandom(100_000))
     sender = await Peer.start("send", str(path), "--server", stack.url, *FAST,
-                              "--p2p-timeout", "1", "-v", "-v")
+                              "--p2p-timeout", "0", "-v", "-v")
     run = await sender.finish(timeout=180)
     assert run.code == 4, run.stderr[-2000:]
     error = run.event("error")
@@ -107,7 +107,7 @@ async def test_a_stored_transfer_missing_a_part_is_refused_as_verification(stack
     path = tmp_path / "big.bin"
     path.write_bytes(data)
     sender = await Peer.start("send", str(path), "--server", stack.url, *FAST,
-                              "--p2p-timeout", "1")
+                              "--p2p-timeout", "0")
     link = await sender.next_event()
     assert (await sender.finish()).code == 0
     room = derive_keys(TransferSecret.parse(link["code"])).room_id

@@ -130,7 +130,7 @@ async def s3_faults(stack, proxy, rng: random.Random, path: Path, out: Path, dat
     """Stored and fetched through a proxy failing a seeded share of the presigned requests."""
     proxy.plan = FaultPlan(seed=rng.randrange(1 << 31), rate=rng.uniform(0.1, 0.35))
     sender = await Peer.start("send", str(path), "--server", stack.url, *FAST,
-                              "--p2p-timeout", "1")
+                              "--p2p-timeout", "0")
     code = (await sender.next_event())["code"]
     sent = await finish(sender, "sender")
     assert sent.code == 0, sent.stderr[-2000:]

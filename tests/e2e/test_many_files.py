@@ -4,9 +4,7 @@ and an empty folder, 1,000 small files, and memory that stays flat for larger fi
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
 
-from .peers import FAST, ROOT, Peer, receive, transfer
+from .peers import FAST, Peer, receive, transfer
 from .test_s3_fallback import bucket_objects
 
 pytestmark = pytest.mark.e2e
@@ -87,7 +85,7 @@ async def test_a_folder_tree_through_storage_and_nothing_named_reaches_s3(stack,
     paths = make_tree(tmp_path / "src")
     for i in range(80):  # a list longer than one manifest record (4 KiB)
         (tmp_path / "src" / "photos" / f"thumbnail-{i:03d}.jpg").write_bytes(os.urandom(100))
-    sender, link = await send_paths(stack.url, paths, "--p2p-timeout", "1")
+    sender, link = await send_paths(stack.url, paths, "--p2p-timeout", "0")
     sent = await sender.finish()
     assert sent.code == 0, sent.stderr[-2000:]
     assert sent.event("summary")["path"] == "s3"
@@ -128,31 +126,12 @@ async def test_an_unsafe_name_is_refused_by_the_sender(stack, tmp_path):
     assert error["error"] == "UnsafePathError" and "CON.txt" in error["message"]
 
 
-# the CLI, reporting its own peak RSS (ru_maxrss, KiB on Linux) as a last JSON line
-_MEASURED_CLI = (
-    "import json, resource, sys\n"
-    "from transfer_core.cli import main\n"
-    "code = main(sys.argv[1:])\n"
-    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "print(json.dumps({'event': 'rss', 'peak_kib': peak}), flush=True)\n"
-    "sys.exit(code)\n"
-)
-
-
-async def _measured(*args: str) -> Peer:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _MEASURED_CLI, *args, "--json", cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    return Peer(proc)
-
-
 async def _peaks(server: str, src: Path, out: Path) -> tuple[int, int]:
-    sender = await _measured("send", str(src), "--server", server, *FAST, "--p2p-timeout", "30")
+    sender = await Peer.start_measured("send", str(src), "--server", server, *FAST,
+                                       "--p2p-timeout", "30")
     link = await sender.next_event()
-    receiver = await _measured("receive", link["code"], "-o", str(out), "--server", server,
-                               *FAST)
+    receiver = await Peer.start_measured("receive", link["code"], "-o", str(out),
+                                         "--server", server, *FAST)
     received = await receiver.finish(timeout=300)
     sent = await sender.finish(timeout=300)
     assert received.code == 0, received.stderr[-2000:]

@@ -102,7 +102,7 @@ async def test_sender_killed_mid_p2p_remainder_via_s3_mixed_file(stack, tmp_path
     assert not (out / "big.bin").exists()
 
     # the sender comes back on the same link; the receiver is offline: the rest is stored
-    resumed = await send(stack, tmp_path / "big.bin", "--resume", code, "--p2p-timeout", "1")
+    resumed = await send(stack, tmp_path / "big.bin", "--resume", code, "--p2p-timeout", "0")
     assert (await resumed.next_event())["code"] == code
     stored = await resumed.finish()
     assert stored.code == 0, stored.stderr[-2000:]

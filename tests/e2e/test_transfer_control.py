@@ -52,7 +52,7 @@ async def store(stack, tmp_path, name: str, *limits: str) -> tuple[str, str, byt
     data = os.urandom(300_000)
     (tmp_path / name).write_bytes(data)
     sender = await Peer.start("send", str(tmp_path / name), "--server", stack.url, *FAST,
-                              "--p2p-timeout", "1", *limits)
+                              "--p2p-timeout", "0", *limits)
     code = (await sender.next_event())["code"]
     sent = await sender.finish()
     assert sent.code == 0, sent.stderr[-2000:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,7 +56,16 @@ class UrlIssuer(Protocol):
     async def download(self) -> StoredTransfer: ...
 
 
-Request = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+class Request(Protocol):
+    """One storage action on the relay and its reply (`SignalClient.request`)."""
+
+    def __call__(self, body: dict[str, Any], timeout: float = ...) -> Awaitable[dict[str, Any]]:
+        ...
+
+
+COMPLETE_TIMEOUT = 120.0
+"""Seconds for `upload-complete`: S3 may take minutes to join a large upload (it keeps the
+connection alive meanwhile), and the relay's S3 client waits that long for it."""
 
 
 class RelayUrlIssuer:
@@ -65,9 +74,11 @@ class RelayUrlIssuer:
     def __init__(self, request: Request) -> None:
         self._request = request
 
-    async def _ask(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _ask(self, body: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         try:
-            return await self._request(body)
+            if timeout is None:
+                return await self._request(body)
+            return await self._request(body, timeout=timeout)
         except RelayError as exc:
             closed = closed_error(exc.code)  # expired, used up or revoked: it is gone
             if closed is not None:
@@ -100,7 +111,7 @@ class RelayUrlIssuer:
 
     async def upload_complete(self, first: int, upload_id: str, parts: int) -> int:
         reply = await self._ask({"action": "upload-complete", "first": first,
-                                 "uploadId": upload_id, "parts": parts})
+                                 "uploadId": upload_id, "parts": parts}, COMPLETE_TIMEOUT)
         return int(reply["storedUntil"])
 
     async def download(self) -> StoredTransfer:

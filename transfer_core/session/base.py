@@ -191,10 +191,10 @@ class PeerSession:
             await old.close()
             logger.info("reconnected to the relay")
 
-    async def _relay_request(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _relay_request(self, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         """A storage action on the current relay connection."""
         assert self.router is not None
-        return await self.router.client.request(body)
+        return await self.router.client.request(body, timeout)
 
     async def _report_direct(self, box: ReceiptBox) -> None:
         """A sender counts its direct deliveries against `--downloads`: those receivers

@@ -65,7 +65,7 @@ class Room:
     s3: Any
 
     def issuer(self, connection_id: str) -> RelayUrlIssuer:
-        async def request(body: dict[str, Any]) -> dict[str, Any]:
+        async def request(body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
             try:
                 dispatch(self.service, connection_id, parse_message(json.dumps(body)))
             except SignallingError as err:
