@@ -114,6 +114,10 @@ async def test_turn_credentials_expire_mid_transfer(lab, short_lived, tmp_path):
         assert created, run.stderr[-3000:]
         assert f"TURN allocation refresh failed {created[-1]}" not in run.stderr, \
             run.stderr[-3000:]
-        # ... and every connection, the reconnect's included, allocated with fresh ones
+        # ... and every connection, the reconnect's included, allocated with fresh
+        # ones: renewed through the relay, except the receiver's first, whose `ready`
+        # follows its `hello` at once (protocol.md 2.3) with the welcome's credentials,
+        # seconds old; the sender's first comes after its welcome's credentials died
         renewed = run.stderr.count("renewed the TURN credentials")
-        assert renewed >= summary["reconnects"] + 1, run.stderr[-3000:]
+        first = 1 if run is sent else 0
+        assert renewed >= summary["reconnects"] + first, run.stderr[-3000:]

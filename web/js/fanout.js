@@ -54,7 +54,8 @@ class LaneRouter {
   constructor(main) {
     this.main = main;
     this.latest = new Latest();
-    this.readies = { get: () => this.nextReady() };
+    // `Latest` keeps a receiver's newest `ready` only: what it hands out is the newest
+    this.readies = { get: () => this.nextReady(), newest: (ready) => ready };
     this.superseded = null;
     this.supersede = null;
   }
