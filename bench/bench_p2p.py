@@ -691,8 +691,8 @@ def measure_setup(runs: int, baseline: Path | None, write: bool) -> None:
     note = (f"Load average at the end: {load:.1f} on {os.cpu_count()} cores."
             + (" **Measured under load**: every step is stretched by other work, the"
                " totals most; compare the steps of this run with each other, and re-run on"
-               " a quiet machine for absolute figures." if load > (os.cpu_count() or 1) / 2
-               else ""))
+               " a quiet machine for absolute figures." if load > (os.cpu_count() or 1)
+               else ""))  # the two peers and the stack themselves make about 1
     if write:
         write_section("bench_p2p_setup", setup_section(by_tree, label, note))
     summary("p2p_setup_steps_total_ms", statistics.median(r.setup_ms for r in mine),
