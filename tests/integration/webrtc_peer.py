@@ -19,12 +19,15 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from transfer_core.webrtc.sctp_ack import AckPolicy, delayed_ack_of
+from transfer_core.webrtc.sctp_pmtu import PROBE_PACKETS, path_mtu_of
 from transfer_core.webrtc.testing import PipeExchange
 
 MESSAGES = 160
 """Binary messages in the bulk scenario (about 4 MB with the sizes below)."""
 LOSSY_MESSAGES = 60
 """...and in the lossy one (about 1.5 MB)."""
+LARGE_LOSSY_MESSAGES = 160
+"""...and in the lossy one with large SCTP packets (about 4 MB: some 270 packets)."""
 LOSSY_ACK_POLICY = AckPolicy(after_loss=4)
 """The receiver's policy on the lossy link: the default but for a short `after_loss`."""
 HIGH_WATER = 256 * 1024
@@ -62,7 +65,12 @@ def run_peer(role: str, scenario: str, conn: Connection, results: Any, loop: str
     errors = _ErrorLog()
     logging.getLogger("asyncio").addHandler(errors)
     try:
-        coro = _offerer(scenario, conn) if role == "offerer" else _answerer(scenario, conn)
+        if role == "offerer":
+            coro = _offerer(scenario, conn)
+        elif scenario == "unadapted":
+            coro = _plain_answerer(scenario, conn)
+        else:
+            coro = _answerer(scenario, conn)
         if loop == "uvloop":
             import uvloop
 
@@ -101,10 +109,13 @@ async def _offerer(scenario: str, conn: Connection) -> dict[str, Any]:
     )
 
     exchange = PipeExchange(conn)
-    options = PipeOptions(high_water=HIGH_WATER, low_water=LOW_WATER)
+    # "lossy" is about the delayed SACK, counted in WebRTC's 1,189-byte packets; the
+    # same faults on the path-MTU adapter's large packets are "lossy-large".
+    options = PipeOptions(high_water=HIGH_WATER, low_water=LOW_WATER,
+                          probe_packets=() if scenario == "lossy" else PROBE_PACKETS)
     pipe = await open_as_offerer(IceSettings.local(), exchange, timeout=20, options=options)
     report = _describe(pipe)
-    link = LossyLink.on(pipe) if scenario == "lossy" else None
+    link = LossyLink.on(pipe) if scenario.startswith("lossy") else None
     digest = hashlib.sha256()
     count = _message_count(scenario)
     await pipe.send(TEXT)
@@ -130,7 +141,14 @@ async def _offerer(scenario: str, conn: Connection) -> dict[str, Any]:
     )
     if link is not None:
         report["link"] = link.counts
+    report["path_mtu"] = _path_mtu(pipe)
     return report
+
+
+def _path_mtu(pipe: Any) -> dict[str, Any] | None:
+    mtu = path_mtu_of(pipe.peer_connection.sctp)
+    return None if mtu is None else {"packet_size": mtu.packet_size,
+                                     "probes_sent": mtu.probes_sent}
 
 
 async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
@@ -148,7 +166,7 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
     options = PipeOptions(ack_policy=LOSSY_ACK_POLICY) if scenario == "lossy" else None
     pipe = await open_as_answerer(IceSettings.local(), exchange, timeout=20, options=options)
     report = _describe(pipe)
-    link = LossyLink.on(pipe) if scenario == "lossy" else None
+    link = LossyLink.on(pipe) if scenario.startswith("lossy") else None
     text = await pipe.recv()
     count = _message_count(scenario)
     digest = hashlib.sha256()
@@ -177,6 +195,7 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
         bytes_received=pipe.counters.bytes_received,
         messages_received=pipe.counters.messages_received,
     )
+    report["path_mtu"] = _path_mtu(pipe)
     if link is not None:
         report["link"] = link.counts
         ack = delayed_ack_of(pipe.peer_connection.sctp)
@@ -188,8 +207,46 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
     return report
 
 
+async def _plain_answerer(scenario: str, conn: Connection) -> dict[str, Any]:
+    """aiortc as it comes, none of our adapters (a third-party peer): its SDP says
+    nothing of the packets it reads, and it reads DTLS records 1,500 bytes at a time."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from transfer_core.webrtc import IceSettings, loopback_gathering
+
+    exchange = PipeExchange(conn)
+    pc = RTCPeerConnection(IceSettings.local().to_rtc_configuration())
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    channels: list[Any] = []
+
+    def on_datachannel(channel: Any) -> None:
+        channels.append(channel)
+        channel.on("message", inbox.put_nowait)
+
+    pc.on("datachannel", on_datachannel)
+    offer = await exchange.receive_description("offer")
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    with loopback_gathering():
+        await pc.setLocalDescription(await pc.createAnswer())
+    await exchange.send_description(pc.localDescription.sdp, "answer")
+    text = await asyncio.wait_for(inbox.get(), 30)
+    digest, indices, received = hashlib.sha256(), [], 0
+    for _ in range(_message_count(scenario)):
+        data = await asyncio.wait_for(inbox.get(), 30)
+        indices.append(struct.unpack_from(">I", data)[0])
+        digest.update(data)
+        received += len(data)
+    channels[0].send("ack")
+    await asyncio.sleep(0.5)  # let the "ack" leave before closing
+    await pc.close()
+    exchange.close()
+    return {"text": text, "indices": indices, "received_digest": digest.hexdigest(),
+            "bytes_received": received, "remote_sdp": offer}
+
+
 def _message_count(scenario: str) -> int:
-    return {"bulk": MESSAGES, "lossy": LOSSY_MESSAGES}.get(scenario, 5)
+    return {"bulk": MESSAGES, "lossy": LOSSY_MESSAGES,
+            "lossy-large": LARGE_LOSSY_MESSAGES, "unadapted": MESSAGES}.get(scenario, 5)
 
 
 class LossyLink:

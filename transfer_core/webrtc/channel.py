@@ -34,8 +34,10 @@ from .ice import IceSettings, loopback_gathering
 from .ice_consent import install_patient_consent
 from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
+from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sdp import max_message_size as advertised_max_message_size
+from .sdp import max_packet, with_max_packet
 from .udp_buffers import enlarge_receive_buffers
 
 logger = logging.getLogger(__name__)
@@ -126,6 +128,9 @@ class PipeOptions:
     """...and resumes once it falls to this many (`bufferedAmountLowThreshold`)."""
     ack_policy: AckPolicy = DEFAULT_ACK_POLICY
     """When this peer's SCTP acknowledges the DATA it receives (`sctp_ack`)."""
+    probe_packets: tuple[int, ...] = PROBE_PACKETS
+    """SCTP packet sizes this peer tries on the path (`sctp_pmtu`); () keeps aiortc's
+    1,189 bytes."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.low_water < self.high_water:
@@ -410,6 +415,8 @@ class _Setup:
         # gathering is over: every ICE socket exists (bursts must not overflow them)
         enlarge_receive_buffers(self.pc)
         sdp = self.pc.localDescription.sdp
+        if (readable := reads_whole()) is not None:
+            sdp = with_max_packet(sdp, readable)
         self.settings.check_local_sdp(sdp)
         return sdp
 
@@ -420,6 +427,7 @@ class _Setup:
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
+        install_path_mtu(self.pc.sctp, probe_sizes(max_packet(sdp), self.options.probe_packets))
         install_eager_check_end(ice_connection_of(self.pc))
         install_patient_consent(ice_connection_of(self.pc))
         self.candidates = asyncio.ensure_future(

@@ -65,6 +65,38 @@ def max_message_size(sdp: str) -> int:
     return RFC8841_DEFAULT_MAX_MESSAGE_SIZE
 
 
+MAX_PACKET_ATTRIBUTE = "sgraph-max-packet"
+"""`a=sgraph-max-packet:N` (protocol Revision 2.4): this endpoint reads SCTP packets of
+up to N bytes whole (sctp_pmtu.py); absent, 1,500 is all a peer may count on."""
+
+
+def max_packet(sdp: str) -> int | None:
+    """The `a=sgraph-max-packet` the SDP advertises; None when absent or malformed (a
+    peer that says nothing useful gets only the probes any peer reads)."""
+    prefix = f"a={MAX_PACKET_ATTRIBUTE}:"
+    for line in _lines(sdp):
+        if line.startswith(prefix):
+            value = line[len(prefix):].strip()
+            return int(value) if value.isdigit() and 0 < len(value) <= 6 else None
+    return None
+
+
+def with_max_packet(sdp: str, size: int) -> str:
+    """`sdp` advertising `a=sgraph-max-packet:size` in its data channel's media
+    section (right after `a=max-message-size`, or after `m=application`)."""
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.splitlines()
+    if any(line.startswith(f"a={MAX_PACKET_ATTRIBUTE}:") for line in lines):
+        return sdp
+    anchor = next((i for i, line in enumerate(lines) if line.startswith("a=max-message-size:")),
+                  next((i for i, line in enumerate(lines) if line.startswith("m=application")),
+                       None))
+    if anchor is None:
+        return sdp
+    lines.insert(anchor + 1, f"a={MAX_PACKET_ATTRIBUTE}:{size}")
+    return newline.join(lines) + newline
+
+
 def candidate_lines(sdp: str) -> list[str]:
     """The `candidate:...` values of every `a=candidate:` line (without the `a=`)."""
     return [line[2:] for line in _lines(sdp) if line.startswith("a=candidate:")]

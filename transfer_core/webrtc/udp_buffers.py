@@ -32,9 +32,18 @@ RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 def ice_udp_sockets(pc: Any) -> Iterator[socket.socket]:
-    """The UDP sockets of `pc`'s ICE agent (aioice `Connection._protocols`)."""
+    """The UDP sockets of `pc`'s ICE agent."""
     try:
-        protocols = list(pc.sctp.transport.transport._connection._protocols)
+        ice = pc.sctp.transport.transport
+    except AttributeError:
+        return iter(())
+    return udp_sockets_of_ice(ice)
+
+
+def udp_sockets_of_ice(ice: Any) -> Iterator[socket.socket]:
+    """The UDP sockets of an `RTCIceTransport`'s agent (aioice `Connection._protocols`)."""
+    try:
+        protocols = list(ice._connection._protocols)
     except AttributeError:
         return
     for protocol in protocols:

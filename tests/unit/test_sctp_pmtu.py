@@ -1,0 +1,294 @@
+"""Path-MTU discovery for aiortc's SCTP (`transfer_core/webrtc/sctp_pmtu.py`): the probe
+packet, which sizes go to which peer, what the SDP says, whole DTLS records, and each
+association's own packet size; plus pins on the aiortc internals it relies on, so an
+aiortc upgrade fails here rather than in a transfer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dis
+import inspect
+from typing import Any
+
+import aiortc
+import aiortc.rtcdtlstransport as dtls_module
+import aiortc.rtcsctptransport as sctp_module
+import pytest
+from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
+from aiortc.rtcsctptransport import (
+    USERDATA_MAX_LENGTH,
+    DataChunk,
+    HeartbeatAckChunk,
+    HeartbeatChunk,
+    RTCSctpTransport,
+    parse_packet,
+    serialize_packet,
+)
+from OpenSSL import SSL
+from pyee.asyncio import AsyncIOEventEmitter
+
+from transfer_core.webrtc import sctp_pmtu
+from transfer_core.webrtc.sctp_pmtu import (
+    ANY_PEER_READS,
+    BASE_PACKET,
+    PROBE_PACKETS,
+    READS_WHOLE,
+    install_path_mtu,
+    path_mtu_of,
+    probe_chunks,
+    probe_of,
+    probe_sizes,
+    read_whole_records,
+    user_data_length,
+)
+from transfer_core.webrtc.sdp import MAX_PACKET_ATTRIBUTE, max_packet, with_max_packet
+
+# --- pins: what the adapter relies on in aiortc ---------------------------------------
+
+
+def test_pinned_aiortc_is_installed() -> None:
+    assert aiortc.__version__ == sctp_pmtu.PINNED_AIORTC
+    assert sctp_pmtu.supported()
+
+
+def test_the_sized_methods_are_every_method_that_reads_the_packet_size() -> None:
+    """The adapter gives each association its own copy of these; one it missed would
+    keep using 1,189 bytes (say, a new burst limit in a later aiortc)."""
+    readers = {
+        name for name, fn in vars(RTCSctpTransport).items()
+        if inspect.isfunction(fn) and name != "__init__"
+        and any(i.argval == "USERDATA_MAX_LENGTH" for i in dis.get_instructions(fn))
+    }
+    assert readers == set(sctp_pmtu._SIZED_METHODS)
+    assert user_data_length(BASE_PACKET) == USERDATA_MAX_LENGTH
+
+
+def test_aiortc_reads_and_writes_dtls_records_with_a_1500_byte_buffer() -> None:
+    """Why records must be read whole: aiortc's DTLS transport asks for 1,500 bytes."""
+    source = inspect.getsource(dtls_module.RTCDtlsTransport)
+    assert "self._ssl.recv(1500)" in source
+    assert "self._ssl.bio_read(1500)" in source
+
+
+def test_aiortc_answers_a_heartbeat_with_its_parameters() -> None:
+    source = inspect.getsource(RTCSctpTransport._receive_chunk)
+    assert "heartbeat_ack.params = chunk.params" in source
+
+
+# --- the probe -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", PROBE_PACKETS)
+def test_a_probe_is_exactly_its_size_and_aiortc_reads_only_its_heartbeat(size: int) -> None:
+    nonce = b"\x01\x02\x03\x04"
+    packet = serialize_packet(5000, 5000, 1234, _Raw(probe_chunks(size, nonce)))  # type: ignore[arg-type]
+    assert len(packet) == size
+    _, _, tag, chunks = parse_packet(packet)  # checks the CRC too
+    assert tag == 1234
+    assert [type(c) for c in chunks] == [HeartbeatChunk]  # the PAD chunk (0x84) skipped
+    answer = HeartbeatAckChunk()
+    answer.params = chunks[0].params
+    assert probe_of(answer) == (nonce, size)
+
+
+def test_a_heartbeat_ack_that_is_not_ours_is_left_alone() -> None:
+    answer = HeartbeatAckChunk()
+    answer.params = [(1, b"somebody else's heartbeat")]
+    assert probe_of(answer) is None
+
+
+def test_a_size_that_cannot_be_padded_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot be padded"):
+        probe_chunks(1401, b"abcd")
+
+
+def test_sizes_for_a_peer_that_said_nothing_fit_any_webrtc_peer() -> None:
+    assert probe_sizes(None) == tuple(s for s in PROBE_PACKETS if s <= ANY_PEER_READS)
+    assert probe_sizes(None) == (1_400,)
+    assert probe_sizes(READS_WHOLE) == PROBE_PACKETS
+    assert probe_sizes(9_000) == (8_800, 1_400)
+    assert probe_sizes(READS_WHOLE, ()) == ()
+
+
+# --- the SDP attribute (protocol Revision 2.4) -------------------------------------------
+
+SDP = ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP"
+       " webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sctp-port:5000\r\n"
+       "a=max-message-size:262144\r\n")
+
+
+def test_the_sdp_says_how_large_a_packet_we_read() -> None:
+    said = with_max_packet(SDP, READS_WHOLE)
+    assert f"a=max-message-size:262144\r\na={MAX_PACKET_ATTRIBUTE}:16384\r\n" in said
+    assert max_packet(said) == READS_WHOLE
+    assert with_max_packet(said, 999) == said  # said once
+    assert max_packet(SDP) is None
+
+
+@pytest.mark.parametrize("value", ["", "x", "-5", "99999999", "1e4"])
+def test_a_malformed_max_packet_counts_as_not_said(value: str) -> None:
+    assert max_packet(f"{SDP}a={MAX_PACKET_ATTRIBUTE}:{value}\r\n") is None
+
+
+# --- whole DTLS records ----------------------------------------------------------------
+
+
+def _dtls_pair() -> tuple[SSL.Connection, SSL.Connection]:
+    """Two pyOpenSSL DTLS connections made as aiortc makes them, handshaken in memory."""
+    def connection() -> SSL.Connection:
+        cert = RTCCertificate.generateCertificate()
+        return SSL.Connection(cert._create_ssl_context(srtp_profiles=list(SRTP_PROFILES)))
+
+    client, server = connection(), connection()
+    client.set_connect_state()
+    server.set_accept_state()
+    for _ in range(20):
+        for conn in (client, server):
+            with contextlib.suppress(SSL.WantReadError):
+                conn.do_handshake()
+        for source, target in ((client, server), (server, client)):
+            with contextlib.suppress(SSL.WantReadError):
+                target.bio_write(source.bio_read(65536))
+    return client, server
+
+
+def test_openssl_hands_a_1500_byte_reader_the_rest_of_a_record_later() -> None:
+    """Why a larger probe must not go to an unadapted aiortc peer: OpenSSL keeps the
+    rest of a 16,000-byte record for the next 1,500-byte reads, so from then on that
+    peer would read stale bytes for each datagram that arrives."""
+    client, server = _dtls_pair()
+    client.send(b"A" * 16_000)
+    server.bio_write(client.bio_read(65536))
+    assert server.recv(1500) == b"A" * 1500
+    client.send(b"B" * 100)
+    server.bio_write(client.bio_read(65536))
+    assert server.recv(1500) == b"A" * 1500  # not the new record
+
+
+def test_whole_records_are_read_and_written_in_one_piece() -> None:
+    client, server = _dtls_pair()
+    sender, receiver = _Dtls(client), _Dtls(server)
+    assert read_whole_records(sender) and read_whole_records(receiver)
+    assert not read_whole_records(sender)  # once
+    sender._ssl.send(b"A" * READS_WHOLE)
+    record = sender._ssl.bio_read(1500)  # aiortc's call
+    assert len(record) > READS_WHOLE
+    receiver._ssl.bio_write(record)
+    assert receiver._ssl.recv(1500) == b"A" * READS_WHOLE  # aiortc's call
+
+
+# --- one association's size ------------------------------------------------------------
+
+
+async def test_each_association_cuts_messages_at_its_own_packet_size() -> None:
+    raised, plain = _association(), _association()
+    mtu = install_path_mtu(raised, PROBE_PACKETS)
+    assert mtu is not None and path_mtu_of(raised) is mtu
+    assert install_path_mtu(raised) is mtu  # idempotent
+    assert install_path_mtu(plain, ()) is not None  # reads whole records, never probes
+    mtu.use(16_000)
+    await raised._send(stream_id=1, pp_id=53, user_data=b"x" * 40_000)
+    await plain._send(stream_id=1, pp_id=53, user_data=b"x" * 40_000)
+    assert _data_sizes(raised) == [15_972, 15_972, 8_056]
+    assert _data_sizes(plain)[:2] == [USERDATA_MAX_LENGTH] * 2
+    assert sctp_module.USERDATA_MAX_LENGTH == USERDATA_MAX_LENGTH  # aiortc's own untouched
+    mtu.cancel()
+
+
+async def test_the_search_takes_the_largest_size_answered_and_ignores_strangers(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr(sctp_pmtu, "PROBE_TIMEOUT", 0.2)
+    sctp = _association()
+    mtu = install_path_mtu(sctp, PROBE_PACKETS)
+    assert mtu is not None
+    sctp._set_state(RTCSctpTransport.State.ESTABLISHED)  # starts the search
+    dtls = sctp.transport
+    await _until(lambda: len(dtls.probes()) == 3)
+    assert [len(p) for p in dtls.probes()] == list(PROBE_PACKETS)
+    # the peer's answers: an unknown nonce (ignored), then the 8,800 and 1,400 probes
+    heartbeats = {probe_of(_ack_of(p))[1]: _ack_of(p) for p in dtls.probes()}  # type: ignore[index]
+    stranger = HeartbeatAckChunk()
+    stranger.params = [(1, b"SGpm" + b"zzzz" + (16_000).to_bytes(4, "big"))]
+    for chunk in (stranger, heartbeats[8_800], heartbeats[1_400]):
+        await sctp._receive_chunk(chunk)
+    assert mtu.packet_size == 8_800
+    await _until(lambda: len(dtls.probes()) == 4)  # the 16,000 probe again, next round
+    assert len(dtls.probes()[-1]) == 16_000
+    await sctp._receive_chunk(_ack_of(dtls.probes()[-1]))
+    await asyncio.wait_for(mtu.finished.wait(), 5)
+    assert mtu.packet_size == 16_000 and mtu.probes_sent == 4
+
+
+async def test_a_path_that_answers_no_probe_keeps_webrtc_s_size(monkeypatch: Any) -> None:
+    monkeypatch.setattr(sctp_pmtu, "PROBE_TIMEOUT", 0.05)
+    sctp = _association()
+    mtu = install_path_mtu(sctp, PROBE_PACKETS)
+    assert mtu is not None
+    sctp._set_state(RTCSctpTransport.State.ESTABLISHED)
+    await asyncio.wait_for(mtu.finished.wait(), 5)
+    assert mtu.packet_size == BASE_PACKET
+    assert mtu.probes_sent == sctp_pmtu.MAX_PROBES * len(PROBE_PACKETS)
+    await sctp._send(stream_id=1, pp_id=53, user_data=b"x" * 3000)
+    n = USERDATA_MAX_LENGTH
+    assert _data_sizes(sctp) == [n, n, 3000 - 2 * n]
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __bytes__(self) -> bytes:
+        return self._data
+
+
+class _Dtls:
+    def __init__(self, conn: SSL.Connection) -> None:
+        self._ssl: Any = conn
+
+
+class _RecordingDtls(AsyncIOEventEmitter):
+    """Stands in for `RTCDtlsTransport` below the SCTP transport: records each packet
+    aiortc sends (a real one would encrypt it; here the test reads them)."""
+
+    state = "connected"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[bytes] = []
+        self.transport = None  # no ICE: no socket to set don't-fragment on
+
+    async def _send_data(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def probes(self) -> list[bytes]:
+        return [p for p in self.sent if p[12] == 4]  # a HEARTBEAT first
+
+
+def _association() -> Any:
+    sctp = RTCSctpTransport(_RecordingDtls())  # type: ignore[arg-type]
+    sctp._remote_port = 5000
+    sctp._cwnd = 10 ** 6  # nothing held back by congestion control
+    return sctp
+
+
+def _data_sizes(sctp: Any) -> list[int]:
+    return [len(c.user_data) for p in sctp.transport.sent
+            for c in parse_packet(p)[3] if isinstance(c, DataChunk)]
+
+
+def _ack_of(packet: bytes) -> HeartbeatAckChunk:
+    heartbeat = parse_packet(packet)[3][0]
+    ack = HeartbeatAckChunk()
+    ack.params = heartbeat.params
+    return ack
+
+
+async def _until(check: Any, seconds: float = 5) -> None:
+    async with asyncio.timeout(seconds):
+        while not check():
+            await asyncio.sleep(0.001)
