@@ -3,7 +3,8 @@
 (a) raw aiortc with no protocol: 64 KiB messages, flow-controlled on
     `bufferedAmount` (high 1 MiB / low 256 KiB), default asyncio loop and uvloop;
     beside it, raw aiortc with our delayed-SACK adapter alone ("raw + SACK/N",
-    `transfer_core/webrtc/sctp_ack.py`), and the same bytes through
+    `transfer_core/webrtc/sctp_ack.py`), with it and our path-MTU adapter ("+ PMTU",
+    `sctp_pmtu.py`: 16,000-byte SCTP packets on loopback), and the same bytes through
     `transfer_core.webrtc.DataPipe` (the channel our engine runs on, with its
     defaults: its throughput is the engine's ceiling).
 (b) our engine: two `sgraph-send` CLI processes through the local stack, each
@@ -198,12 +199,16 @@ def run_pair(
 
 def _ack_policy(pc: Any, params: dict[str, Any]) -> None:
     """Raw aiortc acknowledges every packet; `params["ack_every"]` > 1 puts our
-    delayed-SACK adapter (and nothing else of ours) on its SCTP transport."""
+    delayed-SACK adapter (and nothing else of ours) on its SCTP transport, and
+    `params["pmtu"]` our path-MTU adapter (larger packets where the path carries them)."""
     from transfer_core.webrtc.sctp_ack import AckPolicy, install_delayed_ack
+    from transfer_core.webrtc.sctp_pmtu import PROBE_PACKETS, install_path_mtu
 
     every = params.get("ack_every", 1)
     if every > 1 and install_delayed_ack(pc.sctp, AckPolicy(every=every)) is None:
         raise RuntimeError("the delayed-SACK adapter did not install")
+    if params.get("pmtu") and install_path_mtu(pc.sctp, PROBE_PACKETS) is None:
+        raise RuntimeError("the path-MTU adapter did not install")
 
 
 async def raw_sender(exchange: Any, params: dict[str, Any]) -> PeerReport:
@@ -377,6 +382,14 @@ def policy_contenders(every: int) -> list[Contender]:
             for loop in ("asyncio", "uvloop")]
 
 
+def adapter_contenders(every: int) -> list[Contender]:
+    """Raw aiortc with both our SCTP adapters, the delayed SACK and the path MTU (its
+    packet size: 16,000 bytes on loopback), and nothing else of ours."""
+    return [Contender(f"raw + SACK/{every} + PMTU", loop, raw_sender, raw_receiver, every,
+                      (("pmtu", True),))
+            for loop in ("asyncio", "uvloop")]
+
+
 def pipe_contenders() -> list[Contender]:
     """`DataPipe` with its defaults (the engine's channel: the policy included)."""
     every = _default_ack_every()
@@ -465,7 +478,10 @@ def raw_section(stats: dict[Contender, Summary], total_bytes: int, rounds: int) 
         " is the median of the per-round ratios to raw aiortc on the default loop."
         f" \"raw + SACK/N\" is raw aiortc with our delayed-SACK adapter alone"
         " (`transfer_core/webrtc/sctp_ack.py`, every N-th packet acknowledged), nothing else"
-        " of ours. \"DataPipe\" is the same transfer through `transfer_core.webrtc.DataPipe`"
+        " of ours; \"+ PMTU\" adds our path-MTU adapter (`sctp_pmtu.py`): SCTP packets as"
+        " large as the path carries, 16,000 bytes on loopback against WebRTC's 1,189, so"
+        " these rows are what the two SCTP adapters alone do."
+        " \"DataPipe\" is the same transfer through `transfer_core.webrtc.DataPipe`"
         f" with its defaults (SACK/{every}): the ceiling of our engine."
         " Setup is receiver start → channel open. MB per CPU-s divides by the CPU time of"
         " the busier peer from the channel's opening to its end: other load on the machine"
@@ -799,7 +815,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     everies = args.ack_every if args.ack_every is not None else [_default_ack_every()]
     contenders = [RAW_DEFAULT, RAW_UVLOOP,
-                  *[c for n in everies for c in policy_contenders(n)], *pipe_contenders()]
+                  *[c for n in everies for c in policy_contenders(n)],
+                  *adapter_contenders(_default_ack_every()), *pipe_contenders()]
     stats = summarise(measure(contenders, total, rounds), RAW_DEFAULT)
     for c, st in stats.items():
         print(f"{c.name:<22} {c.loop:<8} {st.mb_per_s:6.1f} MB/s  ×{st.ratio:.2f} raw default"
@@ -809,6 +826,7 @@ def main(argv: list[str] | None = None) -> None:
         write_section("bench_p2p_raw", raw_section(stats, total, rounds))
     default = _default_ack_every()
     policy = {c.loop: stats[c] for c in policy_contenders(default) if c in stats}
+    adapters = {c.loop: stats[c] for c in adapter_contenders(default)}
     pipe = {c.loop: stats[c] for c in pipe_contenders()}
     summary("p2p_raw_default_loop_mb_s", stats[RAW_DEFAULT].mb_per_s, None, True)
     summary("p2p_raw_uvloop_mb_s", stats[RAW_UVLOOP].mb_per_s, None, True)
@@ -818,6 +836,8 @@ def main(argv: list[str] | None = None) -> None:
                 True)
         summary("p2p_sack_policy_alone_mb_per_cpu_s_vs_raw", policy["asyncio"].cpu_ratio,
                 None, True)
+    summary("p2p_adapters_alone_vs_raw_default", adapters["asyncio"].ratio, None, True)
+    summary("p2p_adapters_alone_mb_per_cpu_s_vs_raw", adapters["asyncio"].cpu_ratio, None, True)
     summary("p2p_pipe_uvloop_vs_raw_default", pipe["uvloop"].ratio, TARGET_VS_RAW, True)
     summary("p2p_raw_setup_ms", stats[RAW_DEFAULT].setup_ms, TARGET_SETUP_MS, False)
     summary("p2p_pipe_setup_ms", pipe["uvloop"].setup_ms, TARGET_SETUP_MS, False)

@@ -261,7 +261,8 @@ def _print_summary(args: argparse.Namespace, summary: TransferSummary) -> None:
                                                                         summary.path)
     if summary.route and summary.chunks.get("p2p"):
         relayed = "relay" in summary.route.split("/")
-        how += f" ({'through a TURN relay, ' if relayed else ''}{summary.route})"
+        packets = f", {summary.packet_size:,}-byte packets" if summary.packet_size else ""
+        how += f" ({'through a TURN relay, ' if relayed else ''}{summary.route}{packets})"
     verb = "Sent" if summary.role == "sender" else "Received"
     console.print(
         f"[bold green]{verb}[/] {summary.name} ({summary.size / 2**20:.1f} MiB) {how} "

@@ -25,6 +25,7 @@ from ..transport.rate import RateLimit
 from ..transport.webrtc import SILENCE_SECONDS
 from ..webrtc.channel import DataPipe
 from ..webrtc.ice import IceSettings, reachable_turn_first, selected_path
+from ..webrtc.sctp_pmtu import PathMtu, path_mtu_of
 from .errors import PeerGoneError
 from .machine import StateMachine
 from .receipt import ReceiptBox
@@ -91,6 +92,7 @@ class PeerSession:
         """Set once this side is in its room (a spoken-code exchange waits for it)."""
         self.route: str | None = None
         """The candidate pair types of the last open channel (`TransferSummary.route`)."""
+        self._path_mtu: PathMtu | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self.pace = RateLimit(options.limit_rate) if options.limit_rate else None
         """One rate limit for every connection of this session."""
@@ -130,8 +132,15 @@ class PeerSession:
         logger.info("renewed the TURN credentials for a new connection")
         return await reachable_turn_first(ice.with_servers(servers))
 
+    @property
+    def packet_size(self) -> int | None:
+        """The SCTP packet size this peer sends in on the last open channel (its path-MTU
+        search may still raise it); None before a channel opened."""
+        return self._path_mtu.packet_size if self._path_mtu is not None else None
+
     def _note_route(self, pipe: DataPipe) -> None:
         """Remember (and tell) which candidate pair the new channel runs over."""
+        self._path_mtu = path_mtu_of(pipe.peer_connection.sctp)
         path = selected_path(pipe.peer_connection)
         if path is not None:
             self.route = path.label

@@ -201,6 +201,7 @@ class Lane(Sender):
             path=path_taken(chunks), chunks=chunks, resent_bytes=self.resent_bytes,
             reconnects=max(0, self.attempts - 1), setup_ms=self.setup_ms,
             stored_until=stored.stored_until, route=self.route,
+            packet_size=self.packet_size,
         )
 
 
@@ -429,6 +430,7 @@ class FanOutSender(PeerSession):
             setup_ms=min((o.lane.setup_ms for o in outcomes if o.lane.setup_ms is not None),
                          default=None),
             route=next((o.lane.route for o in outcomes if o.lane.route), None),
+            packet_size=next((o.lane.packet_size for o in outcomes if o.lane.packet_size), None),
             stored_until=stored.stored_until if stored is not None else None,
             receipts=receipts, receivers=receivers,
         )

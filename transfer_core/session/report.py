@@ -59,6 +59,10 @@ class TransferSummary:
     """The ICE candidate pair of the last peer-to-peer connection, as `local/remote`
     candidate types (`host/host`, `host/srflx`, `relay/relay`, …); None when no channel
     opened. A `relay` on either side means a TURN server carried the packets."""
+    packet_size: int | None = None
+    """Sender: the SCTP packet size (bytes) of the last peer-to-peer connection: 1,189
+    is WebRTC's size for any path, larger where the path carried a probe of that size
+    (webrtc/sctp_pmtu.py); None when no channel opened."""
     stored_until: int | None = None
     """Sender, when the file (or its remainder) went to storage: epoch seconds until
     which the receiver can fetch it."""

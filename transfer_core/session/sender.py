@@ -379,7 +379,7 @@ class Sender(PeerSession):
             seconds=time.perf_counter() - self._started, path=path_taken(chunks),
             chunks=chunks, sha256_verified=False, resent_bytes=self.resent_bytes,
             reconnects=max(0, self.attempts - 1), setup_ms=self.setup_ms,
-            stored_until=stored.stored_until, route=self.route,
+            stored_until=stored.stored_until, route=self.route, packet_size=self.packet_size,
             entries=listing(source.manifest),
         )
 
@@ -403,7 +403,7 @@ class Sender(PeerSession):
             seconds=time.perf_counter() - (self._started or time.perf_counter()),
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
             resent_bytes=self.resent_bytes, reconnects=self.attempts - 1, setup_ms=self.setup_ms,
-            route=self.route, upload_stopped=self.upload_stopped,
+            route=self.route, packet_size=self.packet_size, upload_stopped=self.upload_stopped,
             entries=listing(self.source.manifest),
         )
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from typing import Any
 
 from aioice import ice as aioice_ice
 from aioice.ice import Connection
@@ -64,9 +65,9 @@ def install_patient_consent(connection: Connection | None, *,
         key = connection.remote_password.encode("utf8")
         loop = asyncio.get_running_loop()
         fresh = loop.time()  # ICE's own checks were answered just now
-        checks: set[asyncio.Future[object]] = set()
+        checks: set[asyncio.Future[Any]] = set()
 
-        def settled(check: asyncio.Future[object]) -> None:
+        def settled(check: asyncio.Future[Any]) -> None:
             nonlocal fresh
             checks.discard(check)
             # exception() also marks a failed check's error as seen
@@ -85,7 +86,7 @@ def install_patient_consent(connection: Connection | None, *,
                     return
                 for pair in list(connection._nominated.values()):
                     request = connection.build_request(pair, nominate=False)
-                    check = asyncio.ensure_future(pair.protocol.request(
+                    check: asyncio.Future[Any] = asyncio.ensure_future(pair.protocol.request(
                         request, pair.remote_addr, integrity_key=key,
                         retransmissions=CHECK_RETRANSMISSIONS))
                     checks.add(check)
