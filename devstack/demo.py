@@ -119,13 +119,14 @@ def main() -> int:
         ok2 = sha256(out2 / source.name) == expected
 
     table = Table(title="What happened")
-    for column in ("run", "path", "MB/s", "reconnects", "re-sent bytes", "byte-identical"):
+    for column in ("run", "path", "MB/s", "packet", "reconnects", "re-sent bytes",
+                   "byte-identical"):
         table.add_column(column)
-    table.add_row("plain", sent["path"], f"{sent['mb_per_s']:.1f}", str(sent["reconnects"]),
-                  str(sent["resent_bytes"]), "yes" if ok else "NO")
-    table.add_row("receiver killed + restarted", resumed["path"], f"{resumed['mb_per_s']:.1f}",
-                  str(resumed["reconnects"]), str(resumed["resent_bytes"]),
-                  "yes" if ok2 else "NO")
+    for run, summary, same in (("plain", sent, ok), ("receiver killed + restarted", resumed, ok2)):
+        # the packet size the sender's path-MTU search settled on (1,189: WebRTC's own)
+        table.add_row(run, summary["path"], f"{summary['mb_per_s']:.1f}",
+                      f"{summary.get('packet_size') or '-'}", str(summary["reconnects"]),
+                      str(summary["resent_bytes"]), "yes" if same else "NO")
     console.print(table)
     console.print(f"First transfer took {first_time:.1f} s end to end, including process start.")
     console.print(f"Files are in {OUT}. Next: `make test`, or `sgraph-send devstack` and try"
