@@ -304,6 +304,7 @@ def _pipe_options(params: dict[str, Any]) -> Any:
         high_water=params.get("high", defaults.high_water),
         low_water=params.get("low", defaults.low_water),
         ack_policy=AckPolicy(every=params.get("ack_every", defaults.ack_policy.every)),
+        probe_packets=params.get("probes", defaults.probe_packets),
     )
 
 
@@ -395,6 +396,15 @@ def pipe_contenders() -> list[Contender]:
     every = _default_ack_every()
     return [Contender("DataPipe", loop, pipe_sender, pipe_receiver, every)
             for loop in ("asyncio", "uvloop")]
+
+
+def lan_pipe_contenders() -> list[Contender]:
+    """`DataPipe` limited to the packets a 1,500-byte LAN carries (1,400 bytes), and to
+    WebRTC's own 1,189: what the path-MTU search is worth off loopback."""
+    every = _default_ack_every()
+    return [Contender(f"DataPipe, {name} packets", "uvloop", pipe_sender, pipe_receiver, every,
+                      (("probes", probes),))
+            for name, probes in (("1,400-byte", (1_400,)), ("1,189-byte", ()))]
 
 
 def run_contender(c: Contender, total_bytes: int) -> Measurement:
@@ -816,7 +826,8 @@ def main(argv: list[str] | None = None) -> None:
     everies = args.ack_every if args.ack_every is not None else [_default_ack_every()]
     contenders = [RAW_DEFAULT, RAW_UVLOOP,
                   *[c for n in everies for c in policy_contenders(n)],
-                  *adapter_contenders(_default_ack_every()), *pipe_contenders()]
+                  *adapter_contenders(_default_ack_every()), *pipe_contenders(),
+                  *lan_pipe_contenders()]
     stats = summarise(measure(contenders, total, rounds), RAW_DEFAULT)
     for c, st in stats.items():
         print(f"{c.name:<22} {c.loop:<8} {st.mb_per_s:6.1f} MB/s  ×{st.ratio:.2f} raw default"
