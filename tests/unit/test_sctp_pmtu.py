@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dis
 import inspect
+from types import SimpleNamespace
 from typing import Any
 
 import aiortc
@@ -292,3 +293,21 @@ async def _until(check: Any, seconds: float = 5) -> None:
     async with asyncio.timeout(seconds):
         while not check():
             await asyncio.sleep(0.001)
+
+
+async def test_through_a_turn_relay_no_probe_exceeds_an_ethernet_frame(monkeypatch: Any) -> None:
+    """The relay's leg to the peer is out of our hands (it may fragment): 1,400 at most.
+    aioice's nominated pair is stood in for by plain objects (its shape is what
+    `ice.selected_path` reads; the lab's relay tests see the real one)."""
+    monkeypatch.setattr(sctp_pmtu, "PROBE_TIMEOUT", 0.05)
+    sctp = _association()
+    candidate = SimpleNamespace(type="relay", host="203.0.113.5", port=40000)
+    pair = SimpleNamespace(local_candidate=candidate, remote_addr=("203.0.113.5", 40001),
+                           remote_candidate=SimpleNamespace(type="host"))
+    sctp.transport.transport = SimpleNamespace(
+        _connection=SimpleNamespace(_nominated={1: pair}, _protocols=[]))
+    mtu = install_path_mtu(sctp, PROBE_PACKETS)
+    assert mtu is not None
+    sctp._set_state(RTCSctpTransport.State.ESTABLISHED)
+    await asyncio.wait_for(mtu.finished.wait(), 5)
+    assert {len(p) for p in sctp.transport.probes()} == {1_400}

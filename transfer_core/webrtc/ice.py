@@ -315,8 +315,13 @@ def selected_path(pc: Any) -> SelectedPath | None:
     this reads aioice's nominated pair through aiortc's private attributes: peer
     connection → SCTP → DTLS → ICE transport → aioice `Connection._nominated`.
     """
+    return selected_path_of_sctp(getattr(pc, "sctp", None))
+
+
+def selected_path_of_sctp(sctp: Any) -> SelectedPath | None:
+    """`selected_path` from an aiortc SCTP transport (the adapters below it hold one)."""
     try:
-        connection = pc.sctp.transport.transport._connection
+        connection = sctp.transport.transport._connection
         pair = connection._nominated.get(1)
     except AttributeError:
         return None

@@ -27,8 +27,10 @@ simply never answers, so the association keeps the size it had.
   size in `PROBE_PACKETS` above the current one, largest first, with the
   don't-fragment bit set on the ICE sockets for that send (IP_PMTUDISC_PROBE: a probe
   the kernel would have to fragment fails instead of hiding the path's MTU), and
-  takes the largest acknowledged. Unanswered sizes are probed again, `MAX_PROBES`
-  times in all, `PROBE_TIMEOUT` apart (RFC 8899's MAX_PROBES is 3).
+  takes the largest acknowledged. Through a TURN relay it tries 1,400 bytes at most:
+  the relay's own leg to the peer would fragment a larger probe where we cannot see.
+  Unanswered sizes are probed again, `MAX_PROBES` times in all, `PROBE_TIMEOUT` apart
+  (RFC 8899's MAX_PROBES is 3).
 - **Using the size.** aiortc reads its packet size from a module constant
   (`USERDATA_MAX_LENGTH`) in four methods: fragmentation (`_send`), the burst limit
   (`_transmit`), congestion window growth (`_receive_sack_chunk`) and the
@@ -74,6 +76,7 @@ from aiortc.rtcsctptransport import (
 )
 
 from ..timeouts import within
+from .ice import selected_path_of_sctp
 from .udp_buffers import udp_sockets_of_ice
 
 logger = logging.getLogger(__name__)
@@ -289,6 +292,11 @@ class PathMtu:
         self._answered.set()
 
     async def _run(self) -> None:
+        path = selected_path_of_sctp(self._sctp)
+        if path is not None and path.relayed:
+            # the TURN server's leg to the peer sets no don't-fragment bit we control: a
+            # large probe would pass as IP fragments and prove nothing about the path
+            self._sizes = tuple(s for s in self._sizes if s <= ANY_PEER_READS)
         try:
             for _ in range(MAX_PROBES):
                 wanted = [s for s in self._sizes if s > self.packet_size]
