@@ -44,6 +44,9 @@ async def test_same_lan_pairs_host_to_host(lab, net, tmp_path):
     sent, received = await check_transfer(lab, net, tmp_path, lan.hosts[0], lan.hosts[1])
     assert route(sent) == ("host", "host") and route(received) == ("host", "host")
     assert received.event("summary")["path"] == "p2p"
+    # the LAN's links are 1,500-byte Ethernet: the 16,000 and 8,800-byte probes (sent
+    # with don't-fragment) cannot pass, the 1,400-byte one does (sctp_pmtu.py)
+    assert sent.event("summary")["packet_size"] == 1_400, sent.event("summary")
 
 
 async def test_endpoint_independent_nat_pairs_directly_via_stun(lab, net, tmp_path):
@@ -65,6 +68,8 @@ async def test_symmetric_nat_both_sides_relays_through_turn(lab, net, tmp_path):
     for run in (sent, received):
         assert "relay" in route(run), run.event("summary")
         assert run.event("summary")["path"] == "p2p"
+    # through TURN the sender probes 1,400 bytes at most (sctp_pmtu.py), and it passes
+    assert sent.event("summary")["packet_size"] == 1_400, sent.event("summary")
 
 
 async def test_everything_but_signalling_blocked_falls_back_to_storage(lab, net, tmp_path):
