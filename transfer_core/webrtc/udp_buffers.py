@@ -14,8 +14,10 @@ costs as much as one lost on the path.
 peer connection's ICE agent: host sockets and, for TURN over UDP, the socket to the
 TURN server. Linux caps the request at `net.core.rmem_max` (208 KiB unless raised;
 `sysctl -w net.core.rmem_max=4194304` lets it take full effect), so it never fails,
-at worst it changes nothing. It reads aioice's private attributes and does nothing
-when they are not there.
+at worst it changes nothing; a process that may pass the cap (root, CAP_NET_ADMIN)
+gets the whole size (`SO_RCVBUFFORCE`). Large SCTP packets (sctp_pmtu.py: 16,000
+bytes on loopback) make this matter more: 208 KiB holds about ten of them. It reads
+aioice's private attributes and does nothing when they are not there.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's value
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 """About 3,000 SCTP packets: a whole 1 MiB receive window three times over."""
 
@@ -64,7 +67,10 @@ def enlarge_receive_buffers(pc: Any, size: int = RECEIVE_BUFFER_BYTES) -> list[i
     for sock in ice_udp_sockets(pc):
         try:
             if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+                try:  # past rmem_max where the process may (CAP_NET_ADMIN)
+                    sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+                except PermissionError:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
             granted.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
         except OSError as exc:  # a closed socket: nothing to enlarge
             logger.debug("could not enlarge a UDP receive buffer: %s", exc)
