@@ -62,6 +62,7 @@ def test_page_answers_the_newest_ready_only(new_tab, stack: Stack, tmp_path: Pat
     open_send_page(tab, f"{stack.info.web_url}?storage=0")
     tab.page.set_input_files("#file", str(source))
     tab.page.wait_for_function("() => window.sgraph.link")
+    tab.wait_state("waiting")  # in its room: the link shows before the page has joined
     code = tab.sgraph("link").split("#", 1)[1]
     # a thread of its own for the receiver's loop (sync Playwright holds this one); it
     # inherits this thread's loopback-only network namespace
