@@ -239,4 +239,23 @@ def setup_section(by_tree: dict[str, list[SetupRun]], baseline_label: str | None
         " (`transfer_core/webrtc/dtls_ahead.py`): aiortc built it from the connection's"
         " certificate between \"ICE completed\" and the handshake's first flight, on both"
         " peers (\"ICE completed → DTLS starts\").",
+        "",
+        "What session 6 changed on this path (#14):",
+        "",
+        "- **The local stack starts each message's Lambda as the message arrives**"
+        " (`devstack/gateway.py`), as API Gateway does: the receiver's `ready` no longer"
+        " waits for its `hello`'s Lambda to end (\"`ready` through the relay\" held both)."
+        " The two Lambdas then run at once, on two workers sharing the machine's two cores"
+        " and the one moto process: the `ready`'s meets a worker that has not read the"
+        " connection yet (one more read), and the gain shows only where a core is free.",
+        "- **The signalling client loads websockets' client modules with itself**, not on"
+        " its first connect (\"start → WebSocket connect begins\", about 20 ms). This"
+        " moves start-up work out of `setup_ms` rather than removing it: the aside row"
+        " \"process start → setup starts\" holds it now.",
+        "- **The local stack's moto stops working out per request what never changes**"
+        " (`devstack/moto_backend.py`: the backend for a host, a response class's method"
+        " names): about a quarter of its CPU for a DynamoDB call, which every relay message"
+        " makes one or two of.",
+        "- The baseline now runs through its own tree's stack, so a comparison measures"
+        " the relay hop's changes too.",
     ])
