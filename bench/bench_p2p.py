@@ -693,6 +693,7 @@ def measure_engine(rounds: int, total: int, rss_sizes: list[int], write: bool) -
 
 def measure_setup(runs: int, baseline: Path | None, write: bool) -> None:
     """Part (d): setup step by step (bench/p2p_setup.py), beside a baseline tree's."""
+    import contextlib
     import statistics
     import subprocess
     import tempfile
@@ -707,8 +708,10 @@ def measure_setup(runs: int, baseline: Path | None, write: bool) -> None:
         head = subprocess.run(["git", "-C", str(baseline), "log", "-1", "--format=%h"],
                               capture_output=True, text=True).stdout.strip()
         label = f"baseline `{head or baseline.name}`"
-    with tempfile.TemporaryDirectory() as tmp, DevStackProcess() as info:
-        by_tree = measure_setups(info.ws_url, trees, runs, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stacks:
+        # each tree through its own local stack: the relay hop is part of setup (#14)
+        urls = [stacks.enter_context(DevStackProcess(root=tree)).ws_url for tree in trees]
+        by_tree = measure_setups(urls, trees, runs, Path(tmp))
     mine = by_tree[str(root)]
     print(f"setup, this tree: {statistics.median(r.setup_ms for r in mine):.0f} ms (median of"
           f" {len(mine)})" + ("" if baseline is None else f"; {label}: "

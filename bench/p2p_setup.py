@@ -5,7 +5,8 @@ Two `sgraph-send` processes (send / receive) meet through the local stack, both 
 frames, aiortc and aioice state changes), which load stretches far less than it does
 wall totals. Setup runs from the receiver's `run()` to its open channel (its summary's
 `setup_ms`). A baseline tree (another commit's checkout) runs interleaved with this
-one, through the same stack, so a before/after is measured in one run.
+one, each through its own local stack (the relay hop is part of setup), so a
+before/after is measured in one run.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ STEPS = (
     "open → setup ends",
 )
 ASIDE = ("`hello` → `welcome` (receiver)", "sender: answer → its ICE completed",
-         "sender: ICE completed → DTLS starts")
+         "sender: ICE completed → DTLS starts",
+         "receiver: process start → setup starts (imports, CLI; not in setup)")
 
 
 @dataclass
@@ -72,9 +74,10 @@ def _first(lines: list[tuple[float, str]], marker: str, after: float | None = 0.
     return next((at for at, line in lines if at >= after and marker in line), None)
 
 
-def steps_from_logs(receiver_log: Path, sender_log: Path, setup_ms: float
-                    ) -> dict[str, float | None]:
-    """The steps of one setup from the two `-vv` logs (same host, same clock)."""
+def steps_from_logs(receiver_log: Path, sender_log: Path, setup_ms: float,
+                    launched: float | None = None) -> dict[str, float | None]:
+    """The steps of one setup from the two `-vv` logs (same host, same clock);
+    `launched`: when the receiver's process was started (epoch seconds), if known."""
     r, s = _lines(receiver_log), _lines(sender_log)
     end = _first(r, "receiver: CONNECTING -> TRANSFERRING")
     ready = _first(r, '"kind":"rea')
@@ -101,8 +104,9 @@ def steps_from_logs(receiver_log: Path, sender_log: Path, setup_ms: float
     hello = _first(r, "> TEXT '{\"action\":\"hello\"")
     welcome = _first(r, "< TEXT '{\"type\":\"welcome\"", hello)
     s_dtls = _first(s, "State.NEW -> State.CONNECTING", s_ice)
-    for name, (a, b) in zip(ASIDE, ((hello, welcome), (s_answer, s_ice), (s_ice, s_dtls)),
-                            strict=True):
+    begins = path[0]
+    for name, (a, b) in zip(ASIDE, ((hello, welcome), (s_answer, s_ice), (s_ice, s_dtls),
+                                    (launched, begins)), strict=True):
         found[name] = None if a is None or b is None else (b - a) * 1000
     return found
 
@@ -119,6 +123,7 @@ def run_setup(ws_url: str, tree: Path, source: Path, out: Path, logs: Path, n: i
         assert sender.stdout is not None
         link = json.loads(sender.stdout.readline())
         time.sleep(0.3)  # a sender waiting for its receiver, as people meet
+        launched = time.time()
         received = subprocess.run(
             [*CLI, "receive", link["code"], "-o", str(out), "--server", ws_url, "--json",
              "--force", "-vv"], stdout=subprocess.PIPE, stderr=r_err, text=True, cwd=tree,
@@ -128,12 +133,14 @@ def run_setup(ws_url: str, tree: Path, source: Path, out: Path, logs: Path, n: i
     if summary.get("event") != "summary" or summary.get("setup_ms") is None:
         raise RuntimeError(f"setup run failed: {summary} (logs in {logs})")
     setup_ms = float(summary["setup_ms"])
-    return SetupRun(str(tree), setup_ms, steps_from_logs(r_log, s_log, setup_ms))
+    return SetupRun(str(tree), setup_ms, steps_from_logs(r_log, s_log, setup_ms, launched))
 
 
-def measure_setups(ws_url: str, trees: list[Path], runs: int, work: Path
+def measure_setups(ws_urls: list[str], trees: list[Path], runs: int, work: Path
                    ) -> dict[str, list[SetupRun]]:
-    """`runs` setups of each tree, interleaved (tree 1, tree 2, tree 1, …)."""
+    """`runs` setups of each tree, interleaved (tree 1, tree 2, tree 1, …); tree i's
+    peers meet through the local stack at `ws_urls[i]` (its own, so that the stack's
+    changes are measured too)."""
     source = work / "setup.bin"
     source.write_bytes(b"\0" * (1 << 20))
     done: dict[str, list[SetupRun]] = {str(t): [] for t in trees}
@@ -141,7 +148,7 @@ def measure_setups(ws_url: str, trees: list[Path], runs: int, work: Path
         for i, tree in enumerate(trees):
             for again in range(3):  # under heavy load a sender may store before its receiver
                 try:                # starts (its p2p timeout): that run has no setup
-                    run = run_setup(ws_url, tree, source, work / "out", work / f"logs-{i}",
+                    run = run_setup(ws_urls[i], tree, source, work / "out", work / f"logs-{i}",
                                     n * 3 + again)
                     break
                 except RuntimeError as exc:
@@ -195,8 +202,8 @@ def setup_section(by_tree: dict[str, list[SetupRun]], baseline_label: str | None
         " receiver starts 0.3 s after the sender has printed its link. Steps follow the"
         " critical path, each from the previous one's end; the receiver's clock and the"
         " sender's are the same host's."
-        + (f" The baseline ({baseline_label}) ran interleaved with this tree through the"
-           " same stack." if len(trees) > 1 else ""),
+        + (f" The baseline ({baseline_label}) ran interleaved with this tree, each tree's"
+           " peers through that tree's own local stack." if len(trees) > 1 else ""),
         "",
         head, rule, *rows,
         "",
@@ -226,10 +233,29 @@ def setup_section(by_tree: dict[str, list[SetupRun]], baseline_label: str | None
         "- **The local stack reuses its most recently used idle Lambda worker**"
         " (`devstack/invoker.py`), as Lambda reuses a warm instance for invocations that"
         " do not overlap: taking the workers in turn, each relay message of a connection"
-        " met an instance that had to read the connection's item first. Both trees above"
-        " ran through this tree's stack, so this one is not in the comparison.",
+        " met an instance that had to read the connection's item first. (Both trees of"
+        " that run met through one stack, so this one was not in its comparison.)",
         "- **The DTLS context is made while signalling waits**"
         " (`transfer_core/webrtc/dtls_ahead.py`): aiortc built it from the connection's"
         " certificate between \"ICE completed\" and the handshake's first flight, on both"
         " peers (\"ICE completed → DTLS starts\").",
+        "",
+        "What session 6 changed on this path (#14):",
+        "",
+        "- **The local stack starts each message's Lambda as the message arrives**"
+        " (`devstack/gateway.py`), as API Gateway does: the receiver's `ready` no longer"
+        " waits for its `hello`'s Lambda to end (\"`ready` through the relay\" held both)."
+        " The two Lambdas then run at once, on two workers sharing the machine's two cores"
+        " and the one moto process: the `ready`'s meets a worker that has not read the"
+        " connection yet (one more read), and the gain shows only where a core is free.",
+        "- **The signalling client loads websockets' client modules with itself**, not on"
+        " its first connect (\"start → WebSocket connect begins\", about 20 ms). This"
+        " moves start-up work out of `setup_ms` rather than removing it: the aside row"
+        " \"process start → setup starts\" holds it now.",
+        "- **The local stack's moto stops working out per request what never changes**"
+        " (`devstack/moto_backend.py`: the backend for a host, a response class's method"
+        " names): about a quarter of its CPU for a DynamoDB call, which every relay message"
+        " makes one or two of.",
+        "- The baseline now runs through its own tree's stack, so a comparison measures"
+        " the relay hop's changes too.",
     ])

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -236,10 +237,24 @@ class Gateway:
             raw = data.encode() if isinstance(data, str) else data
             self._record("in", live.peer.connection_id, raw)
             event = events.message_event(self._api, live.peer, self._route(data), data)
+            # each message is its own invocation, started as it arrives, as API Gateway
+            # does: a message does not wait for the Lambda of the one before it (#14), so
+            # one connection's messages may be handled in either order (signalling.md §3)
+            task = asyncio.create_task(self._handle(live, event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, live: _Live, event: dict[str, Any]) -> None:
+        """Invoke the relay for one message; tell the client if the integration failed."""
+        try:
             result = await self.invoke("relay", event)
-            if int(result.get("statusCode", 200)) >= 500 and "devstackError" in result:
-                # What API Gateway tells a client when the integration fails.
-                rc = event["requestContext"]
+        except RuntimeError:  # the workers are stopping (the stack is closing)
+            logger.warning("a message of %s found no Lambda worker", live.peer.connection_id)
+            return
+        if int(result.get("statusCode", 200)) >= 500 and "devstackError" in result:
+            # What API Gateway tells a client when the integration fails.
+            rc = event["requestContext"]
+            with contextlib.suppress(ConnectionClosed):
                 await self._post(
                     live.peer.connection_id,
                     json.dumps(

@@ -29,6 +29,7 @@ class DevStackProcess:
         env: dict[str, str] | None = None,
         log_to: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         self._argv = [sys.executable, "-m", "devstack", "--json", *args]
         if record_to is not None:
@@ -37,11 +38,13 @@ class DevStackProcess:
         self._timeout = timeout
         self._log_to = log_to
         """File for the stack's stderr (its log lines), for audits; else inherited."""
+        self._root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+        """The source tree whose stack runs (a benchmark's baseline checkout; else this one)."""
         self._proc: subprocess.Popen[str] | None = None
         self.info: StackInfo | None = None
 
     def __enter__(self) -> StackInfo:
-        root = Path(__file__).resolve().parent.parent
+        root = self._root
         log = open(self._log_to, "a") if self._log_to is not None else None  # noqa: SIM115
         self._proc = subprocess.Popen(
             self._argv, cwd=root, env=self._env, stdout=subprocess.PIPE, text=True, stderr=log

@@ -18,6 +18,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import websockets
+
+# `websockets.connect` is imported on its first use (websockets' lazy names): about 20 ms
+# of modules, which a peer's setup then waited for before it could open the relay
+# connection. Loaded with this module, it is part of the start-up's imports (#14).
+import websockets.asyncio.client  # noqa: F401
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from ..errors import SGraphSendError
