@@ -122,7 +122,7 @@ def main() -> None:
         "",
         f"Seal then open {BLOCK >> 20} MiB of records per side and round, beside plain",
         "`AESGCM.encrypt` + `decrypt` (32-byte AAD) of the same chunks in the same run:",
-        f"{ROUNDS} rounds alternating which side goes first, each side timed in this",
+        f"{ROUNDS} rounds, each begun by the next side in turn, each side timed in this",
         "thread's CPU time; MB/s are medians, the ratio is the median of the per-round",
         "ratios (their range beside it). Extra µs: what a record costs beyond plain",
         f"AES-GCM (median). Target: ours ≥ {TARGET} × plain at 64 KiB (the default).",
