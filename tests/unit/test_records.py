@@ -56,6 +56,13 @@ def test_sealing_is_deterministic(cipher):
     assert cipher.seal(1, chunk(1)) == cipher.seal(1, chunk(1))
 
 
+@pytest.mark.parametrize("index, length", [(0, 10), (1, LAYOUT.length(2)), (3, LAYOUT.length(2)),
+                                           (-1, LAYOUT.length(0)), (2, LAYOUT.length(0))])
+def test_sealing_refuses_a_chunk_of_the_wrong_size_or_place(cipher, index, length):
+    with pytest.raises(ValueError, match="must exist"):
+        cipher.seal(index, b"x" * length)
+
+
 @given(st.data())
 def test_any_flipped_bit_is_detected(data):
     cipher = RecordCipher(KEY, TID, LAYOUT)
