@@ -13,7 +13,9 @@ the bound rwnd / RTT that aiortc's fixed advertised receive window implies.
 receive-buffer drops (bench/sctp_trace/); `--points 80:0.01,80:0 --repeat 2` runs
 only those points (and never writes the table); `--ack SPEC` runs the engine with
 another acknowledgement policy and `--also-ack SPEC` adds, per run, an engine run with
-one (e.g. `--also-ack 2:0.2:0:0`, session 4's SACK/2 throughout), both never written.
+one (e.g. `--also-ack 2:0.2:0:0`, session 4's SACK/2 throughout), both never written;
+`--baseline DIR` adds, per run, an engine run of another checkout (e.g. a worktree of
+main), interleaved in the same conditions, and prints the comparison (never written).
 
     sudo .venv/bin/python bench/bench_wan.py [--quick] [--no-write]
 """
@@ -68,7 +70,8 @@ class Point:
         return RWND / 1e6 / (self.rtt_ms / 1000) if self.rtt_ms else None
 
 
-async def engine_run(lab: Lab, net, work: Path, size: int) -> tuple[float, float, str]:
+async def engine_run(lab: Lab, net, work: Path, size: int,
+                     checkout: Path = ROOT) -> tuple[float, float, str]:
     source = work / "payload.bin"
     if not source.exists() or source.stat().st_size != size:
         source.write_bytes(os.urandom(size))
@@ -77,11 +80,11 @@ async def engine_run(lab: Lab, net, work: Path, size: int) -> tuple[float, float
     cpu = children_cpu()
     sender = await start_peer(lab, lab.lans[0].hosts[0], "send", str(source), "--server",
                               net.url, "--ice", "any", *LAB_FAST, "--p2p-timeout", "60",
-                              "--no-storage")
+                              "--no-storage", cwd=checkout)
     link = await sender.next_event(60)
     receiver = await start_peer(lab, lab.lans[1].hosts[0], "receive", link["code"], "-o",
                                 str(out), "--server", net.url, "--ice", "any", *LAB_FAST,
-                                "--no-storage")
+                                "--no-storage", cwd=checkout)
     received, sent = await asyncio.gather(receiver.finish(900), sender.finish(900))
     assert received.code == 0 and sent.code == 0, received.stderr[-2000:] + sent.stderr[-2000:]
     doc = received.event("summary")
@@ -196,7 +199,8 @@ def ack_experiment(spec: str | None) -> None:
 
 
 async def measure(points: list[Point], size: int, trace: Path | None = None,
-                  repeat: int = 1, ack: str | None = None, also_ack: str | None = None) -> None:
+                  repeat: int = 1, ack: str | None = None, also_ack: str | None = None,
+                  baseline: Path | None = None) -> None:
     lab = Lab.build([("eim", 1), ("eim", 1)])
     work = Path(tempfile.mkdtemp(prefix="bench-wan-"))
     os.environ["SGRAPH_SEND_STATE_DIR"] = str(work / "state")
@@ -230,8 +234,14 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                             print(f"  engine[ack {also_ack}] {name}: {other:.2f} MB/s",
                                   flush=True)
                             print_traces(folder, lab)
+                        if baseline is not None:
+                            # the other checkout's engine, in the same conditions
+                            folder = traced(trace, f"{name}-baseline")
+                            other, _, _ = await engine_run(lab, net, work, size, baseline)
+                            print(f"  baseline {name}: {other:.2f} MB/s", flush=True)
+                            print_traces(folder, lab)
                         point.runs.append((point.raw_mb_s, point.engine_mb_s,
-                                           other if also_ack is not None else None))
+                                           other if also_ack or baseline else None))
                 finally:
                     if impairment is not None:
                         stats = impairment.stop()
@@ -283,17 +293,17 @@ def section(points: list[Point], size: int) -> str:
     ])
 
 
-def ack_section(points: list[Point], size: int, spec: str) -> str:
-    """The engine's acknowledgement policy against another (`--also-ack spec`) and raw
-    aiortc, from interleaved runs: the median of each run's own ratio."""
+def other_rows(points: list[Point], other: str) -> list[str]:
+    """Raw aiortc, the engine and `other` (a third contender run beside them), from
+    interleaved runs: each run's MB/s, and the median of each run's own ratio."""
 
     def median_ratio(runs: list[tuple[float, float, float | None]], a: int, b: int) -> str:
         ratios = [r[a] / r[b] for r in runs if r[a] and r[b]]  # type: ignore[operator]
         return f"{statistics.median(ratios):.2f}×" if ratios else "—"
 
     rows = [
-        "| RTT | loss | runs | raw MB/s | engine MB/s | engine [ack "
-        f"{spec}] MB/s | engine / raw | engine [{spec}] / raw | engine / engine [{spec}] |",
+        f"| RTT | loss | runs | raw MB/s | engine MB/s | {other} MB/s | engine / raw | "
+        f"{other} / raw | engine / {other} |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in points:
@@ -304,6 +314,13 @@ def ack_section(points: list[Point], size: int, spec: str) -> str:
             + f" | {median_ratio(p.runs, 1, 0)} | {median_ratio(p.runs, 2, 0)} | "
             f"{median_ratio(p.runs, 1, 2)} |"
         )
+    return rows
+
+
+def ack_section(points: list[Point], size: int, spec: str) -> str:
+    """The engine's acknowledgement policy against another (`--also-ack spec`) and raw
+    aiortc, from interleaved runs: the median of each run's own ratio."""
+    rows = other_rows(points, f"engine [ack {spec}]")
     return "\n".join([
         "## WAN: the acknowledgement policy (`bench/bench_wan.py --also-ack`)",
         "",
@@ -340,9 +357,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--also-ack", metavar="SPEC",
                         help="per run, one more engine run with this policy; prints the "
                              "comparison (and with --write-ack writes it)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="per run, one more engine run from the checkout DIR (e.g. "
+                             "`git worktree add --detach DIR main`); prints the comparison")
     parser.add_argument("--write-ack", action="store_true",
                         help="with --also-ack: write the comparison to docs/benchmarks.md")
     args = parser.parse_args(argv)
+    if args.baseline and args.also_ack:
+        parser.error("--baseline and --also-ack each add a third run: pick one")
+    if args.baseline:
+        if not (args.baseline / "transfer_core" / "cli.py").is_file():
+            parser.error(f"--baseline {args.baseline}: not a checkout of this project")
+        args.baseline = args.baseline.resolve()
+        args.no_write = True  # the table shows one engine
     if args.ack or args.also_ack:
         from transfer_core.webrtc.sctp_ack import AckPolicy
 
@@ -371,12 +398,17 @@ def main(argv: list[str] | None = None) -> None:
         points = [Point(int(rtt), float(loss)) for rtt, loss in
                   (p.split(":") for p in args.points.split(","))]
         args.no_write = True  # a partial table never replaces the full one
-    asyncio.run(measure(points, size, args.trace, args.repeat, args.ack, args.also_ack))
+    asyncio.run(measure(points, size, args.trace, args.repeat, args.ack, args.also_ack,
+                        args.baseline))
     if args.also_ack:
         text = ack_section(points, size, args.also_ack)
         if args.write_ack and not args.ack:
             write_section("bench_wan_ack", text)
         print(text)
+    if args.baseline:
+        print("\n".join([f"## WAN: this engine against {args.baseline}", "",
+                         *other_rows(points, "baseline"), "",
+                         f"Load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."]))
     if not args.no_write:
         write_section("bench_wan", section(points, size))
     print(section(points, size))

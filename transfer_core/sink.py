@@ -16,10 +16,16 @@ the kernel, which a killed process cannot lose, so a restarted receiver holds al
 but the last few records and the sender re-sends little more than what was in
 flight; a *save* (every `PERSIST_EVERY_RECORDS` or `PERSIST_EVERY_SECONDS`) fsyncs the
 data first, against power loss. Acknowledgements carry checkpointed chunks.
+
+Opened with `background=True` (the receiving session, on the event loop), checkpoints
+and saves run in a worker thread (`progress_writer`), so no fsync stalls the loop: a
+record's chunk becomes `durable` once the write that names it is done, and `settle()`
+waits for that; `save()` and `close()` still return only once everything is written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -33,6 +39,7 @@ from .errors import (
     SGraphSendError,
     TruncatedTransferError,
 )
+from .progress_writer import Flush, ProgressWriter
 from .protocol.manifest import AnyManifest, Manifest, open_manifest
 from .protocol.progress import ProgressRecord, Via
 from .protocol.ranges import RangeSet
@@ -66,7 +73,7 @@ class PartialFile:
     """A transfer being received: accepts sealed records, finishes into the named file."""
 
     def __init__(self, work_dir: Path, manifest: AnyManifest, cipher: RecordCipher,
-                 progress: ProgressRecord) -> None:
+                 progress: ProgressRecord, background: bool = False) -> None:
         self.work_dir = work_dir
         self.manifest = manifest
         self.cipher = cipher
@@ -85,13 +92,17 @@ class PartialFile:
         """Chunks whose data and progress are written (checkpointed or saved): all a
         receiver may acknowledge, since a sender that falls back to storage trusts
         acknowledgements (a killed receiver loses what it held only in memory)."""
+        self._writer = ProgressWriter(work_dir / "progress.json", self._written,
+                                      background=background)
 
     @classmethod
-    def open(cls, work_dir: Path | str, file_key: bytes, manifest_record: bytes) -> PartialFile:
+    def open(cls, work_dir: Path | str, file_key: bytes, manifest_record: bytes,
+             background: bool = False) -> PartialFile:
         """Start, or take up again, the transfer whose sealed manifest is `manifest_record`.
 
         Earlier progress is kept if it belongs to the same transfer id, or to a transfer of
         the same bytes (same SHA-256, size and record size: a sender that restarted).
+        `background`: progress written in a worker thread (see the module's notes).
         """
         work_dir = Path(work_dir)
         manifest, cipher = open_manifest(file_key, manifest_record)
@@ -106,7 +117,7 @@ class PartialFile:
         progress.transfer_id = cipher.transfer_id
         (work_dir / "manifest.rec").write_bytes(manifest_record)
         progress.save(work_dir / "progress.json")
-        return cls(work_dir, manifest, cipher, progress)
+        return cls(work_dir, manifest, cipher, progress, background)
 
     # --- where the plaintext goes (one `data` file here; a tree in `PartialTree`) ----
 
@@ -121,8 +132,11 @@ class PartialFile:
     def _write(self, index: int, plaintext: bytes) -> None:
         os.pwrite(self._fd, plaintext, self.manifest.layout.offset(index))
 
-    def _flush(self) -> None:
-        os.fsync(self._fd)
+    def _flush(self) -> Flush:
+        """What puts the data written so far on disk, to run later, maybe in another
+        thread (the descriptor stays open until `close`, which waits for it)."""
+        fd = self._fd
+        return lambda: os.fsync(fd)
 
     def _close_data(self) -> None:
         if self._fd >= 0:
@@ -170,7 +184,7 @@ class PartialFile:
             self._unsaved >= PERSIST_EVERY_RECORDS
             or now - self._saved_at >= PERSIST_EVERY_SECONDS
         ):
-            self.save()
+            self._request(self._flush())
         elif (
             self._unchecked >= CHECKPOINT_EVERY_RECORDS
             or now - self._checked_at >= CHECKPOINT_EVERY_SECONDS
@@ -180,22 +194,41 @@ class PartialFile:
 
     @property
     def unchecked(self) -> int:
-        return self._unchecked
+        """Records accepted and not yet recorded (a write in flight counts as one)."""
+        return self._unchecked or int(self._writer.busy)
 
     def checkpoint(self) -> None:
         """Record progress for chunks already written (no fsync: survives a killed
-        process, not a power loss; `save` covers that)."""
-        self.progress.save(self.work_dir / "progress.json")
-        self.durable = RangeSet(self.progress.count, self.progress.held.ranges())
-        self._unchecked = 0
-        self._checked_at = time.monotonic()
+        process, not a power loss; `save` covers that). In the background, `durable`
+        follows once written (`settle`)."""
+        self._request(None)
 
     def save(self) -> None:
-        """Flush data, then record progress: the record never claims unflushed chunks."""
-        self._flush()
-        self.checkpoint()
-        self._unsaved = 0
-        self._saved_at = time.monotonic()
+        """Flush data, then record progress (the record never claims unflushed chunks),
+        and wait for both, whichever thread writes them."""
+        self._request(self._flush())
+        self._writer.wait()
+
+    async def settle(self) -> None:
+        """Wait, without blocking the loop, for the progress writes asked for so far."""
+        if self._writer.busy:
+            await asyncio.to_thread(self._writer.wait)
+        else:
+            self._writer.wait()  # raises a failed write's error
+
+    def _request(self, flush: Flush | None) -> None:
+        # the snapshot is taken here, after the chunks it names were written, and
+        # before `flush` (made just now) runs: it claims nothing `flush` leaves out
+        self._writer.request(self.progress.copy(), flush)
+        self._unchecked = 0
+        self._checked_at = now = time.monotonic()
+        if flush is not None:
+            self._unsaved = 0
+            self._saved_at = now
+
+    def _written(self, snapshot: ProgressRecord) -> None:
+        # in the writing thread; one assignment, read by the loop at its next record
+        self.durable = snapshot.held
 
     @property
     def complete(self) -> bool:
@@ -241,10 +274,15 @@ class PartialFile:
         return dest
 
     def close(self) -> None:
-        if not self._closed and self._unsaved:
-            self.save()
-        self._closed = True
-        self._close_data()
+        """Save what is unsaved, wait for every write (finish, failure or Ctrl-C: the
+        last progress is on disk when this returns), and close the data."""
+        try:
+            if not self._closed and self._unsaved:
+                self.save()
+        finally:
+            self._closed = True
+            self._writer.close()
+            self._close_data()
 
     def __enter__(self) -> PartialFile:
         return self

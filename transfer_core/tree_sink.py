@@ -29,6 +29,7 @@ from .errors import (
     HashMismatchError,
     UnsafePathError,
 )
+from .progress_writer import Flush
 from .protocol.tree import Entry, TreeManifest
 from .sink import PartialFile
 from .source import sha256_file
@@ -113,22 +114,26 @@ class PartialTree(PartialFile):
                 " the manifest"
             )
 
-    def _flush(self) -> None:
-        """fsync every entry written since the last save (reopened if it was closed), in
-        parallel; returns once all are on disk, so the progress saved next names only
-        bytes that are."""
-        if not self._dirty:
-            return
-        fds = [self._fds.get(index) for index in self._dirty]
+    def _flush(self) -> Flush:
+        """What fsyncs every entry written since the last save, in parallel; it returns
+        once all are on disk, so the progress saved next names only bytes that are.
+        By path, not descriptor: it may run in the progress writer's thread while
+        this one closes descriptors (`MAX_OPEN_FILES`) and opens others."""
         paths = [self._entry_file(index) for index in self._dirty]
-        if len(fds) == 1:
-            _fsync(fds[0], paths[0])
-        else:
-            if self._fsyncs is None:
-                self._fsyncs = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
-            for _ in self._fsyncs.map(_fsync, fds, paths):  # re-raises the first error
-                pass
-        self._dirty.clear()
+        self._dirty = set()
+        if self._fsyncs is None and len(paths) > 1:
+            self._fsyncs = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
+        fsyncs = self._fsyncs
+
+        def flush() -> None:
+            if len(paths) == 1:
+                _fsync(None, paths[0])
+            elif paths:
+                assert fsyncs is not None
+                for _ in fsyncs.map(_fsync, [None] * len(paths), paths):  # re-raises
+                    pass
+
+        return flush
 
     def _close_data(self) -> None:
         for fd in self._fds.values():

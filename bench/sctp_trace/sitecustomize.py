@@ -6,8 +6,10 @@ congestion control does: SACKs, fast recoveries (cwnd halved on three miss repor
 T3 expiries (RTO: cwnd back to one packet) with the RTO each time, chunks sent and
 re-sent, and time-weighted means of cwnd, bytes in flight and how often the sender had
 nothing queued (application-limited). At exit each transport that sent data writes
-one JSON file `<pid>-<n>.json` into SCTP_TRACE_DIR. Measurement only: a benchmark
-helper, never loaded by the CLI or the tests.
+one JSON file `<pid>-<n>.json` into SCTP_TRACE_DIR. An engine receiver also writes
+`<pid>-sink.json`: how long `PartialFile.accept` held its event loop per record (a
+stalled receiver delays its SACKs; #13; the engine runs uvloop, so the loop itself is
+not timed). Measurement only: a benchmark helper, never loaded by the CLI or the tests.
 """
 
 from __future__ import annotations
@@ -18,6 +20,61 @@ import os
 import time
 
 _DIR = os.environ.get("SCTP_TRACE_DIR")
+
+
+def _when_imported(name: str, then) -> None:  # type: ignore[no-untyped-def]
+    """Call `then(module)` once `name` is imported, from wherever the process imports
+    it: importing it here, before `python -m` puts its own folder first on sys.path,
+    would take another checkout's code (bench_wan --baseline)."""
+    import importlib.abc
+    import sys
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            import importlib.util
+
+            spec = importlib.util.find_spec(fullname)
+            if spec is not None and spec.loader is not None:
+                exec_module = spec.loader.exec_module
+
+                def run(module):  # type: ignore[no-untyped-def]
+                    exec_module(module)
+                    then(module)
+
+                spec.loader.exec_module = run  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, Finder())
+
+
+def _install_sink_timing(sink) -> None:  # type: ignore[no-untyped-def]
+    took: list[float] = []
+    original_accept = sink.PartialFile.accept
+    clock = time.perf_counter
+
+    def accept(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        began = clock()
+        try:
+            return original_accept(self, *args, **kwargs)
+        finally:
+            took.append(clock() - began)
+
+    sink.PartialFile.accept = accept
+
+    def dump() -> None:
+        if not took:
+            return
+        ms = sorted(t * 1000 for t in took)
+        doc = {"records": len(ms), "sum_ms": round(sum(ms), 1),
+               "p50_ms": round(ms[len(ms) // 2], 3), "p99_ms": round(ms[len(ms) * 99 // 100], 2),
+               "max_ms": round(ms[-1], 2), "over_5ms": sum(t >= 5 for t in ms)}
+        with open(os.path.join(_DIR, f"{os.getpid()}-sink.json"), "w") as f:
+            json.dump({"accept": doc}, f)
+
+    atexit.register(dump)
 
 
 def _install() -> None:
@@ -126,6 +183,8 @@ def _ack_experiment(spec: str) -> None:
 try:
     if _DIR:
         _install()
+        if os.sys.argv[:1] == ["-m"]:  # our CLI (`python -m transfer_core.cli`)
+            _when_imported("transfer_core.sink", _install_sink_timing)
     if os.environ.get("SCTP_TRACE_ACK"):
         _ack_experiment(os.environ["SCTP_TRACE_ACK"])
 except Exception as exc:  # noqa: BLE001 - a benchmark aid must never stop a peer

@@ -63,10 +63,11 @@ def internet(lab: Lab, workdir: Path, *args: str) -> Iterator[Internet]:
             proc.wait()
 
 
-async def start_peer(lab: Lab, ns: str, *args: str) -> Peer:
-    """A `sgraph-send` CLI process inside the namespace `ns` (`--json` output)."""
+async def start_peer(lab: Lab, ns: str, *args: str, cwd: Path = ROOT) -> Peer:
+    """A `sgraph-send` CLI process inside the namespace `ns` (`--json` output), its
+    code from the checkout `cwd` (`python -m` imports from there first)."""
     proc = await asyncio.create_subprocess_exec(
-        *lab.command(ns, [*CLI, *args, "--json"]), cwd=ROOT,
+        *lab.command(ns, [*CLI, *args, "--json"]), cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "COLUMNS": "120"},
     )

@@ -58,6 +58,11 @@ class ProgressRecord:
         self._held.add(index)
         self.via[via].add(index)
 
+    def copy(self) -> ProgressRecord:
+        """A snapshot, to be written by another thread while this one keeps changing."""
+        return ProgressRecord(self.transfer_id, self.count,
+                              {v: r.copy() for v, r in self.via.items()})
+
     def counts(self) -> dict[str, int]:
         """Chunks per transport, for summaries."""
         return {str(v): len(r) for v, r in self.via.items()}

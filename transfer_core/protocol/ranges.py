@@ -101,6 +101,11 @@ class RangeSet:
             out._ends.append(self.universe)
         return out
 
+    def copy(self) -> RangeSet:
+        out = RangeSet(self.universe)
+        out._starts, out._ends = self._starts.copy(), self._ends.copy()
+        return out
+
     def union(self, other: RangeSet) -> RangeSet:
         out = RangeSet(max(self.universe, other.universe), self.ranges())
         for start, end in other.ranges():

@@ -398,8 +398,8 @@ class Receiver(PeerSession):
         if self.partial is not None:
             self._duplicate_bytes += self.partial.duplicate_bytes
             self.partial.close()
-        self.partial = partial = await asyncio.to_thread(
-            PartialFile.open, self.work_dir, self.keys.file_key, manifest
+        self.partial = partial = await asyncio.to_thread(  # progress written off the loop
+            PartialFile.open, self.work_dir, self.keys.file_key, manifest, True
         )
         self._manifest_record = manifest
         token = self.work_dir / TOKEN_FILE

@@ -65,6 +65,10 @@ class RecordSink(Protocol):
         """Make every accepted record durable against a killed process (no fsync)."""
         ...
 
+    async def settle(self) -> None:
+        """Wait for the checkpoints and saves asked for so far (`durable` names them)."""
+        ...
+
 
 @runtime_checkable
 class SendTransport(Protocol):

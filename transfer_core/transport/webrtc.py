@@ -239,11 +239,14 @@ class WebRtcReceiveTransport:
         `IDLE_ACK_SECONDS` first: if nothing comes, save and acknowledge them (the
         sender may be waiting on its window for exactly that)."""
         pipe = self.pipe
-        if sink.unchecked and not pipe.pending_messages:
+        # or saved and not acknowledged: the write finished after the last record came
+        if (sink.unchecked or sink.durable is not self._acked) and not pipe.pending_messages:
             try:
                 return await within(pipe.recv(), IDLE_ACK_SECONDS)
             except TimeoutError:
-                sink.checkpoint()
+                if sink.unchecked:
+                    sink.checkpoint()
+                await sink.settle()  # written in a worker thread: `durable` follows
                 await self._ack(sink.durable)
         return await recv_within(pipe, self.silence, "sender")
 
