@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import copy
-import time
 
 from lambdas.signalling.nameplates import RATE_WINDOW_SECONDS
 from transfer_core.protocol.room import SUBPROTOCOL, room_id_for
 
-from .conftest import load_event
+from .conftest import load_event, within_one_rate_window
 
 ROOM_KEY = bytes(range(32))
 ROOM = room_id_for(ROOM_KEY)
@@ -59,11 +58,7 @@ def test_receiver_cannot_allocate_and_bad_nameplate_queries_are_refused(stack):
 
 
 def test_nameplate_claims_are_rate_limited_per_address(stack):
-    # the limit counts per minute window: twelve claims straddling a window's end would
-    # split across two counts (a full-suite run once started at hh:mm:59.97)
-    left = RATE_WINDOW_SECONDS - time.time() % RATE_WINDOW_SECONDS
-    if left < 5:
-        time.sleep(left + 0.1)
+    within_one_rate_window(window=RATE_WINDOW_SECONDS)
     statuses = [connect_query(stack, f"G{i}=", {"nameplate": str(100 + i), "role": "receiver"},
                               ip="198.51.100.1")["statusCode"] for i in range(12)]
     assert statuses[:10] == [404] * 10 and statuses[10:] == [429, 429]

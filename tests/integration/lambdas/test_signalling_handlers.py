@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 
 from devstack import events as devstack_events
+from lambdas.signalling.service import RATE_WINDOW_SECONDS
 from transfer_core.protocol.room import room_id_for
 
-from .conftest import load_event
+from .conftest import load_event, within_one_rate_window
 
 KEY = bytes(range(32))  # the fixture event's room key (Sec-WebSocket-Protocol)
 ROOM = room_id_for(KEY)
@@ -96,6 +97,7 @@ def test_full_room_and_reconnect(stack):
 
 
 def test_connect_rate_limit(stack):
+    within_one_rate_window(window=RATE_WINDOW_SECONDS)
     for n in range(10):
         assert stack.connect(f"C{n}=", bytes([n]) * 32, "sender")["statusCode"] == 200
     refused = stack.connect("C10=", bytes([10]) * 32, "sender")
