@@ -312,8 +312,8 @@ class PathMtu:
                     with contextlib.suppress(TimeoutError):
                         await within(self._answered.wait(), deadline - loop.time())
                     self._answered.clear()
-        except ConnectionError:
-            logger.debug("path-MTU search stopped: the transport closed")
+        except OSError as exc:  # ConnectionError included: the transport closed
+            logger.debug("path-MTU search stopped: %s", exc)
         finally:
             self._pending.clear()
             self.finished.set()
