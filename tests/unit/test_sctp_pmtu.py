@@ -83,7 +83,7 @@ def test_aiortc_answers_a_heartbeat_with_its_parameters() -> None:
 @pytest.mark.parametrize("size", PROBE_PACKETS)
 def test_a_probe_is_exactly_its_size_and_aiortc_reads_only_its_heartbeat(size: int) -> None:
     nonce = b"\x01\x02\x03\x04"
-    packet = serialize_packet(5000, 5000, 1234, _Raw(probe_chunks(size, nonce)))  # type: ignore[arg-type]
+    packet = serialize_packet(5000, 5000, 1234, sctp_pmtu._Chunks(probe_chunks(size, nonce)))  # type: ignore[arg-type]
     assert len(packet) == size
     _, _, tag, chunks = parse_packet(packet)  # checks the CRC too
     assert tag == 1234
@@ -237,14 +237,6 @@ async def test_a_path_that_answers_no_probe_keeps_webrtc_s_size(monkeypatch: Any
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-class _Raw:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def __bytes__(self) -> bytes:
-        return self._data
 
 
 class _Dtls:
