@@ -29,6 +29,7 @@ from aiortc.rtcsctptransport import (
 from OpenSSL import SSL
 from pyee.asyncio import AsyncIOEventEmitter
 
+from tests.unit.test_sctp_ack import RecordingDtls
 from transfer_core.webrtc import sctp_pmtu
 from transfer_core.webrtc.sctp_pmtu import (
     ANY_PEER_READS,
@@ -244,19 +245,15 @@ class _Dtls:
         self._ssl: Any = conn
 
 
-class _RecordingDtls(AsyncIOEventEmitter):
-    """Stands in for `RTCDtlsTransport` below the SCTP transport: records each packet
-    aiortc sends (a real one would encrypt it; here the test reads them)."""
-
-    state = "connected"
+class _RecordingDtls(RecordingDtls, AsyncIOEventEmitter):
+    """test_sctp_ack's recording stand-in for `RTCDtlsTransport`, which also takes the
+    adapter's `statechange` listener and has no ICE below it (no socket to set
+    don't-fragment on)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[bytes] = []
-        self.transport = None  # no ICE: no socket to set don't-fragment on
-
-    async def _send_data(self, data: bytes) -> None:
-        self.sent.append(data)
+        RecordingDtls.__init__(self)
+        AsyncIOEventEmitter.__init__(self)
+        self.transport = None
 
     def probes(self) -> list[bytes]:
         return [p for p in self.sent if p[12] == 4]  # a HEARTBEAT first
