@@ -12,7 +12,7 @@ from .errors import SourceChangedError
 from .protocol.keys import TRANSFER_ID_BYTES
 from .protocol.layout import DEFAULT_RECORD_SIZE, ChunkLayout
 from .protocol.manifest import Manifest, manifest_name, open_manifest, seal_manifest, utc_now
-from .protocol.record import RecordCipher
+from .protocol.record import RecordCipher, SealedRecord
 
 _HASH_BLOCK = 1 << 20
 
@@ -99,11 +99,15 @@ class FileSource:
 
     def record(self, index: int) -> bytes:
         """Read chunk `index` from disk and seal it."""
+        return bytes(self.sealed(index))
+
+    def sealed(self, index: int) -> SealedRecord:
+        """`record(index)`, header and ciphertext apart (see `SealedRecord`)."""
         length = self.layout.length(index)
         data = os.pread(self._fd, length, self.layout.offset(index))
         if len(data) != length or self._stat_stamp() != self._stamp:
             raise SourceChangedError(f"{self.path} changed on disk during the transfer")
-        return self._cipher.seal(index, data)
+        return self._cipher.sealed(index, data)
 
     def records(self, indices: Iterable[int]) -> Iterator[tuple[int, bytes]]:
         for index in indices:

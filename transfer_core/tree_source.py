@@ -21,7 +21,7 @@ from .protocol.keys import TRANSFER_ID_BYTES
 from .protocol.layout import DEFAULT_RECORD_SIZE, ChunkLayout
 from .protocol.manifest import open_manifest, seal_manifest, utc_now
 from .protocol.paths import check_tree
-from .protocol.record import RecordCipher
+from .protocol.record import RecordCipher, SealedRecord
 from .protocol.tree import KIND_DIR, KIND_FILE, Entry, TreeManifest
 from .source import FileSource, sha256_file
 
@@ -150,10 +150,14 @@ class TreeSource:
 
     def record(self, index: int) -> bytes:
         """Read chunk `index` from the files it spans and seal it."""
+        return bytes(self.sealed(index))
+
+    def sealed(self, index: int) -> SealedRecord:
+        """`record(index)`, header and ciphertext apart (see `SealedRecord`)."""
         layout = self.layout
         pieces = [self._read(entry, offset, length) for entry, offset, length
                   in self.manifest.spans(layout.offset(index), layout.length(index))]
-        return self._cipher.seal(index, b"".join(pieces))
+        return self._cipher.sealed(index, b"".join(pieces))
 
     def records(self, indices: Iterable[int]) -> Iterator[tuple[int, bytes]]:
         for index in indices:

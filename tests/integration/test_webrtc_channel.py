@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import queue
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from tests.integration import webrtc_peer
 from transfer_core.errors import SGraphSendError
+from transfer_core.protocol.record import SealedRecord
 from transfer_core.webrtc import (
     ChannelClosedError,
     ChannelSetupTimeout,
@@ -337,10 +339,19 @@ async def test_pipe_in_one_process_refuses_oversize_and_closed_sends() -> None:
         await offerer.send(bytes(offerer.max_message_size))
         assert await answerer.recv() == b""
         assert len(await answerer.recv()) == offerer.max_message_size
+        # a record in pieces (header and ciphertext apart) arrives as its bytes; one
+        # over the peer's limit is refused like any message
+        sealed = SealedRecord(b"H" * 32, random.Random(7).randbytes(100_000))
+        await offerer.send(sealed)
+        assert await answerer.recv() == bytes(sealed)
+        with pytest.raises(MessageTooLargeError):
+            await offerer.send(SealedRecord(bytes(32), bytes(offerer.max_message_size)))
         await answerer.close()
         await asyncio.wait_for(offerer.closed.wait(), 10)
         with pytest.raises(ChannelClosedError):
             await offerer.send(b"x")
+        with pytest.raises(ChannelClosedError):
+            await offerer.send(sealed)
         with pytest.raises(ChannelClosedError):
             await offerer.recv()
     finally:

@@ -14,7 +14,13 @@ from transfer_core.errors import (
 )
 from transfer_core.protocol.layout import MAX_RECORD_SIZE, MIN_RECORD_SIZE, ChunkLayout
 from transfer_core.protocol.manifest import Manifest, open_manifest, seal_manifest
-from transfer_core.protocol.record import FLAG_LAST, HEADER, RecordCipher, RecordHeader
+from transfer_core.protocol.record import (
+    FLAG_LAST,
+    HEADER,
+    RecordCipher,
+    RecordHeader,
+    SealedRecord,
+)
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -164,3 +170,25 @@ def test_largest_record_size_fits_its_bound():
     layout = ChunkLayout(10**6, MAX_RECORD_SIZE)
     cipher = RecordCipher(KEY, TID, layout)
     assert len(cipher.seal(0, b"x" * layout.length(0))) == MAX_RECORD_SIZE
+
+
+def test_sealed_pieces_are_the_record(cipher, records):
+    for index in range(LAYOUT.count):  # full records (the short path) and the last
+        sealed = cipher.sealed(index, chunk(index))
+        assert isinstance(sealed, SealedRecord)
+        assert len(sealed.header) == HEADER.size
+        assert bytes(sealed) == records[index] and len(sealed) == len(records[index])
+
+
+@given(st.integers(-100, 16_500), st.integers(-100, 16_500))
+def test_any_span_of_a_sealed_record_is_that_span_of_its_bytes(start: int, stop: int) -> None:
+    sealed = RecordCipher(KEY, TID, LAYOUT).sealed(0, chunk(0))
+    whole = bytes(sealed)
+    span = sealed[start:stop]
+    assert type(span) is bytes and span == whole[start:stop]
+    assert sealed[:] == whole and sealed[HEADER.size:] == whole[HEADER.size:]
+
+
+def test_a_sealed_record_is_read_in_contiguous_spans(cipher) -> None:
+    with pytest.raises(ValueError, match="contiguous"):
+        cipher.sealed(0, chunk(0))[::2]

@@ -52,8 +52,43 @@ _DOMAIN_DATA = 0
 assert _NONCE.pack(_DOMAIN_DATA, 2**32 - 1) == (2**32 - 1).to_bytes(12)
 _DOMAIN_MANIFEST = 1
 
-__all__ = ["RecordCipher", "RecordHeader", "manifest_record_count", "open_manifest_record",
-           "open_manifest_records", "split_manifest_records"]
+__all__ = ["RecordCipher", "RecordHeader", "SealedRecord", "manifest_record_count",
+           "open_manifest_record", "open_manifest_records", "split_manifest_records"]
+
+
+class SealedRecord:
+    """A sealed data record as its two pieces: the header, and the ciphertext with its tag.
+
+    Kept apart because every way a record leaves copies it once anyway: the data
+    channel cuts it into SCTP packets (one slice each) and S3 joins a part's records
+    into one body. Joining header and ciphertext first would copy every byte once more.
+    `bytes(record)` is the record on the wire; `record[a:b]` any part of it, one copy.
+    """
+
+    __slots__ = ("header", "body")
+
+    def __init__(self, header: bytes, body: bytes) -> None:
+        self.header = header
+        self.body = body
+
+    def __len__(self) -> int:
+        return HEADER_BYTES + len(self.body)
+
+    def __bytes__(self) -> bytes:
+        return self.header + self.body
+
+    def __getitem__(self, span: slice) -> bytes:
+        start, stop, step = span.indices(HEADER_BYTES + len(self.body))
+        if step != 1:
+            raise ValueError("a sealed record is read in contiguous spans")
+        stop = max(start, stop)  # an empty span stays empty, never a slice from the end
+        if start >= HEADER_BYTES:
+            return self.body[start - HEADER_BYTES:stop - HEADER_BYTES]
+        # the span starts in the header: one copy of it, the body read through a view
+        return self.header[start:stop] + memoryview(self.body)[:max(0, stop - HEADER_BYTES)]
+
+    def __repr__(self) -> str:
+        return f"SealedRecord({len(self)} bytes)"
 
 
 @dataclass(frozen=True)
@@ -135,15 +170,20 @@ class RecordCipher:
     # --- sealing ----------------------------------------------------------------
 
     def seal(self, index: int, plaintext: bytes | memoryview) -> bytes:
-        """Seal data chunk `index` into one record (hot path: no objects beyond the output)."""
+        """Seal data chunk `index` into one record, as one `bytes`."""
+        return bytes(self.sealed(index, plaintext))
+
+    def sealed(self, index: int, plaintext: bytes | memoryview) -> SealedRecord:
+        """Seal data chunk `index` into one record, header and ciphertext apart (the
+        hot path: no join, no objects beyond the output)."""
         if 0 <= index < self._last and len(plaintext) == self._chunk:
             # every record but the last: flags 0, full length, no method calls beyond the
-            # header, the AEAD and the one join aiortc's bytes-only send needs
+            # header and the AEAD
             header = self._pack(VERSION, 0, 0, self.transfer_id, index, self.count, self._chunk)
-            return header + self._encrypt(index.to_bytes(12), plaintext, header)
+            return SealedRecord(header, self._encrypt(index.to_bytes(12), plaintext, header))
         return self._seal_checked(index, plaintext)
 
-    def _seal_checked(self, index: int, plaintext: bytes | memoryview) -> bytes:
+    def _seal_checked(self, index: int, plaintext: bytes | memoryview) -> SealedRecord:
         length = len(plaintext)
         if not 0 <= index <= self._last:
             raise ValueError(f"chunk {index} must exist: this transfer has 0..{self._last}")
@@ -151,7 +191,8 @@ class RecordCipher:
             raise ValueError(f"chunk {index} must exist and be {self._length(index)} bytes")
         flags = FLAG_LAST if index == self._last else 0
         header = HEADER.pack(VERSION, flags, 0, self.transfer_id, index, self.count, length)
-        return header + self._encrypt(_NONCE.pack(_DOMAIN_DATA, index), plaintext, header)
+        return SealedRecord(header, self._encrypt(_NONCE.pack(_DOMAIN_DATA, index), plaintext,
+                                                  header))
 
     def seal_manifest(self, plaintext: bytes) -> bytes:
         """Seal the manifest: flags manifest|last, index 0, count 1, key check in front.

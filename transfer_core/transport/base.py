@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..protocol.manifest import AnyManifest
     from ..protocol.progress import ProgressRecord
     from ..protocol.ranges import RangeSet
+    from ..protocol.record import SealedRecord
 
 __all__ = ["Progress", "ReceiveTransport", "RecordSink", "RecordSource", "SendTransport"]
 
@@ -33,6 +34,11 @@ class RecordSource(Protocol):
 
     def record(self, index: int) -> bytes:
         """Record `index`, read and sealed now (thread-safe: S3 seals in worker threads)."""
+        ...
+
+    def sealed(self, index: int) -> SealedRecord:
+        """`record(index)` with header and ciphertext apart, for a transport that copies
+        the record as it sends it anyway (see `SealedRecord`)."""
         ...
 
 

@@ -122,7 +122,7 @@ class WebRtcSendTransport:
         acks.add_done_callback(lambda _: window.close())
         try:
             for index in held.complement():
-                record = source.record(index)
+                record = source.sealed(index)
                 if not window.has_room(len(record)):
                     await window.room_for(len(record))
                 if pace is not None:

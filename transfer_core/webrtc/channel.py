@@ -38,6 +38,7 @@ from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sdp import max_message_size as advertised_max_message_size
 from .sdp import max_packet, with_max_packet
+from .sliced_send import Sliced, send_sliced
 from .udp_buffers import enlarge_receive_buffers
 
 logger = logging.getLogger(__name__)
@@ -227,9 +228,11 @@ class DataPipe:
 
     # --- sending ------------------------------------------------------------------
 
-    async def send(self, data: Message) -> None:
+    async def send(self, data: Message | Sliced) -> None:
         """Queue one message; waits first while `bufferedAmount` ≥ the high-water mark.
 
+        A binary message may come in pieces (`Sliced`, a `SealedRecord`): aiortc then
+        copies its bytes once, as it cuts them into packets, instead of after a join.
         Raises `ChannelClosedError` if the pipe is closed and `MessageTooLargeError`
         for a message over `max_message_size`.
         """
@@ -238,13 +241,16 @@ class DataPipe:
             await self._drain()
         if self._close_reason is not None:
             raise ChannelClosedError(f"cannot send: {self._close_reason}")
-        size = len(data) if isinstance(data, bytes) else len(data.encode())
+        size = len(data.encode()) if isinstance(data, str) else len(data)
         if size > self._max_message_size:
             raise MessageTooLargeError(
                 f"a {size}-byte message exceeds the peer's limit of {self._max_message_size}"
             )
         try:
-            channel.send(data)
+            if isinstance(data, (bytes, str)):
+                channel.send(data)
+            else:
+                send_sliced(channel, data)
         except InvalidStateError as exc:
             raise ChannelClosedError(f"cannot send: channel is {channel.readyState}") from exc
         except ValueError as exc:  # aiortc's own check against the remote limit
