@@ -16,6 +16,9 @@ another acknowledgement policy and `--also-ack SPEC` adds, per run, an engine ru
 one (e.g. `--also-ack 2:0.2:0:0`, session 4's SACK/2 throughout), both never written;
 `--baseline DIR` adds, per run, an engine run of another checkout (e.g. a worktree of
 main), interleaved in the same conditions, and prints the comparison (never written).
+`--mtu 9000` builds the lab with jumbo-frame links (its own section, `bench_wan_jumbo`):
+the same path with a sixth of the packets, to tell the per-packet CPU of two peers and
+the impairment on two cores apart from what the window and the RTT allow.
 
     sudo .venv/bin/python bench/bench_wan.py [--quick] [--no-write]
 """
@@ -59,6 +62,8 @@ class Point:
     engine_mb_s: float = 0.0
     engine_cpu_per_mb: float = 0.0
     engine_route: str = ""
+    engine_packet: int | None = None
+    """The SCTP packet size the engine's sender settled on (path-MTU discovery)."""
     raw_mb_s: float = 0.0
     raw_cpu_per_mb: float = 0.0
     impair_cpu_per_mb: float = 0.0
@@ -83,7 +88,7 @@ class Point:
 
 
 async def engine_run(lab: Lab, net, work: Path, size: int,
-                     checkout: Path = ROOT) -> tuple[float, float, str]:
+                     checkout: Path = ROOT) -> tuple[float, float, str, int | None]:
     source = work / "payload.bin"
     if not source.exists() or source.stat().st_size != size:
         source.write_bytes(os.urandom(size))
@@ -100,7 +105,8 @@ async def engine_run(lab: Lab, net, work: Path, size: int,
     received, sent = await asyncio.gather(receiver.finish(900), sender.finish(900))
     assert received.code == 0 and sent.code == 0, received.stderr[-2000:] + sent.stderr[-2000:]
     doc = received.event("summary")
-    return float(doc["mb_per_s"]), (children_cpu() - cpu) / (size / 1e6), str(doc["route"])
+    return (float(doc["mb_per_s"]), (children_cpu() - cpu) / (size / 1e6), str(doc["route"]),
+            sent.event("summary").get("packet_size"))
 
 
 async def raw_run(lab: Lab, net, work: Path, size: int) -> tuple[float, float]:
@@ -212,8 +218,8 @@ def ack_experiment(spec: str | None) -> None:
 
 async def measure(points: list[Point], size: int, trace: Path | None = None,
                   repeat: int = 1, ack: str | None = None, also_ack: str | None = None,
-                  baseline: Path | None = None) -> None:
-    lab = Lab.build([("eim", 1), ("eim", 1)])
+                  baseline: Path | None = None, mtu: int | None = None) -> None:
+    lab = Lab.build([("eim", 1), ("eim", 1)], mtu=mtu)
     work = Path(tempfile.mkdtemp(prefix="bench-wan-"))
     os.environ["SGRAPH_SEND_STATE_DIR"] = str(work / "state")
     try:
@@ -230,8 +236,8 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                         print(f"  raw {name}: {point.raw_mb_s:.2f} MB/s", flush=True)
                         print_traces(folder, lab)
                         folder = traced(trace, f"{name}-engine")
-                        (point.engine_mb_s, point.engine_cpu_per_mb,
-                         point.engine_route) = await engine_run(lab, net, work, size)
+                        (point.engine_mb_s, point.engine_cpu_per_mb, point.engine_route,
+                         point.engine_packet) = await engine_run(lab, net, work, size)
                         print(f"  engine {name}: {point.engine_mb_s:.2f} MB/s", flush=True)
                         print_traces(folder, lab)
                         if also_ack is not None:
@@ -240,7 +246,7 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                             folder = traced(trace, f"{name}-engine-ack")
                             ack_experiment(also_ack)
                             try:
-                                other, _, _ = await engine_run(lab, net, work, size)
+                                other, *_ = await engine_run(lab, net, work, size)
                             finally:
                                 ack_experiment(ack)
                             print(f"  engine[ack {also_ack}] {name}: {other:.2f} MB/s",
@@ -249,7 +255,7 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                         if baseline is not None:
                             # the other checkout's engine, in the same conditions
                             folder = traced(trace, f"{name}-baseline")
-                            other, _, _ = await engine_run(lab, net, work, size, baseline)
+                            other, *_ = await engine_run(lab, net, work, size, baseline)
                             print(f"  baseline {name}: {other:.2f} MB/s", flush=True)
                             print_traces(folder, lab)
                         point.runs.append((point.raw_mb_s, point.engine_mb_s,
@@ -260,18 +266,20 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                         point.impair_cpu_per_mb = stats.get("cpu_s", 0.0) / (2 * size / 1e6)
                 point.settle()
                 print(f"RTT {point.rtt_ms:>3} ms loss {point.loss:.0%}: engine "
-                      f"{point.engine_mb_s:.2f} MB/s ({point.engine_route}), raw aiortc "
+                      f"{point.engine_mb_s:.2f} MB/s ({point.engine_route}, "
+                      f"{point.engine_packet}-byte packets), raw aiortc "
                       f"{point.raw_mb_s:.2f} MB/s", flush=True)
     finally:
         lab.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def section(points: list[Point], size: int) -> str:
+def section(points: list[Point], size: int, mtu: int | None = None) -> str:
     rows = [
         "| RTT | loss | engine MB/s | raw aiortc MB/s | engine / raw | rwnd/RTT bound MB/s |"
-        " engine / bound | engine CPU s/MB | raw CPU s/MB | impairment CPU s/MB | path |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        " engine / bound | engine CPU s/MB | raw CPU s/MB | impairment CPU s/MB | path |"
+        " engine packet |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in points:
         bound = p.bound_mb_s
@@ -280,10 +288,13 @@ def section(points: list[Point], size: int) -> str:
             f"{p.ratio or p.engine_mb_s / p.raw_mb_s:.2f}× | {f'{bound:.1f}' if bound else '—'} | "
             f"{f'{p.engine_mb_s / bound:.2f}×' if bound else '—'} | "
             f"{p.engine_cpu_per_mb:.3f} | {p.raw_cpu_per_mb:.3f} | "
-            f"{p.impair_cpu_per_mb:.4f} | {p.engine_route} |"
+            f"{p.impair_cpu_per_mb:.4f} | {p.engine_route} | {p.engine_packet or '—'} |"
         )
+    title = ("## WAN: speed over a slow, lossy path (`bench/bench_wan.py`)" if mtu is None else
+             f"## WAN over jumbo frames: every lab link {mtu:,} bytes (`bench/bench_wan.py"
+             f" --mtu {mtu}`)")
     return "\n".join([
-        "## WAN: speed over a slow, lossy path (`bench/bench_wan.py`)",
+        title,
         "",
         f"{size >> 20} MiB per run, {max(len(p.runs) for p in points)} repeat(s) per point"
         " (MB/s: medians; engine / raw: the median of each repeat's own ratio),"
@@ -375,6 +386,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="per run, one more engine run from the checkout DIR (e.g. "
                              "`git worktree add --detach DIR main`); prints the comparison")
+    parser.add_argument("--mtu", type=int, metavar="BYTES",
+                        help="every lab link's MTU (e.g. 9000, jumbo frames); written to its"
+                             " own section, also with --points")
     parser.add_argument("--write-ack", action="store_true",
                         help="with --also-ack: write the comparison to docs/benchmarks.md")
     args = parser.parse_args(argv)
@@ -412,9 +426,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.points:
         points = [Point(int(rtt), float(loss)) for rtt, loss in
                   (p.split(":") for p in args.points.split(","))]
-        args.no_write = True  # a partial table never replaces the full one
+        args.no_write = args.no_write or args.mtu is None  # a partial table never
+        # replaces the full one; the jumbo-frame table is its own
     asyncio.run(measure(points, size, args.trace, args.repeat, args.ack, args.also_ack,
-                        args.baseline))
+                        args.baseline, args.mtu))
     if args.also_ack:
         text = ack_section(points, size, args.also_ack)
         if args.write_ack and not args.ack:
@@ -424,16 +439,19 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join([f"## WAN: this engine against {args.baseline}", "",
                          *other_rows(points, "baseline"), "",
                          f"Load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."]))
+    text = section(points, size, args.mtu)
     if not args.no_write:
-        write_section("bench_wan", section(points, size))
-    print(section(points, size))
+        write_section("bench_wan" if args.mtu is None else "bench_wan_jumbo", text)
+    print(text)
+    tag = "" if args.mtu is None else f"_mtu{args.mtu}"
     worst = min(p.ratio or p.engine_mb_s / p.raw_mb_s for p in points)
-    summary("wan_engine_vs_raw_aiortc_worst_ratio", worst, 1.0, True)
+    summary(f"wan{tag}_engine_vs_raw_aiortc_worst_ratio", worst, 1.0, True)
     at80 = next((p for p in points if p.rtt_ms == 80 and p.loss == 0), None)
     if at80 is not None and at80.bound_mb_s:
-        summary("wan_rtt80_engine_mb_per_s", at80.engine_mb_s, round(0.8 * at80.bound_mb_s, 2),
-                True)
-        summary("wan_rtt80_engine_vs_rwnd_bound", at80.engine_mb_s / at80.bound_mb_s, 0.8, True)
+        summary(f"wan{tag}_rtt80_engine_mb_per_s", at80.engine_mb_s,
+                round(0.8 * at80.bound_mb_s, 2), True)
+        summary(f"wan{tag}_rtt80_engine_vs_rwnd_bound", at80.engine_mb_s / at80.bound_mb_s,
+                0.8, True)
 
 
 if __name__ == "__main__":

@@ -165,13 +165,16 @@ class Lab:
         self.created: list[str] = []
         self.lans: list[Lan] = []
         self.internet = f"{self.prefix}-inet"
+        self.mtu: int | None = None
+        """Every link's MTU when not Ethernet's 1,500 (`build(mtu=...)`)."""
 
     # --- building --------------------------------------------------------------------
 
     @classmethod
     def build(cls, lans: Sequence[tuple[str, int]] | Sequence[Lan],
-              hosts_per_lan: int = 1) -> Lab:
-        """A lab with one LAN per `(nat, hosts)` pair (or prepared `Lan`s)."""
+              hosts_per_lan: int = 1, mtu: int | None = None) -> Lab:
+        """A lab with one LAN per `(nat, hosts)` pair (or prepared `Lan`s); every link
+        carries `mtu`-byte packets if given (jumbo frames, say), else 1,500."""
         check_lab_support()
         lab = cls()
         try:
@@ -184,6 +187,8 @@ class Lab:
                     nat, count = spec
                     lan = Lan(i, nat)
                 lab._add_lan(lan, count)
+            if mtu is not None:
+                lab._set_mtu(mtu)
         except BaseException:
             lab.close()
             raise
@@ -247,6 +252,19 @@ class Lab:
         self.nft(router, router_rules(lan))
         self.lans.append(lan)
 
+    def _set_mtu(self, mtu: int) -> None:
+        self.mtu = mtu
+        def names(ns: str, *kind: str) -> list[str]:
+            listing = _ip("-n", ns, "-o", "link", "show", *kind).stdout.splitlines()
+            return [line.split(": ")[1].split("@")[0] for line in listing]
+
+        for ns in self.created:
+            bridges = names(ns, "type", "bridge")
+            ports = [name for name in names(ns) if name != "lo" and name not in bridges]
+            # a bridge takes an MTU no larger than its ports': ports first
+            for name in ports + bridges:
+                _ip("-n", ns, "link", "set", "dev", name, "mtu", str(mtu))
+
     # --- running things inside ----------------------------------------------------
 
     def exec(self, ns: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -301,6 +319,8 @@ class Lab:
             proc.kill()
             raise LabError("the impairment did not start")
         r = lan.router
+        if self.mtu is not None:
+            _ip("-n", r, "link", "set", "dev", "imp0", "mtu", str(self.mtu))
         _ip("-n", r, "link", "set", "imp0", "up")
         for conf in ("all", "default", "imp0", "lan", "wan"):
             self.exec(r, "sysctl", "-qw", f"net.ipv4.conf.{conf}.rp_filter=0")
