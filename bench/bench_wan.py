@@ -55,6 +55,14 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of every core since boot (/proc/stat): whether a run had
+    the whole machine, whoever used it (peers, the impairment, the lab's kernel work)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
 @dataclass
 class Point:
     rtt_ms: int
@@ -64,6 +72,8 @@ class Point:
     engine_route: str = ""
     engine_packet: int | None = None
     """The SCTP packet size the engine's sender settled on (path-MTU discovery)."""
+    engine_busy: float = 0.0
+    """The share of the machine's cores busy during the engine's run (1.0: all)."""
     raw_mb_s: float = 0.0
     raw_cpu_per_mb: float = 0.0
     impair_cpu_per_mb: float = 0.0
@@ -88,13 +98,14 @@ class Point:
 
 
 async def engine_run(lab: Lab, net, work: Path, size: int,
-                     checkout: Path = ROOT) -> tuple[float, float, str, int | None]:
+                     checkout: Path = ROOT) -> tuple[float, float, str, int | None, float]:
     source = work / "payload.bin"
     if not source.exists() or source.stat().st_size != size:
         source.write_bytes(os.urandom(size))
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     cpu = children_cpu()
+    ticks = machine_ticks()
     sender = await start_peer(lab, lab.lans[0].hosts[0], "send", str(source), "--server",
                               net.url, "--ice", "any", *LAB_FAST, "--p2p-timeout", "60",
                               "--no-storage", cwd=checkout)
@@ -105,8 +116,9 @@ async def engine_run(lab: Lab, net, work: Path, size: int,
     received, sent = await asyncio.gather(receiver.finish(900), sender.finish(900))
     assert received.code == 0 and sent.code == 0, received.stderr[-2000:] + sent.stderr[-2000:]
     doc = received.event("summary")
+    busy, every = (b - a for a, b in zip(ticks, machine_ticks(), strict=True))
     return (float(doc["mb_per_s"]), (children_cpu() - cpu) / (size / 1e6), str(doc["route"]),
-            sent.event("summary").get("packet_size"))
+            sent.event("summary").get("packet_size"), busy / every if every else 0.0)
 
 
 async def raw_run(lab: Lab, net, work: Path, size: int) -> tuple[float, float]:
@@ -237,7 +249,8 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                         print_traces(folder, lab)
                         folder = traced(trace, f"{name}-engine")
                         (point.engine_mb_s, point.engine_cpu_per_mb, point.engine_route,
-                         point.engine_packet) = await engine_run(lab, net, work, size)
+                         point.engine_packet, point.engine_busy) = await engine_run(
+                            lab, net, work, size)
                         print(f"  engine {name}: {point.engine_mb_s:.2f} MB/s", flush=True)
                         print_traces(folder, lab)
                         if also_ack is not None:
@@ -264,6 +277,7 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
                     if impairment is not None:
                         stats = impairment.stop()
                         point.impair_cpu_per_mb = stats.get("cpu_s", 0.0) / (2 * size / 1e6)
+                        print(f"  impairment: {stats}", flush=True)
                 point.settle()
                 print(f"RTT {point.rtt_ms:>3} ms loss {point.loss:.0%}: engine "
                       f"{point.engine_mb_s:.2f} MB/s ({point.engine_route}, "
@@ -278,8 +292,8 @@ def section(points: list[Point], size: int, mtu: int | None = None) -> str:
     rows = [
         "| RTT | loss | engine MB/s | raw aiortc MB/s | engine / raw | rwnd/RTT bound MB/s |"
         " engine / bound | engine CPU s/MB | raw CPU s/MB | impairment CPU s/MB | path |"
-        " engine packet |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        " engine packet | machine busy (engine run) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in points:
         bound = p.bound_mb_s
@@ -288,7 +302,8 @@ def section(points: list[Point], size: int, mtu: int | None = None) -> str:
             f"{p.ratio or p.engine_mb_s / p.raw_mb_s:.2f}× | {f'{bound:.1f}' if bound else '—'} | "
             f"{f'{p.engine_mb_s / bound:.2f}×' if bound else '—'} | "
             f"{p.engine_cpu_per_mb:.3f} | {p.raw_cpu_per_mb:.3f} | "
-            f"{p.impair_cpu_per_mb:.4f} | {p.engine_route} | {p.engine_packet or '—'} |"
+            f"{p.impair_cpu_per_mb:.4f} | {p.engine_route} | {p.engine_packet or '—'} | "
+            f"{p.engine_busy:.0%} |"
         )
     title = ("## WAN: speed over a slow, lossy path (`bench/bench_wan.py`)" if mtu is None else
              f"## WAN over jumbo frames: every lab link {mtu:,} bytes (`bench/bench_wan.py"
@@ -303,7 +318,10 @@ def section(points: list[Point], size: int, mtu: int | None = None) -> str:
         "in the same conditions and the same run. Delay and loss come from a user-space "
         "forwarder over TUN in LAN 1's router (RTT/2 each way; loss per packet, per "
         "direction); its CPU is reported apart (per MB of file, both directions counted). "
-        "Peer CPU is whole processes, start-up included. The bound is aiortc's fixed "
+        "Peer CPU is whole processes, start-up included. *Machine busy*: the share of "
+        "both cores in use during the engine's run, by anyone (the peers, the impairment, "
+        "the lab's kernel forwarding and NAT, the stack): near 100 % the run had the "
+        "whole machine and CPU is what bounds it. The bound is aiortc's fixed "
         f"advertised receive window ({RWND >> 10} KiB) divided by the RTT: what a sender "
         "that respects the window can reach, and where aiortc's slow start ends (aiortc's "
         "own sender never reads the peer's window; the engine's 2 MiB flow-control window "

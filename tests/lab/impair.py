@@ -85,7 +85,9 @@ def main() -> None:
     counts = run(fd, args.delay_ms / 1000, args.jitter_ms / 1000, args.loss, sys.stdin.fileno())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"event": "stats", **counts,
-                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}), flush=True)
+                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+                      "user_s": round(usage.ru_utime, 3), "sys_s": round(usage.ru_stime, 3)}),
+          flush=True)
 
 
 if __name__ == "__main__":
