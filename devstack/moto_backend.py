@@ -42,6 +42,7 @@ class _CountingServer(ThreadedMotoServer):
         from werkzeug.serving import make_server
 
         _skip_per_request_lookups()
+        _pass_attribute_values_through()
 
         class HostCachingApplication(DomainDispatcherApplication):
             # moto lists its package folder (a stat per service) to place every request
@@ -94,6 +95,41 @@ def _skip_per_request_lookups() -> None:
     from moto.core import responses
 
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+
+#: AttributeValue members whose JSON form is the value itself (no bytes to encode).
+_PLAIN_ATTRIBUTE_TYPES = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+
+
+def _pass_attribute_values_through() -> None:
+    """Write a DynamoDB attribute value that is already in its wire form as it is.
+
+    moto's generic response serializer walks every attribute value of every item
+    through the model's ten-member `AttributeValue` structure, trying each member
+    under several spellings: about three quarters of the CPU of a Query that returns
+    a room's slots, the one DynamoDB call of most relay messages (#14). moto keeps
+    items as `{"S": "..."}` dicts, which is exactly their JSON form, so a one-member
+    value of a string, number or boolean type is copied; anything else (binary, sets,
+    maps, lists, moto's own objects) still takes the generic path.
+    """
+    from moto.core.serialize import JSONSerializer
+
+    generic = JSONSerializer._serialize_type_structure
+
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any,
+                            key: str) -> None:
+        if (key and shape.name == "AttributeValue" and type(value) is dict and len(value) == 1
+                and self.operation_model.service_model.service_name == "dynamodb"):
+            ((kind, inner),) = value.items()
+            plain = _PLAIN_ATTRIBUTE_TYPES.get(kind)
+            if plain is not None and type(inner) is plain and not any(
+                    path.endswith("." + kind)
+                    for path in getattr(self._value_picker, "response_transformers", ())):
+                serialized[self.get_serialized_name(shape, key)] = value
+                return
+        generic(self, serialized, value, shape, key)
+
+    JSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
 
 
 def create_table(ddb: Any, table_name: str, room_index_name: str = "room-index") -> None:
