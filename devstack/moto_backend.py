@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import io
 import json
 import subprocess
 import sys
@@ -63,6 +64,17 @@ class _CountingServer(ThreadedMotoServer):
             # HTTP/1.0 costs a new connection and thread per request.
             protocol_version = "HTTP/1.1"
 
+            def run_wsgi(self) -> None:
+                # werkzeug closes every connection whatever the protocol (it cannot tell
+                # whether the application read the whole body), then waits 10 ms for
+                # stray bytes: each DynamoDB call cost botocore a TCP connect and moto a
+                # thread (#14). A DynamoDB call is a small body of a known length, read
+                # here whole, so its connection can carry the next call.
+                if not _whole_body_request(self.headers):
+                    super().run_wsgi()
+                    return
+                _serve_keeping_alive(self, app=counting)
+
         def counting(environ: dict[str, Any], start_response: Any) -> Any:
             if environ.get("PATH_INFO") == "/_devstack/dynamodb-calls":
                 with self._lock:
@@ -83,6 +95,53 @@ class _CountingServer(ThreadedMotoServer):
         )
         self._server_ready_event.set()
         self._server.serve_forever()
+
+
+def _whole_body_request(headers: Any) -> bool:
+    """A DynamoDB call whose body has a length (botocore's), so it can be read whole."""
+    return (
+        str(headers.get("X-Amz-Target", "")).startswith("DynamoDB_")
+        and str(headers.get("Content-Length", "")).isdigit()
+        and "Transfer-Encoding" not in headers
+        and "Expect" not in headers
+    )
+
+
+def _serve_keeping_alive(handler: Any, app: Any) -> None:
+    """Run the WSGI `app` for the handler's request and answer with a length, keeping
+    the connection open (http.server then reads the next request on it)."""
+    environ = handler.make_environ()
+    environ["wsgi.input"] = io.BytesIO(handler.rfile.read(int(environ["CONTENT_LENGTH"])))
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started[:] = [status, headers]
+        return body.append
+
+    body: list[bytes] = []
+    try:
+        result = app(environ, start_response)
+        try:
+            body.extend(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    except Exception:
+        handler.close_connection = True
+        handler.send_error(500)
+        raise
+    status, headers = started
+    data = b"".join(body)
+    code, _, reason = status.partition(" ")
+    handler.send_response(int(code), reason)
+    for name, value in headers:
+        if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+            handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    # head and body in one write: two small segments on a kept connection meet the
+    # client's delayed ACK (Nagle holds the second for ~40 ms)
+    handler._headers_buffer.append(b"\r\n" + data)
+    handler.flush_headers()
 
 
 def _skip_per_request_lookups() -> None:

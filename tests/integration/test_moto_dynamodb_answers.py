@@ -1,10 +1,12 @@
 """The local stack's moto (devstack/moto_backend.py: attribute values already in their wire
-form are written as they are) answers DynamoDB calls as moto itself does: the same items,
-attributes and errors, for every attribute type, as unpatched moto in this process
-(`mock_aws`)."""
+form are written as they are, DynamoDB calls answered on a kept connection) answers DynamoDB
+calls as moto itself does: the same items, attributes and errors, for every attribute type,
+as unpatched moto in this process (`mock_aws`)."""
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -65,6 +67,7 @@ def test_the_local_stack_moto_answers_dynamodb_as_moto_does():
     server.start()
     try:
         patched = dict(_observe(server.client("dynamodb")))
+        kept = _two_calls_on_one_connection(server.endpoint_url)
     finally:
         server.stop()
     with mock_aws():
@@ -72,3 +75,26 @@ def test_the_local_stack_moto_answers_dynamodb_as_moto_does():
     assert patched["get"] == ITEM
     assert patched["update"]["n"] == {"N": "12345678901234567891"}
     assert patched == plain
+    assert kept == [(200, False, ["answers", "unused-table"])] * 2
+
+
+def _two_calls_on_one_connection(endpoint_url: str) -> list[tuple[int, bool, Any]]:
+    """Two ListTables calls on one HTTP/1.1 connection: each answered, neither closing it."""
+    host, port = endpoint_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    answers = []
+    sock = None
+    for _ in range(2):
+        conn.request("POST", "/", body=b"{}", headers={
+            "X-Amz-Target": "DynamoDB_20120810.ListTables",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/"
+                             "aws4_request, SignedHeaders=host, Signature=0",
+        })
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        assert sock is None or conn.sock is sock  # the same socket carried both
+        sock = conn.sock
+        answers.append((response.status, response.will_close, sorted(body["TableNames"])))
+    conn.close()
+    return answers
