@@ -710,8 +710,9 @@ def measure_setup(runs: int, baseline: Path | None, write: bool) -> None:
         label = f"baseline `{head or baseline.name}`"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stacks:
         # each tree through its own local stack: the relay hop is part of setup (#14)
-        urls = [stacks.enter_context(DevStackProcess(root=tree)).ws_url for tree in trees]
-        by_tree = measure_setups(urls, trees, runs, Path(tmp))
+        procs = [DevStackProcess(root=tree) for tree in trees]
+        urls = [stacks.enter_context(proc).ws_url for proc in procs]
+        by_tree = measure_setups(urls, trees, runs, Path(tmp), [proc.pid for proc in procs])
     mine = by_tree[str(root)]
     print(f"setup, this tree: {statistics.median(r.setup_ms for r in mine):.0f} ms (median of"
           f" {len(mine)})" + ("" if baseline is None else f"; {label}: "

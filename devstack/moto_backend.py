@@ -73,7 +73,7 @@ class _CountingServer(ThreadedMotoServer):
                 if not _whole_body_request(self.headers):
                     super().run_wsgi()
                     return
-                _serve_keeping_alive(self, app=counting)
+                _serve_keeping_alive(self, self.server.app)
 
         def counting(environ: dict[str, Any], start_response: Any) -> Any:
             if environ.get("PATH_INFO") == "/_devstack/dynamodb-calls":
