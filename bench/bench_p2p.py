@@ -717,6 +717,11 @@ def measure_setup(runs: int, baseline: Path | None, write: bool) -> None:
     print(f"setup, this tree: {statistics.median(r.setup_ms for r in mine):.0f} ms (median of"
           f" {len(mine)})" + ("" if baseline is None else f"; {label}: "
           f"{statistics.median(r.setup_ms for r in by_tree[str(trees[1])]):.0f} ms"))
+    for i, tree in enumerate(trees):
+        cpus = [c for r in by_tree[str(tree)] if (c := r.stack_cpu_ms) is not None]
+        if cpus:
+            print(f"local stack CPU per run, {'this tree' if i == 0 else label}:"
+                  f" {statistics.median(cpus):.0f} ms (median)")
     load = os.getloadavg()[0]
     note = (f"Load average at the end: {load:.1f} on {os.cpu_count()} cores."
             + (" **Measured under load**: every step is stretched by other work, the"
