@@ -220,7 +220,7 @@ def setup_section(by_tree: dict[str, list[SetupRun]], baseline_label: str | None
     cpus = [[c for r in by_tree[t] if (c := r.stack_cpu_ms) is not None] for t in trees]
     cpu_line = (
         "Local stack CPU per run (gateway, moto and Lambda workers: both peers' `$connect`,"
-        " relay messages and `$disconnect`; median, load-independent): "
+        " relay messages and `$disconnect`; median; load stretches it far less than wall time): "
         + "; ".join(f"{'this tree' if i == 0 else baseline_label} {statistics.median(c):.0f} ms"
                     for i, c in enumerate(cpus)) + "." if all(cpus) else "")
     per_run = "; ".join(
