@@ -710,12 +710,18 @@ def measure_setup(runs: int, baseline: Path | None, write: bool) -> None:
         label = f"baseline `{head or baseline.name}`"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stacks:
         # each tree through its own local stack: the relay hop is part of setup (#14)
-        urls = [stacks.enter_context(DevStackProcess(root=tree)).ws_url for tree in trees]
-        by_tree = measure_setups(urls, trees, runs, Path(tmp))
+        procs = [DevStackProcess(root=tree) for tree in trees]
+        urls = [stacks.enter_context(proc).ws_url for proc in procs]
+        by_tree = measure_setups(urls, trees, runs, Path(tmp), [proc.pid for proc in procs])
     mine = by_tree[str(root)]
     print(f"setup, this tree: {statistics.median(r.setup_ms for r in mine):.0f} ms (median of"
           f" {len(mine)})" + ("" if baseline is None else f"; {label}: "
           f"{statistics.median(r.setup_ms for r in by_tree[str(trees[1])]):.0f} ms"))
+    for i, tree in enumerate(trees):
+        cpus = [c for r in by_tree[str(tree)] if (c := r.stack_cpu_ms) is not None]
+        if cpus:
+            print(f"local stack CPU per run, {'this tree' if i == 0 else label}:"
+                  f" {statistics.median(cpus):.0f} ms (median)")
     load = os.getloadavg()[0]
     note = (f"Load average at the end: {load:.1f} on {os.cpu_count()} cores."
             + (" **Measured under load**: every step is stretched by other work, the"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import io
 import json
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class _CountingServer(ThreadedMotoServer):
         from werkzeug.serving import make_server
 
         _skip_per_request_lookups()
+        _pass_attribute_values_through()
 
         class HostCachingApplication(DomainDispatcherApplication):
             # moto lists its package folder (a stat per service) to place every request
@@ -61,6 +63,17 @@ class _CountingServer(ThreadedMotoServer):
             # HTTP/1.1 keeps botocore's connections open; werkzeug's default
             # HTTP/1.0 costs a new connection and thread per request.
             protocol_version = "HTTP/1.1"
+
+            def run_wsgi(self) -> None:
+                # werkzeug closes every connection whatever the protocol (it cannot tell
+                # whether the application read the whole body), then waits 10 ms for
+                # stray bytes: each DynamoDB call cost botocore a TCP connect and moto a
+                # thread (#14). A DynamoDB call is a small body of a known length, read
+                # here whole, so its connection can carry the next call.
+                if not _whole_body_request(self.headers):
+                    super().run_wsgi()
+                    return
+                _serve_keeping_alive(self, self.server.app)
 
         def counting(environ: dict[str, Any], start_response: Any) -> Any:
             if environ.get("PATH_INFO") == "/_devstack/dynamodb-calls":
@@ -84,6 +97,53 @@ class _CountingServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
+def _whole_body_request(headers: Any) -> bool:
+    """A DynamoDB call whose body has a length (botocore's), so it can be read whole."""
+    return (
+        str(headers.get("X-Amz-Target", "")).startswith("DynamoDB_")
+        and str(headers.get("Content-Length", "")).isdigit()
+        and "Transfer-Encoding" not in headers
+        and "Expect" not in headers
+    )
+
+
+def _serve_keeping_alive(handler: Any, app: Any) -> None:
+    """Run the WSGI `app` for the handler's request and answer with a length, keeping
+    the connection open (http.server then reads the next request on it)."""
+    environ = handler.make_environ()
+    environ["wsgi.input"] = io.BytesIO(handler.rfile.read(int(environ["CONTENT_LENGTH"])))
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started[:] = [status, headers]
+        return body.append
+
+    body: list[bytes] = []
+    try:
+        result = app(environ, start_response)
+        try:
+            body.extend(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    except Exception:
+        handler.close_connection = True
+        handler.send_error(500)
+        raise
+    status, headers = started
+    data = b"".join(body)
+    code, _, reason = status.partition(" ")
+    handler.send_response(int(code), reason)
+    for name, value in headers:
+        if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+            handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    # head and body in one write: two small segments on a kept connection meet the
+    # client's delayed ACK (Nagle holds the second for ~40 ms)
+    handler._headers_buffer.append(b"\r\n" + data)
+    handler.flush_headers()
+
+
 def _skip_per_request_lookups() -> None:
     """Cache what moto works out anew for every request, though it never changes.
 
@@ -94,6 +154,41 @@ def _skip_per_request_lookups() -> None:
     from moto.core import responses
 
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+
+#: AttributeValue members whose JSON form is the value itself (no bytes to encode).
+_PLAIN_ATTRIBUTE_TYPES = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+
+
+def _pass_attribute_values_through() -> None:
+    """Write a DynamoDB attribute value that is already in its wire form as it is.
+
+    moto's generic response serializer walks every attribute value of every item
+    through the model's ten-member `AttributeValue` structure, trying each member
+    under several spellings: about three quarters of the CPU of a Query that returns
+    a room's slots, the one DynamoDB call of most relay messages (#14). moto keeps
+    items as `{"S": "..."}` dicts, which is exactly their JSON form, so a one-member
+    value of a string, number or boolean type is copied; anything else (binary, sets,
+    maps, lists, moto's own objects) still takes the generic path.
+    """
+    from moto.core.serialize import JSONSerializer
+
+    generic = JSONSerializer._serialize_type_structure
+
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any,
+                            key: str) -> None:
+        if (key and shape.name == "AttributeValue" and type(value) is dict and len(value) == 1
+                and self.operation_model.service_model.service_name == "dynamodb"):
+            ((kind, inner),) = value.items()
+            plain = _PLAIN_ATTRIBUTE_TYPES.get(kind)
+            if plain is not None and type(inner) is plain and not any(
+                    path.endswith("." + kind)
+                    for path in getattr(self._value_picker, "response_transformers", ())):
+                serialized[self.get_serialized_name(shape, key)] = value
+                return
+        generic(self, serialized, value, shape, key)
+
+    JSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
 
 
 def create_table(ddb: Any, table_name: str, room_index_name: str = "room-index") -> None:
