@@ -223,6 +223,34 @@ async def test_the_search_takes_the_largest_size_answered_and_ignores_strangers(
     assert mtu.packet_size == 16_000 and mtu.probes_sent == 4
 
 
+async def test_a_held_search_waits_for_its_release(monkeypatch: Any) -> None:
+    # a DataPipe's setup holds the search until its channel is open
+    monkeypatch.setattr(sctp_pmtu, "PROBE_TIMEOUT", 0.05)
+    sctp = _association()
+    mtu = install_path_mtu(sctp, PROBE_PACKETS)
+    assert mtu is not None
+    mtu.hold()
+    sctp._set_state(RTCSctpTransport.State.ESTABLISHED)
+    await asyncio.sleep(0.05)
+    assert sctp.transport.probes() == [] and not mtu.finished.is_set()
+    mtu.release()
+    await _until(lambda: len(sctp.transport.probes()) == 3)
+    mtu.cancel()
+
+
+async def test_a_release_before_the_association_waits_for_it(monkeypatch: Any) -> None:
+    sctp = _association()
+    mtu = install_path_mtu(sctp, PROBE_PACKETS)
+    assert mtu is not None
+    mtu.hold()
+    mtu.release()
+    await asyncio.sleep(0.05)
+    assert sctp.transport.probes() == []  # nothing to probe before it is established
+    sctp._set_state(RTCSctpTransport.State.ESTABLISHED)
+    await _until(lambda: len(sctp.transport.probes()) == 3)
+    mtu.cancel()
+
+
 async def test_a_path_that_answers_no_probe_keeps_webrtc_s_size(monkeypatch: Any) -> None:
     monkeypatch.setattr(sctp_pmtu, "PROBE_TIMEOUT", 0.05)
     sctp = _association()

@@ -34,7 +34,7 @@ from .ice import IceSettings, loopback_gathering
 from .ice_consent import install_patient_consent
 from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
-from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, probe_sizes, reads_whole
+from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, path_mtu_of, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sdp import max_message_size as advertised_max_message_size
 from .sdp import max_packet, with_max_packet
@@ -433,7 +433,10 @@ class _Setup:
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
-        install_path_mtu(self.pc.sctp, probe_sizes(max_packet(sdp), self.options.probe_packets))
+        path_mtu = install_path_mtu(self.pc.sctp,
+                                    probe_sizes(max_packet(sdp), self.options.probe_packets))
+        if path_mtu is not None:
+            path_mtu.hold()  # until the channel is open (`finish`)
         install_eager_check_end(ice_connection_of(self.pc))
         install_patient_consent(ice_connection_of(self.pc))
         self.candidates = asyncio.ensure_future(
@@ -480,6 +483,8 @@ class _Setup:
         self.pc.remove_listener("connectionstatechange", self._on_state)
         self._settle_failed()
         self.timing.opened = time.perf_counter()
+        if (path_mtu := path_mtu_of(self.pc.sctp)) is not None:
+            path_mtu.release()
         return pipe
 
     async def abort(self) -> None:

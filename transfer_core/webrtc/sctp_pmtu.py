@@ -23,7 +23,8 @@ simply never answers, so the association keeps the size it had.
   would be cut. Once the DTLS handshake is over (one record per write from then on),
   the connection object is wrapped so both read up to `RECORD_LIMIT`; a 1,189-byte
   packet costs the same as before.
-- **The search.** When the association is established, it sends one probe of each
+- **The search.** When the association is established (a `DataPipe`'s setup holds it
+  until the channel is open: the way there needs no probe), it sends one probe of each
   size in `PROBE_PACKETS` above the current one, largest first, with the
   don't-fragment bit set on the ICE sockets for that send (IP_PMTUDISC_PROBE: a probe
   the kernel would have to fragment fails instead of hiding the path's MTU), and
@@ -239,6 +240,8 @@ class PathMtu:
         self._pending: dict[bytes, int] = {}
         self._answered = asyncio.Event()
         self._search: asyncio.Future[None] | None = None
+        self._established = False
+        self._held = False
         self.finished = asyncio.Event()
         """Set when the search is over (every size confirmed or given up)."""
 
@@ -268,10 +271,25 @@ class PathMtu:
         if self._sctp.transport.state == "connected":
             read_whole_records(self._sctp.transport)
 
+    def hold(self) -> None:
+        """Search only after `release()`: the probes (and answering the peer's) then
+        stay off the way to the open channel, which needs none of them."""
+        self._held = True
+
+    def release(self) -> None:
+        """Search now, or as soon as the association is established."""
+        self._held = False
+        self._start()
+
+    def _start(self) -> None:
+        if self._established and not self._held and self._search is None and self._sizes:
+            self._search = asyncio.ensure_future(self._run())
+
     def _on_state(self, state: Any) -> None:
         self._set_state(state)
-        if state == RTCSctpTransport.State.ESTABLISHED and self._search is None and self._sizes:
-            self._search = asyncio.ensure_future(self._run())
+        if state == RTCSctpTransport.State.ESTABLISHED:
+            self._established = True
+            self._start()
         elif state == RTCSctpTransport.State.CLOSED:
             self.cancel()
 
