@@ -26,9 +26,9 @@ tests/unit/test_dtls_ahead.py hashes the methods it relies on.
 from __future__ import annotations
 
 import logging
-from importlib.metadata import version
 from typing import Any
 
+import aiortc
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
 
@@ -40,8 +40,9 @@ _MARK = "_sgraph_send_dtls_context_ahead"
 
 
 def supported() -> bool:
-    """Whether the installed aiortc is the one this adapter was checked against."""
-    return version("aiortc") == PINNED_AIORTC
+    """Whether the installed aiortc is the one this adapter was checked against (its
+    `__version__`: package metadata costs milliseconds per read, on setup's path)."""
+    return aiortc.__version__ == PINNED_AIORTC
 
 
 def certificates_of(pc: RTCPeerConnection) -> list[RTCCertificate]:
@@ -55,7 +56,7 @@ def make_dtls_context_ahead(pc: RTCPeerConnection) -> bool:
     was installed (no certificate found, or another aiortc release: a warning)."""
     if not supported():
         logger.warning("aiortc %s is not %s: the DTLS context is made after ICE",
-                       version("aiortc"), PINNED_AIORTC)
+                       aiortc.__version__, PINNED_AIORTC)
         return False
     certificates = certificates_of(pc)
     if not certificates:
