@@ -36,6 +36,7 @@ from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
 from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, path_mtu_of, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
+from .sctp_transmit import install_lean_transmit
 from .sdp import max_message_size as advertised_max_message_size
 from .sdp import max_packet, with_max_packet
 from .sliced_send import Sliced, send_sliced
@@ -437,6 +438,7 @@ class _Setup:
                                     probe_sizes(max_packet(sdp), self.options.probe_packets))
         if path_mtu is not None:
             path_mtu.hold()  # until the channel is open (`finish`)
+        install_lean_transmit(self.pc.sctp)  # after the path-MTU adapter: it takes its size
         install_eager_check_end(ice_connection_of(self.pc))
         install_patient_consent(ice_connection_of(self.pc))
         self.candidates = asyncio.ensure_future(

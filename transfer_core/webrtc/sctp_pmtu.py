@@ -262,6 +262,12 @@ class PathMtu:
             read_whole_records(sctp.transport)
         setattr(sctp, _MARK, self)
 
+    @property
+    def globals(self) -> dict[str, Any]:
+        """The globals this association's copies of aiortc's methods run with (its
+        `USERDATA_MAX_LENGTH`): another adapter's copy of one of them takes these."""
+        return self._globals
+
     def use(self, packet: int) -> None:
         """Send new DATA in SCTP packets of `packet` bytes."""
         self.packet_size = packet
