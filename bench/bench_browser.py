@@ -22,8 +22,9 @@ Throughput is file bytes / seconds from the receiver's first `have` (sessions) o
 first message (loopback) to the last byte verified; best of the rounds, and each
 round's page -> page ratio against that round's in-page loopback (the machine's load
 moves both together). Each run also counts the CPU seconds every process used (the
-renderers, Chromium's network service and browser process, coturn, the local stack,
-the CLI): on 2 cores they share, CPU per megabyte is what a loaded machine divides.
+renderers, Chromium's network service and browser process, coturn, the local stack;
+not the CLI, gone when it is read): on 2 cores they share, CPU per megabyte is what a
+loaded machine divides.
 
     python bench/bench_browser.py            # 64 MiB per run, 2 rounds
     python bench/bench_browser.py --quick    # 16 MiB, 1 round
@@ -312,8 +313,9 @@ protocol, host to host over 127.0.0.1). Load average
 at the end of the run: {load:.1f} on {os.cpu_count()} cores (the figures fall with
 it; compare each row with the loopback row of the same run). CPU is the
 CPU seconds of every process of the run (pages, Chromium's other processes,
-coturn, the local stack, the CLI; page loads, the pages' self-tests and the
-sender's SHA-256 before the transfer included) per MB, from the best round.
+coturn, the local stack; page loads, the pages' self-tests and the sender's
+SHA-256 before the transfer included; not the CLI, which has exited when it is
+read) per MB, from the best round.
 
 | path | MB/s | vs in-page loopback | CPU s per MB |
 | --- | ---: | ---: | ---: |
