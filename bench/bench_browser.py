@@ -7,15 +7,24 @@ chromium driven by playwright:
 - Python -> browser: `sgraph-send send`, the page receives (to OPFS, the default, and
   to memory);
 - browser -> browser: two pages, relay-only through a coturn on 127.0.0.1;
+- browser -> browser without TURN: the same two pages paired host to host over
+  127.0.0.1 (the two-page baseline: what the relay hop itself costs);
 - Chromium's own in-page loopback: two RTCPeerConnections in one page, 64 KiB
   messages, the same back-pressure (1 MiB high / 256 KiB low), no protocol; the
-  ceiling of Chromium's SCTP here.
+  ceiling of Chromium's SCTP here, and issue #14's baseline;
+- the same in-page loopback relay-only through the coturn (Chromium and coturn
+  without our protocol or a second page: the relay's ceiling).
 
 Everything runs in a network namespace holding only `lo` (tests/browser/netns.py), so
 every pair, Chromium's own included, is over 127.0.0.1. Root only.
 
 Throughput is file bytes / seconds from the receiver's first `have` (sessions) or the
-first message (loopback) to the last byte verified; best of the rounds.
+first message (loopback) to the last byte verified; best of the rounds, and each
+round's page -> page ratio against that round's in-page loopback (the machine's load
+moves both together). Each run also counts the CPU seconds every process used (the
+renderers, Chromium's network service and browser process, coturn, the local stack;
+not the CLI, gone when it is read): on 2 cores they share, CPU per megabyte is what a
+loaded machine divides.
 
     python bench/bench_browser.py            # 64 MiB per run, 2 rounds
     python bench/bench_browser.py --quick    # 16 MiB, 1 round
@@ -24,8 +33,12 @@ first message (loopback) to the last byte verified; best of the rounds.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from bench._report import summary, write_section  # noqa: E402
@@ -49,8 +63,8 @@ MiB = 1 << 20
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 FLAGS = [*CHROMIUM_FLAGS, *netns.LOOPBACK_FLAGS]
 
-IN_PAGE_LOOPBACK = """async (total) => {
-  const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+IN_PAGE_LOOPBACK = """async ([total, config]) => {
+  const a = new RTCPeerConnection(config), b = new RTCPeerConnection(config);
   a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
   b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
   const ch = a.createDataChannel("bench", { ordered: true });
@@ -75,10 +89,88 @@ IN_PAGE_LOOPBACK = """async (total) => {
 }"""
 
 
+LOOPBACK = "in-page loopback (Chromium, no protocol)"
+LOOPBACK_TURN = "in-page loopback through TURN (no protocol)"
+TO_PYTHON = "browser -> Python CLI"
+FROM_PYTHON = "Python CLI -> browser (OPFS)"
+FROM_PYTHON_MEMORY = "Python CLI -> browser (memory)"
+PAGES_DIRECT = "browser -> browser (direct, no TURN)"
+PAGES_TURN = "browser -> browser (TURN relay)"
+
+
+def process_kind(proc: psutil.Process) -> str:
+    """Which part of the run a process is (Chromium's by its --type)."""
+    cmd = " ".join(proc.cmdline())
+    if "turnserver" in cmd:
+        return "coturn"
+    if "transfer_core.cli" in cmd:
+        return "CLI"
+    if "devstack" in cmd:
+        return "stack"
+    if "--type=renderer" in cmd:
+        return "renderers"
+    if "network.mojom" in cmd:
+        return "network service"
+    if "--type=" in cmd:
+        return "GPU and utility"
+    if "chrom" in cmd:
+        return "browser process"
+    if proc.name().startswith("chrom"):
+        return "renderers"  # zygote children whose command line Chromium rewrote
+    return "driver"
+
+
+class CpuMeter:
+    """CPU seconds of this process's descendants, by kind, between two readings.
+
+    A process that ends between readings is missed: read before closing the pages."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[int, str] = {}
+
+    def read(self) -> dict[int, float]:
+        seen: dict[int, float] = {}
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                if proc.pid not in self.kinds:
+                    self.kinds[proc.pid] = process_kind(proc)
+                times = proc.cpu_times()
+                seen[proc.pid] = times.user + times.system
+            except psutil.Error:
+                continue
+        return seen
+
+    def used(self, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, seconds in after.items():
+            kind = self.kinds[pid]
+            out[kind] = out.get(kind, 0.0) + seconds - before.get(pid, 0.0)
+        return dict(sorted(((k, v) for k, v in out.items() if v >= 0.05), key=lambda kv: -kv[1]))
+
+
+def turn_config(turn: Coturn) -> dict[str, Any]:
+    """A relay-only RTCConfiguration with TURN REST credentials for `turn` (what the
+    relay's `ice-servers` hands the pages)."""
+    username = f"{int(time.time()) + 3600}:bench"
+    credential = base64.b64encode(hmac.new(turn.secret.encode(), username.encode(),
+                                           hashlib.sha1).digest()).decode()
+    return {"iceServers": [{"urls": [turn.url], "username": username, "credential": credential}],
+            "iceTransportPolicy": "relay"}
+
+
 def page(browser: Browser) -> Page:
     context = browser.new_context(accept_downloads=True)
     context.grant_permissions(netns.LOOPBACK_PERMISSIONS)  # Chromium's `lo`: netns.py
     return context.new_page()
+
+
+Run = tuple[float, list[Page]]
+"""MB/s and the pages to close once the CPU is read."""
+
+
+def close(pages: list[Page]) -> None:
+    for p in pages:
+        p.context.close()
 
 
 def wait_done(p: Page, timeout: float = 300_000) -> dict[str, Any]:
@@ -101,19 +193,17 @@ def open_sender(browser: Browser, url: str, source: Path) -> tuple[Page, str]:
     return p, link
 
 
-def browser_to_python(browser: Browser, stack: Any, source: Path, out: Path) -> float:
+def browser_to_python(browser: Browser, stack: Any, source: Path, out: Path) -> Run:
     p, link = open_sender(browser, stack.web_url, source)
     done = subprocess.run([*CLI, "receive", link, "-o", str(out), "--force",
                            "--server", stack.ws_url, "--json"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     if done.returncode:
         raise RuntimeError(done.stderr[-2000:])
-    mb_s = float(wait_done(p)["mbPerS"])
-    p.context.close()
-    return mb_s
+    return float(wait_done(p)["mbPerS"]), [p]
 
 
-def python_to_browser(browser: Browser, stack: Any, source: Path, save: str) -> float:
+def python_to_browser(browser: Browser, stack: Any, source: Path, save: str) -> Run:
     proc = subprocess.Popen([*CLI, "send", str(source), "--server", stack.ws_url, "--json",
                              "--link-base", f"{stack.web_url}?save={save}"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -123,28 +213,25 @@ def python_to_browser(browser: Browser, stack: Any, source: Path, save: str) -> 
     p.goto(link)
     result = wait_done(p)
     proc.communicate(timeout=60)
-    p.context.close()
-    return float(result["mbPerS"])
+    return float(result["mbPerS"]), [p]
 
 
-def browser_to_browser(browser: Browser, stack: Any, source: Path) -> float:
-    sender, link = open_sender(browser, stack.web_url + "?relay=1", source)
+def browser_to_browser(browser: Browser, stack: Any, source: Path, relay: bool) -> Run:
+    """Page to page: relay-only through coturn, or host to host over 127.0.0.1."""
+    sender, link = open_sender(browser, stack.web_url + ("?relay=1" if relay else ""), source)
     receiver = page(browser)
     receiver.goto(link)
     result = wait_done(receiver)
     wait_done(sender)
-    assert result["path"] == "relay", result
-    sender.context.close()
-    receiver.context.close()
-    return float(result["mbPerS"])
+    assert result["path"] == ("relay" if relay else "direct"), result
+    return float(result["mbPerS"]), [sender, receiver]
 
 
-def in_page_loopback(browser: Browser, stack: Any, total: int) -> float:
+def in_page_loopback(browser: Browser, stack: Any, total: int,
+                     config: dict[str, Any] | None = None) -> Run:
     p = page(browser)
     p.goto(stack.web_url)
-    mb_s = float(p.evaluate(IN_PAGE_LOOPBACK, total))
-    p.context.close()
-    return mb_s
+    return float(p.evaluate(IN_PAGE_LOOPBACK, [total, config])), [p]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,33 +250,50 @@ def main(argv: list[str] | None = None) -> None:
     source = work / "payload.bin"
     source.write_bytes(os.urandom(total))
     best: dict[str, float] = {}
+    cpu: dict[str, dict[str, float]] = {}  # the best run's CPU seconds by process kind
+    per_round: dict[str, list[float]] = {}  # page -> page over the same round's loopback
+    meter = CpuMeter()
     with Coturn.start() as turn, DevStackProcess(*turn.devstack_args()) as stack, \
             sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        runs: list[tuple[str, Callable[[], float]]] = [
-            ("in-page loopback (Chromium, no protocol)",
-             lambda: in_page_loopback(browser, stack, total)),
-            ("browser -> Python CLI", lambda: browser_to_python(browser, stack, source,
-                                                                 work / "out")),
-            ("Python CLI -> browser (OPFS)", lambda: python_to_browser(browser, stack, source,
-                                                                        "opfs")),
-            ("Python CLI -> browser (memory)", lambda: python_to_browser(browser, stack, source,
-                                                                          "memory")),
-            ("browser -> browser (TURN relay)", lambda: browser_to_browser(browser, stack,
-                                                                            source)),
+        runs: list[tuple[str, Callable[[], Run]]] = [
+            (LOOPBACK, lambda: in_page_loopback(browser, stack, total)),
+            (LOOPBACK_TURN, lambda: in_page_loopback(browser, stack, total, turn_config(turn))),
+            (TO_PYTHON, lambda: browser_to_python(browser, stack, source, work / "out")),
+            (FROM_PYTHON, lambda: python_to_browser(browser, stack, source, "opfs")),
+            (FROM_PYTHON_MEMORY, lambda: python_to_browser(browser, stack, source, "memory")),
+            (PAGES_DIRECT, lambda: browser_to_browser(browser, stack, source, relay=False)),
+            (PAGES_TURN, lambda: browser_to_browser(browser, stack, source, relay=True)),
         ]
         for round_no in range(rounds):
+            this_round: dict[str, float] = {}
             for name, run in runs:
                 started = time.perf_counter()
-                mb_s = run()
-                print(f"round {round_no + 1}  {name:<42} {mb_s:6.1f} MB/s"
-                      f"  ({time.perf_counter() - started:.1f} s wall)", flush=True)
-                best[name] = max(best.get(name, 0.0), mb_s)
+                before = meter.read()
+                mb_s, pages = run()
+                used = meter.used(before, meter.read())
+                close(pages)
+                this_round[name] = mb_s
+                shown = ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in used.items())
+                print(f"round {round_no + 1}  {name:<44} {mb_s:6.1f} MB/s"
+                      f"  ({time.perf_counter() - started:.1f} s wall; CPU s: {shown})", flush=True)
+                if mb_s > best.get(name, 0.0):
+                    best[name], cpu[name] = mb_s, used
+            for name in (PAGES_TURN, PAGES_DIRECT, LOOPBACK_TURN):
+                per_round.setdefault(name, []).append(this_round[name] / this_round[LOOPBACK])
         browser.close()
 
     load = os.getloadavg()[0]
-    loop = best["in-page loopback (Chromium, no protocol)"]
-    rows = "\n".join(f"| {name} | {mb_s:.1f} | ×{mb_s / loop:.2f} |" for name, mb_s in best.items())
+    loop = best[LOOPBACK]
+    mb = total / 1e6
+    rows = "\n".join(
+        f"| {name} | {mb_s:.1f} | ×{mb_s / loop:.2f} | {sum(cpu[name].values()) / mb:.2f} |"
+        for name, mb_s in best.items())
+    rounds_text = "\n".join(f"- {name}: " + ", ".join(f"×{r:.2f}" for r in ratios)
+                            for name, ratios in per_round.items())
+    cpu_text = "\n".join(
+        f"| {name} | " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in cpu[name].items())
+        + " |" for name in (LOOPBACK, LOOPBACK_TURN, PAGES_DIRECT, PAGES_TURN))
     write = not args.no_write
     if write:
         write_section("bench_browser", f"""## Browser client (`bench/bench_browser.py`)
@@ -202,24 +306,42 @@ everything runs in a network namespace holding only `lo`
 host over 127.0.0.1, and page ↔ page relays through coturn on 127.0.0.1 (relay-only
 policy). The in-page loopback is two
 RTCPeerConnections in one page without any protocol (64 KiB messages, same
-back-pressure): Chromium's own ceiling, measured in the same run. Load average
+back-pressure): Chromium's own ceiling, measured in the same run, and the
+baseline of issue #14's targets. Beside it, the same loopback relayed through the
+coturn (Chromium and coturn alone), and page -> page without TURN (two pages, our
+protocol, host to host over 127.0.0.1). Load average
 at the end of the run: {load:.1f} on {os.cpu_count()} cores (the figures fall with
-it; compare each row with the loopback row of the same run).
+it; compare each row with the loopback row of the same run). CPU is the
+CPU seconds of every process of the run (pages, Chromium's other processes,
+coturn, the local stack; page loads, the pages' self-tests and the sender's
+SHA-256 before the transfer included; not the CLI, which has exited when it is
+read) per MB, from the best round.
 
-| path | MB/s | vs in-page loopback |
-| --- | ---: | ---: |
+| path | MB/s | vs in-page loopback | CPU s per MB |
+| --- | ---: | ---: | ---: |
 {rows}
+
+Each round's figure over the in-page loopback of the same round:
+
+{rounds_text}
+
+CPU seconds by process in the best round:
+
+| path | CPU seconds |
+| --- | --- |
+{cpu_text}
 """)
-    summary("browser_to_python_mb_s", best["browser -> Python CLI"], None, True)
-    summary("python_to_browser_mb_s", best["Python CLI -> browser (OPFS)"], None, True)
+    summary("browser_to_python_mb_s", best[TO_PYTHON], None, True)
+    summary("python_to_browser_mb_s", best[FROM_PYTHON], None, True)
     summary("browser_in_page_loopback_mb_s", loop, None, True)
-    summary("browser_to_browser_turn_mb_s", best["browser -> browser (TURN relay)"], None, True)
+    summary("browser_to_browser_turn_mb_s", best[PAGES_TURN], None, True)
     # issue #14: each path beside Chromium's own in-page loopback of the same run
-    summary("browser_to_python_vs_loopback", best["browser -> Python CLI"] / loop, 0.9, True)
-    summary("python_to_browser_vs_loopback", best["Python CLI -> browser (OPFS)"] / loop, 0.9,
-            True)
-    summary("browser_to_browser_turn_vs_loopback", best["browser -> browser (TURN relay)"] / loop,
-            0.7, True)
+    summary("browser_to_python_vs_loopback", best[TO_PYTHON] / loop, 0.9, True)
+    summary("python_to_browser_vs_loopback", best[FROM_PYTHON] / loop, 0.9, True)
+    summary("browser_to_browser_turn_vs_loopback", best[PAGES_TURN] / loop, 0.7, True)
+    # the same, round by round (the median of each round's ratio): how reliably
+    summary("browser_to_browser_turn_vs_loopback_median_round",
+            statistics.median(per_round[PAGES_TURN]), 0.7, True)
 
 
 if __name__ == "__main__":

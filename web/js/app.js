@@ -101,8 +101,28 @@ function duration(seconds) {
   return `${Math.floor(seconds / 60)} min ${Math.ceil(seconds % 60)} s left`;
 }
 
+// the progress line repaints at most this often: a transfer reports it on every `have`
+// (several per MiB, on both pages), and repainting each time kept the renderer and the
+// compositor busy beside the transfer (#14); the final figure always shows at once
+const PROGRESS_MS = 100;
+
 function makeReport() {
   const meter = new Meter();
+  let latest = null;
+  let shownAt = -Infinity;
+  let timer = null;
+  const showProgress = () => {
+    clearTimeout(timer);
+    timer = null;
+    shownAt = performance.now();
+    const [done, total] = latest;
+    const m = meter.add(done, total);
+    $("progress").max = total || 1;
+    $("progress").value = total ? done : 1;
+    $("bytes").textContent = `${formatBytes(done)} of ${formatBytes(total)}`;
+    $("rate").textContent = `${(m.rate / 1e6).toFixed(1)} MB/s`;
+    $("eta").textContent = done >= total ? "complete" : duration(m.eta);
+  };
   return {
     state(state, text) {
       document.body.dataset.state = state;
@@ -149,12 +169,10 @@ function makeReport() {
     // a send to several receivers (#15): one line each (fanout.js)
     lane: laneLines($("lanes"), (lanes) => (window.sgraph.lanes = lanes)),
     progress(done, total) {
-      const m = meter.add(done, total);
-      $("progress").max = total || 1;
-      $("progress").value = total ? done : 1;
-      $("bytes").textContent = `${formatBytes(done)} of ${formatBytes(total)}`;
-      $("rate").textContent = `${(m.rate / 1e6).toFixed(1)} MB/s`;
-      $("eta").textContent = done >= total ? "complete" : duration(m.eta);
+      latest = [done, total];
+      const wait = PROGRESS_MS - (performance.now() - shownAt);
+      if (done >= total || wait <= 0) showProgress();
+      else timer ??= setTimeout(showProgress, wait);
     },
   };
 }

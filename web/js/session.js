@@ -18,6 +18,7 @@ import { forgetUpload, rememberUpload, resumeSource } from "./upload-resume.js";
 import { SendWindow } from "./window.js";
 import { TreeSink, parseAnyManifest } from "./tree.js";
 import { iceForAttempt } from "./turn.js";
+import { receiverHasher } from "./hasher.js";
 
 // the receiver acknowledges at least this often, and whenever it has nothing more to read,
 // so a sender at the edge of its flow-control window is never left waiting (§8)
@@ -562,7 +563,7 @@ export class Receiver {
     manifest.safeName = P.safeName(manifest.name);
     this.manifest = manifest;
     this.cipher = await P.RecordCipher.create(this.keys.fileKey, transferId, manifest.layout);
-    this.hasher = manifest.tree ? { update() {}, digestHex: () => "" } : P.fileHasher();
+    this.hasher = manifest.tree ? { update() {}, digestHex: () => "" } : receiverHasher();
     this.report.manifest(manifest);
     if (manifest.tree) {
       // many files (#15): a folder the person picks, else one download per verified file
@@ -583,7 +584,7 @@ export class Receiver {
     const { index, plaintext } = await this.cipher.open(record, expectedIndex);
     if (index < this.next) return false;
     if (index > this.next) throw new P.SendError("protocol", `Record ${index} arrived before record ${this.next}.`);
-    this.hasher.update(plaintext);
+    await this.hasher.update(plaintext);
     await this.sink.write(plaintext);
     this.next++;
     return true;
@@ -665,7 +666,7 @@ export class Receiver {
     const { layout } = this.manifest;
     this.report.progress(layout.size, layout.size);
     this.report.state("verifying", "Verifying the whole file's SHA-256…");
-    const digest = this.manifest.tree ? "" : this.hasher.digestHex(); // a tree: each file checked as it came
+    const digest = this.manifest.tree ? "" : await this.hasher.digestHex(); // a tree: each file checked as it came
     if (!this.manifest.tree && digest !== this.manifest.sha256) {
       throw new P.SendError("verification", "The file's SHA-256 does not match the manifest: nothing was saved.", "hash-mismatch");
     }
