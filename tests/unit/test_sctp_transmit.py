@@ -60,6 +60,13 @@ class _Unguard(ast.NodeTransformer):
             return node.body  # its first line, the guard's reset, is gone already
         return node
 
+    def visit_Try(self, node: ast.Try) -> Any:
+        self.generic_visit(node)
+        handler = node.handlers[0] if len(node.handlers) == 1 else None
+        if handler is not None and [type(n) for n in handler.body] == [ast.Raise]:
+            return node.body  # the guard's handler, its assignment gone already
+        return node
+
     def visit_Assign(self, node: ast.Assign) -> Any:
         if ast.unparse(node.targets[0]) == "self._sgraph_send_retransmit_marked":
             return None

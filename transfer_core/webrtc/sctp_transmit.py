@@ -56,26 +56,31 @@ async def _transmit(self: Any) -> None:
 
     # retransmit
     if self._sgraph_send_retransmit_marked:  # guard
+        # cleared before the walk: a chunk marked while it awaits a send marks again
         self._sgraph_send_retransmit_marked = False  # guard
-        retransmit_earliest = True
-        for chunk in self._sent_queue:
-            if chunk._retransmit:
-                if self._fast_recovery_transmit:
-                    self._fast_recovery_transmit = False
-                elif self._flight_size >= cwnd:
-                    self._sgraph_send_retransmit_marked = True  # guard: some still wait
-                    return
-                self._flight_size_increase(chunk)
+        try:  # guard
+            retransmit_earliest = True
+            for chunk in self._sent_queue:
+                if chunk._retransmit:
+                    if self._fast_recovery_transmit:
+                        self._fast_recovery_transmit = False
+                    elif self._flight_size >= cwnd:
+                        self._sgraph_send_retransmit_marked = True  # guard: some wait
+                        return
+                    self._flight_size_increase(chunk)
 
-                chunk._misses = 0
-                chunk._retransmit = False
-                chunk._sent_count += 1
-                await self._send_chunk(chunk)
-                if retransmit_earliest:
-                    # restart the T3 timer as the earliest outstanding TSN
-                    # is being retransmitted
-                    self._t3_restart()
-            retransmit_earliest = False
+                    chunk._misses = 0
+                    chunk._retransmit = False
+                    chunk._sent_count += 1
+                    await self._send_chunk(chunk)
+                    if retransmit_earliest:
+                        # restart the T3 timer as the earliest outstanding TSN
+                        # is being retransmitted
+                        self._t3_restart()
+                retransmit_earliest = False
+        except BaseException:  # guard: a walk cut short (a send failed) walks again
+            self._sgraph_send_retransmit_marked = True  # guard
+            raise  # guard
 
     while self._outbound_queue and self._flight_size < cwnd:
         chunk = self._outbound_queue.popleft()
