@@ -65,9 +65,17 @@ async def _next_signal(client: SignalClient, from_role: str, deadline: float) ->
             raise SignallingUnavailableError("the relay connection closed during the code exchange")
 
 
-async def _abort(client: SignalClient) -> None:
+ABORT_GRACE_SECONDS = 2.0
+"""How long a side that found the code wrong waits for the other to leave first."""
+
+
+async def _abort(client: SignalClient, other_role: str) -> None:
+    """Tell the other side the code was wrong, then give it a moment to read that before
+    we leave: a relay may run our leaving before our last signal (API Gateway runs each
+    message's Lambda on its own), and the other side would see us leave, not why."""
     with contextlib.suppress(Exception):
         await client.signal(dict(ABORT))
+        await _next_signal(client, other_role, time.monotonic() + ABORT_GRACE_SECONDS)
 
 
 class OfferedCode:
@@ -105,7 +113,7 @@ async def offer_code(server_url: str, show: Callable[[SpokenCode, int], None],
             secret = handshake.verify(await _next_signal(client, "receiver",
                                                          time.monotonic() + 120))
         except WrongCodeError:
-            await _abort(client)
+            await _abort(client, "receiver")
             raise
         except TimeoutError:
             raise PeerLeftExchangeError("the receiver stopped answering") from None
@@ -136,7 +144,7 @@ async def use_code(server_url: str, code: SpokenCode, timeout: float = 120.0) ->
         try:
             confirm = handshake.finish(await _next_signal(client, "sender", deadline))
         except WrongCodeError:
-            await _abort(client)
+            await _abort(client, "sender")
             raise
         await client.signal(confirm)
         # The sender checks our confirmation, joins the transfer's room, then leaves.

@@ -31,6 +31,21 @@ async function nextSignal(queue, fromRole, ms) {
   }
 }
 
+// A side that found the code wrong tells the other, then waits this long at most for it
+// to leave (or answer) first: a relay may run our leaving before our last signal (API
+// Gateway runs each message's Lambda on its own), and the other side would see us leave,
+// not why. transfer_core/signalling/code_exchange.py does the same.
+const ABORT_GRACE_MS = 2_000;
+
+async function abort(relay, queue, otherRole) {
+  relay.send({ action: "signal", payload: ABORT });
+  try {
+    await nextSignal(queue, otherRole, ABORT_GRACE_MS);
+  } catch {
+    // its time is up, or the relay closed: we leave either way
+  }
+}
+
 function requireServer(settings) {
   if (!settings.server) throw new SendError("network", "No signalling server is configured: add ?server=wss://… to the page address.");
 }
@@ -55,7 +70,7 @@ export async function offerCode(settings, show) {
       if (confirm.left) throw new SendError("expired", "The receiver left during the code exchange.");
       await handshake.verify(confirm);
     } catch (e) {
-      if (e.code === "wrong-code") relay.send({ action: "signal", payload: ABORT });
+      if (e.code === "wrong-code") await abort(relay, queue, "receiver");
       throw e;
     }
     unlisten();
@@ -88,7 +103,7 @@ export async function useCode(settings, code) {
     try {
       confirm = await handshake.finish(answer);
     } catch (e) {
-      if (e.code === "wrong-code") relay.send({ action: "signal", payload: ABORT });
+      if (e.code === "wrong-code") await abort(relay, queue, "sender");
       throw e;
     }
     relay.send({ action: "signal", payload: confirm });
