@@ -32,6 +32,7 @@ from .errors import (
 from .exchange import SdpExchange
 from .ice import IceSettings, loopback_gathering
 from .ice_consent import install_patient_consent
+from .ice_direct_first import install_direct_first
 from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
 from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, path_mtu_of, probe_sizes, reads_whole
@@ -440,6 +441,7 @@ class _Setup:
             path_mtu.hold()  # until the channel is open (`finish`)
         install_lean_transmit(self.pc.sctp)  # after the path-MTU adapter: it takes its size
         install_eager_check_end(ice_connection_of(self.pc))
+        install_direct_first(ice_connection_of(self.pc))
         install_patient_consent(ice_connection_of(self.pc))
         self.candidates = asyncio.ensure_future(
             _apply_remote_candidates(self.pc, self.settings, self.exchange)
