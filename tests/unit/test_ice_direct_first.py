@@ -5,13 +5,12 @@ check back while a direct pair may still succeed. The lab's path tests
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
 from types import SimpleNamespace
 from typing import Any
 
 from aioice.ice import CandidatePair, Connection
 
+from tests.unit.pins import changed
 from transfer_core.webrtc import ice_direct_first
 from transfer_core.webrtc.ice_direct_first import install_direct_first, relayed
 
@@ -27,9 +26,8 @@ PINNED_SOURCES = {
 
 
 def test_aioice_sources_are_unchanged() -> None:
-    changed = [n for n, digest in PINNED_SOURCES.items() if hashlib.sha256(
-        inspect.getsource(getattr(Connection, n)).encode()).hexdigest()[:16] != digest]
-    assert not changed, f"aioice changed {changed}: review ice_direct_first.py against them"
+    found = changed(Connection, PINNED_SOURCES)
+    assert not found, f"aioice changed {found}: review ice_direct_first.py against them"
 
 
 def _pair(local: str, remote: str) -> Any:

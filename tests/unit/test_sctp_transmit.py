@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import hashlib
 import inspect
 import textwrap
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import aiortc.rtcsctptransport as sctp_module
 from aiortc.rtcsctptransport import DataChunk, RTCSctpTransport, SackChunk, parse_packet
 
+from tests.unit.pins import changed
 from tests.unit.test_sctp_pmtu import _association
 from transfer_core.webrtc import sctp_transmit
 from transfer_core.webrtc.sctp_pmtu import install_path_mtu
@@ -29,14 +29,9 @@ PINNED_SOURCES = {
 }
 
 
-def _source_hash(name: str) -> str:
-    source = inspect.getsource(getattr(RTCSctpTransport, name))
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
-
-
 def test_aiortc_sources_are_unchanged() -> None:
-    changed = [name for name, digest in PINNED_SOURCES.items() if _source_hash(name) != digest]
-    assert not changed, f"aiortc changed {changed}: review sctp_transmit.py against them"
+    found = changed(RTCSctpTransport, PINNED_SOURCES)
+    assert not found, f"aiortc changed {found}: review sctp_transmit.py against them"
 
 
 def test_only_a_gapped_sack_and_the_timer_mark_chunks() -> None:

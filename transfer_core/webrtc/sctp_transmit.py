@@ -126,8 +126,3 @@ def install_lean_transmit(sctp: RTCSctpTransport | None) -> bool:
     sctp._t3_expired = on_t3_expired  # type: ignore[method-assign]
     setattr(sctp, _MARK, True)
     return True
-
-
-# the copy's free names resolve in the association's copy of aiortc's module globals
-assert {"time", "USERDATA_MAX_LENGTH"} <= set(_transmit.__code__.co_names)
-_ = (time, USERDATA_MAX_LENGTH)  # imported for the names the copy reads, and for mypy
