@@ -36,6 +36,16 @@ def test_the_faults_happened(lossy: dict[str, dict[str, Any]]) -> None:
     assert back["sacks_dropped"] > 10
 
 
+def test_the_sender_s_window_control_ran_and_a_loss_ended_its_slow_start(
+    lossy: dict[str, dict[str, Any]]
+) -> None:
+    """sctp_delay was installed on the sender, measured the path's round trip, and
+    left HyStart++ for aiortc's own loss response once the link dropped a packet."""
+    control = lossy["offerer"]["delay_control"]
+    assert control is not None and control["phase"] == "done"
+    assert 0 < control["base_rtt"] < 1
+
+
 def test_the_receiver_delayed_sacks_and_reported_every_kind_of_fault(
     lossy: dict[str, dict[str, Any]]
 ) -> None:

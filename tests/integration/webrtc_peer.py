@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from transfer_core.webrtc.sctp_ack import AckPolicy, delayed_ack_of
+from transfer_core.webrtc.sctp_delay import delay_control_of
 from transfer_core.webrtc.sctp_pmtu import PROBE_PACKETS, path_mtu_of
 from transfer_core.webrtc.testing import PipeExchange
 
@@ -142,6 +143,9 @@ async def _offerer(scenario: str, conn: Connection) -> dict[str, Any]:
     if link is not None:
         report["link"] = link.counts
     report["path_mtu"] = _path_mtu(pipe)
+    control = delay_control_of(pipe.peer_connection.sctp)
+    report["delay_control"] = None if control is None else {
+        "phase": control.hystart.phase.value, "base_rtt": control.rounds.base}
     return report
 
 

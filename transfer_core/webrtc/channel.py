@@ -35,6 +35,7 @@ from .ice_consent import install_patient_consent
 from .ice_direct_first import install_direct_first
 from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
+from .sctp_delay import install_delay_control
 from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, path_mtu_of, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sctp_transmit import install_lean_transmit
@@ -440,6 +441,7 @@ class _Setup:
         if path_mtu is not None:
             path_mtu.hold()  # until the channel is open (`finish`)
         install_lean_transmit(self.pc.sctp)  # after the path-MTU adapter: it takes its size
+        install_delay_control(self.pc.sctp)  # last of those that wrap the SACK handler
         install_eager_check_end(ice_connection_of(self.pc))
         install_direct_first(ice_connection_of(self.pc))
         install_patient_consent(ice_connection_of(self.pc))
