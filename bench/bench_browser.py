@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
                       f"  ({time.perf_counter() - started:.1f} s wall; CPU s: {shown})", flush=True)
                 if mb_s > best.get(name, 0.0):
                     best[name], cpu[name] = mb_s, used
-            for name in (PAGES_TURN, PAGES_DIRECT, LOOPBACK_TURN):
+            for name in (TO_PYTHON, FROM_PYTHON, PAGES_TURN, PAGES_DIRECT, LOOPBACK_TURN):
                 per_round.setdefault(name, []).append(this_round[name] / this_round[LOOPBACK])
         browser.close()
 
@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         f"| {name} | {mb_s:.1f} | ×{mb_s / loop:.2f} | {sum(cpu[name].values()) / mb:.2f} |"
         for name, mb_s in best.items())
     rounds_text = "\n".join(f"- {name}: " + ", ".join(f"×{r:.2f}" for r in ratios)
+                            + f" (median ×{statistics.median(ratios):.2f})"
                             for name, ratios in per_round.items())
     cpu_text = "\n".join(
         f"| {name} | " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in cpu[name].items())
@@ -340,8 +341,11 @@ CPU seconds by process in the best round:
     summary("python_to_browser_vs_loopback", best[FROM_PYTHON] / loop, 0.9, True)
     summary("browser_to_browser_turn_vs_loopback", best[PAGES_TURN] / loop, 0.7, True)
     # the same, round by round (the median of each round's ratio): how reliably
-    summary("browser_to_browser_turn_vs_loopback_median_round",
-            statistics.median(per_round[PAGES_TURN]), 0.7, True)
+    for metric, name, target in (("browser_to_python", TO_PYTHON, 0.9),
+                                 ("python_to_browser", FROM_PYTHON, 0.9),
+                                 ("browser_to_browser_turn", PAGES_TURN, 0.7)):
+        summary(f"{metric}_vs_loopback_median_round", statistics.median(per_round[name]),
+                target, True)
 
 
 if __name__ == "__main__":
