@@ -10,7 +10,8 @@ chromium driven by playwright:
 - browser -> browser without TURN: the same two pages paired host to host over
   127.0.0.1 (the two-page baseline: what the relay hop itself costs);
 - Chromium's own in-page loopback: two RTCPeerConnections in one page, 64 KiB
-  messages, the same back-pressure (1 MiB high / 256 KiB low), no protocol; the
+  messages, the page's own back-pressure (web/js/peer.js: 256 KiB high / 192 KiB
+  low; a shallow queue is faster for Chromium's SCTP too), no protocol; the
   ceiling of Chromium's SCTP here, and issue #14's baseline;
 - the same in-page loopback relay-only through the coturn (Chromium and coturn
   without our protocol or a second page: the relay's ceiling).
@@ -38,6 +39,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -63,7 +65,19 @@ MiB = 1 << 20
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 FLAGS = [*CHROMIUM_FLAGS, *netns.LOOPBACK_FLAGS]
 
-IN_PAGE_LOOPBACK = """async ([total, config]) => {
+def page_watermarks() -> tuple[int, int]:
+    """The page's send-queue watermarks (web/js/peer.js HIGH_WATER, LOW_WATER): the
+    in-page loopback is measured with the same back-pressure as our page."""
+    source = (ROOT / "web" / "js" / "peer.js").read_text()
+    found = [re.search(rf"export const {name} = (\d+) \* 1024;", source)
+             for name in ("HIGH_WATER", "LOW_WATER")]
+    if not all(found):
+        raise RuntimeError("web/js/peer.js no longer states HIGH_WATER and LOW_WATER in KiB")
+    high, low = (int(m.group(1)) * 1024 for m in found if m)
+    return high, low
+
+
+IN_PAGE_LOOPBACK = """async ([total, config, high, low]) => {
   const a = new RTCPeerConnection(config), b = new RTCPeerConnection(config);
   a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
   b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
@@ -76,11 +90,11 @@ IN_PAGE_LOOPBACK = """async ([total, config]) => {
   await a.setLocalDescription(); await b.setRemoteDescription(a.localDescription);
   await b.setLocalDescription(); await a.setRemoteDescription(b.localDescription);
   await new Promise((r) => (ch.readyState === "open" ? r() : (ch.onopen = r)));
-  ch.bufferedAmountLowThreshold = 256 * 1024;
+  ch.bufferedAmountLowThreshold = low;
   const msg = new Uint8Array(65536);
   t0 = performance.now();
   for (let sent = 0; sent < total; sent += msg.length) {
-    if (ch.bufferedAmount >= 1024 * 1024) await new Promise((r) => (ch.onbufferedamountlow = r));
+    if (ch.bufferedAmount >= high) await new Promise((r) => (ch.onbufferedamountlow = r));
     ch.send(msg);
   }
   const t1 = await got;
@@ -231,7 +245,7 @@ def in_page_loopback(browser: Browser, stack: Any, total: int,
                      config: dict[str, Any] | None = None) -> Run:
     p = page(browser)
     p.goto(stack.web_url)
-    return float(p.evaluate(IN_PAGE_LOOPBACK, [total, config])), [p]
+    return float(p.evaluate(IN_PAGE_LOOPBACK, [total, config, *page_watermarks()])), [p]
 
 
 def main(argv: list[str] | None = None) -> None:
