@@ -8,8 +8,8 @@ Why: aiortc 1.16 grows its window until a packet is lost, doubling it each round
 in slow start. A peer whose receive path holds little pays for every overshoot.
 Chromium is one: its network service reads the page's UDP socket on one IO thread
 with the kernel's default receive buffer, and the renderer's SCTP sits behind that.
-Measured on this machine, CLI to page (docs/benchmarks.md, "CLI to page: the
-sender's window"):
+Measured on this machine, CLI to page (docs/benchmarks.md, "The sender's window:
+HyStart++ and a queue budget"):
 
 - aiortc's first slow start reached a 1.4 MB window at round trips of 100-190 ms
   (the minimum is 1 ms), lost much of a flight at once and spent seconds of a
