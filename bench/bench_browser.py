@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -65,6 +66,7 @@ MiB = 1 << 20
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 FLAGS = [*CHROMIUM_FLAGS, *netns.LOOPBACK_FLAGS]
 
+@functools.cache
 def page_watermarks() -> tuple[int, int]:
     """The page's send-queue watermarks (web/js/peer.js HIGH_WATER, LOW_WATER): the
     in-page loopback is measured with the same back-pressure as our page."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from aioice.ice import CandidatePair, Connection
 
-from tests.unit.pins import changed
+from tests.unit.pins import assert_unchanged
 from transfer_core.webrtc import ice_direct_first
 from transfer_core.webrtc.ice_direct_first import install_direct_first, relayed
 
@@ -26,8 +26,7 @@ PINNED_SOURCES = {
 
 
 def test_aioice_sources_are_unchanged() -> None:
-    found = changed(Connection, PINNED_SOURCES)
-    assert not found, f"aioice changed {found}: review ice_direct_first.py against them"
+    assert_unchanged(Connection, PINNED_SOURCES, "ice_direct_first.py")
 
 
 def _pair(local: str, remote: str) -> Any:

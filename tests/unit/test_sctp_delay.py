@@ -14,7 +14,7 @@ from typing import Any
 
 from aiortc.rtcsctptransport import USERDATA_MAX_LENGTH, RTCSctpTransport, SackChunk
 
-from tests.unit.pins import changed
+from tests.unit.pins import assert_unchanged
 from tests.unit.test_sctp_pmtu import _association
 from transfer_core.webrtc.sctp_delay import (
     CSS_ROUNDS,
@@ -40,8 +40,7 @@ PINNED_SOURCES = {
 
 
 def test_aiortc_sources_are_unchanged() -> None:
-    found = changed(RTCSctpTransport, PINNED_SOURCES)
-    assert not found, f"aiortc changed {found}: review sctp_delay.py against them"
+    assert_unchanged(RTCSctpTransport, PINNED_SOURCES, "sctp_delay.py")
 
 
 def test_aiortc_samples_rtt_through_the_method_the_adapter_shadows() -> None:

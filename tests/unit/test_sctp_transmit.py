@@ -15,7 +15,7 @@ from typing import Any
 import aiortc.rtcsctptransport as sctp_module
 from aiortc.rtcsctptransport import DataChunk, RTCSctpTransport, SackChunk, parse_packet
 
-from tests.unit.pins import changed
+from tests.unit.pins import assert_unchanged
 from tests.unit.test_sctp_pmtu import _association
 from transfer_core.webrtc import sctp_transmit
 from transfer_core.webrtc.sctp_pmtu import install_path_mtu
@@ -30,8 +30,7 @@ PINNED_SOURCES = {
 
 
 def test_aiortc_sources_are_unchanged() -> None:
-    found = changed(RTCSctpTransport, PINNED_SOURCES)
-    assert not found, f"aiortc changed {found}: review sctp_transmit.py against them"
+    assert_unchanged(RTCSctpTransport, PINNED_SOURCES, "sctp_transmit.py")
 
 
 def test_only_a_gapped_sack_and_the_timer_mark_chunks() -> None:

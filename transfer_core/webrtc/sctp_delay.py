@@ -231,7 +231,8 @@ def install_delay_control(sctp: RTCSctpTransport | None,
                           clock: Callable[[], float] = time.monotonic) -> DelayControl | None:
     """Give `sctp`'s sender HyStart++ and the queue budget (idempotent). None when
     nothing was installed: no transport, or another aiortc than the pinned one.
-    Install it after the adapters that also wrap `_receive_sack_chunk`."""
+    Install it after the path-MTU adapter (a packet is its size) and after the
+    adapters that also wrap `_receive_sack_chunk`."""
     if sctp is None:
         return None
     if (existing := delay_control_of(sctp)) is not None:
@@ -244,9 +245,9 @@ def install_delay_control(sctp: RTCSctpTransport | None,
     update_rto = sctp._update_rto
     initial_ssthresh: list[int] = []  # aiortc sets it from the peer's INIT: read at first use
 
-    def packet() -> int:
-        path_mtu = path_mtu_of(sctp)
-        return int(path_mtu.globals["USERDATA_MAX_LENGTH"]) if path_mtu else USERDATA_MAX_LENGTH
+    # the path-MTU adapter (installed before) updates its globals in place as it learns
+    path_mtu = path_mtu_of(sctp)
+    sizes = path_mtu.globals if path_mtu else {"USERDATA_MAX_LENGTH": USERDATA_MAX_LENGTH}
 
     def on_rtt(sample: float) -> None:
         update_rto(sample)
@@ -278,7 +279,8 @@ def install_delay_control(sctp: RTCSctpTransport | None,
                     hystart.phase = Phase.DONE
                 return
         if not slow_start:
-            sctp._cwnd = budget.window(rounds, before, sctp._cwnd, packet(), round_ended)
+            packet = int(sizes["USERDATA_MAX_LENGTH"])
+            sctp._cwnd = budget.window(rounds, before, sctp._cwnd, packet, round_ended)
 
     sctp._receive_sack_chunk = on_sack  # type: ignore[method-assign]
     sctp._update_rto = on_rtt  # type: ignore[method-assign,assignment]
