@@ -103,7 +103,8 @@ async def download_records(
                     continue
                 accepted += 1
         if progress:
-            progress(length)
+            with lock:  # the callback (a progress bar, JSON lines) is not thread-safe
+                progress(length)
 
     jobs = [(obj, r) for obj in stored.records for r in ranges_to_fetch(partial, obj, target_bytes)]
     semaphore = asyncio.Semaphore(max(1, concurrency))

@@ -234,3 +234,37 @@ def test_5xx_and_resets_are_retried_with_backoff():
         client.close()
     finally:
         server.shutdown()
+
+
+async def test_progress_is_reported_one_call_at_a_time(room, tmp_path):
+    """Records are fetched by several threads at once; the progress callback (the CLI's
+    bar and its JSON lines) must still be called by one at a time, or two JSON lines
+    interleave on stdout (seen: two `progress` events on one line)."""
+    import threading
+    import time
+
+    data = os.urandom(6 * MIB)
+    source, _ = await store(room, tmp_path, data)
+    http = HttpClient()
+    stored = await room.issuer("R").download()
+    partial = PartialFile.open(work_dir_for(tmp_path / "out", room.keys.room_id),
+                               room.keys.file_key, await fetch_manifest(stored, http))
+    inside, overlapped, reported = threading.Lock(), [], []
+
+    def progress(length: int) -> None:
+        if not inside.acquire(blocking=False):
+            overlapped.append(length)
+            return
+        try:
+            time.sleep(0.02)  # widen the window another thread would enter in
+            reported.append(length)
+        finally:
+            inside.release()
+
+    try:
+        await download_records(partial, stored, http, concurrency=4,
+                               target_bytes=256 * 1024, progress=progress)
+    finally:
+        partial.close()
+    assert overlapped == []
+    assert len(reported) > 8
