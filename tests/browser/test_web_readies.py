@@ -49,6 +49,10 @@ async def offers_to_three_readies(ws_url: str, code: str) -> tuple[list[str], li
         # the first attempt is never answered: the page waits out its connect timeout
         # (15 s) with the two later readies queued, then must answer the newest alone
         await ready(nonces[1])
+        # the relay handles each message as it arrives, so two sent back to back may reach
+        # the page in either order (signalling.md §3); a real receiver's readies are a
+        # connect timeout apart. A second apart, both still land within the page's 15 s.
+        await asyncio.sleep(1.0)
         await ready(nonces[2])
         answered.append(await asyncio.wait_for(next_offer(), 60))
         return nonces, answered
