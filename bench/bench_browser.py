@@ -190,8 +190,11 @@ def close(pages: list[Page]) -> None:
 
 
 def wait_done(p: Page, timeout: float = 300_000) -> dict[str, Any]:
+    # polled 4 times a second, not on every frame (playwright's default): a poll per
+    # frame made both pages draw 60 frames a second through the transfer, CPU the
+    # in-page loopback (one awaited promise) does not spend
     p.wait_for_function("() => ['done', 'failed'].includes(document.body.dataset.state)",
-                        timeout=timeout)
+                        timeout=timeout, polling=250)
     error = p.evaluate("JSON.stringify(window.sgraph.error ?? null)")
     if error != "null":
         raise RuntimeError(f"the page failed: {error}")
