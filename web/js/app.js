@@ -40,6 +40,7 @@ const ADVICE = {
   expired: ["Nothing is being sent on this link", "The transfer has finished, expired, or the sender closed their page. Ask the sender for a new link."],
   refused: ["Connection refused: possible interception", "A message between you and the other side was altered or replayed on the way, so the page refused to connect. Nothing was sent. Try again, ideally from another network."],
   verification: ["The file did not verify", "Nothing unverified was saved. Ask the sender to send the file again."],
+  disk: ["The file could not be saved in this browser", "Free some disk space and open the link again: what was already saved is kept, and the transfer goes on from there."],
   "too-large": ["This file is too large for this browser", "Use a browser that can save to disk as the file arrives, or the sgraph-send command-line tool."],
   network: ["Connection problem", "Check your connection and try again: reopening the link goes on from what this browser already received."],
   "source-changed": ["The file changed while it was being sent", "Pick the file again and share the new link."],

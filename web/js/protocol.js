@@ -42,7 +42,7 @@ const CODE_LENGTH = 43;
 export class SendError extends Error {
   constructor(kind, message, code = "") {
     super(message);
-    this.kind = kind; // bad-link | expired | refused | verification | too-large | network | source-changed | protocol
+    this.kind = kind; // bad-link | expired | refused | verification | too-large | disk | network | source-changed | protocol
     this.code = code; // finer detail: malformed, foreign, misplaced, tampered, wrong-key, hash-mismatch, ...
   }
 }

@@ -3,9 +3,13 @@
 // The verified chunks go to the origin-private file system (OPFS) in segments of about
 // 4 MiB, one file each, in a folder per room (`sgraph-send-r-<room id>/`), beside a
 // progress record (`progress.json`: the transfer id, the manifest's size, record size
-// and SHA-256, whether it is done, and when it was opened). An OPFS writable commits only on close() (until then it writes to a
-// swap file), so each segment is written and closed whole: after a reload or a crash
-// the folder holds whole segments only. Reopening the same link finds the record; if
+// and SHA-256, whether it is done, and when it was opened). Where the page has
+// synchronous access handles (Chromium, Firefox, Safari 17), the chunk worker
+// (hasher.js) writes each verified chunk at the end of the open segment as it hashes
+// it: a segment cut short by a reload holds whole verified chunks, and one cut inside a
+// chunk is discarded. Elsewhere an OPFS writable commits only on close() (until then it
+// writes to a swap file), so each segment is written and closed whole. Either way the
+// folder holds verified chunks only. Reopening the same link finds the record; if
 // it names the same transfer, the page re-reads the contiguous segments from chunk 0
 // (re-hashing them for the whole-file SHA-256), and its first `have` says what it
 // holds, so the sender sends only the rest. A different transfer (the sender started
@@ -32,6 +36,8 @@ async function readJson(dir, name) {
     return null;
   }
 }
+
+const segmentName = (start) => `seg-${String(start).padStart(10, "0")}`;
 
 /** Write a whole file and commit it (close() is the commit). */
 async function writeWhole(dir, name, data) {
@@ -122,8 +128,18 @@ export class ResumableSink {
     return writeWhole(this.dir, PROGRESS, JSON.stringify({ ...this.progress, held: this.held, updated: Date.now() }));
   }
 
-  /** One verified chunk, the next in order. */
+  /** Write through the chunk worker (hasher.js) that hashes the file, where it can: each
+   *  chunk then crosses to it once, moved, and is hashed and written there. False if it
+   *  cannot (the caller hashes and writes as before). */
+  async hashesWith(worker) {
+    if (!worker?.canStore || !(await worker.canStore())) return false;
+    this.worker = worker;
+    return true;
+  }
+
+  /** One verified chunk, the next in order (moved to the worker when writing through it). */
   async write(bytes) {
+    if (this.worker) return this.writeThrough(bytes);
     this.parts.push(bytes);
     this.bytes += bytes.length;
     this.next++;
@@ -138,6 +154,13 @@ export class ResumableSink {
    * two segments are in memory. A failed commit is thrown by the next flush or `finish`.
    */
   async flush({ wait = true } = {}) {
+    if (this.worker) {
+      this.open = null;
+      const closed = this.worker.closeSegment();
+      if (wait) await closed;
+      else closed.catch(() => {}); // a failure is thrown by the worker's next update
+      return;
+    }
     await this.committing;
     if (this.parts.length) {
       const start = this.segments.length ? this.segments[this.segments.length - 1].end : 0;
@@ -145,11 +168,28 @@ export class ResumableSink {
       const data = new Blob(this.parts);
       this.parts = [];
       this.bytes = 0;
-      this.committing = writeWhole(this.dir, `seg-${String(start).padStart(10, "0")}`, data)
+      this.committing = writeWhole(this.dir, segmentName(start), data)
         .then((handle) => void this.segments.push({ start, end, handle }));
       this.committing.catch(() => {}); // thrown where it is awaited, never unhandled
     }
     if (wait) await this.committing;
+  }
+
+  /** The chunk worker hashes and writes `bytes` at the end of the open segment (a new one
+   *  at 4 MiB); the segment closes while the next chunks arrive. */
+  async writeThrough(bytes) {
+    if (!this.open) {
+      const handle = await this.dir.getFileHandle(segmentName(this.next), { create: true });
+      this.worker.openSegment(handle);
+      this.open = { start: this.next, end: this.next, handle, bytes: 0 };
+      this.segments.push(this.open);
+    }
+    const size = bytes.length;
+    await this.worker.update(bytes, { give: true, store: true });
+    this.next++;
+    this.open.end = this.next;
+    this.open.bytes += size;
+    if (this.open.bytes >= SEGMENT_BYTES) await this.flush({ wait: false });
   }
 
   async finish() {
@@ -163,8 +203,9 @@ export class ResumableSink {
   /** Keep what is verified for the next visit, unless the transfer itself is bad. */
   async abort(error = null) {
     try {
+      if (this.worker) await this.flush(); // its open segment is locked until closed
       if (error?.kind === "verification" || error?.code === "restarted") await clearFolder(this.dir);
-      else await this.flush();
+      else if (!this.worker) await this.flush();
     } catch {
       // nothing more to keep
     }

@@ -571,6 +571,12 @@ export class Receiver {
       this.sink.onSaved = (item) => this.report.entrySaved?.(item);
     } else this.sink = await chooseSink(manifest, this.settings, this.keys.roomId, this.askPicker, transferId);
     this.report.sink(this.sink.kind);
+    // the resumable sink writes through the hasher's worker: each chunk crosses to it once
+    const through = await this.sink.hashesWith?.(this.hasher);
+    this.keep = through ? (bytes) => this.sink.write(bytes) : async (bytes) => {
+      await this.hasher.update(bytes);
+      await this.sink.write(bytes);
+    };
     if (this.sink.held) {
       // chunks verified before a reload (resume.js): the first `have` says so
       await this.sink.replay(this.hasher);
@@ -584,8 +590,7 @@ export class Receiver {
     const { index, plaintext } = await this.cipher.open(record, expectedIndex);
     if (index < this.next) return false;
     if (index > this.next) throw new P.SendError("protocol", `Record ${index} arrived before record ${this.next}.`);
-    await this.hasher.update(plaintext);
-    await this.sink.write(plaintext);
+    await this.keep(plaintext);
     this.next++;
     return true;
   }
