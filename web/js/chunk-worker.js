@@ -10,21 +10,22 @@
 //   { close: true }   flush and close the open segment, if any; answered { closed: true }
 //                     (every message before it is done by then)
 //   "digest"          close the open segment, answer { digest: hex }
-// Out: { ready: { store } } first (whether this browser has synchronous access handles),
+// Out: { ready: { store, engine } } first (whether this browser has synchronous access
+// handles; "wasm" or "js", the SHA-256 in use),
 // { hashed: n } after each bytes message, { error: message } once, after which nothing
 // more is done.
 
-import { sha256 } from "../vendor/noble-hashes/sha2.js";
-import { hex } from "./bytes.js";
+import { fileHasher } from "./protocol.js";
 
 // stored chunks are written a batch at a time: each write is a call into the browser
 // (a round trip to its process where the profile is in memory, as in a private window)
 const WRITE_BYTES = 1024 * 1024;
 
-const hash = sha256.create();
+let hash = null; // protocol.js fileHasher(): WebAssembly where it compiles
 let segment = null; // { access, at, parts: [Uint8Array], bytes }
 let failed = false;
-let queue = Promise.resolve();
+const starting = fileHasher().then((h) => (hash = h));
+let queue = starting;
 
 function writeOut() {
   const { access, parts, bytes } = segment;
@@ -57,7 +58,7 @@ function closeSegment() {
 async function handle(data) {
   if (data === "digest") {
     closeSegment();
-    self.postMessage({ digest: hex(hash.digest()) });
+    self.postMessage({ digest: hash.digestHex() });
   } else if (data.open) {
     closeSegment();
     const access = await data.open.createSyncAccessHandle();
@@ -94,4 +95,7 @@ self.onmessage = ({ data }) => {
     });
 };
 
-self.postMessage({ ready: { store: typeof FileSystemFileHandle !== "undefined" && "createSyncAccessHandle" in FileSystemFileHandle.prototype } });
+starting.then(() => self.postMessage({ ready: {
+  store: typeof FileSystemFileHandle !== "undefined" && "createSyncAccessHandle" in FileSystemFileHandle.prototype,
+  engine: hash.engine,
+} }));

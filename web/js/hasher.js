@@ -32,7 +32,10 @@ class ChunkWorker {
     this.closing = []; // resolvers of closeSegment(), in order
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     this.worker.onmessage = ({ data }) => {
-      if (data.ready) this.markReady(data.ready);
+      if (data.ready) {
+        this.engine = data.ready.engine;
+        this.markReady(data.ready);
+      }
       if (data.hashed !== undefined) this.pending -= data.hashed;
       if (data.closed) this.closing.shift()?.resolve();
       if (data.digest !== undefined) this.digest?.resolve(data.digest);
@@ -112,7 +115,7 @@ class ChunkWorker {
 }
 
 /** A whole-file hasher for the receiver: `await update(bytes)`, `await digestHex()`. */
-export function receiverHasher() {
+export async function receiverHasher() {
   if (typeof Worker === "undefined") return fileHasher();
   try {
     return new ChunkWorker();

@@ -152,7 +152,7 @@ export class Sender {
     const { file } = this;
     // many files (#15): a SHA-256 per file, no whole-stream hash
     if (file.tree) return file.hashEntries((done, total) => this.report.preparing(done, total));
-    const hasher = P.fileHasher();
+    const hasher = await P.fileHasher();
     for (let at = 0; at < file.size || at === 0; at += HASH_SLICE) {
       hasher.update(new Uint8Array(await this.read(at, Math.min(file.size, at + HASH_SLICE))));
       this.report.preparing(Math.min(file.size, at + HASH_SLICE), file.size);
@@ -563,7 +563,7 @@ export class Receiver {
     manifest.safeName = P.safeName(manifest.name);
     this.manifest = manifest;
     this.cipher = await P.RecordCipher.create(this.keys.fileKey, transferId, manifest.layout);
-    this.hasher = manifest.tree ? { update() {}, digestHex: () => "" } : receiverHasher();
+    this.hasher = manifest.tree ? { update() {}, digestHex: () => "" } : await receiverHasher();
     this.report.manifest(manifest);
     if (manifest.tree) {
       // many files (#15): a folder the person picks, else one download per verified file

@@ -192,7 +192,7 @@ export class Selection {
     let done = 0;
     for (const e of this.entries) {
       if (!e.file) continue;
-      const hasher = fileHasher();
+      const hasher = await fileHasher();
       for (let at = 0; at < e.size; at += slice) {
         hasher.update(new Uint8Array(await e.file.slice(at, Math.min(e.size, at + slice)).arrayBuffer()));
         done += Math.min(slice, e.size - at);
@@ -327,7 +327,7 @@ export class TreeSink {
   async startEntry(index) {
     const entry = this.manifest.entries[index];
     this.index = index;
-    this.current = { entry, sink: await this.openFile({ ...entry, index }), hasher: fileHasher(), done: 0 };
+    this.current = { entry, sink: await this.openFile({ ...entry, index }), hasher: await fileHasher(), done: 0 };
   }
 
   /** The next bytes of the stream (verified, in order). */
