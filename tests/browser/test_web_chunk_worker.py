@@ -120,3 +120,45 @@ def test_a_segment_cut_inside_a_chunk_is_not_used(new_tab, stack: Stack) -> None
     assert got["held"] == SEGMENT_CHUNKS
     assert got["heldSegments"] == [[0, SEGMENT_CHUNKS]]
     assert got["keptIsPrefix"] is True
+
+
+FILL_UP = """async ([chunk, record]) => {
+  const { receiverHasher } = await import("./js/hasher.js");
+  const { ResumableSink } = await import("./js/resume.js");
+  const { Layout } = await import("./js/protocol.js");
+  const size = 200 * chunk;
+  const manifest = { media_type: "application/octet-stream", layout: new Layout(size, record), size, record_size: record, sha256: "0".repeat(64) };
+  const hasher = await receiverHasher();
+  const sink = await ResumableSink.open(manifest, "chunk-worker-full", new Uint8Array(16).fill(9));
+  await sink.hashesWith(hasher);
+  const out = { written: 0 };
+  try {
+    for (let i = 0; i < 200; i++) {
+      await sink.write(new Uint8Array(chunk).fill(i));
+      out.written++;
+    }
+    await sink.flush();
+    out.error = null;
+  } catch (e) {
+    out.error = { kind: e.kind, code: e.code, message: e.message };
+  }
+  return out;
+}"""
+
+
+def test_a_full_disk_is_the_disk_error(new_tab, stack: Stack) -> None:
+    """The origin's quota (set through the DevTools protocol: a full disk cannot be
+    made here otherwise) ends the worker's writing: the sink says so as a `disk`
+    error, not a stack trace, and no later chunk is taken as written."""
+    tab = new_tab()
+    open_send_page(tab, stack.info.web_url)
+    cdp = tab.page.context.new_cdp_session(tab.page)
+    origin = stack.info.web_url.rstrip("/")
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": 2 * 1024 * 1024})
+    got = tab.page.evaluate(FILL_UP, [CHUNK, RECORD])
+    assert got["error"] is not None, got
+    assert got["error"]["kind"] == "disk" and got["error"]["code"] == "write", got
+    assert "could not be written to this browser's storage" in got["error"]["message"]
+    # the worker runs at most 8 MiB behind (128 chunks): past a 2 MiB quota the
+    # failure reaches the writer while it is still writing, not only at the end
+    assert got["written"] < 200, got
