@@ -5,10 +5,10 @@
 // about 30 ms per MiB on a slow machine: done on the main thread, beside verifying,
 // writing and acknowledging every record, it made the receiving page the slow end of
 // a page-to-page transfer (#14). In a worker it runs beside that work, on another core
-// where there is one. Writing there too (a synchronous access handle, the file written
-// in place by the renderer) spares the browser process a blob and a swap file per
-// segment: page to page through TURN, that was a fifth of the CPU our pages add beside
-// Chromium's own (docs/benchmarks.md, #14).
+// where there is one. Writing there too (a synchronous access handle, 1 MiB at a time)
+// spares the browser process a blob and a swap file per segment, and the main thread a
+// copy of each chunk: page to page through TURN, a quarter of the CPU our pages added
+// beside Chromium's own (docs/benchmarks.md, #14).
 //
 // `update` hands the bytes to the worker, moved when the caller gives them up (`give`)
 // and copied otherwise, and waits only while more than HASH_AHEAD_BYTES are not yet
