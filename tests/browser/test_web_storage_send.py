@@ -139,11 +139,15 @@ def test_page_stores_the_rest_when_the_receiver_does_not_come_back(
     # the Ctrl-C below lands mid-transfer however fast the machine is
     cmd = [*CLI, "receive", code, "-o", str(out), "--server", stack.info.ws_url, "--json", *FAST,
            "--limit-rate", "4M"]
-    receiver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    events = tmp_path / "receiver-events.jsonl"  # what the CLI did, for a failure's message
+    with events.open("w") as sink:
+        receiver = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.PIPE)
+    shown = None
     try:
         tab.page.wait_for_function(
             "() => { const p = document.getElementById('progress');"
             " return p.value > 1048576 && p.value < p.max; }", timeout=30_000, polling=20)
+        shown = tab.page.evaluate("() => [document.getElementById('progress').value, document.body.dataset.state]")
     finally:
         # Ctrl-C: the CLI saves what it holds. (A SIGKILL can lose the last records it
         # acknowledged before saving them: they are then neither there nor stored.)
@@ -151,7 +155,11 @@ def test_page_stores_the_rest_when_the_receiver_does_not_come_back(
         receiver.wait(timeout=15)
     # stopped by the Ctrl-C, not done: a cancel lost in Python 3.11's wait_for once let it
     # run on to the end (transfer_core/timeouts.py)
-    assert receiver.returncode == 130, receiver.stderr.read()[-2000:] if receiver.stderr else ""
+    assert receiver.returncode == 130, (
+        f"SIGINT sent with the page at {shown}; this process's SIGINT handler "
+        f"{signal.getsignal(signal.SIGINT)}; the CLI's last events "
+        f"{events.read_text().splitlines()[-4:]}; stderr "
+        f"{receiver.stderr.read()[-1500:] if receiver.stderr else ''}")
     # the break, the grace, then 20 MiB into moto: 30 s ran out once in a loaded full run
     assert tab.wait_state("stored", "failed", timeout=90_000) == "stored", tab.sgraph("error")
     summary = tab.sgraph("summary")
