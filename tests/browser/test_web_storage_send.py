@@ -140,8 +140,16 @@ def test_page_stores_the_rest_when_the_receiver_does_not_come_back(
     cmd = [*CLI, "receive", code, "-o", str(out), "--server", stack.info.ws_url, "--json", *FAST,
            "--limit-rate", "4M"]
     events = tmp_path / "receiver-events.jsonl"  # what the CLI did, for a failure's message
-    with events.open("w") as sink:
-        receiver = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.PIPE)
+    # A Ctrl-C from a terminal reaches a CLI whose SIGINT is at its default. Something
+    # earlier in a full run leaves this worker's SIGINT ignored (SIG_IGN, seen in the
+    # failure message below), a child inherits that, and the CLI then ran on to the end:
+    # the child starts from a handler, which exec turns into the default.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with events.open("w") as sink:
+            receiver = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     shown = None
     try:
         tab.page.wait_for_function(
