@@ -15,6 +15,7 @@
 // { hashed: n } after each bytes message, { error: message } once, after which nothing
 // more is done.
 
+import { concat } from "./bytes.js";
 import { fileHasher } from "./protocol.js";
 
 // stored chunks are written a batch at a time: each write is a call into the browser
@@ -30,15 +31,7 @@ let queue = starting;
 function writeOut() {
   const { access, parts, bytes } = segment;
   if (!bytes) return;
-  let batch = parts[0];
-  if (parts.length > 1) {
-    batch = new Uint8Array(bytes);
-    let at = 0;
-    for (const part of parts) {
-      batch.set(part, at);
-      at += part.byteLength;
-    }
-  }
+  const batch = parts.length === 1 ? parts[0] : concat(...parts);
   segment.parts = [];
   segment.bytes = 0;
   const written = access.write(batch, { at: segment.at });

@@ -32,10 +32,7 @@ class ChunkWorker {
     this.closing = []; // resolvers of closeSegment(), in order
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     this.worker.onmessage = ({ data }) => {
-      if (data.ready) {
-        this.engine = data.ready.engine;
-        this.markReady(data.ready);
-      }
+      if (data.ready) this.markReady(data.ready);
       if (data.hashed !== undefined) this.pending -= data.hashed;
       if (data.closed) this.closing.shift()?.resolve();
       if (data.digest !== undefined) this.digest?.resolve(data.digest);

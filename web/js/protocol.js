@@ -2,7 +2,8 @@
 // records, manifest, range encoding, signed signalling envelopes.
 // Every keyed primitive is Web Crypto (HKDF-SHA256, HMAC-SHA256, AES-256-GCM). The
 // whole-file SHA-256 is incremental (files larger than memory) and Web Crypto has no
-// incremental digest, so it uses the audited @noble/hashes, vendored unmodified.
+// incremental digest, so it uses hash-wasm's WebAssembly SHA-256, or the audited
+// @noble/hashes where WebAssembly cannot compile, both vendored unmodified.
 
 import { sha256 as nobleSha256 } from "../vendor/noble-hashes/sha2.js";
 import "../vendor/hash-wasm/sha256.umd.min.js"; // defines globalThis.hashwasm

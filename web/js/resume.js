@@ -202,10 +202,11 @@ export class ResumableSink {
 
   /** Keep what is verified for the next visit, unless the transfer itself is bad. */
   async abort(error = null) {
+    const bad = error?.kind === "verification" || error?.code === "restarted";
     try {
-      if (this.worker) await this.flush(); // its open segment is locked until closed
-      if (error?.kind === "verification" || error?.code === "restarted") await clearFolder(this.dir);
-      else if (!this.worker) await this.flush();
+      // the worker's open segment is locked until closed, even for clearing
+      if (this.worker || !bad) await this.flush();
+      if (bad) await clearFolder(this.dir);
     } catch {
       // nothing more to keep
     }
