@@ -65,9 +65,17 @@ WRITE_THROUGH = """async ([mode, chunk, record]) => {
     try { out.leftBytes = await sizeOf(); break; } catch { await new Promise((r) => setTimeout(r, 50)); }
   }
   if (mode === "torn") {
-    const w = await (await dir.getFileHandle(second)).createWritable({ keepExistingData: true });
-    await w.truncate(out.leftBytes - chunk / 2);
-    await w.close();
+    for (let tries = 0; ; tries++) { // the lock again: reading may be allowed before writing
+      try {
+        const w = await (await dir.getFileHandle(second)).createWritable({ keepExistingData: true });
+        await w.truncate(out.leftBytes - chunk / 2);
+        await w.close();
+        break;
+      } catch (e) {
+        if (tries >= 100) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
   }
   const again = await ResumableSink.open(manifest, room, transferId);
   out.held = again.held;
