@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -88,7 +89,8 @@ def test_protocol_vectors_pass_inside_the_page(new_tab, stack: Stack) -> None:
     assert len(results) >= 25
     assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
     names = {r["name"] for r in results}
-    assert {"room id", "small: manifest record", "large: records", "signal envelope MAC"} <= names
+    assert {"room id", "small: manifest record", "large: records", "signal envelope MAC",
+            "max packet: reading", "max packet: writing"} <= names
     assert "25/" in tab.page.inner_text("#selftest") or "passed" in tab.page.inner_text("#selftest")
     tab.shot("send-1-idle")
 
@@ -156,10 +158,19 @@ def test_cli_sends_to_browser(new_tab, stack: Stack, tmp_path: Path) -> None:
     code, events, err = finish(sender)
     assert code == 0, err[-3000:]
     assert events[-1]["path"] == "p2p"
-    # Chromium's SDP does not say it reads packets over 1,500 bytes (protocol 2.4): the
-    # CLI probes it with 1,400 bytes at most, which dcsctp answers (sctp_pmtu.py)
-    assert events[-1]["packet_size"] == max(probe_sizes(None)), events[-1]
+    # the page's SDP says it reads 2,048-byte packets (protocol 2.5): the CLI probes that
+    # size besides 1,400, Chromium answers it over loopback, and the CLI sends at it
+    page_reads = page_constant("READS_WHOLE")
+    assert probe_sizes(page_reads) == (2_048, 1_400)
+    assert events[-1]["packet_size"] == page_reads, events[-1]
     assert_fragment_stayed(tab, link["code"], stack)
+
+
+def page_constant(name: str) -> int:
+    """A number web/js/peer.js exports (`export const NAME = 123;`)."""
+    found = re.search(rf"^export const {name} = (\d+);", (ROOT / "web" / "js" / "peer.js").read_text(), re.M)
+    assert found, f"web/js/peer.js no longer exports {name} as a number"
+    return int(found.group(1))
 
 
 GATHER = """async () => {

@@ -109,8 +109,16 @@ def test_sizes_for_a_peer_that_said_nothing_fit_any_webrtc_peer() -> None:
     assert probe_sizes(None) == tuple(s for s in PROBE_PACKETS if s <= ANY_PEER_READS)
     assert probe_sizes(None) == (1_400,)
     assert probe_sizes(READS_WHOLE) == PROBE_PACKETS
-    assert probe_sizes(9_000) == (8_800, 1_400)
     assert probe_sizes(READS_WHOLE, ()) == ()
+
+
+def test_a_peer_that_says_a_size_between_the_probes_gets_that_size_probed_too() -> None:
+    # the page says 2,048 (Revision 2.5: what libwebrtc's DTLS reads)
+    assert probe_sizes(2_048) == (2_048, 1_400)
+    assert probe_sizes(9_000) == (9_000, 8_800, 1_400)
+    assert probe_sizes(2_050) == (2_048, 1_400)  # a probe pads to whole 4-byte words
+    assert probe_sizes(1_500) == (1_400,) and probe_sizes(1_200) == (1_400,)
+    assert probe_sizes(2_048, (1_400,)) == (1_400,)  # never above the sizes asked for
 
 
 # --- the SDP attribute (protocol Revision 2.4) -------------------------------------------

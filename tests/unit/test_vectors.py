@@ -131,6 +131,30 @@ def test_record_size_choice_follows_the_formula():
         assert case["record_size"] == max(16384, min(p, m, 262144)), case
 
 
+def test_max_packet_vectors_follow_the_rule():
+    """Revision 2.5: the attribute's first line says 1-6 digits or nothing; a peer adds
+    it once, right after a=max-message-size (else m=application), else leaves the SDP."""
+    reading = COMMITTED["max_packet"]["reading"]
+    for case in reading:
+        found = re.search(r"^a=sgraph-max-packet:(.*?)\r?$", case["sdp"], re.M)
+        value = found.group(1).strip() if found else ""
+        want = int(value) if re.fullmatch(r"[0-9]{1,6}", value) else None
+        assert case["said"] == want, case["case"]
+    assert {c["said"] for c in reading} == {None, 2048, 16384, 1400}
+    for case in COMMITTED["max_packet"]["writing"]:
+        sdp, written = case["sdp"], case["written"]
+        line = f"a=sgraph-max-packet:{case['size']}"
+        if "a=sgraph-max-packet:" in sdp or "m=application" not in sdp:
+            assert written == sdp, case["case"]
+            continue
+        lines = written.splitlines()
+        at = lines.index(line)
+        assert lines[at - 1].startswith("a=max-message-size:" if "a=max-message-size:" in sdp
+                                        else "m=application"), case["case"]
+        newline = "\r\n" if "\r\n" in sdp else "\n"
+        assert written.replace(line + newline, "", 1) == sdp, case["case"]
+
+
 def varint(value: int) -> bytes:
     out = bytearray()
     while True:
@@ -470,7 +494,7 @@ def test_transfer_failure_vectors_follow_from_the_spec():
 def test_every_new_group_has_its_own_top_level_key():
     """New groups never change the original ones (other branches add theirs beside them)."""
     assert {"record_size_choice", "ranges", "progress", "record_size_64k", "empty_file",
-            "stored_layout", "failures"} <= set(COMMITTED)
+            "stored_layout", "failures", "max_packet"} <= set(COMMITTED)
 
 
 def test_write_docs_reproduces_the_committed_files(tmp_path):

@@ -28,6 +28,7 @@ from ..sink import PartialFile
 from ..source import FileSource
 from ..storage.layout import PartPlan, manifest_key, records_key
 from ..webrtc.channel import negotiated_max_message_size, record_size_for
+from ..webrtc.sdp import MAX_PACKET_ATTRIBUTE, max_packet, with_max_packet
 from .keys import derive_keys, key_check, record_key
 from .layout import DEFAULT_RECORD_SIZE, MAX_RECORD_SIZE, MIN_RECORD_SIZE, ChunkLayout
 from .manifest import Manifest, open_manifest
@@ -113,6 +114,7 @@ def compute() -> dict[str, Any]:
             },
         }
         doc["record_size_choice"] = _record_size_choice()
+        doc["max_packet"] = _max_packet()
         doc["ranges"] = _ranges()
         doc["progress"] = _progress()
         doc["record_size_64k"] = _file_group(
@@ -149,6 +151,33 @@ def _record_size_choice() -> list[dict[str, Any]]:
     out.append({"preferred": 65536, "max_message_size": "no peer",
                 "record_size": record_size_for(MAX_RECORD_SIZE, 65536)})
     return out
+
+
+def _max_packet() -> dict[str, Any]:
+    """`a=sgraph-max-packet` (Revision 2.4, the page's from 2.5): what an SDP says, and
+    an SDP once a peer adds the line (the page says 2,048, the CLI 16,384)."""
+    head = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    media = "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n"
+    tail = "a=mid:0\r\na=sctp-port:5000\r\n"
+    size_line = "a=max-message-size:262144\r\n"
+
+    def saying(value: str) -> str:
+        return head + media + size_line + f"a={MAX_PACKET_ATTRIBUTE}:{value}\r\n" + tail
+
+    reading = [("no line", head + media + tail)] + [
+        (f"says {value!r}", saying(value))
+        for value in ("2048", "16384", " 1400 ", "abc", "1234567", "", "-5", "12.5")]
+    writing = [("after max-message-size", head + media + size_line + tail, 2048),
+               ("after m=application", head + media + tail, 2048),
+               ("the CLI's size", head + media + size_line + tail, 16384),
+               ("no data channel section: unchanged", head, 2048),
+               ("said already: unchanged", saying("16384"), 2048),
+               ("LF line ends", (head + media + size_line + tail).replace("\r\n", "\n"), 2048)]
+    return {
+        "reading": [{"case": case, "sdp": sdp, "said": max_packet(sdp)} for case, sdp in reading],
+        "writing": [{"case": case, "sdp": sdp, "size": size, "written": with_max_packet(sdp, size)}
+                    for case, sdp, size in writing],
+    }
 
 
 def _ranges() -> list[dict[str, Any]]:

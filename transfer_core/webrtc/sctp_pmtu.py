@@ -97,7 +97,8 @@ ANY_PEER_READS = 1_500
 with a 1,500-byte buffer (and OpenSSL keeps the rest of a larger record for the next
 read, so a larger probe would leave an unadapted aiortc peer reading stale bytes from
 then on), Chromium with a 2,048-byte one. Larger probes go only to a peer that says in
-its SDP that it reads more (`sdp.MAX_PACKET_ATTRIBUTE`, protocol Revision 2.4)."""
+its SDP that it reads more (`sdp.MAX_PACKET_ATTRIBUTE`, protocol Revision 2.4; our page
+says 2,048 from Revision 2.5)."""
 READS_WHOLE = 16_384
 """The largest SCTP packet this adapter reads whole (DTLS's record limit), which our
 SDP advertises."""
@@ -134,9 +135,15 @@ def probe_sizes(
     remote_reads: int | None, sizes: tuple[int, ...] = PROBE_PACKETS
 ) -> tuple[int, ...]:
     """The sizes worth probing towards a peer that reads packets up to `remote_reads`
-    bytes whole (None: it did not say, so `ANY_PEER_READS`)."""
+    bytes whole (None: it did not say, so `ANY_PEER_READS`), largest first: those of
+    `sizes` it reads, and its own limit where that lies between them (a page says
+    2,048, what libwebrtc's DTLS reads: protocol Revision 2.5)."""
     limit = max(remote_reads or 0, ANY_PEER_READS)
-    return tuple(s for s in sizes if s <= limit)
+    chosen = {s for s in sizes if s <= limit}
+    own = limit - limit % 4  # a probe pads to whole 4-byte words
+    if sizes and ANY_PEER_READS < own < max(sizes):
+        chosen.add(own)
+    return tuple(sorted(chosen, reverse=True))
 
 
 def user_data_length(packet: int) -> int:

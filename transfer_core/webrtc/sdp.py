@@ -66,7 +66,8 @@ def max_message_size(sdp: str) -> int:
 
 
 MAX_PACKET_ATTRIBUTE = "sgraph-max-packet"
-"""`a=sgraph-max-packet:N` (protocol Revision 2.4): this endpoint reads SCTP packets of
+"""`a=sgraph-max-packet:N` (protocol Revision 2.4; the page says 2,048 from 2.5,
+web/js/peer.js `withMaxPacket` the same rule): this endpoint reads SCTP packets of
 up to N bytes whole (sctp_pmtu.py); absent, 1,500 is all a peer may count on."""
 
 
