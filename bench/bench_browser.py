@@ -10,7 +10,7 @@ chromium driven by playwright:
 - browser -> browser without TURN: the same two pages paired host to host over
   127.0.0.1 (the two-page baseline: what the relay hop itself costs);
 - Chromium's own in-page loopback: two RTCPeerConnections in one page, 64 KiB
-  messages, the page's own back-pressure (web/js/peer.js: 256 KiB high / 192 KiB
+  messages, the page's own back-pressure (web/js/peer.js: 64 KiB high / 32 KiB
   low; a shallow queue is faster for Chromium's SCTP too), no protocol; the
   ceiling of Chromium's SCTP here, and issue #14's baseline;
 - the same in-page loopback relay-only through the coturn (Chromium and coturn

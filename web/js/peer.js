@@ -16,10 +16,13 @@ export const LABEL = "sgraph-send";
 // packets its sending renderer cannot hand on to the network service fast enough
 // (getStats: packetsDiscardedOnSend); with 1 MiB queued, its SCTP sent whole windows at
 // once into that path, lost a flight of 180-380 packets and recovered by 400 ms
-// timeouts, a few packets each, for seconds. Page to page through TURN: 5 of 10 rounds
-// stalled so, 1 of 10 with this queue (docs/benchmarks.md, #14).
-export const HIGH_WATER = 256 * 1024;
-export const LOW_WATER = 192 * 1024;
+// timeouts, a few packets each, for seconds. With 256 KiB page to page still lost
+// 200-6,000 packets per 16 MiB and stalled so in about a third of the rounds; with
+// 64 KiB (one record, topped up below 32 KiB) it lost none in 35 of 38 transfers (150-220
+// in the others), page to page ran about 20 % faster, and Chromium's own in-page
+// loopback 40 % faster with the same queue (docs/benchmarks.md, #14).
+export const HIGH_WATER = 64 * 1024;
+export const LOW_WATER = 32 * 1024;
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost"]);
 
 export class ChannelClosed extends Error {}
