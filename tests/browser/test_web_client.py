@@ -124,7 +124,7 @@ def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
                     f" {tab.sgraph('state()')!r}; its log:\n{stderr[-4000:]}")
     assert received.returncode == 0, received.stderr[-3000:]
     summary = json.loads(received.stdout.splitlines()[-1])
-    assert summary["path"] == "p2p" and summary["sha256_verified"]
+    assert summary["path"] == "p2p" and summary["sha256_verified"], summary
     assert (out / source.name).read_bytes() == source.read_bytes()
     assert tab.wait_state("done", "failed") == "done", tab.sgraph("error")
     assert tab.sgraph("summary.path") == "direct"
