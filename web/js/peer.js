@@ -18,7 +18,7 @@ export const LABEL = "sgraph-send";
 // once into that path, lost a flight of 180-380 packets and recovered by 400 ms
 // timeouts, a few packets each, for seconds. With 256 KiB page to page still lost
 // 200-6,000 packets per 16 MiB and stalled so in about a third of the rounds; with
-// 64 KiB (one record, topped up below 32 KiB) it lost none in 35 of 38 transfers (150-220
+// 64 KiB (one record, topped up below 32 KiB) it lost none in 40 of 43 transfers (151-222
 // in the others), page to page ran about 20 % faster, and Chromium's own in-page
 // loopback 40 % faster with the same queue (docs/benchmarks.md, #14).
 export const HIGH_WATER = 64 * 1024;
