@@ -10,14 +10,13 @@ loudly when aioice changes the methods the adapter relies on or replaces.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
 
 import pytest
 from aioice import ice as aioice_ice
 from aioice import stun
 from aioice.ice import Connection, StunProtocol
 
+from tests.unit.pins import source_digest
 from transfer_core.webrtc.ice_consent import install_patient_consent
 
 from .aioice_pair import connected_pair
@@ -37,8 +36,7 @@ _OWNERS = {"Connection": Connection, "StunProtocol": StunProtocol}
 
 def _source_hash(name: str) -> str:
     owner, method = name.split(".")
-    source = inspect.getsource(getattr(_OWNERS[owner], method))
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+    return source_digest(_OWNERS[owner], method)
 
 
 @pytest.mark.parametrize("name", sorted(PINNED_SOURCES))

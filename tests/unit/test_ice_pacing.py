@@ -9,13 +9,12 @@ the hashes. Setup speed is measured in bench/bench_p2p.py, never here.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
 from importlib.metadata import version
 
 import pytest
 from aioice.ice import CandidatePair, Connection
 
+from tests.unit.pins import source_digest
 from transfer_core.webrtc import ice_pacing
 from transfer_core.webrtc.ice_pacing import PINNED_AIOICE, install_eager_check_end
 
@@ -35,8 +34,7 @@ PINNED_SOURCES = {
 
 
 def _source_hash(name: str) -> str:
-    source = inspect.getsource(getattr(Connection, name))
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+    return source_digest(Connection, name)
 
 
 def test_aioice_is_the_pinned_release() -> None:

@@ -15,7 +15,6 @@ and on the shape of the methods below; re-read them before updating the hashes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
 import logging
 
@@ -30,6 +29,7 @@ from aiortc.rtcsctptransport import (
     serialize_packet,
 )
 
+from tests.unit.pins import source_digest
 from transfer_core.webrtc import sctp_ack
 from transfer_core.webrtc.sctp_ack import (
     PINNED_AIORTC,
@@ -66,8 +66,7 @@ PINNED_SOURCES = {
 
 
 def _source_hash(name: str) -> str:
-    source = inspect.getsource(getattr(RTCSctpTransport, name))
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+    return source_digest(RTCSctpTransport, name)
 
 
 def test_aiortc_is_the_pinned_release() -> None:

@@ -4,8 +4,6 @@ order; it only skips the walks that cannot deliver anything."""
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import random
 
 from aiortc.rtcsctptransport import (
@@ -19,6 +17,7 @@ from aiortc.rtcsctptransport import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.pins import source_digest
 from transfer_core.webrtc.sctp_reassembly import (
     TailAwareInboundStream,
     install_tail_aware_reassembly,
@@ -32,14 +31,10 @@ PINNED_SOURCES = {
 }
 
 
-def _source_hash(dotted: str) -> str:
-    owner, name = dotted.split(".")
-    cls = {"InboundStream": InboundStream, "RTCSctpTransport": RTCSctpTransport}[owner]
-    return hashlib.sha256(inspect.getsource(getattr(cls, name)).encode()).hexdigest()[:16]
-
-
 def test_aiortc_reassembly_is_unchanged() -> None:
-    changed = [name for name, digest in PINNED_SOURCES.items() if _source_hash(name) != digest]
+    owners = {"InboundStream": InboundStream, "RTCSctpTransport": RTCSctpTransport}
+    changed = [name for name, digest in PINNED_SOURCES.items()
+               if source_digest(owners[name.split(".")[0]], name.split(".")[1]) != digest]
     assert not changed, f"aiortc changed {changed}: review sctp_reassembly.py against them"
 
 
