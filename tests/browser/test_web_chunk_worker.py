@@ -28,16 +28,20 @@ WRITE_THROUGH = """async ([mode, chunk, record]) => {
   const { hex } = await import("./js/bytes.js");
   const count = 90, size = count * chunk - 1000;
   const data = new Uint8Array(size);
-  for (let at = 0; at < size; at += 65536) crypto.getRandomValues(data.subarray(at, Math.min(size, at + 65536)));
+  for (let at = 0; at < size; at += 65536) {
+    crypto.getRandomValues(data.subarray(at, Math.min(size, at + 65536)));
+  }
   const sha256 = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
-  const manifest = { media_type: "application/octet-stream", layout: new Layout(size, record), size, record_size: record, sha256 };
+  const manifest = { media_type: "application/octet-stream", layout: new Layout(size, record),
+                     size, record_size: record, sha256 };
   const transferId = new Uint8Array(16).fill(7);
   const room = "chunk-worker-" + mode;
   const hasher = await receiverHasher();
   const sink = await ResumableSink.open(manifest, room, transferId);
   // "plain": as in a browser without synchronous access handles (the page hashes and
   // the sink commits whole segments itself)
-  const out = { through: mode === "plain" ? false : await sink.hashesWith(hasher), moved: 0, engine: (await hasher.ready).engine };
+  const out = { through: mode === "plain" ? false : await sink.hashesWith(hasher), moved: 0,
+                engine: (await hasher.ready).engine };
   for (let i = 0; i < count; i++) {
     const piece = data.slice(i * chunk, Math.min(size, (i + 1) * chunk));
     if (!out.through) await hasher.update(piece);
@@ -57,17 +61,20 @@ WRITE_THROUGH = """async ([mode, chunk, record]) => {
   // flushed or written out of the batch it holds
   while (hasher.pending) await new Promise((r) => setTimeout(r, 10));
   hasher.worker.terminate();
-  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("sgraph-send-r-" + room);
+  const dir = await (await navigator.storage.getDirectory())
+    .getDirectoryHandle("sgraph-send-r-" + room);
   const second = "seg-" + String(${segment}).padStart(10, "0");
   const sizeOf = async () => (await (await dir.getFileHandle(second)).getFile()).size;
   // the dead worker's lock on its open segment goes with it, not at once
   for (let tries = 0; tries < 100; tries++) {
-    try { out.leftBytes = await sizeOf(); break; } catch { await new Promise((r) => setTimeout(r, 50)); }
+    try { out.leftBytes = await sizeOf(); break; }
+    catch { await new Promise((r) => setTimeout(r, 50)); }
   }
   if (mode === "torn") {
     for (let tries = 0; ; tries++) { // the lock again: reading may be allowed before writing
       try {
-        const w = await (await dir.getFileHandle(second)).createWritable({ keepExistingData: true });
+        const handle = await dir.getFileHandle(second);
+        const w = await handle.createWritable({ keepExistingData: true });
         await w.truncate(out.leftBytes - chunk / 2);
         await w.close();
         break;
@@ -135,7 +142,8 @@ FILL_UP = """async ([chunk, record]) => {
   const { ResumableSink } = await import("./js/resume.js");
   const { Layout } = await import("./js/protocol.js");
   const size = 200 * chunk;
-  const manifest = { media_type: "application/octet-stream", layout: new Layout(size, record), size, record_size: record, sha256: "0".repeat(64) };
+  const manifest = { media_type: "application/octet-stream", layout: new Layout(size, record),
+                     size, record_size: record, sha256: "0".repeat(64) };
   const hasher = await receiverHasher();
   const sink = await ResumableSink.open(manifest, "chunk-worker-full", new Uint8Array(16).fill(9));
   await sink.hashesWith(hasher);

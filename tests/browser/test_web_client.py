@@ -168,7 +168,8 @@ def test_cli_sends_to_browser(new_tab, stack: Stack, tmp_path: Path) -> None:
 
 def page_constant(name: str) -> int:
     """A number web/js/peer.js exports (`export const NAME = 123;`)."""
-    found = re.search(rf"^export const {name} = (\d+);", (ROOT / "web" / "js" / "peer.js").read_text(), re.M)
+    source = (ROOT / "web" / "js" / "peer.js").read_text()
+    found = re.search(rf"^export const {name} = (\d+);", source, re.M)
     assert found, f"web/js/peer.js no longer exports {name} as a number"
     return int(found.group(1))
 

@@ -155,7 +155,8 @@ def test_page_stores_the_rest_when_the_receiver_does_not_come_back(
         tab.page.wait_for_function(
             "() => { const p = document.getElementById('progress');"
             " return p.value > 1048576 && p.value < p.max; }", timeout=30_000, polling=20)
-        shown = tab.page.evaluate("() => [document.getElementById('progress').value, document.body.dataset.state]")
+        shown = tab.page.evaluate(
+            "() => [document.getElementById('progress').value, document.body.dataset.state]")
     finally:
         # Ctrl-C: the CLI saves what it holds. (A SIGKILL can lose the last records it
         # acknowledged before saving them: they are then neither there nor stored.)
