@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import functools
 import hashlib
 import hmac
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -60,23 +58,16 @@ from bench._report import summary, write_section  # noqa: E402
 from devstack.process import DevStackProcess  # noqa: E402
 from devstack.turn import Coturn  # noqa: E402
 from tests.browser import netns  # noqa: E402
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, peer_constant  # noqa: E402
 
 MiB = 1 << 20
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 FLAGS = [*CHROMIUM_FLAGS, *netns.LOOPBACK_FLAGS]
 
-@functools.cache
 def page_watermarks() -> tuple[int, int]:
     """The page's send-queue watermarks (web/js/peer.js HIGH_WATER, LOW_WATER): the
     in-page loopback is measured with the same back-pressure as our page."""
-    source = (ROOT / "web" / "js" / "peer.js").read_text()
-    found = [re.search(rf"export const {name} = (\d+) \* 1024;", source)
-             for name in ("HIGH_WATER", "LOW_WATER")]
-    if not all(found):
-        raise RuntimeError("web/js/peer.js no longer states HIGH_WATER and LOW_WATER in KiB")
-    high, low = (int(m.group(1)) * 1024 for m in found if m)
-    return high, low
+    return peer_constant("HIGH_WATER"), peer_constant("LOW_WATER")
 
 
 IN_PAGE_LOOPBACK = """async ([total, config, high, low]) => {

@@ -5,6 +5,7 @@ the tests (never skips them)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,16 @@ from . import netns
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+
+
+def peer_constant(name: str) -> int:
+    """A number web/js/peer.js exports, `export const NAME = 123;` or `= 64 * 1024;`
+    (tests and bench/bench_browser.py read the page's settings from its source)."""
+    source = (ROOT / "web" / "js" / "peer.js").read_text()
+    found = re.search(rf"^export const {name} = (\d+)( \* 1024)?;", source, re.M)
+    if not found:
+        raise RuntimeError(f"web/js/peer.js no longer exports {name} as a number")
+    return int(found.group(1)) * (1024 if found.group(2) else 1)
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

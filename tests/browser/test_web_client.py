@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from transfer_core.protocol.keys import derive_keys
 from transfer_core.protocol.secret import TransferSecret
 from transfer_core.webrtc.sctp_pmtu import probe_sizes
 
-from .conftest import ROOT, Stack, Tab
+from .conftest import ROOT, Stack, Tab, peer_constant
 from .storage_sender import store_transfer
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -90,7 +89,7 @@ def test_protocol_vectors_pass_inside_the_page(new_tab, stack: Stack) -> None:
     assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
     names = {r["name"] for r in results}
     assert {"room id", "small: manifest record", "large: records", "signal envelope MAC",
-            "max packet: reading", "max packet: writing"} <= names
+            "max packet: writing"} <= names
     assert "25/" in tab.page.inner_text("#selftest") or "passed" in tab.page.inner_text("#selftest")
     tab.shot("send-1-idle")
 
@@ -160,18 +159,10 @@ def test_cli_sends_to_browser(new_tab, stack: Stack, tmp_path: Path) -> None:
     assert events[-1]["path"] == "p2p"
     # the page's SDP says it reads 2,048-byte packets (protocol 2.5): the CLI probes that
     # size besides 1,400, Chromium answers it over loopback, and the CLI sends at it
-    page_reads = page_constant("READS_WHOLE")
+    page_reads = peer_constant("READS_WHOLE")
     assert probe_sizes(page_reads) == (2_048, 1_400)
     assert events[-1]["packet_size"] == page_reads, events[-1]
     assert_fragment_stayed(tab, link["code"], stack)
-
-
-def page_constant(name: str) -> int:
-    """A number web/js/peer.js exports (`export const NAME = 123;`)."""
-    source = (ROOT / "web" / "js" / "peer.js").read_text()
-    found = re.search(rf"^export const {name} = (\d+);", source, re.M)
-    assert found, f"web/js/peer.js no longer exports {name} as a number"
-    return int(found.group(1))
 
 
 GATHER = """async () => {

@@ -73,13 +73,6 @@ export function filterSdp(sdp, localOnly) {
 export const READS_WHOLE = 2048;
 export const MAX_PACKET_ATTRIBUTE = "sgraph-max-packet";
 
-/** The `a=sgraph-max-packet` an SDP says; null when absent or malformed (not 1-6 digits). */
-export function maxPacket(sdp) {
-  const m = new RegExp(`^a=${MAX_PACKET_ATTRIBUTE}:(.*)$`, "m").exec(sdp);
-  const value = m ? m[1].trim() : "";
-  return /^\d{1,6}$/.test(value) ? Number(value) : null;
-}
-
 /** `sdp` saying `a=sgraph-max-packet:size` in its data channel's section (after
  * `a=max-message-size`, or after `m=application`); unchanged if said already or if it
  * has neither line. transfer_core/webrtc/sdp.py `with_max_packet` is the same rule. */
