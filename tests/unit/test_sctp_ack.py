@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from typing import Any
 
 import aiortc
 import pytest
@@ -45,8 +46,8 @@ WEBRTC_BINARY = 53
 
 def sack_every(every: int = 2, max_delay: float = 0.5, **rules: float) -> AckPolicy:
     """A policy that delays by `every` alone unless `rules` turn the quick-ack rules on
-    (`after_loss`, `idle_ack`), so each test sees one rule at a time."""
-    fields = {"after_loss": 0, "idle_ack": False, **rules}
+    (`after_loss`, `idle_ack`, `every_small`), so each test sees one rule at a time."""
+    fields = {"after_loss": 0, "idle_ack": False, "every_small": every, **rules}
     return AckPolicy(every=every, max_delay=max_delay, **fields)  # type: ignore[arg-type]
 
 # --- the pin ---------------------------------------------------------------------------
@@ -285,14 +286,15 @@ async def test_a_duplicate_also_counts_as_a_loss() -> None:
 
 
 class Waiting:
-    """Stands in for `DelayedAck.waiting` (whether another datagram waits in the socket:
-    the recording DTLS stand-in has none); the test says what the socket holds."""
+    """Stands in for `DelayedAck.waiting` (the size of the next datagram waiting in the
+    socket, 0 if none: the recording DTLS stand-in has none); the test says what the
+    socket holds. True stands for "one waits", whatever its size."""
 
-    def __init__(self, *answers: bool | None) -> None:
+    def __init__(self, *answers: int | None) -> None:
         self.answers = list(answers)
         self.asked = 0
 
-    def __call__(self) -> bool | None:
+    def __call__(self) -> int | None:
         self.asked += 1
         return self.answers.pop(0)
 
@@ -326,6 +328,55 @@ async def test_a_receiver_seen_behind_is_not_asked_again_at_once() -> None:
                                 FIRST_TSN + 8]
 
 
+CHROMIUM_DATAGRAM = 1_224  # dcsctp's ~1,191-byte packet in a DTLS record
+LOOPBACK_DATAGRAM = 16_037  # sctp_pmtu's 16,000-byte packets between two CLIs
+
+
+async def test_behind_on_small_datagrams_every_third_packet_is_acknowledged() -> None:
+    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, behind_recheck=0))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    await receive(sctp, FIRST_TSN)  # the first: at once, nothing asked
+    ack.waiting = Waiting(*[CHROMIUM_DATAGRAM] * 6)
+    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 7))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 3, FIRST_TSN + 6]
+
+
+async def test_behind_on_large_datagrams_every_second_packet_is_acknowledged() -> None:
+    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, behind_recheck=0))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    await receive(sctp, FIRST_TSN)
+    ack.waiting = Waiting(*[LOOPBACK_DATAGRAM] * 3)
+    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 7))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
+
+
+async def test_small_datagrams_change_nothing_once_the_receiver_caught_up() -> None:
+    # behind on small datagrams (every third), then nothing waits: acknowledged at once,
+    # and the next time it is behind on large ones it is every second packet again
+    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, behind_recheck=0))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    await receive(sctp, FIRST_TSN)
+    ack.waiting = Waiting(CHROMIUM_DATAGRAM, CHROMIUM_DATAGRAM, 0, LOOPBACK_DATAGRAM)
+    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 6))
+    # +1, +2 held (small, behind); +3 is the third: due; +4 nothing waits: at once;
+    # +5 behind on a large datagram: held (every second counts from +4)
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 3, FIRST_TSN + 4]
+    assert ack.sacks_idle == 1
+
+
+async def test_every_small_is_never_fewer_than_every() -> None:
+    sctp, dtls = established(sack_every(4, idle_ack=True, every_small=2, behind_recheck=0))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    await receive(sctp, FIRST_TSN)
+    ack.waiting = Waiting(*[CHROMIUM_DATAGRAM] * 4)
+    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 5))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 4]
+
+
 async def test_with_idle_ack_off_the_socket_is_not_asked() -> None:
     sctp, dtls = established(sack_every(2, idle_ack=False))
     ack = delayed_ack_of(sctp)
@@ -341,22 +392,63 @@ async def test_datagram_waiting_cannot_tell_without_an_ice_connection() -> None:
     assert sctp_ack.datagram_waiting(sctp) is None
 
 
+async def test_datagram_waiting_reads_the_size_of_the_next_datagram() -> None:
+    # aioice's real Connection and StunProtocol on a real UDP socket, paused so the
+    # datagrams stay in the kernel's buffer; only aiortc's two transports above the
+    # ICE connection are stand-ins (the probe reads nothing else of them)
+    from types import SimpleNamespace
+
+    from aioice.candidate import Candidate
+    from aioice.ice import CandidatePair, Connection, StunProtocol
+
+    loop = asyncio.get_running_loop()
+    connection = Connection(ice_controlling=True)
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: StunProtocol(connection), local_addr=("127.0.0.1", 0))
+    peer, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                  remote_addr=transport.get_extra_info("sockname"))
+    try:
+        sctp: Any = SimpleNamespace(transport=SimpleNamespace(
+            transport=SimpleNamespace(_connection=connection)))
+        assert sctp_ack.datagram_waiting(sctp) is None  # no nominated pair yet
+        remote = Candidate(foundation="1", component=1, transport="udp", priority=1,
+                           host="127.0.0.1", port=9, type="host")
+        connection._nominated[1] = CandidatePair(protocol, remote)
+        transport.pause_reading()
+        assert sctp_ack.datagram_waiting(sctp) == 0
+        peer.sendto(b"d" * 1_224)
+        peer.sendto(b"d" * 16_037)
+        for _ in range(100):  # loopback delivers at once; allow the kernel a moment
+            if sctp_ack.datagram_waiting(sctp):
+                break
+            await asyncio.sleep(0.01)
+        assert sctp_ack.datagram_waiting(sctp) == 1_224  # the first, not the sum
+        connection._queue.put_nowait((b"q" * 700, 1))  # aioice's own queue comes first
+        assert sctp_ack.datagram_waiting(sctp) == 700
+    finally:
+        peer.close()
+        transport.close()
+
+
 def test_the_default_policy_turns_both_rules_on() -> None:
     policy = sctp_ack.DEFAULT_ACK_POLICY
     assert policy.every == 2 and policy.max_delay == 0.2
     assert policy.after_loss > 0 and policy.idle_ack
+    assert policy.every_small == 3 and policy.small_datagram == 1500
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
     ("2:0.2:0:0", AckPolicy(every=2, max_delay=0.2, after_loss=0, idle_ack=False)),
     ("1:0.2", AckPolicy(every=1, max_delay=0.2)),
     ("2:0.1:16", AckPolicy(every=2, max_delay=0.1, after_loss=16)),
+    ("2:0.2:64:1:2", AckPolicy(every=2, max_delay=0.2, after_loss=64, every_small=2)),
 ])
 def test_policy_from_a_spec(spec: str, expected: AckPolicy) -> None:
     assert AckPolicy.parse(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["2", "2:0.2:1:1:3", "x:0.2", "2:0.9", "2:0.2:1:2"])
+@pytest.mark.parametrize("spec", ["2", "2:0.2:1:1:3:4", "2:0.2:1:1:0", "x:0.2", "2:0.9",
+                                  "2:0.2:1:2"])
 def test_a_bad_spec_is_refused(spec: str) -> None:
     with pytest.raises(ValueError):
         AckPolicy.parse(spec)
@@ -389,7 +481,7 @@ async def test_another_aiortc_release_keeps_aiortc_as_it_is(
 
 @pytest.mark.parametrize("kwargs", [
     {"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}, {"after_loss": -1},
-    {"behind_recheck": -0.1},
+    {"behind_recheck": -0.1}, {"every_small": 0}, {"small_datagram": -1},
 ])
 def test_policy_bounds(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

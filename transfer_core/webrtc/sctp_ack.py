@@ -14,7 +14,8 @@ the SACK at once when
 - a gap is open (`_sack_misordered` not empty), or the last SACK reported one
   (the packet that closes a gap is acknowledged at once), or
 - a duplicate TSN arrived (`_sack_duplicates` not empty), or
-- `every` or more TSNs arrived since the last SACK, or
+- `every` or more TSNs arrived since the last SACK (`every_small` while the
+  receiver is behind on small datagrams: see "Small datagrams"), or
 - the association is not established (shutdown acknowledges everything), or
 - a gap or a duplicate was reported within the last `after_loss` packets (the
   sender is recovering from a loss: see "When every packet is acknowledged"), or
@@ -41,6 +42,24 @@ when the receive queue drains; RFC 9260 §6.2 allows acknowledging more often th
 every second packet. Whether a datagram waits is read with one `FIONREAD` ioctl on
 the selected ICE pair's UDP socket, plus aioice's own queue; where no socket can be
 found (a TURN relay's transport has none), the policy is SACK/2 as before.
+
+Small datagrams (session 11): while the receiver is behind (a datagram waits) and
+that datagram is at most `small_datagram` bytes (1,500: an Ethernet frame, what a LAN
+path and Chromium's SCTP send), it acknowledges every third packet instead of every
+second. A SACK costs the receiver the same per packet whatever the packet's size,
+and at ~1,200-1,400-byte packets it is a large share of a CPU-bound receiver's work
+(a DTLS record and a `sendto`, which on loopback also delivers the datagram). Held
+back only while a datagram already waits, the SACK is late by the time it takes to
+process that one packet (tens of microseconds), not by a round trip. Measured
+(docs/benchmarks.md, "Every third packet"): page -> CLI +6 % MB/s and -8 % CLI CPU,
+CLI -> CLI at 1,400-byte packets +16 % and -14 %; at 4,000-byte packets and larger it
+lost 8-30 % (the window holds fewer packets and the sender's clock, one SACK per
+three packets, gets coarse), so large datagrams keep `every`. Every fourth packet
+against a Chromium sender fell to two thirds of the speed: dcsctp sends at most four
+packets per SACK (`max_burst`), so a SACK per four freezes its window, as it does
+aiortc's (below). RFC 9260 §6.2's "at least every second packet" is a SHOULD; this is
+the one place we do otherwise, and only while the receiver, not the path, is what
+limits the transfer.
 
 What bounds `every` (see docs/benchmarks.md): an aiortc sender sends at most four
 packets per SACK beyond what is in flight (`SCTP_MAX_BURST`), and in slow start grows
@@ -94,6 +113,12 @@ class AckPolicy:
     a Reno sender at 1 % loss (12 packets): its whole recovery and regrowth."""
     idle_ack: bool = True
     """Acknowledge at once when no further datagram waits to be read (see above)."""
+    every_small: int = 3
+    """While the receiver is behind and the datagram waiting is at most
+    `small_datagram` bytes, acknowledge once this many TSNs arrived (never fewer
+    than `every`). See "Small datagrams" above."""
+    small_datagram: int = 1500
+    """The largest datagram (UDP payload, DTLS included) that counts as small."""
     behind_recheck: float = 0.001
     """Once a datagram was seen waiting, take the receiver as still behind for this
     many seconds without asking the socket again: the `FIONREAD` ioctl measured 11 µs
@@ -105,21 +130,27 @@ class AckPolicy:
             raise ValueError("every must be at least 1")
         if not 0 < self.max_delay <= 0.5:  # RFC 4960 §6.2: MUST NOT exceed 500 ms
             raise ValueError("max_delay must be in (0, 0.5] seconds")
-        if self.after_loss < 0 or self.behind_recheck < 0:
-            raise ValueError("after_loss and behind_recheck must not be negative")
+        if self.after_loss < 0 or self.behind_recheck < 0 or self.small_datagram < 0:
+            raise ValueError("after_loss, small_datagram and behind_recheck must not be negative")
+        if self.every_small < 1:
+            raise ValueError("every_small must be at least 1")
 
     @classmethod
     def parse(cls, spec: str) -> AckPolicy:
-        """`EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK]]`, e.g. `2:0.2:0:0` (SACK/2 always,
-        session 4's policy) or `1:0.2` (every packet); for benchmarks."""
+        """`EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL]]]`, e.g. `2:0.2:0:0`
+        (SACK/2 always, session 4's policy), `2:0.2:64:1:2` (session 10's: no
+        small-datagram rule) or `1:0.2` (every packet); for benchmarks."""
         parts = spec.split(":")
-        if not 2 <= len(parts) <= 4 or (len(parts) == 4 and parts[3] not in ("0", "1")):
-            raise ValueError(f"ack policy {spec!r}: want EVERY:MAX_DELAY[:AFTER_LOSS[:0|1]]")
+        if not 2 <= len(parts) <= 5 or (len(parts) >= 4 and parts[3] not in ("0", "1")):
+            raise ValueError(
+                f"ack policy {spec!r}: want EVERY:MAX_DELAY[:AFTER_LOSS[:0|1[:EVERY_SMALL]]]")
         fields: dict[str, Any] = {"every": int(parts[0]), "max_delay": float(parts[1])}
         if len(parts) > 2:
             fields["after_loss"] = int(parts[2])
         if len(parts) > 3:
             fields["idle_ack"] = parts[3] == "1"
+        if len(parts) > 4:
+            fields["every_small"] = int(parts[4])
         return cls(**fields)
 
 
@@ -136,15 +167,16 @@ def supported() -> bool:
 _FIONREAD_ZERO = struct.pack("i", 0)
 
 
-def datagram_waiting(sctp: RTCSctpTransport) -> bool | None:
-    """Whether another datagram for `sctp` already waits to be read: in aioice's queue
-    or in the kernel's buffer of the selected pair's socket (`FIONREAD`: the size of
-    the next datagram, 0 when there is none). None when it cannot tell (no selected
-    pair yet, or a transport without a socket such as a TURN relay's)."""
+def datagram_waiting(sctp: RTCSctpTransport) -> int | None:
+    """The size in bytes of the next datagram for `sctp` already waiting to be read, 0
+    when there is none: in aioice's queue or in the kernel's buffer of the selected
+    pair's socket (`FIONREAD`: the size of the next datagram). None when it cannot tell
+    (no selected pair yet, or a transport without a socket such as a TURN relay's)."""
     try:
         connection = sctp.transport.transport._connection
         if connection._queue.qsize():
-            return True
+            data, _component = connection._queue._queue[0]
+            return len(data)
         pair = connection._nominated.get(1)
         if pair is None:
             return None
@@ -158,7 +190,8 @@ def datagram_waiting(sctp: RTCSctpTransport) -> bool | None:
         waiting = fcntl.ioctl(fd, termios.FIONREAD, _FIONREAD_ZERO)
     except (AttributeError, OSError):
         return None
-    return struct.unpack("i", waiting)[0] > 0
+    size: int = struct.unpack("i", waiting)[0]
+    return size
 
 
 class DelayedAck:
@@ -176,8 +209,13 @@ class DelayedAck:
         """The last SACK reported a gap: the packet that closes it is acked at once."""
         self._quick_left = 0
         """Packets still to acknowledge one by one after a reported gap or duplicate."""
-        self.waiting: Callable[[], bool | None] = lambda: datagram_waiting(sctp)
-        """Whether another datagram waits to be read (a test may replace it)."""
+        self.waiting: Callable[[], int | None] = lambda: datagram_waiting(sctp)
+        """The size of the next datagram waiting to be read, 0 if none, None if it
+        cannot tell (a test may replace it)."""
+        self._every_now = policy.every
+        """TSNs that make a SACK due: `every`, or `every_small` while behind on small
+        datagrams."""
+        self._every_small = max(policy.every, policy.every_small)
         self._behind_until = 0.0
         """Until then (monotonic seconds) the receiver counts as behind, unasked."""
         self._timer: asyncio.TimerHandle | None = None
@@ -213,7 +251,7 @@ class DelayedAck:
             or sctp._association_state != RTCSctpTransport.State.ESTABLISHED
             or received is None
             or self._acked_tsn is None
-            or (received - self._acked_tsn) % TSN_MODULO >= self._policy.every
+            or (received - self._acked_tsn) % TSN_MODULO >= self._every_now
         ):
             await self._send()
             return
@@ -229,11 +267,15 @@ class DelayedAck:
         if self._policy.idle_ack:
             now = time.monotonic()
             if now < self._behind_until:
-                waiting: bool | None = True
+                waiting: int | None = 1
             else:
                 waiting = self.waiting()
                 if waiting:
                     self._behind_until = now + self._policy.behind_recheck
+                    small = waiting <= self._policy.small_datagram
+                    self._every_now = self._every_small if small else self._policy.every
+                else:
+                    self._every_now = self._policy.every
             if waiting is None:
                 self.sacks_unknown += 1
             elif not waiting:
