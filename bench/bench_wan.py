@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="runs per point (the table shows medians)")
     parser.add_argument("--trace", type=Path,
                         help="folder for an SCTP sender trace per run (bench/sctp_trace)")
-    parser.add_argument("--ack", metavar="EVERY:MAX_DELAY[:AFTER_LOSS[:SLOW_RATE]]",
+    parser.add_argument("--ack", metavar="EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL]]]",
                         help="the engine's acknowledgement policy instead of its default "
                              "(transfer_core.webrtc.sctp_ack.AckPolicy.parse), e.g. 1:0.2 "
                              "(every packet) or 2:0.2:0:0 (every second packet always)")
