@@ -382,8 +382,9 @@ def ack_section(points: list[Point], size: int, spec: str) -> str:
         "",
         f"{size >> 20} MiB per run through the lab, as above. Each repeat runs raw aiortc, "
         f"the engine as it ships (`AckPolicy()`: every packet after a loss and whenever "
-        f"no further datagram waits in its socket, every second one otherwise) and the "
-        f"engine with "
+        f"no further datagram waits in its socket, every third one once it has been "
+        f"behind for 50 ms on datagrams of at most 1,500 bytes, every second one "
+        f"otherwise) and the engine with "
         f"`AckPolicy.parse(\"{spec}\")`, one after the other; ratios are the median of "
         "each repeat's own ratio. See docs/networking.md §6.",
         "",

@@ -47,7 +47,8 @@ WEBRTC_BINARY = 53
 def sack_every(every: int = 2, max_delay: float = 0.5, **rules: float) -> AckPolicy:
     """A policy that delays by `every` alone unless `rules` turn the quick-ack rules on
     (`after_loss`, `idle_ack`, `every_small`), so each test sees one rule at a time."""
-    fields = {"after_loss": 0, "idle_ack": False, "every_small": every, **rules}
+    fields = {"after_loss": 0, "idle_ack": False, "every_small": every, "small_after": 0,
+              **rules}
     return AckPolicy(every=every, max_delay=max_delay, **fields)  # type: ignore[arg-type]
 
 # --- the pin ---------------------------------------------------------------------------
@@ -328,10 +329,18 @@ async def test_a_receiver_seen_behind_is_not_asked_again_at_once() -> None:
                                 FIRST_TSN + 8]
 
 
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time stands still for the policy (`Clock` below): packets are back to back however
+    slowly a loaded machine runs the test, so no pause counts as catching up."""
+    monkeypatch.setattr(sctp_ack, "time", Clock())
+
+
 CHROMIUM_DATAGRAM = 1_224  # dcsctp's ~1,191-byte packet in a DTLS record
 LOOPBACK_DATAGRAM = 16_037  # sctp_pmtu's 16,000-byte packets between two CLIs
 
 
+@pytest.mark.usefixtures("frozen_clock")
 async def test_behind_on_small_datagrams_every_third_packet_is_acknowledged() -> None:
     sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, behind_recheck=0))
     ack = delayed_ack_of(sctp)
@@ -342,6 +351,7 @@ async def test_behind_on_small_datagrams_every_third_packet_is_acknowledged() ->
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 3, FIRST_TSN + 6]
 
 
+@pytest.mark.usefixtures("frozen_clock")
 async def test_behind_on_large_datagrams_every_second_packet_is_acknowledged() -> None:
     sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, behind_recheck=0))
     ack = delayed_ack_of(sctp)
@@ -352,6 +362,94 @@ async def test_behind_on_large_datagrams_every_second_packet_is_acknowledged() -
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
 
 
+async def test_a_receiver_behind_for_less_than_small_after_keeps_every_second() -> None:
+    # a window's burst over a long path: behind, but not for `small_after` (a minute
+    # here), so the sender's clock keeps a SACK per two packets
+    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, small_after=60,
+                                        behind_recheck=0))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    await receive(sctp, FIRST_TSN)
+    ack.waiting = Waiting(*[CHROMIUM_DATAGRAM] * 3)
+    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 7))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
+
+
+class Clock:
+    """Stands in for `time` in sctp_ack (only `monotonic`): the test moves it, as a
+    receiver behind for 50 ms cannot be timed exactly in a unit test."""
+
+    STEP = 2.0**-10  # about 1 ms between packets: back to back (exact in binary)
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def behind(sctp: RTCSctpTransport, clock: Clock, first: int, last: int) -> None:
+    """TSNs `first`..`last`, one packet a step apart (the receiver is behind)."""
+    for tsn in range(first, last + 1):
+        clock.now += Clock.STEP
+        await receive(sctp, tsn)
+
+
+def behind_on_small_datagrams(monkeypatch: pytest.MonkeyPatch
+                              ) -> tuple[RTCSctpTransport, RecordingDtls, Clock]:
+    """The default rules for small datagrams, with `small_after` 48 steps; the first
+    packet acknowledged, and from then on a small datagram always waits."""
+    clock = Clock()
+    monkeypatch.setattr(sctp_ack, "time", clock)
+    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3,
+                                        small_after=48 * Clock.STEP, behind_recheck=0))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    ack.waiting = lambda: CHROMIUM_DATAGRAM
+    return sctp, dtls, clock
+
+
+# behind from +1: every second packet up to +48, every third from +49 (48 steps later)
+BEHIND_FOR_60 = [FIRST_TSN, *range(FIRST_TSN + 2, FIRST_TSN + 49, 2), FIRST_TSN + 51,
+                 FIRST_TSN + 54, FIRST_TSN + 57, FIRST_TSN + 60]
+
+
+async def test_every_third_packet_only_after_small_after_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sctp, dtls, clock = behind_on_small_datagrams(monkeypatch)
+    await receive(sctp, FIRST_TSN)  # the first: at once, nothing asked
+    await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + 60)
+    assert cumulative(dtls) == BEHIND_FOR_60
+
+
+async def test_a_loss_gives_the_sender_every_second_packet_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sctp, dtls, clock = behind_on_small_datagrams(monkeypatch)
+    await receive(sctp, FIRST_TSN)
+    await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + 60)
+    await behind(sctp, clock, FIRST_TSN + 62, FIRST_TSN + 62)  # gap (+61): at once
+    await behind(sctp, clock, FIRST_TSN + 61, FIRST_TSN + 61)  # closes it: at once
+    await behind(sctp, clock, FIRST_TSN + 63, FIRST_TSN + 66)  # every second again
+    assert cumulative(dtls) == [*BEHIND_FOR_60, FIRST_TSN + 60, FIRST_TSN + 62,
+                                FIRST_TSN + 64, FIRST_TSN + 66]
+
+
+async def test_a_pause_between_packets_counts_as_caught_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # bursts over a long path: the socket is never found empty (a burst's last packet
+    # may be due, so nobody asks), but the receiver waited for the next burst
+    sctp, dtls, clock = behind_on_small_datagrams(monkeypatch)
+    await receive(sctp, FIRST_TSN)
+    await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + 60)
+    clock.now += sctp_ack.CAUGHT_UP_GAP  # a pause, then the next burst
+    await behind(sctp, clock, FIRST_TSN + 61, FIRST_TSN + 64)
+    assert cumulative(dtls) == [*BEHIND_FOR_60, FIRST_TSN + 62, FIRST_TSN + 64]
+
+
+@pytest.mark.usefixtures("frozen_clock")
 async def test_small_datagrams_change_nothing_once_the_receiver_caught_up() -> None:
     # behind on small datagrams (every third), then nothing waits: acknowledged at once,
     # and the next time it is behind on large ones it is every second packet again
@@ -367,6 +465,7 @@ async def test_small_datagrams_change_nothing_once_the_receiver_caught_up() -> N
     assert ack.sacks_idle == 1
 
 
+@pytest.mark.usefixtures("frozen_clock")
 async def test_every_small_is_never_fewer_than_every() -> None:
     sctp, dtls = established(sack_every(4, idle_ack=True, every_small=2, behind_recheck=0))
     ack = delayed_ack_of(sctp)
@@ -435,6 +534,7 @@ def test_the_default_policy_turns_both_rules_on() -> None:
     assert policy.every == 2 and policy.max_delay == 0.2
     assert policy.after_loss > 0 and policy.idle_ack
     assert policy.every_small == 3 and policy.small_datagram == 1500
+    assert policy.small_after == 0.05
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
@@ -482,6 +582,7 @@ async def test_another_aiortc_release_keeps_aiortc_as_it_is(
 @pytest.mark.parametrize("kwargs", [
     {"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}, {"after_loss": -1},
     {"behind_recheck": -0.1}, {"every_small": 0}, {"small_datagram": -1},
+    {"small_after": -1.0},
 ])
 def test_policy_bounds(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

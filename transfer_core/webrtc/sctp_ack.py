@@ -43,23 +43,28 @@ every second packet. Whether a datagram waits is read with one `FIONREAD` ioctl 
 the selected ICE pair's UDP socket, plus aioice's own queue; where no socket can be
 found (a TURN relay's transport has none), the policy is SACK/2 as before.
 
-Small datagrams (session 11): while the receiver is behind (a datagram waits) and
-that datagram is at most `small_datagram` bytes (1,500: an Ethernet frame, what a LAN
-path and Chromium's SCTP send), it acknowledges every third packet instead of every
-second. A SACK costs the receiver the same per packet whatever the packet's size,
-and at ~1,200-1,400-byte packets it is a large share of a CPU-bound receiver's work
-(a DTLS record and a `sendto`, which on loopback also delivers the datagram). Held
-back only while a datagram already waits, the SACK is late by the time it takes to
-process that one packet (tens of microseconds), not by a round trip. Measured
-(docs/benchmarks.md, "Every third packet"): page -> CLI +6 % MB/s and -8 % CLI CPU,
-CLI -> CLI at 1,400-byte packets +16 % and -14 %; at 4,000-byte packets and larger it
-lost 8-30 % (the window holds fewer packets and the sender's clock, one SACK per
-three packets, gets coarse), so large datagrams keep `every`. Every fourth packet
-against a Chromium sender fell to two thirds of the speed: dcsctp sends at most four
-packets per SACK (`max_burst`), so a SACK per four freezes its window, as it does
-aiortc's (below). RFC 9260 §6.2's "at least every second packet" is a SHOULD; this is
-the one place we do otherwise, and only while the receiver, not the path, is what
-limits the transfer.
+Small datagrams (session 11): once the receiver has been behind (a datagram waits) for
+`small_after` (50 ms) without catching up, and the datagram waiting is at most
+`small_datagram` bytes (1,500: an Ethernet frame, what a LAN path and Chromium's SCTP
+send), it acknowledges every third packet instead of every second. A SACK costs the
+receiver the same whatever the size of the packets it covers (a DTLS record and a
+`sendto`, which on loopback also delivers the datagram), so at ~1,200-1,400-byte
+packets it is a large share of a CPU-bound receiver's work; its value to the sender
+(the ack clock; slow start grows by at most one MTU per SACK) is per window. Held back
+only while a datagram already waits, the SACK is late by the time it takes to process
+one more packet, not by a round trip. The 50 ms keeps the rule off long paths, where a
+window's burst arrives back to back and the receiver is briefly behind every round
+trip: without it, every third packet in those bursts cost 17 % at RTT 80 ms in the
+lab. Caught up means the socket was found empty, or more than `CAUGHT_UP_GAP` (10 ms)
+passed between two packets (the burst's last packet may be acknowledged without asking
+the socket, and the next burst finds it full again). At 4,000-byte packets and larger
+every third packet was slower (the window holds few packets and the clock gets
+coarse), so large datagrams keep `every`. Every fourth packet against a Chromium
+sender fell to two thirds of the speed: dcsctp sends at most four packets each time
+(`max_burst`), so a SACK per four freezes its window, as it does aiortc's (below). RFC
+9260 §6.2's "at least every second packet" is a SHOULD; this is the one place we do
+otherwise, and only while the receiver, not the path, limits the transfer. Figures:
+docs/benchmarks.md, "Every third packet on small datagrams".
 
 What bounds `every` (see docs/benchmarks.md): an aiortc sender sends at most four
 packets per SACK beyond what is in flight (`SCTP_MAX_BURST`), and in slow start grows
@@ -95,6 +100,12 @@ logger = logging.getLogger(__name__)
 PINNED_AIORTC = "1.16.0"
 """The aiortc release whose SCTP receive path this adapter was written against."""
 TSN_MODULO = 2**32
+CAUGHT_UP_GAP = 0.01
+"""Seconds between two packets that show the receiver had caught up (it waited for the
+second): a receiver that is behind takes them back to back, tens of microseconds apart,
+but may lose the CPU for a few milliseconds to another process (2 ms here took the
+gain away from a CPU-bound transfer on a 2-core machine); a long path's bursts are
+tens of milliseconds apart."""
 _MARK = "_sgraph_send_delayed_ack"
 
 
@@ -119,6 +130,10 @@ class AckPolicy:
     than `every`). See "Small datagrams" above."""
     small_datagram: int = 1500
     """The largest datagram (UDP payload, DTLS included) that counts as small."""
+    small_after: float = 0.05
+    """`every_small` applies once the receiver has been behind this many seconds
+    without catching up: longer than a window's burst arriving over a long path (there
+    the sender's clock needs each second packet), shorter than a CPU-bound transfer."""
     behind_recheck: float = 0.001
     """Once a datagram was seen waiting, take the receiver as still behind for this
     many seconds without asking the socket again: the `FIONREAD` ioctl measured 11 µs
@@ -130,8 +145,9 @@ class AckPolicy:
             raise ValueError("every must be at least 1")
         if not 0 < self.max_delay <= 0.5:  # RFC 4960 §6.2: MUST NOT exceed 500 ms
             raise ValueError("max_delay must be in (0, 0.5] seconds")
-        if self.after_loss < 0 or self.behind_recheck < 0 or self.small_datagram < 0:
-            raise ValueError("after_loss, small_datagram and behind_recheck must not be negative")
+        if min(self.after_loss, self.behind_recheck, self.small_datagram, self.small_after) < 0:
+            raise ValueError(
+                "after_loss, small_datagram, small_after and behind_recheck must not be negative")
         if self.every_small < 1:
             raise ValueError("every_small must be at least 1")
 
@@ -216,6 +232,10 @@ class DelayedAck:
         """TSNs that make a SACK due: `every`, or `every_small` while behind on small
         datagrams."""
         self._every_small = max(policy.every, policy.every_small)
+        self._behind_since: float | None = None
+        """When the receiver was first seen behind since it last caught up."""
+        self._last_packet_at = 0.0
+        """When the last packet was decided on, while behind."""
         self._behind_until = 0.0
         """Until then (monotonic seconds) the receiver counts as behind, unasked."""
         self._timer: asyncio.TimerHandle | None = None
@@ -244,6 +264,13 @@ class DelayedAck:
     async def _on_sack_needed(self) -> None:
         sctp = self._sctp
         received = sctp._last_received_tsn
+        if self._behind_since is not None:
+            # a receiver that is behind takes packets back to back; a pause means it
+            # waited for this one (caught up), even if it never found the socket empty
+            now = time.monotonic()
+            if now - self._last_packet_at > CAUGHT_UP_GAP:
+                self._caught_up()
+            self._last_packet_at = now
         if (
             sctp._sack_misordered
             or sctp._sack_duplicates
@@ -272,10 +299,13 @@ class DelayedAck:
                 waiting = self.waiting()
                 if waiting:
                     self._behind_until = now + self._policy.behind_recheck
-                    small = waiting <= self._policy.small_datagram
+                    if self._behind_since is None:
+                        self._behind_since = self._last_packet_at = now
+                    small = (waiting <= self._policy.small_datagram
+                             and now - self._behind_since >= self._policy.small_after)
                     self._every_now = self._every_small if small else self._policy.every
                 else:
-                    self._every_now = self._policy.every
+                    self._caught_up()
             if waiting is None:
                 self.sacks_unknown += 1
             elif not waiting:
@@ -288,12 +318,17 @@ class DelayedAck:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self._policy.max_delay, self._on_timer)
 
+    def _caught_up(self) -> None:
+        self._behind_since = None
+        self._every_now = self._policy.every
+
     async def _send(self) -> None:
         sctp = self._sctp
         self._acked_tsn = self._seen_tsn = sctp._last_received_tsn
         self._gap_reported = bool(sctp._sack_misordered)
         if sctp._sack_misordered or sctp._sack_duplicates:
             self._quick_left = self._policy.after_loss
+            self._caught_up()  # a sender in recovery gets every second packet again
         self.sacks_sent += 1
         await self._send_now()
 
