@@ -524,6 +524,9 @@ async def test_datagram_waiting_reads_the_size_of_the_next_datagram() -> None:
         assert sctp_ack.datagram_waiting(sctp) == 1_224  # the first, not the sum
         connection._queue.put_nowait((b"q" * 700, 1))  # aioice's own queue comes first
         assert sctp_ack.datagram_waiting(sctp) == 700
+        connection._queue.get_nowait()
+        connection._queue.put_nowait("an item of another shape")  # a changed aioice
+        assert sctp_ack.datagram_waiting(sctp) == sctp_ack.LARGEST_DATAGRAM
     finally:
         peer.close()
         transport.close()

@@ -183,6 +183,21 @@ def supported() -> bool:
 _FIONREAD_ZERO = struct.pack("i", 0)
 
 
+LARGEST_DATAGRAM = 65_535
+"""The size reported for a datagram that waits but whose size cannot be read."""
+
+
+def _first_queued_size(queue: asyncio.Queue[Any]) -> int:
+    """The size of the first datagram in aioice's queue of `(data, component)` items
+    (asyncio.Queue keeps them in `_queue`); LARGEST_DATAGRAM if that cannot be read, so
+    no rule for small datagrams applies to it."""
+    try:
+        data, _component = queue._queue[0]  # type: ignore[attr-defined]
+        return len(data)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return LARGEST_DATAGRAM
+
+
 def datagram_waiting(sctp: RTCSctpTransport) -> int | None:
     """The size in bytes of the next datagram for `sctp` already waiting to be read, 0
     when there is none: in aioice's queue or in the kernel's buffer of the selected
@@ -191,8 +206,7 @@ def datagram_waiting(sctp: RTCSctpTransport) -> int | None:
     try:
         connection = sctp.transport.transport._connection
         if connection._queue.qsize():
-            data, _component = connection._queue._queue[0]
-            return len(data)
+            return _first_queued_size(connection._queue)
         pair = connection._nominated.get(1)
         if pair is None:
             return None
