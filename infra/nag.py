@@ -7,10 +7,10 @@ tests can record acknowledgements instead of applying them (tests/infra/test_nag
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Stack, Token, Validations
-from constructs import Construct
+from constructs import IConstruct
 
 
-def ack(scope: Construct, rule: str, reason: str) -> None:
+def ack(scope: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding on ``scope`` (and its children), with its reason."""
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 

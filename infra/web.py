@@ -8,8 +8,9 @@ stack's own values, in the shape `devstack/web.py` serves locally.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
@@ -267,7 +268,8 @@ class WebHosting(Construct):
                     "asset zip, write and prune the web bucket's files; confined to the asset "
                     "bucket's objects and this stack's web bucket.",
                 )
-            web_bucket = stack.resolve(stack.get_logical_id(self.bucket.node.default_child))
+            bucket_resource = cast(CfnElement, self.bucket.node.default_child)
+            web_bucket = stack.resolve(stack.get_logical_id(bucket_resource))
             partition, region, account = nag.pseudo_parameters(stack)
             for resource, reason in (
                 (f"arn:{partition}:s3:::cdk-hnb659fds-assets-{account}-{region}/*",
