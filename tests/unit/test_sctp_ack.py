@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiortc
@@ -340,39 +341,38 @@ CHROMIUM_DATAGRAM = 1_224  # dcsctp's ~1,191-byte packet in a DTLS record
 LOOPBACK_DATAGRAM = 16_037  # sctp_pmtu's 16,000-byte packets between two CLIs
 
 
-@pytest.mark.usefixtures("frozen_clock")
-async def test_behind_on_small_datagrams_every_third_packet_is_acknowledged() -> None:
-    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, behind_recheck=0))
+async def acked_behind(waiting: Callable[[], int | None], packets: int, every: int = 2,
+                       **rules: float) -> tuple[list[int], DelayedAck]:
+    """The cumulative TSNs of the SACKs for `FIRST_TSN` (acknowledged at once) and then
+    `packets` more, with the socket holding what `waiting` says each time it is asked;
+    `every_small` 3 unless `rules` say otherwise."""
+    sctp, dtls = established(sack_every(every, idle_ack=True, behind_recheck=0,
+                                        **{"every_small": 3, **rules}))
     ack = delayed_ack_of(sctp)
     assert ack is not None
-    await receive(sctp, FIRST_TSN)  # the first: at once, nothing asked
-    ack.waiting = Waiting(*[CHROMIUM_DATAGRAM] * 6)
-    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 7))
-    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 3, FIRST_TSN + 6]
+    await receive(sctp, FIRST_TSN)
+    ack.waiting = waiting
+    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 1 + packets))
+    return cumulative(dtls), ack
+
+
+@pytest.mark.usefixtures("frozen_clock")
+async def test_behind_on_small_datagrams_every_third_packet_is_acknowledged() -> None:
+    acked, _ = await acked_behind(lambda: CHROMIUM_DATAGRAM, 6)
+    assert acked == [FIRST_TSN, FIRST_TSN + 3, FIRST_TSN + 6]
 
 
 @pytest.mark.usefixtures("frozen_clock")
 async def test_behind_on_large_datagrams_every_second_packet_is_acknowledged() -> None:
-    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, behind_recheck=0))
-    ack = delayed_ack_of(sctp)
-    assert ack is not None
-    await receive(sctp, FIRST_TSN)
-    ack.waiting = Waiting(*[LOOPBACK_DATAGRAM] * 3)
-    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 7))
-    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
+    acked, _ = await acked_behind(lambda: LOOPBACK_DATAGRAM, 6)
+    assert acked == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
 
 
 async def test_a_receiver_behind_for_less_than_small_after_keeps_every_second() -> None:
     # a window's burst over a long path: behind, but not for `small_after` (a minute
     # here), so the sender's clock keeps a SACK per two packets
-    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, small_after=60,
-                                        behind_recheck=0))
-    ack = delayed_ack_of(sctp)
-    assert ack is not None
-    await receive(sctp, FIRST_TSN)
-    ack.waiting = Waiting(*[CHROMIUM_DATAGRAM] * 3)
-    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 7))
-    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
+    acked, _ = await acked_behind(lambda: CHROMIUM_DATAGRAM, 6, small_after=60)
+    assert acked == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
 
 
 class Clock:
@@ -395,10 +395,16 @@ async def behind(sctp: RTCSctpTransport, clock: Clock, first: int, last: int) ->
         await receive(sctp, tsn)
 
 
-def behind_on_small_datagrams(monkeypatch: pytest.MonkeyPatch
-                              ) -> tuple[RTCSctpTransport, RecordingDtls, Clock]:
-    """The default rules for small datagrams, with `small_after` 48 steps; the first
-    packet acknowledged, and from then on a small datagram always waits."""
+# behind from +1: every second packet up to +48, every third from +49 (48 steps later)
+BEHIND_FOR_60 = [FIRST_TSN, *range(FIRST_TSN + 2, FIRST_TSN + 49, 2), FIRST_TSN + 51,
+                 FIRST_TSN + 54, FIRST_TSN + 57, FIRST_TSN + 60]
+
+
+async def behind_for_60(monkeypatch: pytest.MonkeyPatch
+                        ) -> tuple[RTCSctpTransport, RecordingDtls, Clock]:
+    """The default rules for small datagrams, with `small_after` 48 steps: the first
+    packet acknowledged at once, then 60 back to back with a small datagram always
+    waiting (`BEHIND_FOR_60` acknowledged)."""
     clock = Clock()
     monkeypatch.setattr(sctp_ack, "time", clock)
     sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3,
@@ -406,29 +412,22 @@ def behind_on_small_datagrams(monkeypatch: pytest.MonkeyPatch
     ack = delayed_ack_of(sctp)
     assert ack is not None
     ack.waiting = lambda: CHROMIUM_DATAGRAM
+    await receive(sctp, FIRST_TSN)
+    await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + 60)
     return sctp, dtls, clock
-
-
-# behind from +1: every second packet up to +48, every third from +49 (48 steps later)
-BEHIND_FOR_60 = [FIRST_TSN, *range(FIRST_TSN + 2, FIRST_TSN + 49, 2), FIRST_TSN + 51,
-                 FIRST_TSN + 54, FIRST_TSN + 57, FIRST_TSN + 60]
 
 
 async def test_every_third_packet_only_after_small_after_behind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sctp, dtls, clock = behind_on_small_datagrams(monkeypatch)
-    await receive(sctp, FIRST_TSN)  # the first: at once, nothing asked
-    await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + 60)
+    _, dtls, _ = await behind_for_60(monkeypatch)
     assert cumulative(dtls) == BEHIND_FOR_60
 
 
 async def test_a_loss_gives_the_sender_every_second_packet_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sctp, dtls, clock = behind_on_small_datagrams(monkeypatch)
-    await receive(sctp, FIRST_TSN)
-    await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + 60)
+    sctp, dtls, clock = await behind_for_60(monkeypatch)
     await behind(sctp, clock, FIRST_TSN + 62, FIRST_TSN + 62)  # gap (+61): at once
     await behind(sctp, clock, FIRST_TSN + 61, FIRST_TSN + 61)  # closes it: at once
     await behind(sctp, clock, FIRST_TSN + 63, FIRST_TSN + 66)  # every second again
@@ -441,9 +440,7 @@ async def test_a_pause_between_packets_counts_as_caught_up(
 ) -> None:
     # bursts over a long path: the socket is never found empty (a burst's last packet
     # may be due, so nobody asks), but the receiver waited for the next burst
-    sctp, dtls, clock = behind_on_small_datagrams(monkeypatch)
-    await receive(sctp, FIRST_TSN)
-    await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + 60)
+    sctp, dtls, clock = await behind_for_60(monkeypatch)
     clock.now += sctp_ack.CAUGHT_UP_GAP  # a pause, then the next burst
     await behind(sctp, clock, FIRST_TSN + 61, FIRST_TSN + 64)
     assert cumulative(dtls) == [*BEHIND_FOR_60, FIRST_TSN + 62, FIRST_TSN + 64]
@@ -453,27 +450,18 @@ async def test_a_pause_between_packets_counts_as_caught_up(
 async def test_small_datagrams_change_nothing_once_the_receiver_caught_up() -> None:
     # behind on small datagrams (every third), then nothing waits: acknowledged at once,
     # and the next time it is behind on large ones it is every second packet again
-    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, behind_recheck=0))
-    ack = delayed_ack_of(sctp)
-    assert ack is not None
-    await receive(sctp, FIRST_TSN)
-    ack.waiting = Waiting(CHROMIUM_DATAGRAM, CHROMIUM_DATAGRAM, 0, LOOPBACK_DATAGRAM)
-    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 6))
+    waiting = Waiting(CHROMIUM_DATAGRAM, CHROMIUM_DATAGRAM, 0, LOOPBACK_DATAGRAM)
+    acked, ack = await acked_behind(waiting, 5)
     # +1, +2 held (small, behind); +3 is the third: due; +4 nothing waits: at once;
     # +5 behind on a large datagram: held (every second counts from +4)
-    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 3, FIRST_TSN + 4]
+    assert acked == [FIRST_TSN, FIRST_TSN + 3, FIRST_TSN + 4]
     assert ack.sacks_idle == 1
 
 
 @pytest.mark.usefixtures("frozen_clock")
 async def test_every_small_is_never_fewer_than_every() -> None:
-    sctp, dtls = established(sack_every(4, idle_ack=True, every_small=2, behind_recheck=0))
-    ack = delayed_ack_of(sctp)
-    assert ack is not None
-    await receive(sctp, FIRST_TSN)
-    ack.waiting = Waiting(*[CHROMIUM_DATAGRAM] * 4)
-    await receive(sctp, *range(FIRST_TSN + 1, FIRST_TSN + 5))
-    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 4]
+    acked, _ = await acked_behind(lambda: CHROMIUM_DATAGRAM, 4, every=4, every_small=2)
+    assert acked == [FIRST_TSN, FIRST_TSN + 4]
 
 
 async def test_with_idle_ack_off_the_socket_is_not_asked() -> None:
