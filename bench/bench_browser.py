@@ -262,6 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     best: dict[str, float] = {}
     cpu: dict[str, dict[str, float]] = {}  # the best run's CPU seconds by process kind
     per_round: dict[str, list[float]] = {}  # page -> page over the same round's loopback
+    # page -> page through TURN over Chromium's own loopback through the same relay, the
+    # same round: what our pages cost beyond the relay's own price
+    turn_over_turn: list[float] = []
     meter = CpuMeter()
     with Coturn.start() as turn, DevStackProcess(*turn.devstack_args()) as stack, \
             sync_playwright() as pw:
@@ -291,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
                     best[name], cpu[name] = mb_s, used
             for name in (TO_PYTHON, FROM_PYTHON, PAGES_TURN, PAGES_DIRECT, LOOPBACK_TURN):
                 per_round.setdefault(name, []).append(this_round[name] / this_round[LOOPBACK])
+            turn_over_turn.append(this_round[PAGES_TURN] / this_round[LOOPBACK_TURN])
         browser.close()
 
     load = os.getloadavg()[0]
@@ -302,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     rounds_text = "\n".join(f"- {name}: " + ", ".join(f"×{r:.2f}" for r in ratios)
                             + f" (median ×{statistics.median(ratios):.2f})"
                             for name, ratios in per_round.items())
+    turn_text = (", ".join(f"×{r:.2f}" for r in turn_over_turn)
+                 + f" (median ×{statistics.median(turn_over_turn):.2f})")
     cpu_text = "\n".join(
         f"| {name} | " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in cpu[name].items())
         + " |" for name in (LOOPBACK, LOOPBACK_TURN, PAGES_DIRECT, PAGES_TURN))
@@ -336,6 +342,9 @@ Each round's figure over the in-page loopback of the same round:
 
 {rounds_text}
 
+Page -> page through TURN over Chromium's own loopback through the same coturn, each
+round (what our two pages and protocol cost beyond the relay's own price): {turn_text}
+
 CPU seconds by process in the best round:
 
 | path | CPU seconds |
@@ -356,6 +365,9 @@ CPU seconds by process in the best round:
                                  ("browser_to_browser_turn", PAGES_TURN, 0.7)):
         summary(f"{metric}_vs_loopback_median_round", statistics.median(per_round[name]),
                 target, True)
+    # not an issue target: the TURN row against Chromium alone through the same relay
+    summary("browser_to_browser_turn_vs_loopback_turn_median_round",
+            statistics.median(turn_over_turn), None, True)
 
 
 if __name__ == "__main__":
