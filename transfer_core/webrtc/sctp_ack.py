@@ -278,6 +278,7 @@ class DelayedAck:
     async def _on_sack_needed(self) -> None:
         sctp = self._sctp
         received = sctp._last_received_tsn
+        now: float | None = None
         if self._behind_since is not None:
             # a receiver that is behind takes packets back to back; a pause means it
             # waited for this one (caught up), even if it never found the socket empty
@@ -306,7 +307,8 @@ class DelayedAck:
             await self._send()
             return
         if self._policy.idle_ack:
-            now = time.monotonic()
+            if now is None:
+                now = time.monotonic()
             if now < self._behind_until:
                 waiting: int | None = 1
             else:
