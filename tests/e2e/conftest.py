@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +24,19 @@ class Stack:
         return self.info.ws_url
 
 
+@contextmanager
+def recording_stack(tmp_path_factory, env: dict[str, str]) -> Iterator[Stack]:
+    """A local stack in its own process with `env`, recording every frame it relays."""
+    record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
+    with DevStackProcess(record_to=record, env=env) as info:
+        yield Stack(info, record)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
     # three receiver slots: `send --receivers 3` (#15); one-receiver tests are unaffected
-    with DevStackProcess(record_to=record, env={"MAX_RECEIVERS": str(MAX_RECEIVERS)}) as info:
-        yield Stack(info, record)
+    with recording_stack(tmp_path_factory, {"MAX_RECEIVERS": str(MAX_RECEIVERS)}) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,7 @@ import sys
 
 import pytest
 
-from devstack.process import DevStackProcess
-
-from .conftest import Stack
+from .conftest import recording_stack
 from .peers import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -22,9 +20,8 @@ def stack(tmp_path_factory):
     lifts it on the stack it starts: on a quick machine the generator opens more than
     the default 60 connects a minute in its 3 s (31 rooms, 62 connects, 9 refused with
     429 in one run), and how many it opens depends on the machine, not on the code."""
-    record = tmp_path_factory.mktemp("stack") / "relayed.jsonl"
-    with DevStackProcess(record_to=record, env={"CONNECT_RATE_PER_MINUTE": "1000000"}) as info:
-        yield Stack(info, record)
+    with recording_stack(tmp_path_factory, {"CONNECT_RATE_PER_MINUTE": "1000000"}) as running:
+        yield running
 
 
 def test_the_load_generator_is_bounded_and_reports(stack) -> None:
