@@ -61,7 +61,7 @@ import os
 import socket
 import struct
 import types
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import aiortc
@@ -172,6 +172,10 @@ def probe_of(chunk: HeartbeatAckChunk) -> tuple[bytes, int] | None:
     return None
 
 
+async def _nothing() -> None:
+    """What `_receive_chunk` returns for a probe's answer, which aiortc never sees."""
+
+
 class _Chunks:
     """Already-serialized chunks, for aiortc's `serialize_packet` (one 'chunk')."""
 
@@ -261,7 +265,7 @@ class PathMtu:
             copy.__kwdefaults__ = function.__kwdefaults__
             setattr(sctp, name, types.MethodType(copy, sctp))
         self._receive_chunk = sctp._receive_chunk  # aiortc's own (or an earlier adapter's)
-        sctp._receive_chunk = self._on_chunk  # type: ignore[method-assign]
+        sctp._receive_chunk = self._on_chunk  # type: ignore[method-assign,assignment]
         self._set_state = sctp._set_state
         sctp._set_state = self._on_state  # type: ignore[method-assign]
         sctp.transport.on("statechange", self._on_dtls_state)
@@ -306,13 +310,15 @@ class PathMtu:
         elif state == RTCSctpTransport.State.CLOSED:
             self.cancel()
 
-    async def _on_chunk(self, chunk: Any) -> None:
+    def _on_chunk(self, chunk: Any) -> Awaitable[None]:
+        # not a coroutine itself: every chunk received passes here, and handing on
+        # aiortc's own coroutine spares each one a coroutine layer of ours
         if isinstance(chunk, HeartbeatAckChunk):
             probe = probe_of(chunk)
             if probe is not None:
                 self._on_answer(*probe)
-                return
-        await self._receive_chunk(chunk)
+                return _nothing()
+        return self._receive_chunk(chunk)
 
     def _on_answer(self, nonce: bytes, size: int) -> None:
         if self._pending.pop(nonce, None) != size:
