@@ -5,8 +5,9 @@ partial file (one file) or partial tree (a few) opens, writes, fsyncs and verifi
 then places the result; each case in a child process of its own, which reports its
 peak RSS. The sources are sparse files (no disk for them, reads of zeros), so the
 figure is the receiving side's disk path plus the crypto: the cheapest honest path
-that still writes and verifies every byte. Peer to peer, the same 2 GiB takes 5-10
-minutes a transfer here (bench_files.py --mib 2048).
+that still writes and verifies every byte. Peer to peer the same 2 GiB is
+`bench_files.py --mib 2048` (under a minute a transfer on loopback since the SCTP
+adapters of #14; 5-10 minutes when this bench was written).
 
     python bench/bench_files_inproc.py              # 2048 MiB over 4 files, and as one
     python bench/bench_files_inproc.py --mib 256
