@@ -100,7 +100,10 @@ class RoundTrips:
     last_round_min: float = math.inf
     samples: int = 0
     mins: deque[tuple[float, float]] = field(default_factory=deque)
-    """(time, minimum) of each ended round within `BASE_WINDOW`."""
+    """(time, minimum) of the ended rounds within `BASE_WINDOW` that a later round has
+    not undercut: minimums rise from first to last, so the first is the base. (On
+    loopback a round lasts a millisecond: a min() over every round of 10 s, twice per
+    SACK, was an eighth of a sending CLI's time.)"""
 
     def acknowledged(self, cumulative_tsn: int, highest_sent: int, now: float) -> bool:
         """A SACK acknowledged up to `cumulative_tsn`, with `highest_sent` the highest
@@ -109,9 +112,12 @@ class RoundTrips:
             return False
         ended = self.window_end is not None
         if ended and not math.isinf(self.round_min):
-            self.mins.append((now, self.round_min))
-            while self.mins[0][0] < now - BASE_WINDOW:
-                self.mins.popleft()
+            mins = self.mins
+            while mins and mins[-1][1] >= self.round_min:
+                mins.pop()  # never the base again: this round is as low and ends later
+            mins.append((now, self.round_min))
+            while mins[0][0] < now - BASE_WINDOW:
+                mins.popleft()
         self.window_end = highest_sent
         self.last_round_min, self.round_min, self.samples = self.round_min, math.inf, 0
         return ended
@@ -123,7 +129,7 @@ class RoundTrips:
     @property
     def base(self) -> float:
         """The smallest round minimum within `BASE_WINDOW` (inf before a round ends)."""
-        return min((m for _, m in self.mins), default=math.inf)
+        return self.mins[0][1] if self.mins else math.inf
 
     @property
     def queueing(self) -> float:
