@@ -23,9 +23,12 @@ Throughput is file bytes / seconds from the receiver's first `have` (sessions) o
 first message (loopback) to the last byte verified; best of the rounds, and each
 round's page -> page ratio against that round's in-page loopback (the machine's load
 moves both together). Each run also counts the CPU seconds every process used (the
-renderers, Chromium's network service and browser process, coturn, the local stack;
-not the CLI, gone when it is read): on 2 cores they share, CPU per megabyte is what a
-loaded machine divides.
+renderers, Chromium's network service and browser process, coturn, the local stack,
+the CLI): on 2 cores they share, CPU per megabyte is what a loaded machine divides,
+so each round also sets every path's MB per CPU-second over the loopback's. And each
+run reads the machine's steal time: this is a virtual machine whose host takes
+CPU from it (40-70 % of it at times); a run with much steal says little about speed,
+but its CPU seconds still count the work done.
 
     python bench/bench_browser.py            # 64 MiB per run, 2 rounds
     python bench/bench_browser.py --quick    # 16 MiB, 1 round
@@ -39,6 +42,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -127,16 +131,25 @@ def process_kind(proc: psutil.Process) -> str:
     return "driver"
 
 
+EXITED = -1
+"""`CpuMeter`'s key for the children this process has waited for: the CLI of a run
+(playwright's driver, coturn and the stack live through the whole run, and Chromium's
+processes are the driver's children, not ours)."""
+
+
 class CpuMeter:
     """CPU seconds of this process's descendants, by kind, between two readings.
 
-    A process that ends between readings is missed: read before closing the pages."""
+    A running process is read by psutil; one that ends between readings is counted
+    only if this process waited for it (the CLI: `EXITED`), so read before closing
+    the pages."""
 
     def __init__(self) -> None:
-        self.kinds: dict[int, str] = {}
+        self.kinds: dict[int, str] = {EXITED: "CLI"}
 
     def read(self) -> dict[int, float]:
-        seen: dict[int, float] = {}
+        exited = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seen: dict[int, float] = {EXITED: exited.ru_utime + exited.ru_stime}
         for proc in psutil.Process().children(recursive=True):
             try:
                 if proc.pid not in self.kinds:
@@ -153,6 +166,15 @@ class CpuMeter:
             kind = self.kinds[pid]
             out[kind] = out.get(kind, 0.0) + seconds - before.get(pid, 0.0)
         return dict(sorted(((k, v) for k, v in out.items() if v >= 0.05), key=lambda kv: -kv[1]))
+
+
+def ratios_text(ratios: list[float]) -> str:
+    return ", ".join(f"×{r:.2f}" for r in ratios) + f" (median ×{statistics.median(ratios):.2f})"
+
+
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor took from this machine (all cores) since boot."""
+    return float(psutil.cpu_times().steal)
 
 
 def turn_config(turn: Coturn) -> dict[str, Any]:
@@ -265,6 +287,10 @@ def main(argv: list[str] | None = None) -> None:
     # page -> page through TURN over Chromium's own loopback through the same relay, the
     # same round: what our pages cost beyond the relay's own price
     turn_over_turn: list[float] = []
+    # each path's MB per CPU-second (every process of the run) over the same round's
+    # loopback: what the path costs the machine, whatever the host's steal did to its speed
+    per_cpu: dict[str, list[float]] = {}
+    steal_share: list[float] = []  # steal seconds over core-seconds of wall, every run
     meter = CpuMeter()
     with Coturn.start() as turn, DevStackProcess(*turn.devstack_args()) as stack, \
             sync_playwright() as pw:
@@ -280,20 +306,27 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for round_no in range(rounds):
             this_round: dict[str, float] = {}
+            mb_per_cpu: dict[str, float] = {}
             for name, run in runs:
                 started = time.perf_counter()
-                before = meter.read()
+                before, stolen = meter.read(), steal_seconds()
                 mb_s, pages = run()
                 used = meter.used(before, meter.read())
+                stolen = steal_seconds() - stolen
                 close(pages)
+                wall = time.perf_counter() - started
                 this_round[name] = mb_s
+                mb_per_cpu[name] = total / 1e6 / sum(used.values())
+                steal_share.append(stolen / (wall * (os.cpu_count() or 1)))
                 shown = ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in used.items())
                 print(f"round {round_no + 1}  {name:<44} {mb_s:6.1f} MB/s"
-                      f"  ({time.perf_counter() - started:.1f} s wall; CPU s: {shown})", flush=True)
+                      f"  ({wall:.1f} s wall, steal {steal_share[-1]:.0%}; CPU s: {shown})",
+                      flush=True)
                 if mb_s > best.get(name, 0.0):
                     best[name], cpu[name] = mb_s, used
             for name in (TO_PYTHON, FROM_PYTHON, PAGES_TURN, PAGES_DIRECT, LOOPBACK_TURN):
                 per_round.setdefault(name, []).append(this_round[name] / this_round[LOOPBACK])
+                per_cpu.setdefault(name, []).append(mb_per_cpu[name] / mb_per_cpu[LOOPBACK])
             turn_over_turn.append(this_round[PAGES_TURN] / this_round[LOOPBACK_TURN])
         browser.close()
 
@@ -303,11 +336,13 @@ def main(argv: list[str] | None = None) -> None:
     rows = "\n".join(
         f"| {name} | {mb_s:.1f} | ×{mb_s / loop:.2f} | {sum(cpu[name].values()) / mb:.2f} |"
         for name, mb_s in best.items())
-    rounds_text = "\n".join(f"- {name}: " + ", ".join(f"×{r:.2f}" for r in ratios)
-                            + f" (median ×{statistics.median(ratios):.2f})"
+    rounds_text = "\n".join(f"- {name}: {ratios_text(ratios)}"
                             for name, ratios in per_round.items())
-    turn_text = (", ".join(f"×{r:.2f}" for r in turn_over_turn)
-                 + f" (median ×{statistics.median(turn_over_turn):.2f})")
+    cpu_rounds_text = "\n".join(f"- {name}: {ratios_text(ratios)}"
+                                for name, ratios in per_cpu.items())
+    steal_text = (f"median {statistics.median(steal_share):.0%}, "
+                  f"from {min(steal_share):.0%} to {max(steal_share):.0%}")
+    turn_text = ratios_text(turn_over_turn)
     cpu_text = "\n".join(
         f"| {name} | " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in cpu[name].items())
         + " |" for name in (LOOPBACK, LOOPBACK_TURN, PAGES_DIRECT, PAGES_TURN))
@@ -331,8 +366,9 @@ at the end of the run: {load:.1f} on {os.cpu_count()} cores (the figures fall wi
 it; compare each row with the loopback row of the same run). CPU is the
 CPU seconds of every process of the run (pages, Chromium's other processes,
 coturn, the local stack; page loads, the pages' self-tests and the sender's
-SHA-256 before the transfer included; not the CLI, which has exited when it is
-read) per MB, from the best round.
+SHA-256 before the transfer included; the CLI too, its start-up included) per MB,
+from the best round. The host's steal during the runs (CPU it took from this
+virtual machine, over the runs' core-seconds): {steal_text}.
 
 | path | MB/s | vs in-page loopback | CPU s per MB |
 | --- | ---: | ---: | ---: |
@@ -341,6 +377,12 @@ read) per MB, from the best round.
 Each round's figure over the in-page loopback of the same round:
 
 {rounds_text}
+
+Each round's MB per CPU-second (every process of the run, the CLI included) over the
+in-page loopback's of the same round: what each path costs the machine, which steal
+does not move (on 2 busy cores, speed follows it):
+
+{cpu_rounds_text}
 
 Page -> page through TURN over Chromium's own loopback through the same coturn, each
 round (what our two pages and protocol cost beyond the relay's own price): {turn_text}
@@ -365,6 +407,13 @@ CPU seconds by process in the best round:
                                  ("browser_to_browser_turn", PAGES_TURN, 0.7)):
         summary(f"{metric}_vs_loopback_median_round", statistics.median(per_round[name]),
                 target, True)
+    # not issue targets: what each path costs the machine beside the loopback, and the
+    # host's steal (a run with much steal says little about speed)
+    for metric, name in (("browser_to_python", TO_PYTHON), ("python_to_browser", FROM_PYTHON),
+                         ("browser_to_browser_turn", PAGES_TURN)):
+        summary(f"{metric}_mb_per_cpu_s_vs_loopback_median_round",
+                statistics.median(per_cpu[name]), None, True)
+    summary("browser_runs_steal_share_median", statistics.median(steal_share), None, False)
     # not an issue target: the TURN row against Chromium alone through the same relay
     summary("browser_to_browser_turn_vs_loopback_turn_median_round",
             statistics.median(turn_over_turn), None, True)
