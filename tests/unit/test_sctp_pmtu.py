@@ -188,6 +188,25 @@ def test_whole_records_are_read_and_written_in_one_piece() -> None:
     assert receiver._ssl.recv(1500) == b"A" * READS_WHOLE  # aiortc's call
 
 
+def test_an_empty_outgoing_bio_reads_as_nothing_without_the_error() -> None:
+    """aiortc reads the outgoing BIO after every datagram it receives; the wrapper asks
+    the BIO's length first (pyOpenSSL's `_from_ssl` and `BIO_get_mem_data`: this fails
+    if a pyOpenSSL upgrade takes either away) instead of letting pyOpenSSL raise
+    `WantReadError` for aiortc to catch, and still reads whatever OpenSSL wrote."""
+    client, server = _dtls_pair()
+    with pytest.raises(SSL.WantReadError):
+        client.bio_read(1500)  # what the unwrapped connection does
+    sender, receiver = _Dtls(client), _Dtls(server)
+    assert read_whole_records(sender) and read_whole_records(receiver)
+    assert sender._ssl._outgoing is not None
+    assert sender._ssl.bio_read(1500) == b""
+    sender._ssl.send(b"B" * 100)
+    record = sender._ssl.bio_read(1500)
+    assert record and sender._ssl.bio_read(1500) == b""
+    receiver._ssl.bio_write(record)
+    assert receiver._ssl.recv(1500) == b"B" * 100
+
+
 # --- one association's size ------------------------------------------------------------
 
 
