@@ -50,6 +50,7 @@ from .errors import (
     WrongCodeError,
 )
 from .protocol.keys import derive_keys
+from .protocol.layout import DEFAULT_RECORD_SIZE
 from .protocol.secret import CODE_LENGTH, TransferSecret
 from .protocol.spoken import SpokenCode, looks_spoken
 from .protocol.tree import TreeManifest
@@ -535,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--page", "--link-base", dest="link_base", default=None,
                       help="the page links point at (default: the deployment's, when --server"
                            " is its page address)")
-    send.add_argument("--record-size", type=int, default=64, choices=(16, 32, 64, 128, 256),
+    send.add_argument("--record-size", type=int, default=DEFAULT_RECORD_SIZE // 1024,
+                      choices=(16, 32, 64, 128, 256),
                       help="preferred record size in KiB (the peer may lower it)")
     send.add_argument("--p2p-timeout", type=float, default=10.0,
                       help="seconds for the receiver to connect before the file is stored"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from transfer_core.protocol.layout import DEFAULT_RECORD_SIZE, OVERHEAD
+
 from .conftest import ROOT, Stack
 from .test_web_client import (
     CLI,
@@ -137,7 +139,8 @@ def test_page_reloaded_mid_folder_keeps_the_files_it_saved(
     summary = tab.sgraph("summary")
     kept = sum(len(files[p]) for p in before)
     # the stream started at the chunk holding the first byte of the first unsaved file
-    assert kept - 64 * 1024 < summary["resumedBytes"] <= kept, (summary, kept)
+    chunk = DEFAULT_RECORD_SIZE - OVERHEAD  # the CLI sender's default
+    assert kept - chunk < summary["resumedBytes"] <= kept, (summary, kept)
     assert "kept from before a reload" in tab.page.inner_text("#status")
     code, events, err = finish(sender, timeout=90)
     assert code == 0, err[-3000:]

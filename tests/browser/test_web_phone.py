@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Route
 
 from tests.qr_decode import decode_png, reference_matrix
+from transfer_core.protocol.layout import DEFAULT_RECORD_SIZE, OVERHEAD
 from transfer_core.qr import qr_matrix, qr_symbol
 
 from .conftest import ROOT, SCREENSHOTS, Stack, Tab
@@ -134,7 +135,7 @@ def test_receiving_page_reloaded_mid_transfer_resumes(
     # the reloaded page started from what the first visit had kept (segments of whole
     # chunks, each closed once it passed 4 MiB)
     resumed = summary["resumedBytes"]
-    assert 4 * MiB <= resumed < size and resumed % (64 * 1024 - 48) == 0, summary
+    assert 4 * MiB <= resumed < size and resumed % (DEFAULT_RECORD_SIZE - OVERHEAD) == 0, summary
     assert "kept from before a reload" in tab.page.inner_text("#status")
     assert_fits_phone(tab, "#saved", "#progress")
     phone_shot(tab, tmp_path, "phone-4-receive-done")

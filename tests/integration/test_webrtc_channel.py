@@ -117,9 +117,9 @@ def test_messages_arrive_intact_and_in_order(bulk: dict[str, dict[str, Any]]) ->
     assert answerer["bytes_received"] == offerer["bytes_sent"] > 3_000_000
     assert answerer["messages_received"] == offerer["messages_sent"] == webrtc_peer.MESSAGES + 1
     assert offerer["ack"] == "ack"
-    # both sides are aiortc: 256 KiB advertised, 64 KiB records preferred
+    # both sides are aiortc: 256 KiB advertised, 128 KiB records preferred
     assert offerer["max_message_size"] == answerer["max_message_size"] == 256 * KiB
-    assert offerer["record_size"] == 64 * KiB
+    assert offerer["record_size"] == 128 * KiB
 
 
 def test_back_pressure_bounds_buffered_amount(bulk: dict[str, dict[str, Any]]) -> None:
@@ -245,10 +245,10 @@ def sdp(session: str = "", media: str = "") -> str:
 
 @pytest.mark.parametrize(("advertised", "negotiated", "record"), [
     ("a=max-message-size:16384\n", 16 * KiB, 16 * KiB),
-    ("a=max-message-size:262144\n", 256 * KiB, 64 * KiB),
+    ("a=max-message-size:262144\n", 256 * KiB, 128 * KiB),
     ("", 64 * KiB, 64 * KiB),  # absent: RFC 8841 says 65536
-    ("a=max-message-size:0\n", 256 * KiB, 64 * KiB),  # 0: any size, capped
-    ("a=max-message-size:1073741823\n", 256 * KiB, 64 * KiB),  # Firefox's figure
+    ("a=max-message-size:0\n", 256 * KiB, 128 * KiB),  # 0: any size, capped
+    ("a=max-message-size:1073741823\n", 256 * KiB, 128 * KiB),  # Firefox's figure
     ("a=max-message-size:8192\n", 16 * KiB, 16 * KiB),  # floored
     ("a=max-message-size:40000\n", 40000, 40000),
 ])

@@ -30,7 +30,7 @@ from ..storage.layout import PartPlan, manifest_key, records_key
 from ..webrtc.channel import negotiated_max_message_size, record_size_for
 from ..webrtc.sdp import MAX_PACKET_ATTRIBUTE, max_packet, with_max_packet
 from .keys import derive_keys, key_check, record_key
-from .layout import DEFAULT_RECORD_SIZE, MAX_RECORD_SIZE, MIN_RECORD_SIZE, ChunkLayout
+from .layout import MAX_RECORD_SIZE, MIN_RECORD_SIZE, ChunkLayout
 from .manifest import Manifest, open_manifest
 from .progress import ProgressRecord, Via
 from .ranges import RangeEncodingError, RangeSet
@@ -122,7 +122,7 @@ def compute() -> dict[str, Any]:
             f"byte i is i mod 251, for i in 0..{SIZE_64K - 1}", hex_records=False,
         )
         doc["empty_file"] = _file_group(
-            _source(Path(tmp), "empty.bin", b"", keys.file_key, DEFAULT_RECORD_SIZE),
+            _source(Path(tmp), "empty.bin", b"", keys.file_key, 65536),
             "no bytes", hex_records=True,
         )
         doc["stored_layout"] = _stored_layout(keys.room_id, large)

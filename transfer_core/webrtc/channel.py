@@ -21,7 +21,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 from aiortc.sdp import candidate_from_sdp
 
-from ..protocol.layout import MAX_RECORD_SIZE, MIN_RECORD_SIZE
+from ..protocol.layout import DEFAULT_RECORD_SIZE, MAX_RECORD_SIZE, MIN_RECORD_SIZE
 from .dtls_ahead import make_dtls_context_ahead
 from .errors import (
     ChannelClosedError,
@@ -47,8 +47,8 @@ from .udp_buffers import enlarge_receive_buffers
 logger = logging.getLogger(__name__)
 
 DEFAULT_LABEL = "sgraph-send"
-PREFERRED_RECORD_SIZE = 64 * 1024
-"""64 KiB messages move faster through aiortc than 16 KiB or 256 KiB ones."""
+PREFERRED_RECORD_SIZE = DEFAULT_RECORD_SIZE
+"""One record per message: the protocol's default record size (its docstring says why)."""
 DEFAULT_HIGH_WATER = 1024 * 1024
 DEFAULT_LOW_WATER = 256 * 1024
 DEFAULT_SETUP_TIMEOUT = 30.0

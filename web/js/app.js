@@ -10,7 +10,7 @@
 //            ask for a folder where the browser can write one, opfs and memory give one
 //            download per file
 //   memlimit in-memory receive limit in MiB (default 512)
-//   record   preferred record size in KiB (default 64; the receiver may lower it)
+//   record   preferred record size in KiB (default 128; the receiver may lower it)
 //   p2p      seconds the sender waits for the receiver before storing the file in S3
 //            (default 10, as the CLI's --p2p-timeout)
 //   grace    seconds either side waits for the other to come back after a break (default 60)
@@ -84,7 +84,7 @@ async function loadSettings() {
     relayOnly: q.get("relay") === "1",
     save: q.get("save") || "auto",
     memoryLimit: q.get("memlimit") ? Number(q.get("memlimit")) * MiB : DEFAULT_MEMORY_LIMIT,
-    recordSize: (Number(q.get("record")) || 64) * 1024,
+    recordSize: (Number(q.get("record")) || 128) * 1024,
     p2pTimeoutMs: (q.has("p2p") && Number(q.get("p2p")) >= 0 ? Number(q.get("p2p")) : 10) * 1000,
     storage: q.get("storage") !== "0",
     connectTimeoutMs: 15_000,
