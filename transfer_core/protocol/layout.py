@@ -17,8 +17,8 @@ DEFAULT_RECORD_SIZE = 128 * 1024
 """The sender's preferred record size (docs/protocol.md §8): used whenever the receiver's
 max-message-size allows it, and with no peer at all (a transfer stored straight to S3).
 Measured (docs/benchmarks.md, session 13): 128 KiB moves CLI to CLI about a fifth
-faster than 64 KiB for a fifth less CPU, and page to CLI about a tenth faster; 256 KiB
-gains nothing more and doubles what a restart re-sends."""
+faster than 64 KiB for a sixth less CPU per MB, and page to CLI about a tenth faster;
+256 KiB gains nothing more and doubles what a restart may re-send."""
 MAX_RECORD_SIZE = 256 * 1024
 MAX_CHUNKS = 2**32 - 1
 

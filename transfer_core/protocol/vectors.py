@@ -122,7 +122,7 @@ def compute() -> dict[str, Any]:
             f"byte i is i mod 251, for i in 0..{SIZE_64K - 1}", hex_records=False,
         )
         doc["empty_file"] = _file_group(
-            _source(Path(tmp), "empty.bin", b"", keys.file_key, 65536),
+            _source(Path(tmp), "empty.bin", b"", keys.file_key, 65536),  # fixed, not the default
             "no bytes", hex_records=True,
         )
         doc["stored_layout"] = _stored_layout(keys.room_id, large)
