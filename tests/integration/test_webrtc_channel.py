@@ -122,6 +122,15 @@ def test_messages_arrive_intact_and_in_order(bulk: dict[str, dict[str, Any]]) ->
     assert offerer["record_size"] == 128 * KiB
 
 
+def test_an_empty_datagram_from_a_stranger_changes_nothing(
+        bulk: dict[str, dict[str, Any]]) -> None:
+    # sent to the receiver's sockets mid-transfer; aiortc alone would close on it
+    answerer = bulk["answerer"]
+    assert answerer["empty_datagrams"] >= 1
+    assert answerer["received_digest"] == bulk["offerer"]["sent_digest"]
+    assert answerer["indices"] == list(range(webrtc_peer.MESSAGES))
+
+
 def test_back_pressure_bounds_buffered_amount(bulk: dict[str, dict[str, Any]]) -> None:
     offerer = bulk["offerer"]
     bound = offerer["high_water"] + offerer["largest_message"]

@@ -13,6 +13,7 @@ import gc
 import hashlib
 import logging
 import random
+import socket
 import struct
 import time
 from multiprocessing.connection import Connection
@@ -172,6 +173,8 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
     report = _describe(pipe)
     link = LossyLink.on(pipe) if scenario.startswith("lossy") else None
     text = await pipe.recv()
+    if scenario == "bulk":
+        report["empty_datagrams"] = _empty_datagrams_to(pipe)
     count = _message_count(scenario)
     digest = hashlib.sha256()
     indices = []
@@ -209,6 +212,20 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
             "unknown": ack.sacks_unknown,
         }
     return report
+
+
+def _empty_datagrams_to(pipe: Any) -> int:
+    """Send a zero-length UDP datagram, from a socket of nobody's, to each of this
+    peer's ICE sockets, as anyone who can reach them can (aiortc alone closes the
+    connection on one: sctp_receive.py); how many were sent."""
+    from transfer_core.webrtc.udp_buffers import ice_udp_sockets
+
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        for sock in ice_udp_sockets(pipe.peer_connection):
+            stranger.sendto(b"", sock.getsockname()[:2])
+            sent += 1
+    return sent
 
 
 async def _plain_answerer(scenario: str, conn: Connection) -> dict[str, Any]:

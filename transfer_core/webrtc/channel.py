@@ -38,6 +38,7 @@ from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
 from .sctp_delay import install_delay_control
 from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, path_mtu_of, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
+from .sctp_receive import install_dtls_demux, install_lean_receive
 from .sctp_transmit import install_lean_transmit
 from .sdp import max_message_size as advertised_max_message_size
 from .sdp import max_packet, with_max_packet
@@ -423,6 +424,7 @@ class _Setup:
             await self.pc.setLocalDescription(description)
         # gathering is over: every ICE socket exists (bursts must not overflow them)
         enlarge_receive_buffers(self.pc)
+        install_dtls_demux(ice_connection_of(self.pc))
         sdp = self.pc.localDescription.sdp
         if (readable := reads_whole()) is not None:
             sdp = with_max_packet(sdp, readable)
@@ -436,6 +438,7 @@ class _Setup:
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
+        install_lean_receive(self.pc.sctp)
         path_mtu = install_path_mtu(self.pc.sctp,
                                     probe_sizes(max_packet(sdp), self.options.probe_packets))
         if path_mtu is not None:
