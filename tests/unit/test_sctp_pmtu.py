@@ -355,3 +355,13 @@ async def test_through_a_turn_relay_no_probe_exceeds_an_ethernet_frame(monkeypat
     sctp._set_state(RTCSctpTransport.State.ESTABLISHED)
     await asyncio.wait_for(mtu.finished.wait(), 5)
     assert {len(p) for p in sctp.transport.probes()} == {1_400}
+
+
+def test_the_calls_of_every_datagram_are_found_without_a_failed_lookup() -> None:
+    # through `__getattr__`, a call first fails the normal lookup: an AttributeError
+    # made and its message formatted, for each datagram received and each SACK sent
+    _, server = _dtls_pair()
+    wrapper = sctp_pmtu._WholeRecords(server)
+    for name in ("bio_write", "recv", "bio_read", "send"):
+        inspect.getattr_static(wrapper, name)  # raises where only __getattr__ finds it
+    assert wrapper.bio_write == server.bio_write and wrapper.send == server.send

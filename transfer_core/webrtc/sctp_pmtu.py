@@ -210,11 +210,15 @@ class _WholeRecords:
     receiving from a page. An empty BIO is answered with b"" at once, what aiortc's
     catch makes of the error."""
 
-    __slots__ = ("_conn", "_outgoing")
+    __slots__ = ("_conn", "_outgoing", "bio_write", "send")
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
         self._outgoing = _outgoing_bytes_of(conn)
+        # the two other calls of every datagram, bound here: through `__getattr__` each
+        # would first fail a lookup (an AttributeError, its message formatted) and call it
+        self.bio_write = conn.bio_write
+        self.send = conn.send
 
     def recv(self, bufsiz: int, flags: Any = None) -> bytes:
         return self._conn.recv(max(bufsiz, RECORD_LIMIT), flags)
