@@ -6,7 +6,6 @@ aiortc upgrade fails here rather than in a transfer."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dis
 import inspect
 from types import SimpleNamespace
@@ -16,7 +15,6 @@ import aiortc
 import aiortc.rtcdtlstransport as dtls_module
 import aiortc.rtcsctptransport as sctp_module
 import pytest
-from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
 from aiortc.rtcsctptransport import (
     USERDATA_MAX_LENGTH,
     DataChunk,
@@ -26,7 +24,6 @@ from aiortc.rtcsctptransport import (
     parse_packet,
     serialize_packet,
 )
-from OpenSSL import SSL
 from pyee.asyncio import AsyncIOEventEmitter
 
 from tests.unit.test_sctp_ack import RecordingDtls
@@ -41,7 +38,6 @@ from transfer_core.webrtc.sctp_pmtu import (
     probe_chunks,
     probe_of,
     probe_sizes,
-    read_whole_records,
     user_data_length,
 )
 from transfer_core.webrtc.sdp import MAX_PACKET_ATTRIBUTE, max_packet, with_max_packet
@@ -141,72 +137,6 @@ def test_a_malformed_max_packet_counts_as_not_said(value: str) -> None:
     assert max_packet(f"{SDP}a={MAX_PACKET_ATTRIBUTE}:{value}\r\n") is None
 
 
-# --- whole DTLS records ----------------------------------------------------------------
-
-
-def _dtls_pair() -> tuple[SSL.Connection, SSL.Connection]:
-    """Two pyOpenSSL DTLS connections made as aiortc makes them, handshaken in memory."""
-    def connection() -> SSL.Connection:
-        cert = RTCCertificate.generateCertificate()
-        return SSL.Connection(cert._create_ssl_context(srtp_profiles=list(SRTP_PROFILES)))
-
-    client, server = connection(), connection()
-    client.set_connect_state()
-    server.set_accept_state()
-    for _ in range(20):
-        for conn in (client, server):
-            with contextlib.suppress(SSL.WantReadError):
-                conn.do_handshake()
-        for source, target in ((client, server), (server, client)):
-            with contextlib.suppress(SSL.WantReadError):
-                target.bio_write(source.bio_read(65536))
-    return client, server
-
-
-def test_openssl_hands_a_1500_byte_reader_the_rest_of_a_record_later() -> None:
-    """Why a larger probe must not go to an unadapted aiortc peer: OpenSSL keeps the
-    rest of a 16,000-byte record for the next 1,500-byte reads, so from then on that
-    peer would read stale bytes for each datagram that arrives."""
-    client, server = _dtls_pair()
-    client.send(b"A" * 16_000)
-    server.bio_write(client.bio_read(65536))
-    assert server.recv(1500) == b"A" * 1500
-    client.send(b"B" * 100)
-    server.bio_write(client.bio_read(65536))
-    assert server.recv(1500) == b"A" * 1500  # not the new record
-
-
-def test_whole_records_are_read_and_written_in_one_piece() -> None:
-    client, server = _dtls_pair()
-    sender, receiver = _Dtls(client), _Dtls(server)
-    assert read_whole_records(sender) and read_whole_records(receiver)
-    assert not read_whole_records(sender)  # once
-    sender._ssl.send(b"A" * READS_WHOLE)
-    record = sender._ssl.bio_read(1500)  # aiortc's call
-    assert len(record) > READS_WHOLE
-    receiver._ssl.bio_write(record)
-    assert receiver._ssl.recv(1500) == b"A" * READS_WHOLE  # aiortc's call
-
-
-def test_an_empty_outgoing_bio_reads_as_nothing_without_the_error() -> None:
-    """aiortc reads the outgoing BIO after every datagram it receives; the wrapper asks
-    the BIO's length first (pyOpenSSL's `_from_ssl` and `BIO_get_mem_data`: this fails
-    if a pyOpenSSL upgrade takes either away) instead of letting pyOpenSSL raise
-    `WantReadError` for aiortc to catch, and still reads whatever OpenSSL wrote."""
-    client, server = _dtls_pair()
-    with pytest.raises(SSL.WantReadError):
-        client.bio_read(1500)  # what the unwrapped connection does
-    sender, receiver = _Dtls(client), _Dtls(server)
-    assert read_whole_records(sender) and read_whole_records(receiver)
-    assert sender._ssl._outgoing is not None
-    assert sender._ssl.bio_read(1500) == b""
-    sender._ssl.send(b"B" * 100)
-    record = sender._ssl.bio_read(1500)
-    assert record and sender._ssl.bio_read(1500) == b""
-    receiver._ssl.bio_write(record)
-    assert receiver._ssl.recv(1500) == b"B" * 100
-
-
 # --- one association's size ------------------------------------------------------------
 
 
@@ -295,11 +225,6 @@ async def test_a_path_that_answers_no_probe_keeps_webrtc_s_size(monkeypatch: Any
 # --- helpers ----------------------------------------------------------------------------
 
 
-class _Dtls:
-    def __init__(self, conn: SSL.Connection) -> None:
-        self._ssl: Any = conn
-
-
 class _RecordingDtls(RecordingDtls, AsyncIOEventEmitter):
     """test_sctp_ack's recording stand-in for `RTCDtlsTransport`, which also takes the
     adapter's `statechange` listener and has no ICE below it (no socket to set
@@ -356,12 +281,3 @@ async def test_through_a_turn_relay_no_probe_exceeds_an_ethernet_frame(monkeypat
     await asyncio.wait_for(mtu.finished.wait(), 5)
     assert {len(p) for p in sctp.transport.probes()} == {1_400}
 
-
-def test_the_calls_of_every_datagram_are_found_without_a_failed_lookup() -> None:
-    # through `__getattr__`, a call first fails the normal lookup: an AttributeError
-    # made and its message formatted, for each datagram received and each SACK sent
-    _, server = _dtls_pair()
-    wrapper = sctp_pmtu._WholeRecords(server)
-    for name in ("bio_write", "recv", "bio_read", "send"):
-        inspect.getattr_static(wrapper, name)  # raises where only __getattr__ finds it
-    assert wrapper.bio_write == server.bio_write and wrapper.send == server.send

@@ -21,8 +21,8 @@ simply never answers, so the association keeps the size it had.
 - **Receiving whole records.** aiortc reads each DTLS record with
   `SSL.Connection.recv(1500)` and sends with `bio_read(1500)`, so a larger packet
   would be cut. Once the DTLS handshake is over (one record per write from then on),
-  the connection object is wrapped so both read up to `RECORD_LIMIT`; a 1,189-byte
-  packet costs the same as before.
+  the connection object is wrapped so both read up to `dtls_records.RECORD_LIMIT`
+  (which also makes each of those calls cheaper).
 - **The search.** When the association is established (a `DataPipe`'s setup holds it
   until the channel is open: the way there needs no probe), it sends one probe of each
   size in `PROBE_PACKETS` above the current one, largest first, with the
@@ -56,13 +56,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import socket
 import struct
 import types
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import aiortc
@@ -76,10 +75,9 @@ from aiortc.rtcsctptransport import (
     RTCSctpTransport,
     serialize_packet,
 )
-from OpenSSL._util import ffi as openssl_ffi
-from OpenSSL._util import lib as openssl_lib
 
 from ..timeouts import within
+from .dtls_records import read_whole_records
 from .ice import selected_path_of_sctp
 from .udp_buffers import udp_sockets_of_ice
 
@@ -105,8 +103,6 @@ says 2,048 from Revision 2.5)."""
 READS_WHOLE = 16_384
 """The largest SCTP packet this adapter reads whole (DTLS's record limit), which our
 SDP advertises."""
-RECORD_LIMIT = 18_432
-"""Bytes read per DTLS record: 16 KiB of plaintext and any cipher's expansion."""
 MAX_PROBES = 3
 PROBE_TIMEOUT = 1.0
 """Seconds to wait for a round of probes' acknowledgements."""
@@ -187,58 +183,6 @@ class _Chunks:
 
     def __bytes__(self) -> bytes:
         return self._data
-
-
-def _outgoing_bytes_of(conn: Any) -> Callable[[], int] | None:
-    """How many bytes wait in `conn`'s outgoing memory BIO, read without a read; None
-    where this pyOpenSSL does not have what that needs (then every read is tried)."""
-    bio = getattr(conn, "_from_ssl", None)
-    pending = getattr(openssl_lib, "BIO_get_mem_data", None)
-    if bio is None or pending is None:
-        return None
-    return functools.partial(pending, bio, openssl_ffi.NULL)
-
-
-class _WholeRecords:
-    """aiortc's pyOpenSSL connection, reading whole DTLS records of up to 16 KiB where
-    aiortc asks for 1,500 bytes; everything else goes to the connection itself.
-
-    aiortc also reads the outgoing BIO after every datagram it receives, in case the
-    datagram made OpenSSL answer (a handshake retransmission); after the handshake it
-    almost never did, and pyOpenSSL answers an empty read by raising `WantReadError`,
-    which aiortc catches: about 4 µs per datagram received, a few per cent of a CLI
-    receiving from a page. An empty BIO is answered with b"" at once, what aiortc's
-    catch makes of the error."""
-
-    __slots__ = ("_conn", "_outgoing", "bio_write", "send")
-
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-        self._outgoing = _outgoing_bytes_of(conn)
-        # the two other calls of every datagram, bound here: through `__getattr__` each
-        # would first fail a lookup (an AttributeError, its message formatted) and call it
-        self.bio_write = conn.bio_write
-        self.send = conn.send
-
-    def recv(self, bufsiz: int, flags: Any = None) -> bytes:
-        return self._conn.recv(max(bufsiz, RECORD_LIMIT), flags)
-
-    def bio_read(self, bufsiz: int) -> bytes:
-        if self._outgoing is not None and self._outgoing() <= 0:
-            return b""
-        return self._conn.bio_read(max(bufsiz, RECORD_LIMIT))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-
-def read_whole_records(dtls: Any) -> bool:
-    """Wrap `dtls`'s connection (after its handshake) so records up to 16 KiB pass."""
-    conn = getattr(dtls, "_ssl", None)
-    if conn is None or isinstance(conn, _WholeRecords):
-        return False
-    dtls._ssl = _WholeRecords(conn)
-    return True
 
 
 @contextlib.contextmanager
