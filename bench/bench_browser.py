@@ -22,7 +22,8 @@ every pair, Chromium's own included, is over 127.0.0.1. Root only.
 Throughput is file bytes / seconds from the receiver's first `have` (sessions) or the
 first message (loopback) to the last byte verified; best of the rounds, and each
 round's page -> page ratio against that round's in-page loopback (the machine's load
-moves both together). Each run also counts the CPU seconds every process used (the
+moves both together), and against the loopbacks run just before and after it (one
+runs again after every second path). Each run also counts the CPU seconds every process used (the
 renderers, Chromium's network service and browser process, coturn, the local stack,
 the CLI): on 2 cores they share, CPU per megabyte is what a loaded machine divides,
 so each round also sets every path's MB per CPU-second over the loopback's. And each
@@ -41,6 +42,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import resource
 import statistics
@@ -172,6 +174,15 @@ def ratios_text(ratios: list[float]) -> str:
     return ", ".join(f"×{r:.2f}" for r in ratios) + f" (median ×{statistics.median(ratios):.2f})"
 
 
+def neighbour_loopbacks(sequence: list[tuple[str, float]], name: str) -> float:
+    """The geometric mean of the in-page loopbacks run just before and just after
+    `name` in one round's `sequence` of (run, MB/s)."""
+    at = next(i for i, (run, _) in enumerate(sequence) if run == name)
+    before = next(mb_s for run, mb_s in reversed(sequence[:at]) if run == LOOPBACK)
+    after = next(mb_s for run, mb_s in sequence[at + 1:] if run == LOOPBACK)
+    return math.sqrt(before * after)
+
+
 def steal_seconds() -> float:
     """CPU seconds the hypervisor took from this machine (all cores) since boot."""
     return float(psutil.cpu_times().steal)
@@ -291,22 +302,32 @@ def main(argv: list[str] | None = None) -> None:
     # loopback: what the path costs the machine, whatever the host's steal did to its speed
     per_cpu: dict[str, list[float]] = {}
     steal_share: list[float] = []  # steal seconds over core-seconds of wall, every run
+    # each path over the geometric mean of the loopbacks run just before and after it
+    per_neighbours: dict[str, list[float]] = {}
     meter = CpuMeter()
     with Coturn.start() as turn, DevStackProcess(*turn.devstack_args()) as stack, \
             sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        loopback = (LOOPBACK, lambda: in_page_loopback(browser, stack, total))
+        # a loopback again after every second path: the host's steal comes and goes
+        # within a minute, so each path also gets the loopbacks run just before and
+        # after it as its denominator (below); the round's first stays the round's
         runs: list[tuple[str, Callable[[], Run]]] = [
-            (LOOPBACK, lambda: in_page_loopback(browser, stack, total)),
+            loopback,
             (LOOPBACK_TURN, lambda: in_page_loopback(browser, stack, total, turn_config(turn))),
             (TO_PYTHON, lambda: browser_to_python(browser, stack, source, work / "out")),
+            loopback,
             (FROM_PYTHON, lambda: python_to_browser(browser, stack, source, "opfs")),
             (FROM_PYTHON_MEMORY, lambda: python_to_browser(browser, stack, source, "memory")),
+            loopback,
             (PAGES_DIRECT, lambda: browser_to_browser(browser, stack, source, relay=False)),
             (PAGES_TURN, lambda: browser_to_browser(browser, stack, source, relay=True)),
+            loopback,
         ]
         for round_no in range(rounds):
             this_round: dict[str, float] = {}
             mb_per_cpu: dict[str, float] = {}
+            sequence: list[tuple[str, float]] = []  # every run of the round, in order
             for name, run in runs:
                 started = time.perf_counter()
                 before, stolen = meter.read(), steal_seconds()
@@ -315,18 +336,23 @@ def main(argv: list[str] | None = None) -> None:
                 stolen = steal_seconds() - stolen
                 close(pages)
                 wall = time.perf_counter() - started
-                this_round[name] = mb_s
-                mb_per_cpu[name] = total / 1e6 / sum(used.values())
+                sequence.append((name, mb_s))
                 steal_share.append(stolen / (wall * (os.cpu_count() or 1)))
                 shown = ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in used.items())
                 print(f"round {round_no + 1}  {name:<44} {mb_s:6.1f} MB/s"
                       f"  ({wall:.1f} s wall, steal {steal_share[-1]:.0%}; CPU s: {shown})",
                       flush=True)
+                if name in this_round:
+                    continue  # a later loopback: a neighbour, not the round's
+                this_round[name] = mb_s
+                mb_per_cpu[name] = total / 1e6 / sum(used.values())
                 if mb_s > best.get(name, 0.0):
                     best[name], cpu[name] = mb_s, used
             for name in (TO_PYTHON, FROM_PYTHON, PAGES_TURN, PAGES_DIRECT, LOOPBACK_TURN):
                 per_round.setdefault(name, []).append(this_round[name] / this_round[LOOPBACK])
                 per_cpu.setdefault(name, []).append(mb_per_cpu[name] / mb_per_cpu[LOOPBACK])
+                per_neighbours.setdefault(name, []).append(
+                    this_round[name] / neighbour_loopbacks(sequence, name))
             turn_over_turn.append(this_round[PAGES_TURN] / this_round[LOOPBACK_TURN])
         browser.close()
 
@@ -340,6 +366,8 @@ def main(argv: list[str] | None = None) -> None:
                             for name, ratios in per_round.items())
     cpu_rounds_text = "\n".join(f"- {name}: {ratios_text(ratios)}"
                                 for name, ratios in per_cpu.items())
+    neighbours_text = "\n".join(f"- {name}: {ratios_text(ratios)}"
+                                 for name, ratios in per_neighbours.items())
     steal_text = (f"median {statistics.median(steal_share):.0%}, "
                   f"from {min(steal_share):.0%} to {max(steal_share):.0%}")
     turn_text = ratios_text(turn_over_turn)
@@ -374,9 +402,15 @@ virtual machine, over the runs' core-seconds): {steal_text}.
 | --- | ---: | ---: | ---: |
 {rows}
 
-Each round's figure over the in-page loopback of the same round:
+Each round's figure over the in-page loopback of the same round (its first run):
 
 {rounds_text}
+
+The same over the loopbacks run just before and just after each path (geometric mean;
+a loopback runs again after every second path, so steal that comes and goes within
+the round weighs on both sides of the ratio):
+
+{neighbours_text}
 
 Each round's MB per CPU-second (every process of the run, the CLI included) over the
 in-page loopback's of the same round: what each path costs the machine, which steal
@@ -407,6 +441,13 @@ CPU seconds by process in the best round:
                                  ("browser_to_browser_turn", PAGES_TURN, 0.7)):
         summary(f"{metric}_vs_loopback_median_round", statistics.median(per_round[name]),
                 target, True)
+    # the same against the loopbacks just before and after each run (steal moves within
+    # a round): printed beside the round's figure, not instead of it
+    for metric, name, target in (("browser_to_python", TO_PYTHON, 0.9),
+                                 ("python_to_browser", FROM_PYTHON, 0.9),
+                                 ("browser_to_browser_turn", PAGES_TURN, 0.7)):
+        summary(f"{metric}_vs_neighbour_loopbacks_median_round",
+                statistics.median(per_neighbours[name]), target, True)
     # not issue targets: what each path costs the machine beside the loopback, and the
     # host's steal (a run with much steal says little about speed)
     for metric, name in (("browser_to_python", TO_PYTHON), ("python_to_browser", FROM_PYTHON),
