@@ -227,7 +227,7 @@ async def test_everything_else_takes_aiortcs_own_way() -> None:
     assert len(lean.delivered) == 1
 
 
-async def test_a_short_or_padded_wrongly_packet_is_not_taken_the_short_way() -> None:
+def test_a_cut_or_overlong_packet_is_not_taken_the_short_way() -> None:
     (chunk,) = message_chunks([1], 1000)
     whole = packet(chunk)
     assert sctp_receive._single_data_chunk(whole, TAG) is not None
