@@ -23,13 +23,13 @@ Throughput is file bytes / seconds from the receiver's first `have` (sessions) o
 first message (loopback) to the last byte verified; best of the rounds, and each
 round's page -> page ratio against that round's in-page loopback (the machine's load
 moves both together), and against the loopbacks run just before and after it (one
-runs again after every second path). Each run also counts the CPU seconds every process used (the
-renderers, Chromium's network service and browser process, coturn, the local stack,
-the CLI): on 2 cores they share, CPU per megabyte is what a loaded machine divides,
-so each round also sets every path's MB per CPU-second over the loopback's. And each
-run reads the machine's steal time: this is a virtual machine whose host takes
-CPU from it (40-70 % of it at times); a run with much steal says little about speed,
-but its CPU seconds still count the work done.
+runs again after every second path). Each run also counts the CPU seconds every
+process used (the renderers, Chromium's network service and browser process, coturn,
+the local stack, the CLI): on 2 cores they share, CPU per megabyte is what a loaded
+machine divides, so each round also sets every path's MB per CPU-second over the
+loopback's. And each run reads the machine's steal time: this is a virtual machine
+whose host takes CPU from it (40-70 % of it at times); a run with much steal says
+little about speed, but its CPU seconds still count the work done.
 
     python bench/bench_browser.py            # 64 MiB per run, 2 rounds
     python bench/bench_browser.py --quick    # 16 MiB, 1 round
@@ -109,6 +109,10 @@ FROM_PYTHON = "Python CLI -> browser (OPFS)"
 FROM_PYTHON_MEMORY = "Python CLI -> browser (memory)"
 PAGES_DIRECT = "browser -> browser (direct, no TURN)"
 PAGES_TURN = "browser -> browser (TURN relay)"
+TARGET_ROWS = (("browser_to_python", TO_PYTHON, 0.9),
+               ("python_to_browser", FROM_PYTHON, 0.9),
+               ("browser_to_browser_turn", PAGES_TURN, 0.7))
+"""Issue #14's rows: the SUMMARY metric's stem, the run, the target over the loopback."""
 
 
 def process_kind(proc: psutil.Process) -> str:
@@ -432,26 +436,20 @@ CPU seconds by process in the best round:
     summary("browser_in_page_loopback_mb_s", loop, None, True)
     summary("browser_to_browser_turn_mb_s", best[PAGES_TURN], None, True)
     # issue #14: each path beside Chromium's own in-page loopback of the same run
-    summary("browser_to_python_vs_loopback", best[TO_PYTHON] / loop, 0.9, True)
-    summary("python_to_browser_vs_loopback", best[FROM_PYTHON] / loop, 0.9, True)
-    summary("browser_to_browser_turn_vs_loopback", best[PAGES_TURN] / loop, 0.7, True)
+    for metric, name, target in TARGET_ROWS:
+        summary(f"{metric}_vs_loopback", best[name] / loop, target, True)
     # the same, round by round (the median of each round's ratio): how reliably
-    for metric, name, target in (("browser_to_python", TO_PYTHON, 0.9),
-                                 ("python_to_browser", FROM_PYTHON, 0.9),
-                                 ("browser_to_browser_turn", PAGES_TURN, 0.7)):
+    for metric, name, target in TARGET_ROWS:
         summary(f"{metric}_vs_loopback_median_round", statistics.median(per_round[name]),
                 target, True)
     # the same against the loopbacks just before and after each run (steal moves within
     # a round): printed beside the round's figure, not instead of it
-    for metric, name, target in (("browser_to_python", TO_PYTHON, 0.9),
-                                 ("python_to_browser", FROM_PYTHON, 0.9),
-                                 ("browser_to_browser_turn", PAGES_TURN, 0.7)):
+    for metric, name, target in TARGET_ROWS:
         summary(f"{metric}_vs_neighbour_loopbacks_median_round",
                 statistics.median(per_neighbours[name]), target, True)
     # not issue targets: what each path costs the machine beside the loopback, and the
     # host's steal (a run with much steal says little about speed)
-    for metric, name in (("browser_to_python", TO_PYTHON), ("python_to_browser", FROM_PYTHON),
-                         ("browser_to_browser_turn", PAGES_TURN)):
+    for metric, name, _ in TARGET_ROWS:
         summary(f"{metric}_mb_per_cpu_s_vs_loopback_median_round",
                 statistics.median(per_cpu[name]), None, True)
     summary("browser_runs_steal_share_median", statistics.median(steal_share), None, False)

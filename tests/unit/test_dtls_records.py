@@ -20,8 +20,7 @@ from transfer_core.webrtc.dtls_records import (
     _pyopenssl_calls,
     read_whole_records,
 )
-
-READS_WHOLE = 16_384
+from transfer_core.webrtc.sctp_pmtu import READS_WHOLE
 
 
 def _dtls_pair() -> tuple[SSL.Connection, SSL.Connection]:
@@ -51,6 +50,7 @@ class _Dtls:
 
 
 def test_aiortc_makes_the_four_calls_of_every_datagram_on_its_connection() -> None:
+    """...the reads with 1,500-byte buffers: why records must be read whole."""
     source = inspect.getsource(dtls_module.RTCDtlsTransport)
     for call in ("self._ssl.bio_write(data)", "self._ssl.recv(1500)",
                  "self._ssl.send(data)", "self._ssl.bio_read(1500)"):

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiortc
-import aiortc.rtcdtlstransport as dtls_module
 import aiortc.rtcsctptransport as sctp_module
 import pytest
 from aiortc.rtcsctptransport import (
@@ -60,13 +59,6 @@ def test_the_sized_methods_are_every_method_that_reads_the_packet_size() -> None
     }
     assert readers == set(sctp_pmtu._SIZED_METHODS)
     assert user_data_length(BASE_PACKET) == USERDATA_MAX_LENGTH
-
-
-def test_aiortc_reads_and_writes_dtls_records_with_a_1500_byte_buffer() -> None:
-    """Why records must be read whole: aiortc's DTLS transport asks for 1,500 bytes."""
-    source = inspect.getsource(dtls_module.RTCDtlsTransport)
-    assert "self._ssl.recv(1500)" in source
-    assert "self._ssl.bio_read(1500)" in source
 
 
 def test_aiortc_answers_a_heartbeat_with_its_parameters() -> None:

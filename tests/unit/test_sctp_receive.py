@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from tests.unit.aioice_pair import connected_pair
 from tests.unit.pins import source_digest
+from tests.unit.test_sctp_ack import RecordingDtls
 from transfer_core.webrtc import sctp_receive
 from transfer_core.webrtc.ice_pacing import PINNED_AIOICE
 from transfer_core.webrtc.sctp_ack import PINNED_AIORTC
@@ -75,18 +76,6 @@ def test_what_the_short_way_stands_in_for_is_unchanged(owner: Any, name: str) ->
 
 
 # --- two associations, one plain and one adapted, over the same packets -----------------
-
-
-class RecordingDtls:
-    """Stands in for `RTCDtlsTransport` below SCTP: keeps what aiortc sends."""
-
-    state = "connected"
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    async def _send_data(self, data: bytes) -> None:
-        self.sent.append(data)
 
 
 class Association:

@@ -23,7 +23,7 @@ path-MTU adapter does, `sctp_pmtu`):
 
 The lean calls need pyOpenSSL's private `_ssl`, `_into_ssl`, `_from_ssl`,
 `_raise_ssl_error` and `_handle_bio_errors` and the cffi library's five functions
-(pyOpenSSL 26.4 has them, as its releases have for years). Where one is missing, or a
+(pyOpenSSL 26.4 has them). Where one is missing, or a
 call gets a flag or a buffer other than bytes, the wrapper calls pyOpenSSL's method
 as before. tests/unit/test_dtls_records.py checks that each call gives what
 pyOpenSSL's gives, errors included, and fails if those names go.
