@@ -19,7 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from . import nag
-from .turnserver_conf import TurnServerConfig, render_turnserver_conf
+from .turnserver_conf import DEFAULT_MAX_BPS, TurnServerConfig, render_turnserver_conf
 
 #: Ubuntu 24.04 LTS for arm64 (it packages coturn; Amazon Linux does not), resolved at
 #: deploy time from Canonical's public SSM parameter, so synth needs no account.
@@ -34,9 +34,10 @@ PRIVATE_IP_PLACEHOLDER = "@PRIVATE_IP@"
 CERT, PKEY = "/etc/coturn/turn-cert.pem", "/etc/coturn/turn-key.pem"
 
 
-def coturn_config(public_ip: str) -> TurnServerConfig:
+def coturn_config(public_ip: str, max_bps: int = DEFAULT_MAX_BPS) -> TurnServerConfig:
     """Production's coturn settings on EC2 (1:1 NAT behind the Elastic IP)."""
     return TurnServerConfig(
+        max_bps=max_bps,
         static_auth_secret=SECRET_PLACEHOLDER,
         external_ip=f"{public_ip}/{PRIVATE_IP_PLACEHOLDER}",
         listening_port=TURN_PORT,
@@ -59,6 +60,7 @@ class CoturnServer(Construct):
         secret_parameter: ssm.IStringParameter,
         instance_type: str,
         log_retention: logs.RetentionDays,
+        max_bps: int = DEFAULT_MAX_BPS,
     ) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(
@@ -138,7 +140,7 @@ class CoturnServer(Construct):
                                                      volume_type=ec2.EbsDeviceVolumeType.GP3),
                 )
             ],
-            user_data=self._user_data(secret_parameter.parameter_name),
+            user_data=self._user_data(secret_parameter.parameter_name, max_bps),
             user_data_causes_replacement=True,
         )
         nag.ack(
@@ -174,8 +176,8 @@ class CoturnServer(Construct):
         return [f"turn:{self.public_ip}:{TURN_PORT}?transport=udp",
                 f"turn:{self.public_ip}:{TURN_PORT}?transport=tcp"]
 
-    def _user_data(self, parameter_name: str) -> ec2.UserData:
-        config = render_turnserver_conf(coturn_config(self.public_ip))
+    def _user_data(self, parameter_name: str, max_bps: int) -> ec2.UserData:
+        config = render_turnserver_conf(coturn_config(self.public_ip, max_bps))
         region = Stack.of(self).region
         user_data = ec2.UserData.for_linux()
         user_data.add_commands(

@@ -8,6 +8,8 @@ from typing import Any
 
 from constructs import Node
 
+from .turnserver_conf import DEFAULT_MAX_BPS
+
 
 def _urls(value: Any) -> tuple[str, ...]:
     """A list from cdk.json, or a comma-separated string from ``-c``."""
@@ -65,6 +67,9 @@ class StackSettings:
     your own, through ``turnUrls``)."""
     turn_instance_type: str = "t4g.small"
     """EC2 instance type of the coturn server (arm64)."""
+    turn_max_bps: int = DEFAULT_MAX_BPS
+    """The coturn server's per-session cap, bytes per second (``max-bps``; 0: none).
+    coturn drops what passes it, so it must sit above what one transfer should reach."""
     alarm_email: str = ""
     """An address the alarms notify (an SNS e-mail subscription to confirm once)."""
     max_transfer_bytes: int = 4 * 1024**3
@@ -100,6 +105,8 @@ class StackSettings:
                              "the bucket from a browser (the page's origin is always allowed)")
         if settings.turn not in TURN_CHOICES:
             raise ValueError(f"turn must be one of {sorted(TURN_CHOICES)}, not {settings.turn!r}")
+        if settings.turn_max_bps < 0:
+            raise ValueError("turnMaxBps is bytes per second per session, 0 for no cap")
         if settings.coturn and settings.turn_urls:
             raise ValueError("turn=coturn makes its own turnUrls: give one or the other")
         if bool(settings.domain_name) != bool(settings.certificate_arn):

@@ -112,6 +112,7 @@ class SendStack(Stack):
             self.coturn = CoturnServer(
                 self, "Coturn", secret_parameter=self.turn_secret,
                 instance_type=settings.turn_instance_type, log_retention=LOG_RETENTION,
+                max_bps=settings.turn_max_bps,
             )
         turn_urls = self.coturn.turn_urls if self.coturn else list(settings.turn_urls)
 

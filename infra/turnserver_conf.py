@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 
-__all__ = ["DENIED_PEER_NETWORKS", "TurnServerConfig", "denied_peer_ranges",
+__all__ = ["DEFAULT_MAX_BPS", "DENIED_PEER_NETWORKS", "TurnServerConfig", "denied_peer_ranges",
            "render_turnserver_conf"]
 
 #: Peer addresses coturn must never relay to (IANA special-purpose registries).
@@ -28,6 +28,19 @@ DENIED_PEER_NETWORKS: tuple[str, ...] = (
     "::1/128", "64:ff9b::/96", "100::/64", "2001::/23",
     "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
 )
+
+#: coturn's per-session bandwidth cap (``max-bps``), bytes per second: 1 Gbit/s.
+#: coturn does not shape to it: it counts each relay socket's bytes per calendar second
+#: and drops every datagram past the budget until the second ends
+#: (`ioa_socket_check_bandwidth`, 4.6 to 4.10). A WebRTC transfer that reaches the cap
+#: loses the tail of its flight every second and slows well below it (its congestion
+#: control backs off on each loss); at the former 100 Mbit/s, Chromium through a coturn
+#: on loopback ran at 9-10 MB/s of file and never above 10.9 in any run
+#: (docs/benchmarks.md, "A relay that drops at 100 Mbit/s"). So the cap sits above what
+#: one transfer reaches on the default instance (a t4g.small, "up to 5 Gigabit" in
+#: bursts), bounding a runaway session without slowing a real one; congestion control
+#: shares a busy link between transfers. The `turnMaxBps` setting changes it.
+DEFAULT_MAX_BPS = 125_000_000
 
 #: The loopback networks, allowed as peers only by the local stack's coturn.
 LOOPBACK_NETWORKS = frozenset({"127.0.0.0/8", "::1/128"})
@@ -74,8 +87,8 @@ class TurnServerConfig:
     """Concurrent allocations per username (a WebRTC peer needs one or two)."""
     total_quota: int = 1200
     """Concurrent allocations on the server."""
-    max_bps: int = 12_500_000
-    """Bytes per second per session (100 Mbit/s), so one user cannot take the link."""
+    max_bps: int = DEFAULT_MAX_BPS
+    """Bytes per second per session (``DEFAULT_MAX_BPS``: why it is that high)."""
     max_allocate_lifetime: int = 3600
     """Longest allocation lifetime a client may ask for, seconds."""
     log_file: str = "syslog"

@@ -26,6 +26,7 @@ CONTEXT = {
     "domainName": "send.example.net",
     "certificateArn": CERT,
     "corsAllowedOrigins": "https://other.example.net",
+    "turnMaxBps": "250000000",
 }
 
 
@@ -88,6 +89,7 @@ def test_coturn_user_data_is_the_rendered_production_config(resources: dict[str,
         line for line in lines if line.startswith("denied-peer-ip=")]
     assert "allow-loopback-peers" not in lines
     assert f"tls-listening-port={TURNS_PORT}" in lines and "user-quota=12" in lines
+    assert "max-bps=250000000" in lines  # turnMaxBps reaches the instance
     assert "ssm get-parameter" in script and "/sgraph-send/test/turn-secret" in script
     assert "--with-decryption" in script
 

@@ -10,6 +10,7 @@ import aws_cdk as cdk
 import pytest
 
 from infra.settings import StackSettings, context_keys
+from infra.turnserver_conf import DEFAULT_MAX_BPS
 
 from .conftest import Synth, cdk_json_context, cfn_lint_errors, synth
 
@@ -54,6 +55,13 @@ def test_turn_choices_and_their_conflicts() -> None:
         settings_from({"turn": "stunnel"})
     with pytest.raises(ValueError, match="one or the other"):
         settings_from({"turn": "coturn", "turnUrls": "turn:a:3478"})
+
+
+def test_the_turn_cap_reads_as_bytes_per_second_and_is_never_negative() -> None:
+    assert settings_from({}).turn_max_bps == DEFAULT_MAX_BPS
+    assert settings_from({"turnMaxBps": "0"}).turn_max_bps == 0  # coturn's "no cap"
+    with pytest.raises(ValueError, match="turnMaxBps"):
+        settings_from({"turnMaxBps": -1})
 
 
 def test_a_custom_domain_needs_its_us_east_1_certificate() -> None:

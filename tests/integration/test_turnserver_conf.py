@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from devstack.turn import Coturn
 from infra.turnserver_conf import (
+    DEFAULT_MAX_BPS,
     DENIED_PEER_NETWORKS,
     TurnServerConfig,
     denied_peer_ranges,
@@ -82,7 +83,8 @@ def test_the_rendering_denies_every_special_range_and_sets_quotas() -> None:
                    "fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"):
         assert needed in denied
     assert "allow-loopback-peers" not in text
-    for line in ("use-auth-secret", "user-quota=12", "total-quota=1200", "no-multicast-peers"):
+    for line in ("use-auth-secret", "user-quota=12", "total-quota=1200", "no-multicast-peers",
+                 f"max-bps={DEFAULT_MAX_BPS}"):
         assert line in text.splitlines()
     local = render_turnserver_conf(
         TurnServerConfig(static_auth_secret="s").local(port=1, secret="t", workdir="/w"))
@@ -158,3 +160,39 @@ def test_production_tls_listener_speaks_tls_1_2_or_later(tmp_path: Path) -> None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+async def relayed_burst(turn: Coturn, datagrams: int, size: int) -> int:
+    """Send `datagrams` of `size` bytes through `turn` to a local peer within about a
+    quarter of a second; how many arrive."""
+    loop = asyncio.get_running_loop()
+    echo_transport, echo = await loop.create_datagram_endpoint(
+        Echo, local_addr=("127.0.0.1", 0))
+    sock = echo_transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # no kernel drop here
+    peer = ("127.0.0.1", echo_transport.get_extra_info("sockname")[1])
+    recorder, transport = await relay_to(turn, peer)  # sends one greeting first
+    assert await asyncio.wait_for(echo.got.get(), 30) == b"through the relay"
+    payload = bytes(size)
+    for sent in range(datagrams):
+        transport.sendto(payload, peer)  # type: ignore[attr-defined]
+        if sent % 10 == 9:
+            await asyncio.sleep(0.005)  # paced: coturn's own socket buffers drop nothing
+    await asyncio.sleep(1.5)
+    transport.close()  # type: ignore[attr-defined]
+    echo_transport.close()
+    return echo.got.qsize()
+
+
+async def test_coturns_cap_drops_past_its_budget_so_production_sits_above_a_transfer() -> None:
+    """coturn's `max-bps` is not a shaper: past a session's bytes in one calendar second
+    it drops every datagram until the second ends. Production's cap (DEFAULT_MAX_BPS)
+    passes a burst whole; a cap below the burst's rate passes at most two seconds'
+    budget of it (the burst may straddle one second's end)."""
+    datagrams, size, cap = 400, 1000, 100_000
+    with Coturn.start() as production:
+        assert f"max-bps={DEFAULT_MAX_BPS}" in production.config.splitlines()
+        assert await relayed_burst(production, datagrams, size) == datagrams
+    with Coturn.start(extra=(f"max-bps={cap}",)) as capped:
+        arrived = await relayed_burst(capped, datagrams, size)
+    assert 0 < arrived <= 2 * cap // size
