@@ -32,14 +32,15 @@ DENIED_PEER_NETWORKS: tuple[str, ...] = (
 #: coturn's per-session bandwidth cap (``max-bps``), bytes per second: 1 Gbit/s.
 #: coturn does not shape to it: it counts each relay socket's bytes per calendar second
 #: and drops every datagram past the budget until the second ends
-#: (`ioa_socket_check_bandwidth`, 4.6 to 4.10). A WebRTC transfer that reaches the cap
-#: loses the tail of its flight every second and slows well below it (its congestion
-#: control backs off on each loss); at the former 100 Mbit/s, Chromium through a coturn
-#: on loopback ran at 9-10 MB/s of file and never above 10.9 in any run
-#: (docs/benchmarks.md, "A relay that drops at 100 Mbit/s"). So the cap sits above what
-#: one transfer reaches on the default instance (a t4g.small, "up to 5 Gigabit" in
-#: bursts), bounding a runaway session without slowing a real one; congestion control
-#: shares a busy link between transfers. The `turnMaxBps` setting changes it.
+#: (`ioa_socket_check_bandwidth`; 4.6.1, what Debian and Ubuntu 24.04 ship, and coturn's
+#: master in 2026). A WebRTC transfer that reaches the cap loses the tail of its flight
+#: every second and falls below it (its congestion control backs off on each loss): at
+#: the former 100 Mbit/s, Chromium through a coturn on loopback ran at 9-10 MB/s of file
+#: and never above 10.9 in any run (docs/benchmarks.md, session 15: "a relay that drops
+#: at 100 Mbit/s"). So the cap sits above what one transfer reaches on the default
+#: instance (a t4g.small, "up to 5 Gigabit" in bursts), bounding a runaway session
+#: without slowing a real one; congestion control shares a busy link between transfers.
+#: The `turnMaxBps` setting changes it.
 DEFAULT_MAX_BPS = 125_000_000
 
 #: The loopback networks, allowed as peers only by the local stack's coturn.
