@@ -34,6 +34,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(120)]
 
 CLI = [sys.executable, "-m", "transfer_core.cli"]
 FAST = ["--connect-timeout", "10", "--reconnect-grace", "10"]
+P2P_WAIT = 60
+"""Seconds a sending page waits for a CLI receiver before storing (`?p2p=`) in tests of
+the direct path. The default 10 s counts from when the page starts waiting; in one
+full-suite run (2026-12-01, both page -> CLI tests) the page stored the file before
+the CLI's connection was up and the CLI fetched it from S3: correct, but not the path
+under test. Their assertions now print both sides' logs if it happens again."""
 
 
 def random_file(tmp_path: Path, name: str, size: int) -> Path:
@@ -100,7 +106,7 @@ def test_protocol_vectors_pass_inside_the_page(new_tab, stack: Stack) -> None:
 def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
     source = random_file(tmp_path, "from-browser.bin", 3_000_000 + 123)
     tab = new_tab()
-    open_send_page(tab, stack.info.web_url)
+    open_send_page(tab, f"{stack.info.web_url}?p2p={P2P_WAIT}")
     tab.page.fill("#downloads", "1")  # a direct download counts too, told by the page
     tab.page.set_input_files("#file", str(source))
     tab.page.wait_for_function("() => window.sgraph.link")
@@ -123,7 +129,8 @@ def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
                     f" {tab.sgraph('state()')!r}; its log:\n{stderr[-4000:]}")
     assert received.returncode == 0, received.stderr[-3000:]
     summary = json.loads(received.stdout.splitlines()[-1])
-    assert summary["path"] == "p2p" and summary["sha256_verified"], summary
+    assert summary["path"] == "p2p" and summary["sha256_verified"], (
+        summary, tab.console[-10:], received.stderr[-3000:])
     assert (out / source.name).read_bytes() == source.read_bytes()
     assert tab.wait_state("done", "failed") == "done", tab.sgraph("error")
     assert tab.sgraph("summary.path") == "direct"

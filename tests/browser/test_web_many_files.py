@@ -17,6 +17,7 @@ from .conftest import ROOT, Stack
 from .test_web_client import (
     CLI,
     FAST,
+    P2P_WAIT,
     assert_fragment_stayed,
     finish,
     open_send_page,
@@ -43,7 +44,7 @@ def small_tree(root: Path) -> dict[str, bytes]:
 def test_page_sends_a_folder_to_the_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
     files = small_tree(tmp_path / "src")
     tab = new_tab()
-    open_send_page(tab, stack.info.web_url)
+    open_send_page(tab, f"{stack.info.web_url}?p2p={P2P_WAIT}")
     tab.page.set_input_files("#folder", str(tmp_path / "src" / "album"))
     tab.page.wait_for_function("() => window.sgraph.link", timeout=60_000)
     link = tab.sgraph("link")
@@ -61,9 +62,10 @@ def test_page_sends_a_folder_to_the_cli(new_tab, stack: Stack, tmp_path: Path) -
                                   " document.getElementById('status').textContent")
         raise AssertionError(f"page {state}; {tab.console[-10:]}; receiver:"
                              f" {log.read_text()[-2000:]}") from None
-    assert received.returncode == 0, received.stderr[-3000:]
+    assert received.returncode == 0, log.read_text()[-3000:]
     summary = json.loads(received.stdout.splitlines()[-1])
-    assert summary["path"] == "p2p" and summary["sha256_verified"]
+    assert summary["path"] == "p2p" and summary["sha256_verified"], (
+        summary, tab.console[-10:], log.read_text()[-3000:])
     for rel, data in files.items():
         assert (out / rel).read_bytes() == data, rel
     kinds = {e["path"]: e["kind"] for e in summary["entries"]}
