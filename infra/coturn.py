@@ -19,7 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from . import nag
-from .turnserver_conf import DEFAULT_MAX_BPS, TurnServerConfig, render_turnserver_conf
+from .turnserver_conf import TurnServerConfig, render_turnserver_conf
 
 #: Ubuntu 24.04 LTS for arm64 (it packages coturn; Amazon Linux does not), resolved at
 #: deploy time from Canonical's public SSM parameter, so synth needs no account.
@@ -34,8 +34,9 @@ PRIVATE_IP_PLACEHOLDER = "@PRIVATE_IP@"
 CERT, PKEY = "/etc/coturn/turn-cert.pem", "/etc/coturn/turn-key.pem"
 
 
-def coturn_config(public_ip: str, max_bps: int = DEFAULT_MAX_BPS) -> TurnServerConfig:
-    """Production's coturn settings on EC2 (1:1 NAT behind the Elastic IP)."""
+def coturn_config(public_ip: str, max_bps: int) -> TurnServerConfig:
+    """Production's coturn settings on EC2 (1:1 NAT behind the Elastic IP), capped at
+    `max_bps` per session (the `turnMaxBps` setting)."""
     return TurnServerConfig(
         max_bps=max_bps,
         static_auth_secret=SECRET_PLACEHOLDER,
@@ -60,7 +61,7 @@ class CoturnServer(Construct):
         secret_parameter: ssm.IStringParameter,
         instance_type: str,
         log_retention: logs.RetentionDays,
-        max_bps: int = DEFAULT_MAX_BPS,
+        max_bps: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(
