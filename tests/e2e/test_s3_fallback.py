@@ -79,8 +79,11 @@ async def test_sender_killed_mid_p2p_remainder_via_s3_mixed_file(stack, tmp_path
     sender = await send(stack, tmp_path / "big.bin", "--p2p-timeout", "30")
     link = await sender.next_event()
     code = link["code"]
+    # the receiver paced (48 MiB in about 6 s), so the kill lands mid-transfer: unpaced,
+    # a receiver on loopback once had the whole file before the sender's acknowledged
+    # state on disk showed 32 chunks
     receiver = await Peer.start("receive", code, "-o", str(out), "--server", stack.url,
-                                *FAST, *SHORT)
+                                *FAST, *SHORT, "--limit-rate", "8M")
     room = derive_keys(TransferSecret.parse(code)).room_id
     progress = work_dir_for(out, room)
     acked = tmp_path / "sender-state" / room / "held"
@@ -94,6 +97,8 @@ async def test_sender_killed_mid_p2p_remainder_via_s3_mixed_file(stack, tmp_path
             continue
         if held >= 32 and known >= 32:
             break
+    else:
+        raise AssertionError("the receiver held and acknowledged fewer than 32 chunks in 24 s")
     sender.proc.send_signal(signal.SIGKILL)  # the sender's machine goes away mid-transfer
     await sender.proc.wait()
     first = await receiver.finish()
