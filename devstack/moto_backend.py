@@ -33,6 +33,7 @@ class _CountingServer(ThreadedMotoServer):
         super().__init__(ip_address=host, port=0, verbose=False)
         self.dynamodb_calls: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
+        self._dynamodb_serial = threading.Lock()
 
     def _server_entry(self) -> None:
         from moto.moto_server.werkzeug_app import (
@@ -84,11 +85,23 @@ class _CountingServer(ThreadedMotoServer):
                 start_response("200 OK", [("Content-Type", "application/json")])
                 return [body]
             target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if not target.startswith("DynamoDB_"):
+                return app(environ, start_response)
             # the TTL sweeper stands in for DynamoDB itself (devstack/sweeper.py): not counted
-            if target.startswith("DynamoDB_") and not environ.get("HTTP_X_DEVSTACK_SWEEPER"):
+            if not environ.get("HTTP_X_DEVSTACK_SWEEPER"):
                 with self._lock:
                     self.dynamodb_calls[target.split(".", 1)[1]] += 1
-            return app(environ, start_response)
+            # DynamoDB applies each write to an item atomically; moto reads, copies and
+            # writes it back unguarded, so two threads updating one item lost an `ADD`
+            # (a download counted once for two) or failed with a 500 ("dictionary changed
+            # size during iteration"). One DynamoDB call at a time, answered whole.
+            with self._dynamodb_serial:
+                result = app(environ, start_response)
+                try:
+                    return list(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
 
         self._server = make_server(
             self._ip_address, self._port, counting, True, request_handler=KeepAliveHandler
