@@ -14,7 +14,10 @@ chromium driven by playwright:
   low; a shallow queue is faster for Chromium's SCTP too), no protocol; the
   ceiling of Chromium's SCTP here, and issue #14's baseline;
 - the same in-page loopback relay-only through the coturn (Chromium and coturn
-  without our protocol or a second page: the relay's ceiling).
+  without our protocol or a second page: the relay's ceiling);
+- two pages relay-only through the coturn, one data channel between them and no
+  protocol (the same messages and back-pressure as the loopback): the ceiling of any
+  page -> page transfer through the relay on this machine, two renderers included.
 
 Everything runs in a network namespace holding only `lo` (tests/browser/netns.py), so
 every pair, Chromium's own included, is over 127.0.0.1. Root only.
@@ -103,6 +106,7 @@ IN_PAGE_LOOPBACK = """async ([total, config, high, low]) => {
 
 
 LOOPBACK = "in-page loopback (Chromium, no protocol)"
+RAW_PAGES_TURN = "two pages through TURN (no protocol)"
 LOOPBACK_TURN = "in-page loopback through TURN (no protocol)"
 TO_PYTHON = "browser -> Python CLI"
 FROM_PYTHON = "Python CLI -> browser (OPFS)"
@@ -281,6 +285,57 @@ def in_page_loopback(browser: Browser, stack: Any, total: int,
     return float(p.evaluate(IN_PAGE_LOOPBACK, [total, config, *page_watermarks()])), [p]
 
 
+# Two pages, one RTCPeerConnection each, offer and answer handed across by the driver
+# whole (candidates gathered first: no trickle to relay); the receiving page times
+# its first message to its last, as the loopback does.
+RAW_PAGE_OPEN = """async ([config, offer, total]) => {
+  const pc = new RTCPeerConnection(config);
+  window.rawPeer = pc;
+  const complete = () => pc.iceGatheringState === "complete";
+  const gathered = () => new Promise((r) => (complete() ? r()
+    : pc.addEventListener("icegatheringstatechange", () => complete() && r())));
+  if (offer === null) {
+    window.rawChannel = pc.createDataChannel("bench", { ordered: true });
+  } else {
+    window.rawDone = new Promise((resolve) => (pc.ondatachannel = (e) => {
+      const c = e.channel; c.binaryType = "arraybuffer"; let n = 0, t0 = 0;
+      c.onmessage = (m) => {
+        if (!n) t0 = performance.now();
+        n += m.data.byteLength;
+        if (n >= total) resolve((total / 1e6) / ((performance.now() - t0) / 1000));
+      };
+    }));
+    await pc.setRemoteDescription(offer);
+  }
+  await pc.setLocalDescription();
+  await gathered();
+  return pc.localDescription.toJSON();
+}"""
+
+RAW_PAGE_SEND = """async ([answer, total, high, low]) => {
+  await window.rawPeer.setRemoteDescription(answer);
+  const ch = window.rawChannel;
+  await new Promise((r) => (ch.readyState === "open" ? r() : (ch.onopen = r)));
+  ch.bufferedAmountLowThreshold = low;
+  const msg = new Uint8Array(65536);
+  for (let sent = 0; sent < total; sent += msg.length) {
+    if (ch.bufferedAmount >= high) await new Promise((r) => (ch.onbufferedamountlow = r));
+    ch.send(msg);
+  }
+}"""
+
+
+def raw_pages(browser: Browser, stack: Any, total: int, config: dict[str, Any]) -> Run:
+    """Two pages, one data channel between them through the relay, no protocol."""
+    sender, receiver = page(browser), page(browser)
+    for p in (sender, receiver):
+        p.goto(stack.web_url)
+    offer = sender.evaluate(RAW_PAGE_OPEN, [config, None, total])
+    answer = receiver.evaluate(RAW_PAGE_OPEN, [config, offer, total])
+    sender.evaluate(RAW_PAGE_SEND, [answer, total, *page_watermarks()])
+    return float(receiver.evaluate("window.rawDone")), [sender, receiver]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="16 MiB, one round")
@@ -302,6 +357,9 @@ def main(argv: list[str] | None = None) -> None:
     # page -> page through TURN over Chromium's own loopback through the same relay, the
     # same round: what our pages cost beyond the relay's own price
     turn_over_turn: list[float] = []
+    # the same over two pages through the same relay without our protocol: what our
+    # protocol costs two pages beyond what their own WebRTC costs them
+    turn_over_raw_pages: list[float] = []
     # each path's MB per CPU-second (every process of the run) over the same round's
     # loopback: what the path costs the machine, whatever the host's steal did to its speed
     per_cpu: dict[str, list[float]] = {}
@@ -326,6 +384,8 @@ def main(argv: list[str] | None = None) -> None:
             loopback,
             (PAGES_DIRECT, lambda: browser_to_browser(browser, stack, source, relay=False)),
             (PAGES_TURN, lambda: browser_to_browser(browser, stack, source, relay=True)),
+            loopback,
+            (RAW_PAGES_TURN, lambda: raw_pages(browser, stack, total, turn_config(turn))),
             loopback,
         ]
         for round_no in range(rounds):
@@ -352,12 +412,14 @@ def main(argv: list[str] | None = None) -> None:
                 mb_per_cpu[name] = total / 1e6 / sum(used.values())
                 if mb_s > best.get(name, 0.0):
                     best[name], cpu[name] = mb_s, used
-            for name in (TO_PYTHON, FROM_PYTHON, PAGES_TURN, PAGES_DIRECT, LOOPBACK_TURN):
+            for name in (TO_PYTHON, FROM_PYTHON, PAGES_TURN, PAGES_DIRECT, LOOPBACK_TURN,
+                         RAW_PAGES_TURN):
                 per_round.setdefault(name, []).append(this_round[name] / this_round[LOOPBACK])
                 per_cpu.setdefault(name, []).append(mb_per_cpu[name] / mb_per_cpu[LOOPBACK])
                 per_neighbours.setdefault(name, []).append(
                     this_round[name] / neighbour_loopbacks(sequence, name))
             turn_over_turn.append(this_round[PAGES_TURN] / this_round[LOOPBACK_TURN])
+            turn_over_raw_pages.append(this_round[PAGES_TURN] / this_round[RAW_PAGES_TURN])
         browser.close()
 
     load = os.getloadavg()[0]
@@ -375,9 +437,10 @@ def main(argv: list[str] | None = None) -> None:
     steal_text = (f"median {statistics.median(steal_share):.0%}, "
                   f"from {min(steal_share):.0%} to {max(steal_share):.0%}")
     turn_text = ratios_text(turn_over_turn)
+    raw_pages_text = ratios_text(turn_over_raw_pages)
     cpu_text = "\n".join(
         f"| {name} | " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in cpu[name].items())
-        + " |" for name in (LOOPBACK, LOOPBACK_TURN, PAGES_DIRECT, PAGES_TURN))
+        + " |" for name in (LOOPBACK, LOOPBACK_TURN, RAW_PAGES_TURN, PAGES_DIRECT, PAGES_TURN))
     write = not args.no_write
     if write:
         write_section("bench_browser", f"""## Browser client (`bench/bench_browser.py`)
@@ -392,8 +455,10 @@ policy). The in-page loopback is two
 RTCPeerConnections in one page without any protocol (64 KiB messages, same
 back-pressure): Chromium's own ceiling, measured in the same run, and the
 baseline of issue #14's targets. Beside it, the same loopback relayed through the
-coturn (Chromium and coturn alone), and page -> page without TURN (two pages, our
-protocol, host to host over 127.0.0.1). Load average
+coturn (Chromium and coturn alone), two pages relayed through the coturn with one
+data channel and no protocol (the same messages: the ceiling of any page -> page
+transfer through the relay here, two renderers included), and page -> page without
+TURN (two pages, our protocol, host to host over 127.0.0.1). Load average
 at the end of the run: {load:.1f} on {os.cpu_count()} cores (the figures fall with
 it; compare each row with the loopback row of the same run). CPU is the
 CPU seconds of every process of the run (pages, Chromium's other processes,
@@ -424,6 +489,9 @@ does not move (on 2 busy cores, speed follows it):
 
 Page -> page through TURN over Chromium's own loopback through the same coturn, each
 round (what our two pages and protocol cost beyond the relay's own price): {turn_text}
+
+Page -> page through TURN over two pages through the same coturn without a protocol,
+each round (what our protocol costs two pages beyond their own WebRTC): {raw_pages_text}
 
 CPU seconds by process in the best round:
 
@@ -456,6 +524,11 @@ CPU seconds by process in the best round:
     # not an issue target: the TURN row against Chromium alone through the same relay
     summary("browser_to_browser_turn_vs_loopback_turn_median_round",
             statistics.median(turn_over_turn), None, True)
+    # nor this: two pages through the relay without a protocol, the row's own ceiling
+    summary("browser_two_raw_pages_turn_vs_loopback_median_round",
+            statistics.median(per_round[RAW_PAGES_TURN]), None, True)
+    summary("browser_to_browser_turn_vs_two_raw_pages_turn_median_round",
+            statistics.median(turn_over_raw_pages), None, True)
 
 
 if __name__ == "__main__":
