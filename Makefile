@@ -39,7 +39,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check transfer_core lambdas devstack infra tests bench
-	$(VENV)/bin/mypy transfer_core lambdas infra
+	$(VENV)/bin/mypy transfer_core lambdas infra devstack
 
 demo: install
 	$(PY) -m devstack.demo

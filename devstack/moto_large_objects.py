@@ -123,6 +123,7 @@ def _complete(self: Any, body: Any) -> tuple[_Joined, str, tuple[str, str, int] 
     except BaseException:
         joined.file.close()
         raise
+    checksum: tuple[str, str, int] | None
     if crc is not None:
         checksum = (builder.checksum_type, base64.b64encode(crc.digest()).decode(), 1)
     else:
@@ -137,7 +138,7 @@ _window = threading.local()
 
 def install() -> None:
     """Patch moto's S3 in this process (moto's server; never the tests' in-process moto)."""
-    value = models.FakeKey.value
+    value: Any = models.FakeKey.value  # a property: its fget and fset
     get_object = responses.S3Response.get_object
 
     def read_value(key: Any) -> Any:
@@ -163,6 +164,6 @@ def install() -> None:
         finally:
             _window.open = False
 
-    models.FakeKey.value = property(read_value, write_value)  # type: ignore[method-assign]
+    models.FakeKey.value = property(read_value, write_value)  # type: ignore[method-assign,assignment]
     models.FakeMultipart.complete = _complete  # type: ignore[method-assign,assignment]
     responses.S3Response.get_object = ranged_get_object  # type: ignore[method-assign]

@@ -90,7 +90,7 @@ class TtlSweeper:
 
     def _delete(self, item: dict[str, Any], now: int) -> dict[str, Any] | None:
         try:
-            return self._client.delete_item(  # type: ignore[no-any-return]
+            return self._client.delete_item(
                 TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]},
                 ConditionExpression="#ttl < :now AND attribute_not_exists(closed)",
                 ExpressionAttributeNames={"#ttl": "ttl"},

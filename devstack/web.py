@@ -79,7 +79,7 @@ class WebServer:
     def url(self) -> str:
         """Base URL of the page, ending in `/`."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host!s}:{port}/"
 
     def _body(self, path: str) -> tuple[bytes, str] | None:
         if path == "/config.json":
