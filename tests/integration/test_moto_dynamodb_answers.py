@@ -1,5 +1,6 @@
 """The local stack's moto (devstack/moto_backend.py: attribute values already in their wire
-form are written as they are, DynamoDB calls answered on a kept connection) answers DynamoDB
+form are written as they are, DynamoDB calls answered on a kept connection, a Query on the
+table's key answered from its partition alone) answers DynamoDB
 calls as moto itself does: the same items, attributes and errors, for every attribute type,
 as unpatched moto in this process (`mock_aws`)."""
 
@@ -45,6 +46,26 @@ def _observe(ddb: Any) -> Iterator[tuple[str, Any]]:
                       ExpressionAttributeValues={":pk": {"S": "ROOM#r"}, ":s": {"S": "SLOT#"}},
                       ConsistentRead=True)
     yield "query", (query["Items"], query["Count"], query["ScannedCount"])
+    # other partitions, and the index: a Query on the table's key reads its partition alone
+    for pk, sk in (("ROOM#a", "SLOT#x"), ("ROOM#z", "SLOT#y"), ("ROOM#r", "SLOT#a")):
+        ddb.put_item(TableName=TABLE, Item={"pk": {"S": pk}, "sk": {"S": sk},
+                                            "room_id": {"S": pk[5:]}})
+    pages = []
+    start: dict[str, Any] = {}
+    while True:
+        found = ddb.query(TableName=TABLE, KeyConditionExpression="pk = :pk", Limit=1,
+                          ScanIndexForward=False, ConsistentRead=True,
+                          ExpressionAttributeValues={":pk": {"S": "ROOM#r"}}, **start)
+        pages.append(found["Items"])
+        if "LastEvaluatedKey" not in found:
+            break
+        start = {"ExclusiveStartKey": found["LastEvaluatedKey"]}
+    yield "query pages", pages
+    yield "query empty", ddb.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
+                                   ExpressionAttributeValues={":pk": {"S": "ROOM#none"}})["Items"]
+    yield "query index", ddb.query(TableName=TABLE, IndexName="room-index",
+                                   KeyConditionExpression="room_id = :r",
+                                   ExpressionAttributeValues={":r": {"S": "z"}})["Items"]
     yield "update", ddb.update_item(
         TableName=TABLE, Key=key, UpdateExpression="ADD n :one SET m.added = :l",
         ExpressionAttributeValues={":one": {"N": "1"}, ":l": {"L": [{"S": "y"}]}},
@@ -74,6 +95,9 @@ def test_the_local_stack_moto_answers_dynamodb_as_moto_does():
         plain = dict(_observe(boto3.client("dynamodb", region_name=REGION, **CREDENTIALS)))
     assert patched["get"] == ITEM
     assert patched["update"]["n"] == {"N": "12345678901234567891"}
+    assert [[item["sk"]["S"] for item in page] for page in patched["query pages"]] == [
+        ["SLOT#t"], ["SLOT#s"], ["SLOT#a"]]
+    assert [item["pk"]["S"] for item in patched["query index"]] == ["ROOM#z"]
     assert patched == plain
     assert kept == [(200, False, ["answers", "unused-table"])] * 2
 
