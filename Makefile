@@ -40,6 +40,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check transfer_core lambdas devstack infra tests bench
 	$(VENV)/bin/mypy transfer_core lambdas infra devstack
+	$(VENV)/bin/mypy --explicit-package-bases tests bench
 
 demo: install
 	$(PY) -m devstack.demo

@@ -224,7 +224,12 @@ async def raw_sender(exchange: Any, params: dict[str, Any]) -> PeerReport:
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     low = asyncio.Event()
     channel.on("open", lambda: opened.set_result(None))
-    channel.on("message", lambda _m: done.done() or done.set_result(None))
+
+    def on_reply(_message: object) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    channel.on("message", on_reply)
     channel.on("bufferedamountlow", low.set)
     channel.bufferedAmountLowThreshold = LOW_WATER
     with loopback_gathering():
@@ -275,7 +280,12 @@ async def raw_receiver(exchange: Any, params: dict[str, Any]) -> PeerReport:
                 complete.set_result(None)
 
         channel.on("message", on_message)
-        channel.on("close", lambda: closed.done() or closed.set_result(None))
+
+        def on_close() -> None:
+            if not closed.done():
+                closed.set_result(None)
+
+        channel.on("close", on_close)
         complete.add_done_callback(lambda _f: channel.send("done"))
 
     pc.on("datachannel", on_datachannel)

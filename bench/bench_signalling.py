@@ -39,8 +39,10 @@ COLD_TARGET = 1.4
 async def _pair(url: str, sem: asyncio.Semaphore) -> tuple[Any, Any, str]:
     room_key = secrets.token_bytes(32)
     async with sem:
-        a = await websockets.connect(f"{url}?role=sender", subprotocols=offer(room_key))
-        b = await websockets.connect(f"{url}?role=receiver", subprotocols=offer(room_key))
+        a = await websockets.connect(f"{url}?role=sender",
+                                     subprotocols=offer(room_key))  # type: ignore[arg-type]
+        b = await websockets.connect(f"{url}?role=receiver",
+                                     subprotocols=offer(room_key))  # type: ignore[arg-type]
         await a.send('{"action":"hello"}')
         await _until(a, "welcome")
         await b.send('{"action":"hello"}')
@@ -199,7 +201,7 @@ its Lambda path, as in Lambda). Target ≤ {COLD_TARGET}×.
 {cold_rows}
 """
     )
-    summary = []
+    summary: list[tuple[str, float, float | None, bool]] = []
     for r, label in zip(results, ["1room", "50rooms", "200rooms"], strict=True):
         summary += [
             (f"relay_rtt_p50_ms_{label}", r["p50_ms"], None, False),

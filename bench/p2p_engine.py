@@ -182,8 +182,8 @@ def run_engine(ws_url: str, aws_endpoint: str, record: Path, path: Path, out: Pa
     (out / path.name).unlink()
     time.sleep(0.5)  # let $disconnect run before counting
     frames = _frames(record, offset)
-    first_at = {}
-    last_at = {}
+    first_at: dict[str, float] = {}
+    last_at: dict[str, float] = {}
     for frame in frames:
         first_at.setdefault(frame["connection_id"], frame["at"])
         last_at[frame["connection_id"]] = frame["at"]

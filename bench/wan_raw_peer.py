@@ -39,7 +39,12 @@ async def main(role: str, folder: Path, total: int, stun: str) -> None:
         channel = pc.createDataChannel("bench", ordered=True)
         channel.bufferedAmountLowThreshold = LOW
         opened = asyncio.get_running_loop().create_future()
-        channel.on("open", lambda: opened.done() or opened.set_result(None))
+
+        def on_open() -> None:
+            if not opened.done():
+                opened.set_result(None)
+
+        channel.on("open", on_open)
         low = asyncio.Event()
         channel.on("bufferedamountlow", low.set)
         await pc.setLocalDescription(await pc.createOffer())
@@ -60,7 +65,7 @@ async def main(role: str, folder: Path, total: int, stun: str) -> None:
         started: list[float] = []
         received = 0
 
-        def on_datachannel(channel):  # type: ignore[no-untyped-def]
+        def on_datachannel(channel):
             def on_message(message: bytes) -> None:
                 nonlocal received
                 if not started:

@@ -53,7 +53,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     rootdir = config.rootpath
 
-    class ByPathLongestFirst(LoadGroupScheduling):  # type: ignore[misc]
+    class ByPathLongestFirst(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = (rootdir / nodeid.split("::", 1)[0]).resolve()
             if not path.is_relative_to(TESTS):

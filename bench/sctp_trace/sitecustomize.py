@@ -17,12 +17,19 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: nothing imported here before `python -m` runs
+    from aiortc import RTCSctpTransport
+
+    from transfer_core.webrtc.sctp_ack import DelayedAck
 
 _DIR = os.environ.get("SCTP_TRACE_DIR")
 
 
-def _when_imported(name: str, then) -> None:  # type: ignore[no-untyped-def]
+def _when_imported(name: str, then) -> None:
     """Call `then(module)` once `name` is imported, from wherever the process imports
     it: importing it here, before `python -m` puts its own folder first on sys.path,
     would take another checkout's code (bench_wan --baseline)."""
@@ -30,7 +37,7 @@ def _when_imported(name: str, then) -> None:  # type: ignore[no-untyped-def]
     import sys
 
     class Finder(importlib.abc.MetaPathFinder):
-        def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
+        def find_spec(self, fullname, path, target=None):
             if fullname != name:
                 return None
             sys.meta_path.remove(self)
@@ -40,7 +47,7 @@ def _when_imported(name: str, then) -> None:  # type: ignore[no-untyped-def]
             if spec is not None and spec.loader is not None:
                 exec_module = spec.loader.exec_module
 
-                def run(module):  # type: ignore[no-untyped-def]
+                def run(module):
                     exec_module(module)
                     then(module)
 
@@ -50,12 +57,12 @@ def _when_imported(name: str, then) -> None:  # type: ignore[no-untyped-def]
     sys.meta_path.insert(0, Finder())
 
 
-def _install_sink_timing(sink) -> None:  # type: ignore[no-untyped-def]
+def _install_sink_timing(sink) -> None:
     took: list[float] = []
     original_accept = sink.PartialFile.accept
     clock = time.perf_counter
 
-    def accept(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def accept(self, *args, **kwargs):
         began = clock()
         try:
             return original_accept(self, *args, **kwargs)
@@ -71,6 +78,7 @@ def _install_sink_timing(sink) -> None:  # type: ignore[no-untyped-def]
         doc = {"records": len(ms), "sum_ms": round(sum(ms), 1),
                "p50_ms": round(ms[len(ms) // 2], 3), "p99_ms": round(ms[len(ms) * 99 // 100], 2),
                "max_ms": round(ms[-1], 2), "over_5ms": sum(t >= 5 for t in ms)}
+        assert _DIR is not None  # installed only when SCTP_TRACE_DIR is set
         with open(os.path.join(_DIR, f"{os.getpid()}-sink.json"), "w") as f:
             json.dump({"accept": doc}, f)
 
@@ -115,7 +123,7 @@ def _install() -> None:
         t["_last"] = now
         t["cwnd_max"] = max(t["cwnd_max"], self._cwnd)
 
-    async def receive_sack(self, chunk):  # type: ignore[no-untyped-def]
+    async def receive_sack(self, chunk):
         t = trace_of(self)
         sample(self, t)
         before = self._fast_recovery_exit
@@ -124,7 +132,7 @@ def _install() -> None:
         if before is None and self._fast_recovery_exit is not None:
             t["fast_recoveries"] += 1
 
-    def t3_expired(self):  # type: ignore[no-untyped-def]
+    def t3_expired(self):
         t = trace_of(self)
         sample(self, t)
         t["t3_expiries"] += 1
@@ -132,7 +140,7 @@ def _install() -> None:
             t["rto_at_t3"].append(round(self._rto, 3))
         return original_t3(self)
 
-    async def send_chunk(self, chunk):  # type: ignore[no-untyped-def]
+    async def send_chunk(self, chunk):
         if isinstance(chunk, m.DataChunk):
             t = trace_of(self)
             if chunk._sent_count > 1:
@@ -144,9 +152,10 @@ def _install() -> None:
             t["rto"] = self._rto
         return await original_send_chunk(self, chunk)
 
-    cls._receive_sack_chunk = receive_sack
-    cls._t3_expired = t3_expired
-    cls._send_chunk = send_chunk
+    # the trace wraps aiortc's own methods in place: every transport of the process
+    cls._receive_sack_chunk = receive_sack  # type: ignore[method-assign]
+    cls._t3_expired = t3_expired  # type: ignore[method-assign]
+    cls._send_chunk = send_chunk  # type: ignore[method-assign]
 
     def dump() -> None:
         for n, t in enumerate(traces):
@@ -160,8 +169,9 @@ def _install() -> None:
                 idle_share=round(t["_idle"] / w, 3), recovery_share=round(t["_recovery"] / w, 3),
                 srtt_mean=round(t["_srtt"] / (t["_srtt_w"] or 1e-9), 4),
                 resent_share=round(t["data_resent"] / max(1, t["data_sent"]), 4),
-                argv=" ".join(os.sys.argv[:2]),
+                argv=" ".join(sys.argv[:2]),
             )
+            assert _DIR is not None  # installed only when SCTP_TRACE_DIR is set
             with open(os.path.join(_DIR, f"{os.getpid()}-{n}.json"), "w") as f:
                 json.dump(doc, f)
 
@@ -173,19 +183,25 @@ def _ack_experiment(spec: str) -> None:
     engine with another acknowledgement policy (`AckPolicy.parse`; bench_wan --ack /
     --also-ack; raw aiortc has no such adapter). Works with or without SCTP_TRACE_DIR."""
     from transfer_core.webrtc import channel
-    from transfer_core.webrtc.sctp_ack import AckPolicy
+    from transfer_core.webrtc.sctp_ack import DEFAULT_ACK_POLICY, AckPolicy
 
-    policy = AckPolicy.parse(spec)
+    chosen = AckPolicy.parse(spec)
     install = channel.install_delayed_ack
-    channel.install_delayed_ack = lambda sctp, _policy: install(sctp, policy)
+
+    # install_delayed_ack's signature (mypy checks it); the engine's own policy is ignored
+    def install_ours(sctp: RTCSctpTransport | None,
+                     policy: AckPolicy = DEFAULT_ACK_POLICY) -> DelayedAck | None:
+        return install(sctp, chosen)
+
+    channel.install_delayed_ack = install_ours
 
 
 try:
     if _DIR:
         _install()
-        if os.sys.argv[:1] == ["-m"]:  # our CLI (`python -m transfer_core.cli`)
+        if sys.argv[:1] == ["-m"]:  # our CLI (`python -m transfer_core.cli`)
             _when_imported("transfer_core.sink", _install_sink_timing)
     if os.environ.get("SCTP_TRACE_ACK"):
         _ack_experiment(os.environ["SCTP_TRACE_ACK"])
 except Exception as exc:  # noqa: BLE001 - a benchmark aid must never stop a peer
-    print(f"sctp_trace: not installed: {exc}", file=os.sys.stderr)
+    print(f"sctp_trace: not installed: {exc}", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from devstack.process import DevStackProcess
@@ -136,10 +136,14 @@ def new_tab(browser: Browser) -> Iterator[Any]:
         tabs.append(tab)
         page.on("pageerror", lambda e: tab.errors.append(str(e)))
         page.on("console", lambda m: tab.console.append(f"{m.type}: {m.text}"))
+
         # every page runs under the production CSP (devstack/web.py sends infra/headers.py's
         # headers): a violation is a page change that would break in production
-        page.on("console", lambda m: "Content Security Policy" in m.text
-                and tab.csp_violations.append(m.text))
+        def note_csp_violation(m: ConsoleMessage) -> None:
+            if "Content Security Policy" in m.text:
+                tab.csp_violations.append(m.text)
+
+        page.on("console", note_csp_violation)
         page.on("request", lambda r: tab.requests.append(r.url))
         page.on("websocket", lambda ws: tab.requests.append(ws.url))
         return tab

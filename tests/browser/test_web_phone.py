@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Route
+from playwright.sync_api import Request, Route
 
 from tests.qr_decode import decode_png, reference_matrix
 from transfer_core.protocol.layout import DEFAULT_RECORD_SIZE, OVERHEAD
@@ -168,7 +168,12 @@ def test_sending_page_finishes_an_interrupted_upload_when_the_same_file_is_picke
     os.utime(impostor, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     tab = new_tab()
     puts: list[str] = []
-    tab.page.on("request", lambda r: r.method == "PUT" and puts.append(r.url))
+
+    def note_put(r: Request) -> None:
+        if r.method == "PUT":
+            puts.append(r.url)
+
+    tab.page.on("request", note_put)
 
     def refuse_later_parts(route: Route) -> None:
         # storage refuses part 2 (a 400 is not retried): the upload stops half-done

@@ -168,7 +168,7 @@ def test_page_stores_the_rest_when_the_receiver_does_not_come_back(
         f"SIGINT sent with the page at {shown}; this process's SIGINT handler "
         f"{signal.getsignal(signal.SIGINT)}; the CLI's last events "
         f"{events.read_text().splitlines()[-4:]}; stderr "
-        f"{receiver.stderr.read()[-1500:] if receiver.stderr else ''}")
+        f"{receiver.stderr.read()[-1500:].decode(errors='replace') if receiver.stderr else ''}")
     # the break, the grace, then 20 MiB into moto: 30 s ran out once in a loaded full run
     assert tab.wait_state("stored", "failed", timeout=90_000) == "stored", tab.sgraph("error")
     summary = tab.sgraph("summary")

@@ -110,6 +110,7 @@ class S3FaultProxy:
             handler.close_connection = True
             return
         target = urlsplit(self.upstream)
+        assert target.hostname is not None, "set `upstream` once moto is up"
         conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
         try:
             headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}

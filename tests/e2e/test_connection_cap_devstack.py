@@ -32,8 +32,10 @@ async def stack():
 
 
 async def open_ws(stack: DevStack, source: str = "127.0.0.1") -> websockets.ClientConnection:
-    ws = await websockets.connect(f"{stack.ws_url}?role=sender", subprotocols=offer(
-        secrets.token_bytes(32)), local_addr=(source, 0))
+    ws = await websockets.connect(
+        f"{stack.ws_url}?role=sender",
+        subprotocols=offer(secrets.token_bytes(32)),  # type: ignore[arg-type]
+        local_addr=(source, 0))
     assert ws.subprotocol == SUBPROTOCOL
     return ws
 

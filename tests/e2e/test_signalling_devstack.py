@@ -80,7 +80,8 @@ async def open_client(stack: DevStack, room_key: bytes, role: str, token: str | 
     url = f"{stack.ws_url}?role={role}"
     if token:
         url += f"&token={token}"
-    ws = await websockets.connect(url, max_size=None, subprotocols=offer(room_key))
+    ws = await websockets.connect(url, max_size=None,
+                                  subprotocols=offer(room_key))  # type: ignore[arg-type]
     assert ws.subprotocol == SUBPROTOCOL  # the 101 selects the version, never the key
     return Client(ws)
 
@@ -221,12 +222,13 @@ async def test_connect_refusals_reject_the_upgrade(stack):
     r = room()
     a = await open_client(stack, r, "sender")
     with pytest.raises(InvalidStatus) as full:
-        await websockets.connect(f"{stack.ws_url}?role=sender", subprotocols=offer(r))
+        await websockets.connect(f"{stack.ws_url}?role=sender",
+                                 subprotocols=offer(r))  # type: ignore[arg-type]
     assert full.value.response.status_code == 409
     assert json.loads(full.value.response.body)["code"] == "room-full"
     with pytest.raises(InvalidStatus) as newline:  # identifiers are matched whole
         await websockets.connect(f"{stack.ws_url}?role=receiver&token={'A' * 22}%0A",
-                                 subprotocols=offer(r))
+                                 subprotocols=offer(r))  # type: ignore[arg-type]
     assert newline.value.response.status_code == 400
     await a.ws.close()
 
@@ -257,7 +259,7 @@ async def test_reconnect_with_token_takes_the_slot_back(stack):
     # Without the token the slot stays taken.
     with pytest.raises(InvalidStatus):
         await websockets.connect(f"{stack.ws_url}?role=sender&token={'z' * 22}",
-                                 subprotocols=offer(r))
+                                 subprotocols=offer(r))  # type: ignore[arg-type]
     await a2.ws.close()
     await b.ws.close()
 
@@ -421,7 +423,8 @@ async def test_a_slot_held_by_a_vanished_connection_is_taken_over(stack):
     key = await age_slot(stack, r, "sender")  # past its admission grace, without waiting
     # alive: the slot stays taken
     with pytest.raises(InvalidStatus) as full:
-        await websockets.connect(f"{stack.ws_url}?role=sender", subprotocols=offer(r))
+        await websockets.connect(f"{stack.ws_url}?role=sender",
+                                 subprotocols=offer(r))  # type: ignore[arg-type]
     assert full.value.response.status_code == 409
     # vanished without $disconnect: the next connect takes the slot over
     assert stack.gateway.forget(wa["id"])

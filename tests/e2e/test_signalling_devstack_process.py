@@ -21,7 +21,8 @@ def test_devstack_runs_as_a_separate_process_and_records(tmp_path):
 
     async def talk(url: str) -> dict[str, Any]:
         async with websockets.connect(
-            f"{url}?role=sender", subprotocols=offer(secrets.token_bytes(32))
+            f"{url}?role=sender",
+            subprotocols=offer(secrets.token_bytes(32)),  # type: ignore[arg-type]
         ) as ws:
             await ws.send('{"action":"ping","ref":"p"}')
             return json.loads(await ws.recv())

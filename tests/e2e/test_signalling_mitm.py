@@ -4,6 +4,7 @@ import asyncio
 import copy
 import os
 import re
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ async def test_swapped_dtls_fingerprint_is_refused(stack, tmp_path):
 
 async def test_replayed_offer_is_refused(stack, tmp_path):
     """An offer recorded in one receiver's session, replayed into the next one's."""
-    recorded = []
+    recorded: list[dict[str, Any]] = []
 
     def record_then_replay(message):
         if kind(message) == "offer":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,9 @@ class Synth:
     outdir: Path
 
     @property
-    def json(self) -> dict[str, Any]:
+    def json(self) -> Mapping[str, Any]:
         """The raw CloudFormation template."""
-        return self.template.to_json()  # type: ignore[no-any-return]
+        return self.template.to_json()
 
 
 def synth(outdir: Path, overrides: dict[str, Any] | None = None, *, nag: bool = True,

@@ -25,7 +25,7 @@ def built(module_outdir: Path) -> Synth:
 
 @pytest.fixture(scope="module")
 def resources(built: Synth) -> dict[str, Any]:
-    return built.json["Resources"]  # type: ignore[no-any-return]
+    return built.json["Resources"]
 
 
 def cleanup(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -37,7 +37,7 @@ def full(module_outdir: Path) -> Synth:
 
 @pytest.fixture(scope="module")
 def resources(full: Synth) -> dict[str, Any]:
-    return full.json["Resources"]  # type: ignore[no-any-return]
+    return full.json["Resources"]
 
 
 def test_cfn_lint_finds_no_errors(full: Synth) -> None:

@@ -36,7 +36,7 @@ def built(module_outdir: Path) -> Synth:
 
 @pytest.fixture(scope="module")
 def resources(built: Synth) -> dict[str, Any]:
-    return built.json["Resources"]  # type: ignore[no-any-return]
+    return built.json["Resources"]
 
 
 def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:

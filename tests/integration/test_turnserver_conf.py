@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aioice.turn import create_turn_endpoint
+from aioice.turn import TurnTransport, create_turn_endpoint
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -64,7 +64,7 @@ class Echo(asyncio.DatagramProtocol):
         self.got.put_nowait(data)
 
 
-async def relay_to(turn: Coturn, peer: tuple[str, int]) -> tuple[Recorder, object]:
+async def relay_to(turn: Coturn, peer: tuple[str, int]) -> tuple[Recorder, TurnTransport]:
     username, password = rest_credentials(turn.secret)
     transport, recorder = await create_turn_endpoint(
         Recorder, ("127.0.0.1", turn.port), username, password)
@@ -175,13 +175,13 @@ async def relayed_burst(turn: Coturn, datagrams: int, size: int) -> int:
     assert await asyncio.wait_for(echo.got.get(), 30) == b"through the relay"
     payload = bytes(size)
     for sent in range(datagrams):
-        transport.sendto(payload, peer)  # type: ignore[attr-defined]
+        transport.sendto(payload, peer)
         if sent % 5 == 4:
             # paced: coturn's per-session sockets hold 64 KiB (about 55 such datagrams,
             # 50 ms of this burst), so a busy machine's scheduling drops nothing there
             await asyncio.sleep(0.005)
     await asyncio.sleep(1.5)
-    transport.close()  # type: ignore[attr-defined]
+    transport.close()
     echo_transport.close()
     return echo.got.qsize()
 

@@ -293,6 +293,7 @@ async def test_fingerprint_of_a_real_aiortc_sdp() -> None:
         pc.createDataChannel("probe")
         with loopback_gathering():
             await pc.setLocalDescription(await pc.createOffer())
+        assert pc.sctp is not None
         local = pc.sctp.transport.getLocalParameters().fingerprints
         found = dtls_fingerprints(pc.localDescription.sdp)
         assert {(f.algorithm, f.value) for f in found} == {

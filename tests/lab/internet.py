@@ -29,7 +29,7 @@ async def serve(args: argparse.Namespace) -> None:
         await run_stack(args, json.loads(Path(args.turn_from).read_text()))
         return
     tls = (Path(args.cert), Path(args.key)) if args.cert else None
-    extra = ("verbose",) if args.verbose_turn else ()
+    extra: tuple[str, ...] = ("verbose",) if args.verbose_turn else ()
     if args.max_allocate_lifetime:  # the last setting of a key is the one coturn keeps
         extra += (f"max-allocate-lifetime={args.max_allocate_lifetime}",)
     # production's coturn configuration, with the lab's stand-in for the public internet

@@ -179,7 +179,9 @@ class Lab:
         lab = cls()
         try:
             lab._add_internet()
-            for i, spec in enumerate(lans, start=1):
+            # one element type for the loop: a union of sequences iterates as `object`
+            specs: Sequence[tuple[str, int] | Lan] = lans
+            for i, spec in enumerate(specs, start=1):
                 if isinstance(spec, Lan):
                     lan, count = spec, max(hosts_per_lan, 1)
                     lan.index = i

@@ -92,6 +92,8 @@ async def lab_transfer(lab: Lab, net: Internet, sender_ns: str, receiver_ns: str
         try:  # both at once: neither blocks on a full stderr pipe
             runs = [receiver.finish(240), sender.finish(240)]
             received, sent, *_ = await asyncio.gather(*runs, *([during()] if during else []))
+            # gather's result type takes in `during`'s None; the first two are runs
+            assert received is not None and sent is not None
         finally:
             await receiver.kill()
     finally:

@@ -97,7 +97,7 @@ async def test_both_peers_handshake_with_the_contexts_made_before_ice(
     try:
         await offerer.send(b"over the context made ahead")
         assert await answerer.recv() == b"over the context made ahead"
-        used = [pipe.peer_connection.sctp.transport._ssl.get_context()
+        used = [pipe.peer_connection.sctp.transport._ssl.get_context()  # type: ignore[union-attr]
                 for pipe in (offerer, answerer)]
         # one context per peer, both built before ICE completed anywhere, and both used
         assert [when for _, when in made] == ["before", "before"]

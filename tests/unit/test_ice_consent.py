@@ -52,7 +52,7 @@ def _answer_late(connection: Connection, delay: float | None) -> None:
     for protocol in connection._protocols:
         send = protocol.send_stun
 
-        def late(message: stun.Message, addr: tuple[str, int], send=send) -> None:  # type: ignore[no-untyped-def]
+        def late(message: stun.Message, addr: tuple[str, int], send=send) -> None:
             if message.message_class != stun.Class.RESPONSE:
                 send(message, addr)
             elif delay is not None:

@@ -5,6 +5,7 @@ import asyncio
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,8 +32,8 @@ def documented_vector() -> dict:
 
 
 def receipt(**changes) -> Receipt:
-    fields = {"receiver": receiver_id("t" * 32), "manifest": "", "records": 3, "size": 40000,
-              "path": "p2p", "at": 1796000000}
+    fields: dict[str, Any] = {"receiver": receiver_id("t" * 32), "manifest": "", "records": 3,
+                              "size": 40000, "path": "p2p", "at": 1796000000}
     made = Receipt.for_transfer(fields["receiver"], MANIFEST, 3, 40000, "p2p", at=1796000000)
     return Receipt(**{**made.to_json(), **changes})
 
@@ -95,7 +96,7 @@ def test_the_box_keeps_verified_receipts_and_counts_refusals():
 
 async def test_the_router_queues_receipts_and_a_forged_one_stops_nothing():
     relay = RelayStandIn()
-    router = SignalRouter(relay, KEYS.signal_key, "sender")
+    router = SignalRouter(relay, KEYS.signal_key, "sender")  # type: ignore[arg-type]
     forged = receipt().to_payload(bytes(32))
     relay.events.put_nowait(SignalReceived(Peer("rx1", "receiver"), forged))
     relay.events.put_nowait(SignalReceived(Peer("rx2", "receiver"),
@@ -109,7 +110,7 @@ async def test_the_router_queues_receipts_and_a_forged_one_stops_nothing():
 
 async def test_the_router_keeps_one_attempt_per_receiver():
     relay = RelayStandIn()
-    router = SignalRouter(relay, KEYS.signal_key, "sender")
+    router = SignalRouter(relay, KEYS.signal_key, "sender")  # type: ignore[arg-type]
     one = router.attempt("rx1", "a" * 32)
     two = router.attempt("rx2", "b" * 32)
     await router.send(one, "offer", "sdp-1")
@@ -142,7 +143,8 @@ def test_the_receipt_rides_in_done_as_documented():
     assert decode_control(Done(done.receipt).encode()) == done
     # a 2.1 receiver's bare `done` still reads, with no receipt (it sent it by the relay)
     assert decode_control(Done().encode()) == Done(None)
-    assert decode_control('{"t":"done"}').receipt is None
+    bare = decode_control('{"t":"done"}')
+    assert isinstance(bare, Done) and bare.receipt is None
 
 
 @pytest.mark.parametrize("receipt", ['"a receipt"', "[1, 2]", "3"])

@@ -77,6 +77,7 @@ def test_a_probe_is_exactly_its_size_and_aiortc_reads_only_its_heartbeat(size: i
     _, _, tag, chunks = parse_packet(packet)  # checks the CRC too
     assert tag == 1234
     assert [type(c) for c in chunks] == [HeartbeatChunk]  # the PAD chunk (0x84) skipped
+    assert isinstance(chunks[0], HeartbeatChunk)  # the line above, for mypy
     answer = HeartbeatAckChunk()
     answer.params = chunks[0].params
     assert probe_of(answer) == (nonce, size)
@@ -246,7 +247,7 @@ def _data_sizes(sctp: Any) -> list[int]:
 def _ack_of(packet: bytes) -> HeartbeatAckChunk:
     heartbeat = parse_packet(packet)[3][0]
     ack = HeartbeatAckChunk()
-    ack.params = heartbeat.params
+    ack.params = heartbeat.params  # type: ignore[attr-defined]
     return ack
 
 

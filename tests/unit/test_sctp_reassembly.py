@@ -62,7 +62,11 @@ def fragments(messages: list[tuple[int, bool]], first_tsn: int) -> list[DataChun
 
 def replay(stream: InboundStream, arrivals: list[DataChunk]) -> list[list[tuple[int, int, bytes]]]:
     """What each `pop_messages` call delivers, one call per arrival (as aiortc does)."""
-    return [(stream.add_chunk(c), list(stream.pop_messages()))[1] for c in arrivals]
+    delivered: list[list[tuple[int, int, bytes]]] = []
+    for c in arrivals:
+        stream.add_chunk(c)
+        delivered.append(list(stream.pop_messages()))
+    return delivered
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,6 +1,8 @@
 """Signed signalling envelopes and the router that refuses forgeries and replays."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -8,7 +10,13 @@ from transfer_core.session.machine import InvalidTransitionError, StateMachine
 from transfer_core.session.receiver import RECEIVER_MOVES, ReceiverState
 from transfer_core.session.sender import SENDER_MOVES, SenderState
 from transfer_core.session.signals import SignalRouter
-from transfer_core.signalling.client import Peer, RelayClosed, ServerError, SignalReceived
+from transfer_core.signalling.client import (
+    Event,
+    Peer,
+    RelayClosed,
+    ServerError,
+    SignalReceived,
+)
 from transfer_core.signalling.envelope import (
     ForgedSignalError,
     MalformedSignalError,
@@ -62,26 +70,27 @@ def test_malformed_payloads(payload):
 
 class RelayStandIn:
     """An in-memory stand-in for the relay connection: the router's logic is under test,
-    not the network (the e2e tests drive the real relay)."""
+    not the network (the e2e tests drive the real relay). It has only the two methods
+    the router calls, hence `type: ignore[arg-type]` where a router takes it."""
 
-    def __init__(self):
-        self.events = asyncio.Queue()
-        self.sent = []
+    def __init__(self) -> None:
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.sent: list[tuple[dict[str, Any], str | None]] = []
 
-    async def iter_events(self):
+    async def iter_events(self) -> AsyncIterator[Event]:
         while True:
             event = await self.events.get()
             yield event
             if isinstance(event, RelayClosed):
                 return
 
-    async def signal(self, payload, to=None):
+    async def signal(self, payload: dict[str, Any], to: str | None = None) -> None:
         self.sent.append((payload, to))
 
 
 async def test_router_delivers_answers_drops_stale_and_refuses_replays():
     relay = RelayStandIn()
-    router = SignalRouter(relay, KEY, "receiver")
+    router = SignalRouter(relay, KEY, "receiver")  # type: ignore[arg-type]
     first = router.attempt("sender-1")
     await router.send(first, "ready")
     ready = SignedMessage.from_payload(relay.sent[0][0], KEY, author="receiver")
@@ -107,7 +116,7 @@ async def test_a_ready_sent_before_the_welcome_gets_its_offer_either_way():
     # protocol.md Revision 2.3 (#14): the receiver's first `ready` leaves before it
     # knows the sender's id, so without `to`; the offer may come before the `welcome`
     relay = RelayStandIn()
-    router = SignalRouter(relay, KEY, "receiver")
+    router = SignalRouter(relay, KEY, "receiver")  # type: ignore[arg-type]
     ahead = router.attempt_ahead()
     await router.send(ahead, "ready")
     assert relay.sent[0][1] is None  # no `to`: the relay hands it to the sender only
@@ -123,7 +132,7 @@ async def test_a_ready_sent_before_the_welcome_gets_its_offer_either_way():
     await router.close()
     # after the welcome: adopted by id, and a new attempt spends it
     relay = RelayStandIn()
-    later = SignalRouter(relay, KEY, "receiver")
+    later = SignalRouter(relay, KEY, "receiver")  # type: ignore[arg-type]
     early = later.attempt_ahead()
     later.adopt(early, "sender-1")
     fresh = offer(reply_to=early.nonce).to_payload(KEY)
@@ -140,7 +149,7 @@ async def test_a_ready_sent_before_the_welcome_gets_its_offer_either_way():
     await later.close()
     # the relay found nobody for that `ready` (the sender joined right after it)
     relay = RelayStandIn()
-    lost = SignalRouter(relay, KEY, "receiver")
+    lost = SignalRouter(relay, KEY, "receiver")  # type: ignore[arg-type]
     await lost.send(lost.attempt_ahead(), "ready")
     relay.events.put_nowait(ServerError("no-peer", "There is nobody else in your room."))
     relay.events.put_nowait(RelayClosed("closed"))
@@ -151,7 +160,7 @@ async def test_a_ready_sent_before_the_welcome_gets_its_offer_either_way():
 
 async def test_router_refuses_forgery():
     relay = RelayStandIn()
-    router = SignalRouter(relay, KEY, "sender")
+    router = SignalRouter(relay, KEY, "sender")  # type: ignore[arg-type]
     payload = SignedMessage("ready", "receiver", "r" * 32).to_payload(bytes(32))
     relay.events.put_nowait(SignalReceived(Peer("rx", "receiver"), payload))
     assert isinstance(await asyncio.wait_for(router.refusal, 2), ForgedSignalError)

@@ -200,6 +200,7 @@ def test_a_save_puts_every_written_entry_on_disk_before_progress_names_it(tmp_pa
     monkeypatch.setattr(sink, "PERSIST_EVERY_SECONDS", 10**9)
     for index in range(source.layout.count):
         partial.accept(source.record(index), Via.P2P)
+    assert isinstance(partial, PartialTree)  # what `open` makes of a tree's manifest
     files = partial.work_dir / tree_sink.FILES_DIR
     written = {(files / str(i)).stat().st_ino
                for i, entry in enumerate(partial.manifest.entries) if not entry.is_dir}

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import struct
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -54,7 +55,7 @@ def test_the_tree_follows_from_the_spec():
         else:
             entries.append({"kind": "dir", "mtime": 1_767_225_600, "path": path})
     stream = b"".join(files[p] for p in order if p in files)
-    doc = {"v": 2, "entries": entries, "size": len(stream), "record_size": 16384,
+    doc: dict[str, Any] = {"v": 2, "entries": entries, "size": len(stream), "record_size": 16384,
            "chunk_count": spec_count(len(stream), 16384), "created": "2026-01-01T00:00:00Z"}
     manifest = canonical(doc)
     assert manifest.decode() == TREE["manifest_json"]

@@ -200,7 +200,7 @@ def spec_decode_ranges(data: bytes) -> tuple[int, list]:
     if not data:
         raise ValueError("empty")
     universe = get()
-    ranges = []
+    ranges: list[list[int]] = []
     if data[0] == 1:
         cursor = 0
         for _ in range(get()):
