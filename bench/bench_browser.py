@@ -315,7 +315,10 @@ RAW_PAGE_OPEN = """async ([config, offer, total]) => {
 RAW_PAGE_SEND = """async ([answer, total, high, low]) => {
   await window.rawPeer.setRemoteDescription(answer);
   const ch = window.rawChannel;
-  await new Promise((r) => (ch.readyState === "open" ? r() : (ch.onopen = r)));
+  await Promise.race([  // a relay that never connects fails the run, not hangs it
+    new Promise((r) => (ch.readyState === "open" ? r() : (ch.onopen = r))),
+    new Promise((_, fail) => setTimeout(() => fail(new Error("no channel in 30 s")), 30_000)),
+  ]);
   ch.bufferedAmountLowThreshold = low;
   const msg = new Uint8Array(65536);
   for (let sent = 0; sent < total; sent += msg.length) {
