@@ -79,27 +79,41 @@ def page_watermarks() -> tuple[int, int]:
     return peer_constant("HIGH_WATER"), peer_constant("LOW_WATER")
 
 
-IN_PAGE_LOOPBACK = """async ([total, config, high, low]) => {
+# What the in-page loopback and the two raw pages share: the channel's messages
+# (64 KiB, the page's watermarks) and the receiving side's count of them.
+CHANNEL_HELPERS = """
+  const opened = (ch) => new Promise((r) => (ch.readyState === "open" ? r() : (ch.onopen = r)));
+  const sendAll = async (ch, total, high, low) => {
+    ch.bufferedAmountLowThreshold = low;
+    const msg = new Uint8Array(65536);
+    for (let sent = 0; sent < total; sent += msg.length) {
+      if (ch.bufferedAmount >= high) await new Promise((r) => (ch.onbufferedamountlow = r));
+      ch.send(msg);
+    }
+  };
+  // resolves with the times of the first and the last message once `total` bytes came
+  const arrivals = (pc, total) => new Promise((resolve) => (pc.ondatachannel = (e) => {
+    const c = e.channel; c.binaryType = "arraybuffer"; let n = 0, first = 0;
+    c.onmessage = (m) => {
+      if (!n) first = performance.now();
+      n += m.data.byteLength;
+      if (n >= total) resolve([first, performance.now()]);
+    };
+  }));
+"""
+
+IN_PAGE_LOOPBACK = """async ([total, config, high, low]) => {""" + CHANNEL_HELPERS + """
   const a = new RTCPeerConnection(config), b = new RTCPeerConnection(config);
   a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
   b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
   const ch = a.createDataChannel("bench", { ordered: true });
-  let t0 = 0;
-  const got = new Promise((resolve) => (b.ondatachannel = (e) => {
-    const c = e.channel; c.binaryType = "arraybuffer"; let n = 0;
-    c.onmessage = (m) => { n += m.data.byteLength; if (n >= total) resolve(performance.now()); };
-  }));
+  const got = arrivals(b, total);
   await a.setLocalDescription(); await b.setRemoteDescription(a.localDescription);
   await b.setLocalDescription(); await a.setRemoteDescription(b.localDescription);
-  await new Promise((r) => (ch.readyState === "open" ? r() : (ch.onopen = r)));
-  ch.bufferedAmountLowThreshold = low;
-  const msg = new Uint8Array(65536);
-  t0 = performance.now();
-  for (let sent = 0; sent < total; sent += msg.length) {
-    if (ch.bufferedAmount >= high) await new Promise((r) => (ch.onbufferedamountlow = r));
-    ch.send(msg);
-  }
-  const t1 = await got;
+  await opened(ch);
+  const t0 = performance.now();
+  await sendAll(ch, total, high, low);
+  const [, t1] = await got;
   a.close(); b.close();
   return (total / 1e6) / ((t1 - t0) / 1000);
 }"""
@@ -288,7 +302,7 @@ def in_page_loopback(browser: Browser, stack: Any, total: int,
 # Two pages, one RTCPeerConnection each, offer and answer handed across by the driver
 # whole (candidates gathered first: no trickle to relay); the receiving page times
 # its first message to its last, as the loopback does.
-RAW_PAGE_OPEN = """async ([config, offer, total]) => {
+RAW_PAGE_OPEN = """async ([config, offer, total]) => {""" + CHANNEL_HELPERS + """
   const pc = new RTCPeerConnection(config);
   window.rawPeer = pc;
   const complete = () => pc.iceGatheringState === "complete";
@@ -297,14 +311,8 @@ RAW_PAGE_OPEN = """async ([config, offer, total]) => {
   if (offer === null) {
     window.rawChannel = pc.createDataChannel("bench", { ordered: true });
   } else {
-    window.rawDone = new Promise((resolve) => (pc.ondatachannel = (e) => {
-      const c = e.channel; c.binaryType = "arraybuffer"; let n = 0, t0 = 0;
-      c.onmessage = (m) => {
-        if (!n) t0 = performance.now();
-        n += m.data.byteLength;
-        if (n >= total) resolve((total / 1e6) / ((performance.now() - t0) / 1000));
-      };
-    }));
+    window.rawDone = arrivals(pc, total)
+      .then(([first, last]) => (total / 1e6) / ((last - first) / 1000));
     await pc.setRemoteDescription(offer);
   }
   await pc.setLocalDescription();
@@ -312,19 +320,14 @@ RAW_PAGE_OPEN = """async ([config, offer, total]) => {
   return pc.localDescription.toJSON();
 }"""
 
-RAW_PAGE_SEND = """async ([answer, total, high, low]) => {
+RAW_PAGE_SEND = """async ([answer, total, high, low]) => {""" + CHANNEL_HELPERS + """
   await window.rawPeer.setRemoteDescription(answer);
   const ch = window.rawChannel;
   await Promise.race([  // a relay that never connects fails the run, not hangs it
-    new Promise((r) => (ch.readyState === "open" ? r() : (ch.onopen = r))),
+    opened(ch),
     new Promise((_, fail) => setTimeout(() => fail(new Error("no channel in 30 s")), 30_000)),
   ]);
-  ch.bufferedAmountLowThreshold = low;
-  const msg = new Uint8Array(65536);
-  for (let sent = 0; sent < total; sent += msg.length) {
-    if (ch.bufferedAmount >= high) await new Promise((r) => (ch.onbufferedamountlow = r));
-    ch.send(msg);
-  }
+  await sendAll(ch, total, high, low);
 }"""
 
 

@@ -5,7 +5,6 @@ import asyncio
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,9 +31,7 @@ def documented_vector() -> dict:
 
 
 def receipt(**changes) -> Receipt:
-    fields: dict[str, Any] = {"receiver": receiver_id("t" * 32), "manifest": "", "records": 3,
-                              "size": 40000, "path": "p2p", "at": 1796000000}
-    made = Receipt.for_transfer(fields["receiver"], MANIFEST, 3, 40000, "p2p", at=1796000000)
+    made = Receipt.for_transfer(receiver_id("t" * 32), MANIFEST, 3, 40000, "p2p", at=1796000000)
     return Receipt(**{**made.to_json(), **changes})
 
 
