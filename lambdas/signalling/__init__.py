@@ -1,8 +1,8 @@
 """Signalling domain for the WebSocket relay: rooms, slots, rate limits, messages.
 
 The modules here import only the standard library, except `dynamo` and
-`gateway` (botocore through boto3) and `messages` (pydantic, relay only); `ports` and
-`memory` use `transfer_core.storage` (standard library only).
+`gateway` (botocore through boto3); `ports` and `memory` use `transfer_core.storage`
+(standard library only).
 """
 
 #: Route keys the relay answers besides `$default` (the CDK stack may map

@@ -1,7 +1,7 @@
 """Entry adapters: API Gateway WebSocket events in, service calls, responses out.
 
 Kept apart from the handler modules so they can be tested without Powertools,
-and from `relay_api` so `$connect`/`$disconnect` never import pydantic.
+and from `relay_api` so `$connect`/`$disconnect` never import the message parser.
 """
 
 from __future__ import annotations

@@ -1,18 +1,18 @@
-"""Client-to-server messages (pydantic models) and their parser; imported by the relay only.
+"""Client-to-server messages (frozen dataclasses) and their parser; imported by the relay only.
 
 Every message is a JSON object with an `action`; each action takes exactly the
-fields listed on its model (anything else is refused), plus an optional `ref`
+fields listed on its class (anything else is refused), plus an optional `ref`
 string echoed in the direct reply so a client can match replies to requests.
-Each action is a member of `ClientMessage` and a branch in `relay_api.dispatch`
+Each action is a class in `ACTIONS` and a branch in `relay_api.dispatch`
 (the storage actions of the S3 fallback included; docs/signalling.md §6).
+A field's shape and bounds are its check (`fields.py`), declared beside it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from .errors import (
     BadJson,
@@ -22,148 +22,164 @@ from .errors import (
     UnexpectedField,
     UnknownAction,
 )
+from .fields import (
+    AnyJson,
+    FieldProblem,
+    FieldSpec,
+    Integer,
+    ListOf,
+    OneOf,
+    Text,
+    optional,
+    required,
+    specs_of,
+)
 
-Ref = Annotated[str, Field(min_length=1, max_length=64)]
-ConnectionId = Annotated[str, Field(min_length=1, max_length=128)]
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    ref: Ref | None = None
-    """Client-chosen tag echoed in the reply (and in an error about this message)."""
-
-
-class Hello(_Message):
-    """Say hello after connecting: the relay answers `welcome` and tells the others."""
-
-    action: Literal["hello"]
-
-
-class Signal(_Message):
-    """Forward an opaque payload to the other peer(s) of the room."""
-
-    action: Literal["signal"]
-    payload: Any
-    """Any JSON value; the relay neither reads nor logs it."""
-    to: ConnectionId | None = None
-    """One peer's connection id; absent means every other peer of the room."""
-
-
-class Ping(_Message):
-    """Ask for `pong`."""
-
-    action: Literal["ping"]
-
-
-class IceServers(_Message):
-    """Ask for STUN/TURN servers with fresh TURN credentials."""
-
-    action: Literal["ice-servers"]
-
-
-RecordIndex = Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)]
-UploadId = Annotated[str, Field(min_length=1, max_length=1024)]
-PartNumber = Annotated[int, Field(ge=1, le=10_000, strict=True)]
-ObjectSize = Annotated[int, Field(ge=1, le=2**53, strict=True)]
+REF = Text(1, 64)
+CONNECTION_ID = Text(1, 128)
+RECORD_INDEX = Integer(0, 2**32 - 1)
+UPLOAD_ID = Text(1, 1024)
+PART_NUMBER = Integer(1, 10_000)
+OBJECT_SIZE = Integer(1, 2**53)
 MAX_PART_URLS = 16
 """Part URLs per `upload-parts` reply: keeps a reply far below API Gateway's 32 KB frame."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Message:
+    action: ClassVar[str]
+    """The wire name of the action (the class's, not a field)."""
+
+    ref: str | None = optional(REF)
+    """Client-chosen tag echoed in the reply (and in an error about this message)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello(_Message):
+    """Say hello after connecting: the relay answers `welcome` and tells the others."""
+
+    action: ClassVar[str] = "hello"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signal(_Message):
+    """Forward an opaque payload to the other peer(s) of the room."""
+
+    action: ClassVar[str] = "signal"
+    payload: Any = required(AnyJson())
+    """Any JSON value; the relay neither reads nor logs it."""
+    to: str | None = optional(CONNECTION_ID)
+    """One peer's connection id; absent means every other peer of the room."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ping(_Message):
+    """Ask for `pong`."""
+
+    action: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IceServers(_Message):
+    """Ask for STUN/TURN servers with fresh TURN credentials."""
+
+    action: ClassVar[str] = "ice-servers"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UploadStart(_Message):
     """The sender asks for a PUT URL (manifest, small records) or a multipart upload."""
 
-    action: Literal["upload-start"]
-    object: Literal["manifest", "records"]
+    action: ClassVar[str] = "upload-start"
+    object: str = required(OneOf(("manifest", "records")))
     """Which object of the room's stored transfer."""
-    first: RecordIndex | None = None
+    first: int | None = optional(RECORD_INDEX)
     """Records only: index of the object's first record."""
-    parts: Annotated[int, Field(ge=0, le=10_000, strict=True)] | None = None
+    parts: int | None = optional(Integer(0, 10_000))
     """Records only: 0 for one single PUT, else the multipart upload's part count."""
-    size: ObjectSize
+    size: int = required(OBJECT_SIZE)
     """Exact bytes of the object; the PUT URLs sign it, so S3 refuses any other size."""
-    partSize: ObjectSize | None = None  # noqa: N815 (the wire name)
+    partSize: int | None = optional(OBJECT_SIZE)  # noqa: N815 (the wire name)
     """Multipart only: bytes of every part but the last."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UploadParts(_Message):
     """The sender asks for UploadPart URLs of its multipart upload."""
 
-    action: Literal["upload-parts"]
-    first: RecordIndex
+    action: ClassVar[str] = "upload-parts"
+    first: int = required(RECORD_INDEX)
     """Index of the records object's first record."""
-    uploadId: UploadId  # noqa: N815 (the wire name)
+    uploadId: str = required(UPLOAD_ID)  # noqa: N815 (the wire name)
     """From `upload-start`."""
-    parts: Annotated[list[PartNumber], Field(min_length=1, max_length=MAX_PART_URLS)]
+    parts: tuple[int, ...] = required(ListOf(PART_NUMBER, 1, MAX_PART_URLS))
     """Distinct part numbers."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UploadComplete(_Message):
     """The sender says every part is uploaded; the relay completes the upload."""
 
-    action: Literal["upload-complete"]
-    first: RecordIndex
+    action: ClassVar[str] = "upload-complete"
+    first: int = required(RECORD_INDEX)
     """Index of the records object's first record."""
-    uploadId: UploadId  # noqa: N815 (the wire name)
+    uploadId: str = required(UPLOAD_ID)  # noqa: N815 (the wire name)
     """From `upload-start`."""
-    parts: PartNumber
+    parts: int = required(PART_NUMBER)
     """How many parts the upload has."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DownloadUrls(_Message):
     """Any member asks for GET URLs of the room's stored transfer."""
 
-    action: Literal["download-urls"]
+    action: ClassVar[str] = "download-urls"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TransferLimits(_Message):
     """The sender sets its stored transfer's limits (transfers.py; docs/signalling.md §8)."""
 
-    action: Literal["transfer-limits"]
-    downloads: Annotated[int, Field(ge=1, le=1000, strict=True)] | None = None
+    action: ClassVar[str] = "transfer-limits"
+    downloads: int | None = optional(Integer(1, 1000))
     """Completed downloads after which the stored transfer is deleted."""
-    expiresIn: Annotated[int, Field(ge=1, le=2**31, strict=True)] | None = None  # noqa: N815
+    expiresIn: int | None = optional(Integer(1, 2**31))  # noqa: N815 (the wire name)
     """Seconds from now after which the stored transfer is deleted."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DownloadDone(_Message):
     """A receiver verified the whole transfer: one completed download."""
 
-    action: Literal["download-done"]
+    action: ClassVar[str] = "download-done"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Revoke(_Message):
     """Any member deletes the room's stored transfer now."""
 
-    action: Literal["revoke"]
+    action: ClassVar[str] = "revoke"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AllocateNameplate(_Message):
     """A room's sender asks for a nameplate, the number of a spoken code (nameplates.py)."""
 
-    action: Literal["nameplate"]
+    action: ClassVar[str] = "nameplate"
 
 
 AnyMessage = (
     Hello | Signal | Ping | IceServers | UploadStart | UploadParts | UploadComplete | DownloadUrls
     | AllocateNameplate | TransferLimits | DownloadDone | Revoke
 )
-ClientMessage = Annotated[AnyMessage, Field(discriminator="action")]
-ACTIONS: dict[str, type[_Message]] = {
-    "hello": Hello,
-    "signal": Signal,
-    "ping": Ping,
-    "ice-servers": IceServers,
-    "upload-start": UploadStart,
-    "upload-parts": UploadParts,
-    "upload-complete": UploadComplete,
-    "download-urls": DownloadUrls,
-    "nameplate": AllocateNameplate,
-    "transfer-limits": TransferLimits,
-    "download-done": DownloadDone,
-    "revoke": Revoke,
+ACTIONS: dict[str, type[AnyMessage]] = {
+    cls.action: cls
+    for cls in (
+        Hello, Signal, Ping, IceServers, UploadStart, UploadParts, UploadComplete,
+        DownloadUrls, AllocateNameplate, TransferLimits, DownloadDone, Revoke,
+    )
 }
-_ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(ClientMessage)
+_SPECS: dict[str, tuple[FieldSpec, ...]] = {name: specs_of(cls) for name, cls in ACTIONS.items()}
 
 
 MAX_DEPTH = 32
@@ -197,10 +213,27 @@ def _strict(data: Any) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    # loc is (action, field, ...) for a tagged union; the field is what a client needs.
-    parts = [str(p) for p in loc[1:]] or [str(p) for p in loc]
-    return ".".join(parts)
+def _build(action: str, data: dict[str, Any]) -> AnyMessage:
+    """The message `data` makes for `action`, or the first problem in field order, then any
+    field the action does not take."""
+    values: dict[str, Any] = {}
+    for spec in _SPECS[action]:
+        if spec.name not in data:
+            if spec.required:
+                raise MissingField(f"{action} needs the field {spec.name}.")
+            continue
+        value = data[spec.name]
+        if value is None and not spec.required:
+            continue
+        try:
+            values[spec.name] = spec.check(value)
+        except FieldProblem as problem:
+            name = ".".join([spec.name, *map(str, problem.path)])
+            raise InvalidField(f"The field {name} is invalid: {problem.reason}.") from None
+    for name in data:
+        if name != "action" and not any(spec.name == name for spec in _SPECS[action]):
+            raise UnexpectedField(f"{action} does not take the field {name}.")
+    return ACTIONS[action](**values)
 
 
 def parse_message(body: str | None, is_base64: bool = False) -> AnyMessage:
@@ -223,19 +256,7 @@ def parse_message(body: str | None, is_base64: bool = False) -> AnyMessage:
             raise UnknownAction(
                 "Unknown action; the relay knows " + ", ".join(sorted(ACTIONS)) + "."
             )
-        try:
-            return _ADAPTER.validate_python(data)
-        except ValidationError as exc:
-            first = exc.errors(include_input=False, include_url=False)[0]
-            name = _field(tuple(first["loc"]))
-            kind = first["type"]
-            if kind == "missing":
-                raise MissingField(f"{action} needs the field {name}.") from None
-            if kind == "extra_forbidden":
-                raise UnexpectedField(f"{action} does not take the field {name}.") from None
-            raise InvalidField(f"The field {name} is invalid: {first['msg']}.") from None
-        except RecursionError:
-            raise InvalidField("The message is nested too deeply.") from None
+        return _build(action, data)
     except SignallingError as err:
         err.ref = ref if ref is not None and len(ref) <= 64 else None
         raise
