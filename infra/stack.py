@@ -41,7 +41,7 @@ from .web import WebHosting
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Python 3.12 on Graviton. arm64: cheaper per GB-second and at least as fast for
-#: this I/O-bound work; pydantic-core and the Powertools layer ship for it.
+#: this I/O-bound work; the asset is pure Python and the Powertools layer ships for it.
 #: 3.12 rather than the newest runtime: see the AwsSolutions-L1 acknowledgement.
 PLATFORM = LambdaPlatform(python_version="3.12", architecture="arm64")
 
@@ -338,10 +338,10 @@ class SendStack(Stack):
         # (a CloudFormation parameter of type AWS::SSM::Parameter::Value<String>): synth
         # needs no credentials, every deploy picks up the current v3 release for this
         # region, Python version and architecture, and Powertools stays out of our asset
-        # (it would roughly double the zipped size with aws-xray-sdk). Pin a version with
-        # `-c powertoolsVersion=3.x.y`. pydantic is bundled by us even though the layer has
-        # one: /var/task precedes /opt/python on sys.path, so the handlers get exactly the
-        # pydantic they are tested with.
+        # (with aws-xray-sdk it would outweigh our own code many times over). Pin a version with
+        # `-c powertoolsVersion=3.x.y`. The layer also carries pydantic (for its Parser
+        # utility); the handlers do not use it, and the import-closure test in
+        # tests/infra/test_bundling.py fails if they start to.
         parameter = (
             f"/aws/service/powertools/python/{PLATFORM.architecture}/"
             f"python{PLATFORM.python_version}/{settings.powertools_version}"
@@ -394,10 +394,9 @@ class SendStack(Stack):
             fn,
             "AwsSolutions-L1",
             f"Python {PLATFORM.python_version} is a supported Lambda runtime chosen on purpose: it "
-            "is the release closest to the 3.11+ interpreters the handlers are tested on (3.14 "
-            "changes annotation evaluation, PEP 649/749, which pydantic models depend on), and "
-            "the bundled pydantic-core wheels and the Powertools layer parameter are selected "
-            "for it. Bump PLATFORM in infra/stack.py to move all three together.",
+            "is the release closest to the 3.11+ interpreters the handlers are tested on, and "
+            "the Powertools layer parameter is selected for it. Bump PLATFORM in "
+            "infra/stack.py to move the runtime and the layer together.",
         )
         return fn
 
