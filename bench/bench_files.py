@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._report import summary, write_section  # noqa: E402
+from bench._rounds import round_order, settle_disk  # noqa: E402
 from devstack.process import DevStackProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,9 +150,11 @@ async def few_vs_one(server: str, tmp: Path, mib: int, parts: int, rounds: int,
     rates: dict[str, list[float]] = {"one": [], "few": []}
     rss: dict[str, list[float]] = {"one": [], "few": []}
     ratios = []
-    for _ in range(rounds):
+    for round_no in range(rounds):
         got = {}
-        for label, path in (("one", one), ("few", few)):
+        for label in round_order(("one", "few"), round_no):
+            path = one if label == "one" else few
+            settle_disk()
             sender, receiver = await transfer(server, [path], tmp / f"out-{label}", tmp / "state",
                                               store)
             if store:  # stored, then fetched: the two runs' transfer seconds together
@@ -206,7 +209,8 @@ placing the files included; through storage: the sender's run plus the receiver'
 ## {f'{mib} MiB over a few files' if big else 'Many files in one transfer'} (#15)
 {small_table}
 `bench/bench_files.py{' '.join([''] + sys.argv[1:])}`: {mib} MiB {via}, as
-{args.parts} files and as one file, interleaved ({rounds} round(s)):
+{args.parts} files and as one file, interleaved ({rounds} round(s); the order reversed every
+other round and the disk's dirty pages written back before each transfer):
 
 | case | MB/s (median) | peak RSS, either side (MiB) |
 | --- | --- | --- |
