@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from .errors import (
     BadJson,
@@ -172,14 +172,11 @@ AnyMessage = (
     Hello | Signal | Ping | IceServers | UploadStart | UploadParts | UploadComplete | DownloadUrls
     | AllocateNameplate | TransferLimits | DownloadDone | Revoke
 )
-ACTIONS: dict[str, type[AnyMessage]] = {
-    cls.action: cls
-    for cls in (
-        Hello, Signal, Ping, IceServers, UploadStart, UploadParts, UploadComplete,
-        DownloadUrls, AllocateNameplate, TransferLimits, DownloadDone, Revoke,
-    )
-}
+ACTIONS: dict[str, type[AnyMessage]] = {cls.action: cls for cls in get_args(AnyMessage)}
 _SPECS: dict[str, tuple[FieldSpec, ...]] = {name: specs_of(cls) for name, cls in ACTIONS.items()}
+_TAKES: dict[str, frozenset[str]] = {
+    name: frozenset({"action", *(spec.name for spec in specs)}) for name, specs in _SPECS.items()
+}
 
 
 MAX_DEPTH = 32
@@ -231,7 +228,7 @@ def _build(action: str, data: dict[str, Any]) -> AnyMessage:
             name = ".".join([spec.name, *map(str, problem.path)])
             raise InvalidField(f"The field {name} is invalid: {problem.reason}.") from None
     for name in data:
-        if name != "action" and not any(spec.name == name for spec in _SPECS[action]):
+        if name not in _TAKES[action]:
             raise UnexpectedField(f"{action} does not take the field {name}.")
     return ACTIONS[action](**values)
 

@@ -52,7 +52,6 @@ def test_each_action_becomes_its_class_with_the_fields_it_took() -> None:
     assert parse(action="upload-parts", first=0, uploadId="u", parts=[2, 1]) == UploadParts(
         first=0, uploadId="u", parts=(2, 1)
     )
-    assert set(ACTIONS) == {cls.action for cls in ACTIONS.values()}
     assert all(type(parse(action=name, **_minimal(name))).action == name for name in ACTIONS)
 
 
