@@ -24,8 +24,10 @@ from aiortc.rtcsctptransport import (
     SCTP_DATA_FIRST_FRAG,
     SCTP_DATA_LAST_FRAG,
     DataChunk,
+    ForwardTsnChunk,
     HeartbeatChunk,
     RTCSctpTransport,
+    SackChunk,
     parse_packet,
     serialize_packet,
 )
@@ -37,7 +39,7 @@ from tests.unit.pins import source_digest
 from tests.unit.test_sctp_ack import RecordingDtls
 from transfer_core.webrtc import sctp_receive
 from transfer_core.webrtc.ice_pacing import PINNED_AIOICE
-from transfer_core.webrtc.sctp_ack import PINNED_AIORTC
+from transfer_core.webrtc.sctp_ack import PINNED_AIORTC, install_delayed_ack
 from transfer_core.webrtc.sctp_receive import install_dtls_demux, install_lean_receive
 
 TAG = 0x5EED
@@ -156,7 +158,8 @@ async def replay(packets: list[bytes], first_tsn: int) -> tuple[Association, Ass
 @given(
     sizes=st.lists(st.integers(1, 6), min_size=1, max_size=8),
     seed=st.integers(0, 2**32 - 1),
-    first_tsn=st.sampled_from([1, 1000, 2**32 - 3]),  # the last wraps the TSN
+    # away from 2**32: across it aiortc's own receiver goes wrong (the wrap tests below)
+    first_tsn=st.sampled_from([1, 1000, 2**31 - 3]),
 )
 async def test_the_adapted_association_does_what_aiortc_does(
     sizes: list[int], seed: int, first_tsn: int
@@ -208,6 +211,122 @@ async def test_a_duplicate_not_yet_reported_is_dropped_as_aiortc_drops_it() -> N
         assert association.sctp._mark_received(1000) is False
     assert lean.state() == plain.state()
     assert lean.sctp._sack_duplicates == [] and lean.sctp._last_received_tsn == 1000
+
+
+def sack_of(sent: bytes) -> SackChunk:
+    """The SACK chunk of a packet the association sent."""
+    (chunk,) = parse_packet(sent)[3]
+    assert isinstance(chunk, SackChunk)
+    return chunk
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 12), min_size=1, max_size=10),
+    seed=st.integers(0, 2**32 - 1),
+    loss=st.sampled_from([0.05, 0.2, 0.5]),
+    first_tsn=st.sampled_from([1, 2**31 - 3]),
+)
+async def test_losses_and_their_retransmissions_do_what_aiortc_does(
+    sizes: list[int], seed: int, loss: float, first_tsn: int
+) -> None:
+    # the held TSNs as runs: many holes, retransmissions in any order, some twice
+    rng = random.Random(seed)
+    chunks = message_chunks(sizes, first_tsn)
+    lost = [c for c in chunks if rng.random() < loss]
+    packets = [packet(c) for c in chunks if c not in lost]
+    resent = [packet(c) for c in lost + rng.sample(chunks, len(chunks) // 4)]
+    rng.shuffle(resent)
+    packets += resent
+    plain, lean = await replay(packets, first_tsn)
+    assert not lean.sctp._sack_misordered
+    assert len(lean.delivered) == len(sizes)
+
+
+async def test_a_run_across_the_tsn_wrap_moves_the_cumulative_tsn() -> None:
+    # TSNs 2**32 - 2, 2**32 - 1, 0: the last two arrive first, then the hole's
+    first = 2**32 - 2
+    a, b, c = message_chunks([3], first)
+    plain, lean = Association(False, first), Association(True, first)
+    for association in (plain, lean):
+        for chunk in (b, c, a):
+            await association.sctp._handle_data(packet(chunk))
+    assert [sack_of(p).gaps for p in lean.dtls.sent] == [[(2, 2)], [(2, 3)], []]
+    assert [sack_of(p).cumulative_tsn for p in lean.dtls.sent] == [2**32 - 3] * 2 + [0]
+    assert not lean.sctp._sack_misordered and len(lean.delivered) == 1
+    # aiortc 1.16 sorts the raw integers: 0 comes before 2**32 - 1, so the run is
+    # reported as two blocks the wrong way round, and its cumulative TSN stays where it
+    # was even when the hole's TSN arrives (it looks for that TSN first in the sorted
+    # set, finds 0 there, and stops): held, it would stay held
+    assert sack_of(plain.dtls.sent[1]).gaps == [(3, 3), (2, 2)]
+    assert plain.sctp._last_received_tsn == 2**32 - 3
+    assert sorted(plain.sctp._sack_misordered) == [0, 2**32 - 2, 2**32 - 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 12), min_size=1, max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+    first_tsn=st.integers(2**32 - 40, 2**32 - 1),
+)
+async def test_across_the_tsn_wrap_every_sack_says_what_arrived(
+    sizes: list[int], seed: int, first_tsn: int
+) -> None:
+    # no aiortc to compare with here: each SACK against what the packets so far carried
+    rng = random.Random(seed)
+    chunks = message_chunks(sizes, first_tsn)
+    order = chunks[:]
+    rng.shuffle(order)
+    lean = Association(True, first_tsn)
+    arrived: set[int] = set()
+    for chunk in order + chunks:  # everything once in any order, then again in order
+        await lean.sctp._handle_data(packet(chunk))
+        arrived.add((chunk.tsn - first_tsn) % 2**32)
+        cumulative = 0
+        while cumulative in arrived:
+            cumulative += 1
+        sack = sack_of(lean.dtls.sent[-1])
+        assert sack.cumulative_tsn == (first_tsn + cumulative - 1) % 2**32
+        held = sorted(o - cumulative + 1 for o in arrived if o >= cumulative)
+        assert [t for a, b in sack.gaps for t in range(a, b + 1)] == held
+    assert len(lean.delivered) == len(sizes)
+
+
+async def test_a_forward_tsn_over_held_tsns_does_what_aiortc_does() -> None:
+    # aiortc's FORWARD TSN handler filters the held set itself; the runs follow it
+    chunks = message_chunks([2, 2, 2, 2], 1000)
+    forward = ForwardTsnChunk()
+    forward.cumulative_tsn, forward.streams = 1002, [(1, 1)]
+    packets = [packet(chunks[i]) for i in (3, 5)] + [packet(forward)]
+    packets += [packet(chunks[i]) for i in (7, 6, 4)]
+    plain, lean = await replay(packets, 1000)
+    assert lean.sctp._last_received_tsn == 1007 and not lean.sctp._sack_misordered
+
+
+async def test_a_delayed_ack_installed_either_side_sends_the_runs_sacks() -> None:
+    for ack_first in (True, False):
+        association = Association(False, 1000)
+        sctp = association.sctp
+        if ack_first:
+            ack = install_delayed_ack(sctp)
+            assert install_lean_receive(sctp)
+        else:
+            assert install_lean_receive(sctp)
+            ack = install_delayed_ack(sctp)
+        assert ack is not None
+        assert sctp._send_sack == ack._on_sack_needed  # the policy decides when
+        assert type(getattr(ack.build_sack, "__self__", None)) is sctp_receive._HeldTsns
+        a, b, c = message_chunks([3], 1000)
+        for chunk in (a, c):  # a gap: acknowledged at once, with its block
+            await sctp._handle_data(packet(chunk))
+        assert sack_of(association.dtls.sent[-1]).gaps == [(2, 2)]
+
+
+async def test_no_sack_before_any_data() -> None:
+    association = Association(True, 1000)
+    association.sctp._last_received_tsn = None
+    await association.sctp._send_sack()
+    assert association.dtls.sent == []
 
 
 async def test_everything_else_takes_aiortcs_own_way() -> None:

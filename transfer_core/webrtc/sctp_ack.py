@@ -24,8 +24,9 @@ the SACK at once when
 
 otherwise it leaves `_sack_needed` set and arms one timer (`max_delay`) that sends
 whatever is still unacknowledged when it fires. aiortc's own `_send_sack` builds
-every SACK, so its content (cumulative TSN, gaps, duplicates, window) is exactly
-what aiortc would send; only the moment changes.
+every SACK (or `sctp_receive`'s, which reads the same fields and keeps its gap blocks
+in runs), so its content (cumulative TSN, gaps, duplicates, window) is what aiortc
+would send; only the moment changes.
 
 When every packet is acknowledged (docs/networking.md §6): a delayed SACK costs the
 sender time. The packet it holds waits for the next one, and on a slow path, where a
@@ -88,18 +89,19 @@ import logging
 import struct
 import termios
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiortc
 from aiortc.rtcsctptransport import RTCSctpTransport
 
+from .sctp_gaps import TSN_MODULO
+
 logger = logging.getLogger(__name__)
 
 PINNED_AIORTC = "1.16.0"
 """The aiortc release whose SCTP receive path this adapter was written against."""
-TSN_MODULO = 2**32
 CAUGHT_UP_GAP = 0.01
 """Seconds between two packets that show the receiver had caught up (it waited for the
 second): a receiver that is behind takes them back to back, tens of microseconds apart,
@@ -230,7 +232,9 @@ class DelayedAck:
     def __init__(self, sctp: RTCSctpTransport, policy: AckPolicy) -> None:
         self._sctp = sctp
         self._policy = policy
-        self._send_now = sctp._send_sack  # aiortc's own, bound before we shadow it
+        self.build_sack: Callable[[], Awaitable[None]] = sctp._send_sack
+        """What builds and sends a SACK: aiortc's own, bound before this policy shadows
+        it, unless another adapter builds them (`sctp_receive`)."""
         self._acked_tsn: int | None = None
         """The cumulative TSN the last SACK carried."""
         self._seen_tsn: int | None = None
@@ -346,7 +350,7 @@ class DelayedAck:
             self._quick_left = self._policy.after_loss
             self._caught_up()  # a sender in recovery gets every second packet again
         self.sacks_sent += 1
-        await self._send_now()
+        await self.build_sack()
 
     def _on_timer(self) -> None:
         self._timer = None

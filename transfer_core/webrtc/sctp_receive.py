@@ -25,11 +25,21 @@ connection) take the short way for that case only:
   `_handle_data` does; anything else (several chunks, a control chunk, a bad checksum
   or tag) takes aiortc's `_handle_data` as it is;
 - a TSN that is the next in order while nothing is out of order moves the cumulative
-  TSN; every other TSN takes aiortc's `_mark_received`.
+  TSN.
+
+After a loss the uncommon case is every packet until the retransmission arrives, and
+aiortc's cost for it grows with what it holds (`sctp_gaps`). So every other TSN is
+marked against `GapRuns` kept beside aiortc's set of held TSNs, and the SACK's gap
+blocks are read from the runs (`_HeldTsns`): O(1) for a packet that extends the newest
+run and per run for a SACK, where aiortc sorts and filters the set per packet and
+walks it per SACK.
 
 What is delivered, acknowledged and dropped is unchanged: tests/unit/test_sctp_receive.py
-feeds the same packets (in order, reordered, duplicated, corrupted, bundled) to an
-adapted and a plain association and compares what each delivered and acknowledged. A
+feeds the same packets (in order, reordered, duplicated, corrupted, bundled, lost and
+sent again in any order) to an adapted and a plain association and compares what each
+delivered and acknowledged, byte for byte. Across TSN 2**32 it does not compare: there
+aiortc's sort of the raw integers stops its cumulative TSN for good, where the runs
+follow serial number order (the wrap tests check each SACK against what arrived). A
 DATA chunk taken the short way does not pass `_receive_chunk`: an adapter that wraps
 `_receive_chunk` sees every other chunk (`sctp_pmtu` wraps it for HEARTBEAT ACKs).
 Installs only on the pinned aiortc and aioice releases; the tests pin the sources
@@ -44,11 +54,12 @@ from typing import Any
 
 import aioice
 from aioice.ice import Connection, StunProtocol
-from aiortc.rtcsctptransport import DataChunk, RTCSctpTransport, crc32c
-from aiortc.utils import uint32_gt
+from aiortc.rtcsctptransport import DataChunk, RTCSctpTransport, SackChunk, crc32c
+from aiortc.utils import uint32_gt, uint32_gte
 
 from .ice_pacing import PINNED_AIOICE
-from .sctp_ack import TSN_MODULO, supported
+from .sctp_ack import delayed_ack_of, supported
+from .sctp_gaps import TSN_MODULO, GapRuns, tsns_of
 
 _COMMON_HEADER = 12
 _DATA_HEADER = 16
@@ -87,16 +98,95 @@ def _single_data_chunk(data: bytes, tag: int) -> DataChunk | None:
     return chunk
 
 
+def _forget_reported(sctp: RTCSctpTransport, cumulative: int) -> None:
+    """Drop the duplicates at or below the cumulative TSN from the next SACK, as aiortc's
+    `_mark_received` does once a new TSN arrives (its SACK policy reported them at once)."""
+    sctp._sack_duplicates = [x for x in sctp._sack_duplicates if uint32_gt(x, cumulative)]
+
+
+class _HeldTsns:
+    """The TSNs `sctp` holds beyond a gap, as `GapRuns` beside aiortc's own set.
+
+    aiortc's set stays the record others read (the SACK policy asks whether it is
+    empty, aiortc's FORWARD TSN handler filters it); the runs follow it. Only this
+    adapter and that handler change the set while it holds anything, and the handler
+    puts a new set in its place, so a set that is another object or of another size
+    than the runs were last kept for is read into new runs.
+    """
+
+    __slots__ = ("_sctp", "_runs", "_of", "_count")
+
+    def __init__(self, sctp: RTCSctpTransport) -> None:
+        self._sctp = sctp
+        self._runs = GapRuns()
+        self._of: set[int] = sctp._sack_misordered
+        self._count = len(self._of)
+
+    def runs(self, cumulative: int) -> GapRuns:
+        """The runs of the held TSNs, `cumulative` being the cumulative TSN."""
+        held = self._sctp._sack_misordered
+        if held is not self._of or len(held) != self._count:
+            self._runs = GapRuns.of(held, cumulative)
+            self._of, self._count = held, len(held)
+        return self._runs
+
+    def mark(self, tsn: int, last: int) -> bool:
+        """`_mark_received` while a gap is open or `tsn` is not the next after `last`,
+        the cumulative TSN: True for a duplicate; moves the cumulative TSN over the run
+        the TSN joins to it."""
+        sctp = self._sctp
+        held = sctp._sack_misordered
+        runs = self.runs(last)
+        if uint32_gte(last, tsn) or tsn in held:
+            sctp._sack_duplicates.append(tsn)
+            return True
+        if tsn == (last + 1) % TSN_MODULO:
+            last = tsn
+            front = runs.take_front((tsn + 1) % TSN_MODULO)
+            if front is not None:
+                last = front[1]
+                if runs:
+                    for tsns in tsns_of(*front):
+                        held.difference_update(tsns)
+                else:
+                    held.clear()
+            sctp._last_received_tsn = last
+        else:
+            runs.add(tsn, last)
+            held.add(tsn)
+        self._count = len(held)
+        if sctp._sack_duplicates:
+            _forget_reported(sctp, last)
+        return False
+
+    async def send_sack(self) -> None:
+        """aiortc's `_send_sack`, its gap blocks read from the runs."""
+        sctp = self._sctp
+        last = sctp._last_received_tsn
+        if last is None:  # no DATA yet, so no SACK is due (aiortc's would fail to pack)
+            return
+        sack = SackChunk()
+        sack.cumulative_tsn = last
+        sack.advertised_rwnd = max(0, sctp._advertised_rwnd)
+        sack.duplicates = sctp._sack_duplicates[:]
+        sack.gaps = self.runs(last).blocks(last)
+        await sctp._send_chunk(sack)
+        sctp._sack_duplicates.clear()
+        sctp._sack_needed = False
+
+
 def install_lean_receive(sctp: RTCSctpTransport | None) -> bool:
-    """Give `sctp` the short way for a lone in-order DATA chunk (idempotent); False
-    when nothing was installed (no transport, or an aiortc release other than the
-    pinned one)."""
+    """Give `sctp` the short way for a lone in-order DATA chunk and its held TSNs as
+    runs (idempotent); False when nothing was installed (no transport, or an aiortc
+    release other than the pinned one). A `DelayedAck` on `sctp`, installed before or
+    after, sends the SACKs this builds."""
     if sctp is None or not supported():
         return False
     if getattr(sctp, _MARK, False):
         return True
     general_handle: Callable[[bytes], Awaitable[None]] = sctp._handle_data
     general_mark: Callable[[int], bool] = sctp._mark_received
+    held = _HeldTsns(sctp)
 
     async def handle_data(data: bytes) -> None:
         chunk = _single_data_chunk(data, sctp._local_verification_tag)
@@ -109,15 +199,22 @@ def install_lean_receive(sctp: RTCSctpTransport | None) -> bool:
 
     def mark_received(tsn: int) -> bool:
         last = sctp._last_received_tsn
-        if last is None or sctp._sack_misordered or tsn != (last + 1) % TSN_MODULO:
+        if last is None:
             return general_mark(tsn)
+        if sctp._sack_misordered or tsn != (last + 1) % TSN_MODULO:
+            return held.mark(tsn, last)
         sctp._last_received_tsn = tsn
-        if sctp._sack_duplicates:  # those at or below the cumulative TSN are reported
-            sctp._sack_duplicates = [x for x in sctp._sack_duplicates if uint32_gt(x, tsn)]
+        if sctp._sack_duplicates:
+            _forget_reported(sctp, tsn)
         return False
 
     sctp._handle_data = handle_data  # type: ignore[method-assign]
     sctp._mark_received = mark_received  # type: ignore[method-assign]
+    ack = delayed_ack_of(sctp)
+    if ack is None:
+        sctp._send_sack = held.send_sack  # type: ignore[method-assign]
+    else:
+        ack.build_sack = held.send_sack
     setattr(sctp, _MARK, True)
     return True
 
