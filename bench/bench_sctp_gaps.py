@@ -1,0 +1,165 @@
+"""What one loss costs aiortc's SCTP in Python, by how much it holds: receiver and sender.
+
+After a loss, every packet until the retransmission lands beyond the gap, and each is
+acknowledged at once with a SACK listing every TSN held (RFC 9260 §6.2). k held TSNs:
+
+- **receiver**: each held packet through `_handle_data` and its SACK, on aiortc's own
+  association and on one with `install_lean_receive` (the held TSNs as runs,
+  `transfer_core/webrtc/sctp_gaps.py`). O(1) per packet means the same cost at every k.
+- **sender**: each of those SACKs (one hole at the front, the gap block one TSN longer
+  each time) through `_receive_sack_chunk` with k chunks outstanding, aiortc's own and
+  with `install_lean_transmit`. Not adapted yet: the figure says what is left.
+
+CPU time of this thread, the minimum of `ROUNDS`; the DTLS transport under the
+association is a stand-in that keeps what it is given (no encryption, no socket), so
+the figures are aiortc's Python and ours alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiortc.rtcsctptransport import (  # noqa: E402
+    SCTP_DATA_FIRST_FRAG,
+    SCTP_DATA_LAST_FRAG,
+    USERDATA_MAX_LENGTH,
+    DataChunk,
+    RTCSctpTransport,
+    SackChunk,
+    serialize_packet,
+)
+
+from bench._report import summary, write_section  # noqa: E402
+from transfer_core.webrtc.sctp_receive import install_lean_receive  # noqa: E402
+from transfer_core.webrtc.sctp_transmit import install_lean_transmit  # noqa: E402
+
+HELD = (100, 500, 2000)
+ROUNDS = 5
+PAYLOAD = 1_172
+"""A DATA chunk's payload in a 1,200-byte packet (Chromium's size on loopback)."""
+TAG = 0x5EED
+FLAT = 1.5
+"""The target for cost at the largest k over cost at the smallest: O(1) per packet."""
+
+
+class KeptDtls:
+    """Stands in for `RTCDtlsTransport` under the association: keeps each packet."""
+
+    state = "connected"
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def _send_data(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+def association() -> RTCSctpTransport:
+    sctp = RTCSctpTransport(KeptDtls())  # type: ignore[arg-type]
+    sctp._remote_port = 5000
+    sctp._local_verification_tag = sctp._remote_verification_tag = TAG
+    sctp._set_state(RTCSctpTransport.State.ESTABLISHED)
+    return sctp
+
+
+def packets(count: int, first_tsn: int) -> list[bytes]:
+    """One message of `count` fragments, a packet each."""
+    out = []
+    for i in range(count):
+        chunk = DataChunk(flags=(SCTP_DATA_FIRST_FRAG if i == 0 else 0)
+                          | (SCTP_DATA_LAST_FRAG if i == count - 1 else 0))
+        chunk.tsn, chunk.stream_id, chunk.stream_seq = (first_tsn + i) % 2**32, 1, 0
+        chunk.protocol, chunk.user_data = 53, bytes(PAYLOAD)
+        out.append(serialize_packet(5000, 5000, TAG, chunk))
+    return out
+
+
+async def receiver(held: int, lean: bool) -> float:
+    """Seconds per held packet (its SACK included)."""
+    sctp = association()
+    sctp._last_received_tsn = 999
+    delivered: list[Any] = []
+
+    async def deliver(*message: Any) -> None:
+        delivered.append(message)
+
+    sctp._data_channel_receive = deliver  # type: ignore[method-assign]
+    if lean:
+        install_lean_receive(sctp)
+    lost, *flight = packets(held + 1, 1000)
+    start = time.thread_time()
+    for data in flight:
+        await sctp._handle_data(data)
+    took = time.thread_time() - start
+    await sctp._handle_data(lost)
+    assert len(delivered) == 1 and not sctp._sack_misordered
+    return took / held
+
+
+async def sender(outstanding: int, lean: bool) -> float:
+    """Seconds per SACK that reports one more TSN beyond a hole at the front."""
+    sctp = association()
+    if lean:
+        install_lean_transmit(sctp)
+    sctp._cwnd = sctp._ssthresh = 1 << 40
+    first = sctp._local_tsn
+    await sctp._send(1, 53, bytes(USERDATA_MAX_LENGTH * (outstanding + 1)))
+    while sctp._outbound_queue:
+        await sctp._transmit()
+    assert len(sctp._sent_queue) == outstanding + 1
+    start = time.thread_time()
+    for extra in range(1, outstanding + 1):
+        sack = SackChunk()
+        sack.cumulative_tsn, sack.advertised_rwnd = (first - 1) % 2**32, 1 << 20
+        sack.gaps = [(2, 1 + extra)]
+        await sctp._receive_sack_chunk(sack)
+    return (time.thread_time() - start) / outstanding
+
+
+async def measure() -> dict[tuple[str, str, int], float]:
+    cost: dict[tuple[str, str, int], float] = {}
+    for held in HELD:
+        for side, run in (("receiver", receiver), ("sender", sender)):
+            for name, lean in (("aiortc", False), ("ours", True)):
+                cost[side, name, held] = min([await run(held, lean) for _ in range(ROUNDS)])
+    return cost
+
+
+def main() -> None:
+    cost = asyncio.run(measure())
+    us = {key: value * 1e6 for key, value in cost.items()}
+    rows = []
+    for side, ours in (("receiver", "held TSNs as runs"), ("sender", "lean transmit")):
+        for name, label in (("aiortc", "aiortc 1.16"), ("ours", ours)):
+            cells = " | ".join(f"{us[side, name, k]:.1f}" for k in HELD)
+            rows.append(f"| {side} | {label} | {cells} |")
+    header = " | ".join(f"k = {k:,}" for k in HELD)
+    write_section("bench_sctp_gaps", f"""
+## What one loss costs aiortc's SCTP, by what it holds (`bench/bench_sctp_gaps.py`)
+
+µs of CPU per packet while k TSNs are held beyond a gap (receiver: each held packet
+and its SACK) and per SACK while k chunks are outstanding behind a hole (sender),
+minimum of {ROUNDS} rounds, no DTLS and no socket (the association's own Python only).
+A cost that does not grow with k is O(1) per packet; one that grows in step with it
+makes a loss cost O(k²) over the round trip that recovers it.
+
+| side | code | {header} |
+| --- | --- | {" | ".join("---:" for _ in HELD)} |
+{chr(10).join(rows)}
+""")
+    for side, name in (("receiver", "ours"), ("receiver", "aiortc"), ("sender", "ours")):
+        flat = us[side, name, HELD[-1]] / us[side, name, HELD[0]]
+        print(f"{side} ({name}): {us[side, name, HELD[0]]:.1f} us at k={HELD[0]}, "
+              f"{us[side, name, HELD[-1]]:.1f} us at k={HELD[-1]}")
+        summary(f"sctp_{side}_{name}_per_packet_k{HELD[-1]}_over_k{HELD[0]}", flat, FLAT,
+                higher_is_better=False)
+
+
+if __name__ == "__main__":
+    main()
