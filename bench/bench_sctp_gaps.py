@@ -21,7 +21,6 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -84,10 +83,10 @@ async def receiver(held: int, lean: bool) -> float:
     """Seconds per held packet (its SACK included)."""
     sctp = association()
     sctp._last_received_tsn = 999
-    delivered: list[Any] = []
+    delivered: list[bytes] = []
 
-    async def deliver(*message: Any) -> None:
-        delivered.append(message)
+    async def deliver(stream_id: int, pp_id: int, data: bytes) -> None:
+        delivered.append(data)
 
     sctp._data_channel_receive = deliver  # type: ignore[method-assign]
     if lean:
