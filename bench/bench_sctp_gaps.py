@@ -34,8 +34,10 @@ from aiortc.rtcsctptransport import (  # noqa: E402
     SackChunk,
     serialize_packet,
 )
+from pyee.asyncio import AsyncIOEventEmitter  # noqa: E402
 
 from bench._report import summary, write_section  # noqa: E402
+from transfer_core.webrtc.sctp_pmtu import install_path_mtu  # noqa: E402
 from transfer_core.webrtc.sctp_receive import install_lean_receive  # noqa: E402
 from transfer_core.webrtc.sctp_transmit import install_lean_transmit  # noqa: E402
 
@@ -48,12 +50,15 @@ FLAT = 1.5
 """The target for cost at the largest k over cost at the smallest: O(1) per packet."""
 
 
-class KeptDtls:
-    """Stands in for `RTCDtlsTransport` under the association: keeps each packet."""
+class KeptDtls(AsyncIOEventEmitter):
+    """Stands in for `RTCDtlsTransport` under the association: keeps each packet (and
+    takes the path-MTU adapter's state listener; no ICE under it)."""
 
     state = "connected"
+    transport = None
 
     def __init__(self) -> None:
+        super().__init__()
         self.sent: list[bytes] = []
 
     async def _send_data(self, data: bytes) -> None:
@@ -91,7 +96,7 @@ async def receiver(held: int, lean: bool) -> float:
 
     sctp._data_channel_receive = deliver  # type: ignore[method-assign]
     if lean:
-        install_lean_receive(sctp)
+        assert install_lean_receive(sctp)
     lost, *flight = packets(held + 1, 1000)
     start = time.thread_time()
     for data in flight:
@@ -105,8 +110,9 @@ async def receiver(held: int, lean: bool) -> float:
 async def sender(outstanding: int, lean: bool) -> float:
     """Seconds per SACK that reports one more TSN beyond a hole at the front."""
     sctp = association()
-    if lean:
-        install_lean_transmit(sctp)
+    if lean:  # as `DataPipe` installs it: over the path-MTU adapter, whose globals it takes
+        install_path_mtu(sctp, ())
+        assert install_lean_transmit(sctp)
     sctp._cwnd = sctp._ssthresh = 1 << 40
     first = sctp._local_tsn
     await sctp._send(1, 53, bytes(USERDATA_MAX_LENGTH * (outstanding + 1)))

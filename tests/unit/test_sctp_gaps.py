@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transfer_core.webrtc.sctp_gaps import TSN_MODULO, GapRuns, tsns_of
+from transfer_core.webrtc.sctp_gaps import TSN_MODULO, GapRuns, IndexRuns, tsns_of
 
 
 def blocks_of(offsets: set[int]) -> list[tuple[int, int]]:
@@ -81,3 +81,27 @@ def test_a_retransmission_that_fills_a_hole_joins_two_runs() -> None:
 ])
 def test_tsns_of_a_run(first: int, last: int, expected: list[range]) -> None:
     assert tsns_of(first, last) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["add", "discard", "shift", "missing"]),
+                              st.integers(0, 60), st.integers(0, 8)), max_size=40))
+def test_index_runs_are_the_set_they_stand_for(ops: list[tuple[str, int, int]]) -> None:
+    runs, model = IndexRuns(), set()
+    for op, at, width in ops:
+        if op == "add":
+            runs.add(at, at + width)
+            model |= set(range(at, at + width + 1))
+        elif op == "discard":
+            runs.discard(at)
+            model.discard(at)
+        elif op == "shift":
+            runs.shift(width)
+            model = {i - width for i in model if i >= width}
+        else:
+            parts = runs.missing(at, at + width)
+            assert [i for a, b in parts for i in range(a, b + 1)] == [
+                i for i in range(at, at + width + 1) if i not in model]
+        assert runs.spans() == blocks_of(model)
+        assert bool(runs) == bool(model)
+    assert IndexRuns.of(sorted(model)).spans() == blocks_of(model)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import random
 import textwrap
 from typing import Any
 
 import aiortc.rtcsctptransport as sctp_module
 from aiortc.rtcsctptransport import DataChunk, RTCSctpTransport, SackChunk, parse_packet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.pins import assert_unchanged
 from tests.unit.test_sctp_pmtu import _association
@@ -126,3 +129,128 @@ async def test_the_timer_still_gets_every_chunk_in_flight_resent() -> None:
     await asyncio.sleep(0.05)
     assert sorted(_data_tsns(sctp)[len(first):]) == sorted(first)
     sctp._t3_cancel()
+
+
+# --- gap blocks by what they change (`SentGaps`) ----------------------------------------
+
+
+def test_the_sack_handler_is_aiortc_s_but_for_the_gap_walks() -> None:
+    # aiortc's `if chunk.gaps:` block, its walks, becomes one call; the rest is its own
+    ours = textwrap.dedent(inspect.getsource(sctp_transmit._receive_sack_chunk))
+    theirs = textwrap.dedent(inspect.getsource(RTCSctpTransport._receive_sack_chunk))
+    call = "done_bytes, loss = self._sgraph_send_gaps.receive(chunk, done_bytes)"
+    start = theirs.rindex("\n", 0, theirs.index("if chunk.gaps:")) + 1
+    end = theirs.rindex("\n", 0, theirs.index("# adjust congestion window")) + 1
+    theirs = theirs[:start] + f"    if chunk.gaps:\n        {call}\n\n" + theirs[end:]
+    assert _text_body(ours) == _text_body(theirs)
+
+
+def _text_body(source: str) -> str:
+    """A function's body from its source, without its docstring."""
+    body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+class _Rename(ast.NodeTransformer):
+    """aiortc's names in the walks read as ours: the association is `sctp`, the SACK
+    `sack`, the modulus `TSN_MODULO`."""
+
+    NAMES = {"self": "sctp", "chunk": "sack", "SCTP_TSN_MODULO": "TSN_MODULO"}
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        return ast.Name(id=self.NAMES.get(node.id, node.id), ctx=node.ctx)
+
+
+def test_aiortc_s_walks_are_copied_as_they_are() -> None:
+    theirs = ast.parse(textwrap.dedent(inspect.getsource(RTCSctpTransport._receive_sack_chunk)))
+    (gaps,) = [n for n in ast.walk(theirs)
+               if isinstance(n, ast.If) and ast.unparse(n.test) == "chunk.gaps"]
+    walks = [ast.dump(_Rename().visit(n)) for n in gaps.body]
+    ours = ast.parse(textwrap.dedent(inspect.getsource(sctp_transmit.SentGaps._aiortc_gaps)))
+    body = [ast.dump(n) for n in ours.body[0].body]  # type: ignore[attr-defined]
+    start = body.index(walks[0])
+    assert body[start:start + len(walks)] == walks
+
+
+class _Sender:
+    """One sending association, plain aiortc or with the path-MTU adapter and the lean
+    transmit (as `DataPipe` installs them), its TSNs set to start at `first_tsn`."""
+
+    def __init__(self, lean: bool, first_tsn: int) -> None:
+        self.sctp = _association()
+        sctp = self.sctp
+        sctp._local_tsn = first_tsn
+        sctp._last_sacked_tsn = sctp._advanced_peer_ack_tsn = (first_tsn - 1) % 2**32
+        if lean:
+            install_path_mtu(sctp, ())
+            assert install_lean_transmit(sctp)
+
+    def state(self) -> tuple[Any, ...]:
+        s = self.sctp
+        return ([(c.tsn, c._acked, c._misses, c._retransmit, c._in_flight, c._abandoned,
+                  c._sent_count) for c in s._sent_queue],
+                s._flight_size, s._cwnd, getattr(s, "_ssthresh", None), s._partial_bytes_acked,
+                s._fast_recovery_exit, s._fast_recovery_transmit, s._last_sacked_tsn,
+                len(s._outbound_queue), s._t3_handle is None, s.transport.sent)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), loss=st.sampled_from([0.02, 0.1, 0.3]),
+       first_tsn=st.sampled_from([1, 2**32 - 40]))
+async def test_gap_blocks_do_what_aiortc_s_walks_do(seed: int, loss: float, first_tsn: int) -> None:
+    # a receiver that loses some of what is sent, SACKs with its gap blocks after each
+    # arrival, and now and then the retransmission timer or blocks out of order
+    rng = random.Random(seed)
+    plain, lean = _Sender(False, first_tsn), _Sender(True, first_tsn)
+    arrived: set[int] = set()
+    seen_packets = 0
+    for step in range(60):
+        roll = rng.random()
+        if roll < 0.15:
+            size = rng.randrange(1, 12_000)
+            for sender in (plain, lean):
+                await sender.sctp._send(stream_id=1, pp_id=53, user_data=b"x" * size)
+        elif roll < 0.2:
+            for sender in (plain, lean):
+                sender.sctp._t3_expired()
+            await asyncio.sleep(0)  # the timer's own _transmit, on both
+        else:
+            for data in plain.sctp.transport.sent[seen_packets:]:
+                for c in parse_packet(data)[3]:
+                    if isinstance(c, DataChunk) and rng.random() >= loss:
+                        arrived.add((c.tsn - first_tsn) % 2**32)
+            seen_packets = len(plain.sctp.transport.sent)
+            cumulative = 0
+            while cumulative in arrived:
+                cumulative += 1
+            gaps = [(a - cumulative + 1, b - cumulative + 1)
+                    for a, b in _runs(sorted(o for o in arrived if o > cumulative))]
+            if roll > 0.97 and len(gaps) > 1:
+                gaps.reverse()  # aiortc's own receiver does this across 2**32
+            for sender in (plain, lean):
+                await sender.sctp._receive_sack_chunk(
+                    _sack((first_tsn + cumulative - 1) % 2**32, gaps))
+        assert lean.state() == plain.state(), f"step {step}"
+    for sender in (plain, lean):
+        sender.sctp._t3_cancel()
+
+
+def _runs(offsets: list[int]) -> list[tuple[int, int]]:
+    runs: list[list[int]] = []
+    for o in offsets:
+        if runs and runs[-1][1] == o - 1:
+            runs[-1][1] = o
+        else:
+            runs.append([o, o])
+    return [(a, b) for a, b in runs]
+
+
+async def test_a_gapped_sack_that_strikes_nothing_leaves_the_walk_off() -> None:
+    sctp = _lean_association()
+    await sctp._send(stream_id=1, pp_id=53, user_data=b"x" * 8000)
+    sent = _data_tsns(sctp)
+    await sctp._receive_sack_chunk(_sack(sent[0], []))
+    await sctp._receive_sack_chunk(_sack(sent[0], [(2, 2)]))  # one report: no strike yet
+    assert not getattr(sctp, sctp_transmit._MARKED)

@@ -101,3 +101,76 @@ class GapRuns:
         """Gap ack blocks: each run's first and last TSN as offsets from `cumulative`."""
         return [((first - cumulative) % TSN_MODULO, (last - cumulative) % TSN_MODULO)
                 for first, last in self._runs]
+
+
+class IndexRuns:
+    """A set of non-negative integers (positions in a queue) as ascending runs
+    `[first, last]`: what a sender holds acknowledged beyond its cumulative TSN, by
+    position in its sent queue."""
+
+    __slots__ = ("_runs",)
+
+    def __init__(self) -> None:
+        self._runs: list[list[int]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._runs)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """The runs, ascending."""
+        return [(first, last) for first, last in self._runs]
+
+    @classmethod
+    def of(cls, positions: Iterable[int]) -> IndexRuns:
+        """The runs of `positions`, given ascending."""
+        runs = cls()
+        for i in positions:
+            runs.add(i, i)
+        return runs
+
+    def missing(self, first: int, last: int) -> list[tuple[int, int]]:
+        """The parts of `[first, last]` not in the set, ascending."""
+        parts = []
+        start = first
+        for run_first, run_last in self._runs:
+            if run_last < start:
+                continue
+            if run_first > last:
+                break
+            if run_first > start:
+                parts.append((start, run_first - 1))
+            start = run_last + 1
+            if start > last:
+                return parts
+        parts.append((start, last))
+        return parts
+
+    def add(self, first: int, last: int) -> None:
+        """Put `[first, last]` in the set."""
+        runs = self._runs
+        i = bisect_left(runs, first, key=lambda run: run[1] + 1)  # first run that touches
+        j = i
+        while j < len(runs) and runs[j][0] <= last + 1:
+            first, last = min(first, runs[j][0]), max(last, runs[j][1])
+            j += 1
+        runs[i:j] = [[first, last]]
+
+    def discard(self, position: int) -> None:
+        """Take `position` out of the set, if it is there."""
+        runs = self._runs
+        i = bisect_left(runs, position, key=lambda run: run[1])
+        if i == len(runs) or runs[i][0] > position:
+            return
+        first, last = runs[i]
+        runs[i:i + 1] = [r for r in ([first, position - 1], [position + 1, last]) if r[0] <= r[1]]
+
+    def shift(self, count: int) -> None:
+        """The queue lost its first `count` positions: every position moves down by it,
+        and those below 0 go."""
+        if not count:
+            return
+        runs = []
+        for first, last in self._runs:
+            if last >= count:
+                runs.append([max(first - count, 0), last - count])
+        self._runs = runs
