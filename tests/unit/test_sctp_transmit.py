@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.unit.pins import assert_unchanged
 from tests.unit.test_sctp_pmtu import _association
-from transfer_core.webrtc import sctp_transmit
+from transfer_core.webrtc import sctp_sent_gaps, sctp_transmit
 from transfer_core.webrtc.sctp_pmtu import install_path_mtu
 from transfer_core.webrtc.sctp_transmit import install_lean_transmit
 
@@ -136,7 +136,7 @@ async def test_the_timer_still_gets_every_chunk_in_flight_resent() -> None:
 
 def test_the_sack_handler_is_aiortc_s_but_for_the_gap_walks() -> None:
     # aiortc's `if chunk.gaps:` block, its walks, becomes one call; the rest is its own
-    ours = textwrap.dedent(inspect.getsource(sctp_transmit._receive_sack_chunk))
+    ours = textwrap.dedent(inspect.getsource(sctp_sent_gaps._receive_sack_chunk))
     theirs = textwrap.dedent(inspect.getsource(RTCSctpTransport._receive_sack_chunk))
     call = "done_bytes, loss = self._sgraph_send_gaps.receive(chunk, done_bytes)"
     start = theirs.rindex("\n", 0, theirs.index("if chunk.gaps:")) + 1
@@ -168,7 +168,7 @@ def test_aiortc_s_walks_are_copied_as_they_are() -> None:
     (gaps,) = [n for n in ast.walk(theirs)
                if isinstance(n, ast.If) and ast.unparse(n.test) == "chunk.gaps"]
     walks = [ast.dump(_Rename().visit(n)) for n in gaps.body]
-    ours = ast.parse(textwrap.dedent(inspect.getsource(sctp_transmit.SentGaps._aiortc_gaps)))
+    ours = ast.parse(textwrap.dedent(inspect.getsource(sctp_sent_gaps.SentGaps._aiortc_gaps)))
     body = [ast.dump(n) for n in ours.body[0].body]  # type: ignore[attr-defined]
     start = body.index(walks[0])
     assert body[start:start + len(walks)] == walks
