@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.pins import assert_unchanged
+from tests.unit.test_sctp_gaps import blocks_of
 from tests.unit.test_sctp_pmtu import _association
 from transfer_core.webrtc import sctp_sent_gaps, sctp_transmit
 from transfer_core.webrtc.sctp_pmtu import install_path_mtu
@@ -226,7 +227,7 @@ async def test_gap_blocks_do_what_aiortc_s_walks_do(seed: int, loss: float, firs
             while cumulative in arrived:
                 cumulative += 1
             gaps = [(a - cumulative + 1, b - cumulative + 1)
-                    for a, b in _runs(sorted(o for o in arrived if o > cumulative))]
+                    for a, b in blocks_of({o for o in arrived if o > cumulative})]
             if roll > 0.97 and len(gaps) > 1:
                 gaps.reverse()  # aiortc's own receiver does this across 2**32
             for sender in (plain, lean):
@@ -235,16 +236,6 @@ async def test_gap_blocks_do_what_aiortc_s_walks_do(seed: int, loss: float, firs
         assert lean.state() == plain.state(), f"step {step}"
     for sender in (plain, lean):
         sender.sctp._t3_cancel()
-
-
-def _runs(offsets: list[int]) -> list[tuple[int, int]]:
-    runs: list[list[int]] = []
-    for o in offsets:
-        if runs and runs[-1][1] == o - 1:
-            runs[-1][1] = o
-        else:
-            runs.append([o, o])
-    return [(a, b) for a, b in runs]
 
 
 async def test_a_gapped_sack_that_strikes_nothing_leaves_the_walk_off() -> None:
