@@ -174,12 +174,12 @@ class SentGaps:
 
         loss = False
         start = 0
-        for first, last in [*spans, (newest + 1, newest + 1)]:
-            for i in range(start, min(first, newest + 1)):
+        for first, last in spans:  # the holes up to the span that holds the newest
+            for i in range(start, first):
                 loss = self._strike(queue[i], i) or loss
-            start = last + 1
-            if start > newest:
+            if last >= newest:
                 break
+            start = last + 1
         return done_bytes, loss
 
     def _spans(self, sack: Any, front: int, count: int) -> list[tuple[int, int]] | None:
