@@ -1,5 +1,6 @@
-"""`GapRuns` (transfer_core.webrtc.sctp_gaps) against the plain reading of its job: the
-gap blocks of a set of TSNs held beyond a cumulative TSN, in serial order."""
+"""`IndexRuns` (transfer_core.webrtc.sctp_gaps) against the plain reading of its job: the
+runs of a set of integers, whatever was added, taken out or shifted (the receiver's
+runs across TSN 2**32: tests/unit/test_sctp_receive.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transfer_core.webrtc.sctp_gaps import TSN_MODULO, GapRuns, IndexRuns, tsns_of
+from transfer_core.webrtc.sctp_gaps import TSN_MODULO, IndexRuns, tsns_of
 
 
 def blocks_of(offsets: set[int]) -> list[tuple[int, int]]:
@@ -24,55 +25,27 @@ def blocks_of(offsets: set[int]) -> list[tuple[int, int]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    offsets=st.sets(st.integers(2, 300), max_size=120),
-    seed=st.integers(0, 2**32 - 1),
-    cumulative=st.sampled_from([0, 1000, 2**31, TSN_MODULO - 150, TSN_MODULO - 1]),
-)
+@given(positions=st.sets(st.integers(0, 300), max_size=120), seed=st.integers(0, 2**32 - 1))
 def test_runs_are_the_blocks_of_what_was_added_in_any_order(
-    offsets: set[int], seed: int, cumulative: int
+    positions: set[int], seed: int
 ) -> None:
-    order = sorted(offsets)
+    order = sorted(positions)
     random.Random(seed).shuffle(order)
-    runs = GapRuns()
-    for i, offset in enumerate(order):
-        runs.add((cumulative + offset) % TSN_MODULO, cumulative)
-        expected = blocks_of(set(order[: i + 1]))
-        assert runs.blocks(cumulative) == expected
-        assert len(runs) == len(expected)
-    assert GapRuns.of([(cumulative + o) % TSN_MODULO for o in offsets], cumulative).blocks(
-        cumulative) == blocks_of(offsets)
-
-
-def test_a_run_across_the_wrap_is_one_block() -> None:
-    cumulative = TSN_MODULO - 5
-    runs = GapRuns()
-    for tsn in (TSN_MODULO - 2, TSN_MODULO - 1, 0, 1, 4):
-        runs.add(tsn, cumulative)
-    assert runs.blocks(cumulative) == [(3, 6), (9, 9)]
-
-
-def test_take_front_takes_only_the_run_that_starts_there() -> None:
-    runs = GapRuns()
-    for tsn in (12, 13, 20):
-        runs.add(tsn, 10)
-    assert runs.take_front(11) is None
-    assert runs.take_front(12) == (12, 13)
-    assert runs.blocks(13) == [(7, 7)] and bool(runs)
-    assert runs.take_front(20) == (20, 20)
-    assert not runs and runs.blocks(20) == []
+    runs = IndexRuns()
+    for i, position in enumerate(order):
+        runs.add(position, position)
+        assert runs.spans() == blocks_of(set(order[: i + 1]))
+    assert IndexRuns.of(sorted(positions)).spans() == blocks_of(positions)
 
 
 def test_a_retransmission_that_fills_a_hole_joins_two_runs() -> None:
-    runs = GapRuns()
-    for tsn in (5, 6, 8, 9, 12):
-        runs.add(tsn, 3)
-    runs.add(7, 3)
-    assert runs.blocks(3) == [(2, 6), (9, 9)]
-    runs.add(11, 3)  # joins the newest run from below
-    assert runs.blocks(3) == [(2, 6), (8, 9)]
-    runs.add(10, 3)
-    assert runs.blocks(3) == [(2, 9)]
+    runs = IndexRuns.of([2, 3, 5, 6, 9])
+    runs.add(4, 4)
+    assert runs.spans() == [(2, 6), (9, 9)]
+    runs.add(8, 8)  # joins the newest run from below
+    assert runs.spans() == [(2, 6), (8, 9)]
+    runs.add(7, 7)
+    assert runs.spans() == [(2, 9)] and runs.first() == (2, 9)
 
 
 @pytest.mark.parametrize(("first", "last", "expected"), [

@@ -29,10 +29,10 @@ connection) take the short way for that case only:
 
 After a loss the uncommon case is every packet until the retransmission arrives, and
 aiortc's cost for it grows with what it holds (`sctp_gaps`). So every other TSN is
-marked against `GapRuns` kept beside aiortc's set of held TSNs, and the SACK's gap
-blocks are read from the runs (`_HeldTsns`): O(1) for a packet that extends the newest
-run and per run for a SACK, where aiortc sorts and filters the set per packet and
-walks it per SACK.
+marked against runs of positions after the cumulative TSN kept beside aiortc's set of
+held TSNs, and the SACK's gap blocks are read from the runs (`_HeldTsns`): O(1) for a
+packet that extends the newest run and per run for a SACK, where aiortc sorts and
+filters the set per packet and walks it per SACK.
 
 What is delivered, acknowledged and dropped is unchanged: tests/unit/test_sctp_receive.py
 feeds the same packets (in order, reordered, duplicated, corrupted, bundled, lost and
@@ -59,7 +59,7 @@ from aiortc.utils import uint32_gt, uint32_gte
 
 from .ice_pacing import PINNED_AIOICE
 from .sctp_ack import delayed_ack_of, supported
-from .sctp_gaps import TSN_MODULO, GapRuns, tsns_of
+from .sctp_gaps import TSN_MODULO, IndexRuns, tsns_of
 
 _COMMON_HEADER = 12
 _DATA_HEADER = 16
@@ -105,7 +105,9 @@ def _forget_reported(sctp: RTCSctpTransport, cumulative: int) -> None:
 
 
 class _HeldTsns:
-    """The TSNs `sctp` holds beyond a gap, as `GapRuns` beside aiortc's own set.
+    """The TSNs `sctp` holds beyond a gap, beside aiortc's own set, as `IndexRuns` of
+    positions after the cumulative TSN (0: the TSN it waits for, as a sender's queue
+    counts from its first chunk not yet acknowledged).
 
     aiortc's set stays the record others read (the SACK policy asks whether it is
     empty, aiortc's FORWARD TSN handler filters it); the runs follow it. Only this
@@ -114,20 +116,25 @@ class _HeldTsns:
     than the runs were last kept for is read into new runs.
     """
 
-    __slots__ = ("_sctp", "_runs", "_of", "_count")
+    __slots__ = ("_sctp", "_runs", "_base", "_of", "_count")
 
     def __init__(self, sctp: RTCSctpTransport) -> None:
         self._sctp = sctp
-        self._runs = GapRuns()
+        self._runs = IndexRuns()
+        self._base: int | None = None
+        """The cumulative TSN the positions count from; None: read the set anew."""
         self._of: set[int] = sctp._sack_misordered
         self._count = len(self._of)
 
-    def runs(self, cumulative: int) -> GapRuns:
-        """The runs of the held TSNs, `cumulative` being the cumulative TSN."""
+    def runs(self, cumulative: int) -> IndexRuns:
+        """The held TSNs as positions after `cumulative`, the cumulative TSN."""
         held = self._sctp._sack_misordered
-        if held is not self._of or len(held) != self._count:
-            self._runs = GapRuns.of(held, cumulative)
+        if self._base is None or held is not self._of or len(held) != self._count:
+            self._runs = IndexRuns.of(sorted((t - cumulative - 1) % TSN_MODULO for t in held))
             self._of, self._count = held, len(held)
+        elif cumulative != self._base:  # moved the short way, nothing held
+            self._runs.shift((cumulative - self._base) % TSN_MODULO)
+        self._base = cumulative
         return self._runs
 
     def mark(self, tsn: int, last: int) -> bool:
@@ -140,19 +147,21 @@ class _HeldTsns:
         if uint32_gte(last, tsn) or tsn in held:
             sctp._sack_duplicates.append(tsn)
             return True
-        if tsn == (last + 1) % TSN_MODULO:
-            last = tsn
-            front = runs.take_front((tsn + 1) % TSN_MODULO)
-            if front is not None:
-                last = front[1]
+        position = (tsn - last - 1) % TSN_MODULO
+        if position == 0:  # the TSN it waited for, and the run held behind it
+            joined = runs.first()
+            taken = joined[1] + 1 if joined is not None and joined[0] == 1 else 1
+            runs.shift(taken)
+            if taken > 1:
                 if runs:
-                    for tsns in tsns_of(*front):
+                    for tsns in tsns_of((last + 2) % TSN_MODULO, (last + taken) % TSN_MODULO):
                         held.difference_update(tsns)
                 else:
                     held.clear()
-            sctp._last_received_tsn = last
+            last = (last + taken) % TSN_MODULO
+            self._base = sctp._last_received_tsn = last
         else:
-            runs.add(tsn, last)
+            runs.add(position, position)
             held.add(tsn)
         self._count = len(held)
         if sctp._sack_duplicates:
@@ -169,7 +178,7 @@ class _HeldTsns:
         sack.cumulative_tsn = last
         sack.advertised_rwnd = max(0, sctp._advertised_rwnd)
         sack.duplicates = sctp._sack_duplicates[:]
-        sack.gaps = self.runs(last).blocks(last)
+        sack.gaps = [(first + 1, end + 1) for first, end in self.runs(last).spans()]
         await sctp._send_chunk(sack)
         sctp._sack_duplicates.clear()
         sctp._sack_needed = False
