@@ -11,9 +11,11 @@ import asyncio
 import inspect
 import random
 import textwrap
+from collections import deque
 from typing import Any
 
 import aiortc.rtcsctptransport as sctp_module
+import pytest
 from aiortc.rtcsctptransport import DataChunk, RTCSctpTransport, SackChunk, parse_packet
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +25,7 @@ from tests.unit.test_sctp_gaps import blocks_of
 from tests.unit.test_sctp_pmtu import _association
 from transfer_core.webrtc import sctp_sent_gaps, sctp_transmit
 from transfer_core.webrtc.sctp_pmtu import install_path_mtu
-from transfer_core.webrtc.sctp_transmit import install_lean_transmit
+from transfer_core.webrtc.sctp_transmit import RetransmitMarks, install_lean_transmit
 
 # sha256 (first 16 hex digits) of the aiortc source this adapter copies or relies on
 PINNED_SOURCES = {
@@ -49,25 +51,41 @@ def test_only_a_gapped_sack_and_the_timer_mark_chunks() -> None:
 
 
 class _Unguard(ast.NodeTransformer):
-    """Our copy, read back without its guard: the guarded block inline, the guard's
-    own assignments gone."""
+    """Our copy, read back without its guard: the guarded block inline, the span's
+    walk read as aiortc's walk of the whole queue, the guard's own statements gone."""
+
+    MARKS = f"self.{sctp_transmit.MARKS}"
 
     def visit_If(self, node: ast.If) -> Any:
         self.generic_visit(node)
-        if ast.unparse(node.test) == "self._sgraph_send_retransmit_marked":
-            return node.body  # its first line, the guard's reset, is gone already
+        if ast.unparse(node.test) == "walk is not None":
+            return node.body
         return node
 
     def visit_Try(self, node: ast.Try) -> Any:
         self.generic_visit(node)
         handler = node.handlers[0] if len(node.handlers) == 1 else None
         if handler is not None and [type(n) for n in handler.body] == [ast.Raise]:
-            return node.body  # the guard's handler, its assignment gone already
+            return node.body  # the guard's handler, its re-marking gone already
         return node
 
     def visit_Assign(self, node: ast.Assign) -> Any:
-        if ast.unparse(node.targets[0]) == "self._sgraph_send_retransmit_marked":
+        target, value = ast.unparse(node.targets[0]), ast.unparse(node.value)
+        if target == "walk" and value.startswith(f"{self.MARKS}.take("):
             return None
+        if target == "retransmit_earliest" and value == "walk.from_front":
+            node.value = ast.Constant(True)
+        return node
+
+    def visit_Expr(self, node: ast.Expr) -> Any:
+        if ast.unparse(node.value).startswith(f"{self.MARKS}.mark("):
+            return None
+        return node
+
+    def visit_For(self, node: ast.For) -> Any:
+        self.generic_visit(node)
+        if ast.unparse(node.iter) == "walk.chunks":
+            node.iter = ast.parse("self._sent_queue", mode="eval").body
         return node
 
 
@@ -93,6 +111,12 @@ def _lean_association() -> Any:
     return sctp
 
 
+def _marks(sctp: Any) -> RetransmitMarks:
+    marks = getattr(sctp, sctp_transmit.MARKS)
+    assert isinstance(marks, RetransmitMarks)
+    return marks
+
+
 def _data_tsns(sctp: Any) -> list[int]:
     return [c.tsn for p in sctp.transport.sent for c in parse_packet(p)[3]
             if isinstance(c, DataChunk)]
@@ -110,7 +134,7 @@ async def test_a_gapped_sack_still_gets_its_struck_chunk_resent() -> None:
     sctp = _lean_association()
     await sctp._send(stream_id=1, pp_id=53, user_data=b"x" * 8000)  # 7 chunks
     await sctp._receive_sack_chunk(_sack(_data_tsns(sctp)[0], []))  # no gaps: no walk
-    assert not getattr(sctp, sctp_transmit._MARKED)
+    assert not _marks(sctp)
     sent = _data_tsns(sctp)
     assert len(sent) >= 6
     # the chunk after the cumulative TSN is missing while three later ones arrive,
@@ -187,11 +211,19 @@ class _Sender:
         if lean:
             install_path_mtu(sctp, ())
             assert install_lean_transmit(sctp)
+        self.t3_restarts = 0
+        restart = sctp._t3_restart
+
+        def counted_restart() -> None:  # the earliest chunk's retransmission restarts T3
+            self.t3_restarts += 1
+            restart()
+
+        sctp._t3_restart = counted_restart
 
     def state(self) -> tuple[Any, ...]:
         s = self.sctp
         return ([(c.tsn, c._acked, c._misses, c._retransmit, c._in_flight, c._abandoned,
-                  c._sent_count) for c in s._sent_queue],
+                  c._sent_count) for c in s._sent_queue], self.t3_restarts,
                 s._flight_size, s._cwnd, getattr(s, "_ssthresh", None), s._partial_bytes_acked,
                 s._fast_recovery_exit, s._fast_recovery_transmit, s._last_sacked_tsn,
                 len(s._outbound_queue), s._t3_handle is None, s.transport.sent)
@@ -244,4 +276,103 @@ async def test_a_gapped_sack_that_strikes_nothing_leaves_the_walk_off() -> None:
     sent = _data_tsns(sctp)
     await sctp._receive_sack_chunk(_sack(sent[0], []))
     await sctp._receive_sack_chunk(_sack(sent[0], [(2, 2)]))  # one report: no strike yet
-    assert not getattr(sctp, sctp_transmit._MARKED)
+    assert not _marks(sctp)
+
+
+# --- the walk over the span that may hold marked chunks (`RetransmitMarks`) -------------
+
+
+class _Chunk:
+    def __init__(self, tsn: int) -> None:
+        self.tsn = tsn
+
+
+def _queue(first_tsn: int, count: int) -> deque[Any]:
+    return deque(_Chunk((first_tsn + i) % 2**32) for i in range(count))
+
+
+def _walked(marks: RetransmitMarks, queue: deque[Any]) -> tuple[list[int], bool] | None:
+    walk = marks.take(queue)
+    return None if walk is None else ([c.tsn for c in walk.chunks], walk.from_front)
+
+
+@pytest.mark.parametrize("front", [1_000, 2**32 - 3])
+def test_a_strike_walks_its_chunk_alone(front: int) -> None:
+    queue, marks = _queue(front, 2_000), RetransmitMarks()
+    assert _walked(marks, queue) is None  # nothing marked: no walk
+    marks.mark((front + 5) % 2**32, (front + 5) % 2**32)
+    assert _walked(marks, queue) == ([(front + 5) % 2**32], False)
+    assert _walked(marks, queue) is None  # taken: forgotten
+    marks.mark(front, front)
+    assert _walked(marks, queue) == ([front], True)  # the front: T3 restarts for it
+
+
+def test_marks_widen_to_one_span_across_the_wrap() -> None:
+    queue, marks = _queue(2**32 - 4, 10), RetransmitMarks()
+    marks.mark(1, 1)
+    marks.mark(2**32 - 2, 2**32 - 2)  # before the first mark, across 2**32
+    marks.mark(0, 0)  # inside the span: no change
+    assert _walked(marks, queue) == ([2**32 - 2, 2**32 - 1, 0, 1], False)
+
+
+def test_a_span_is_clipped_to_the_queue() -> None:
+    queue, marks = _queue(100, 10), RetransmitMarks()
+    marks.mark(90, 95)  # acknowledged cumulatively since: gone from the queue
+    assert _walked(marks, queue) == ([], True)
+    marks.mark(95, 102)
+    assert _walked(marks, queue) == ([100, 101, 102], True)
+    marks.mark(105, 400)  # the timer marked chunks the queue no longer ends with
+    assert _walked(marks, queue) == ([105, 106, 107, 108, 109], False)
+    marks.mark_all(queue)
+    assert _walked(marks, queue) == ([c.tsn for c in queue], True)
+    marks.mark(100, 100)
+    assert _walked(marks, deque()) is None
+
+
+def test_a_queue_whose_tsns_are_not_consecutive_is_walked_whole() -> None:
+    queue, marks = deque([_Chunk(5), _Chunk(7), _Chunk(8)]), RetransmitMarks()
+    marks.mark(8, 8)
+    assert _walked(marks, queue) == ([5, 7, 8], True)
+
+
+async def test_the_walk_after_a_strike_leaves_the_rest_of_the_queue_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2,000 chunks in flight behind a hole at the front: each third report of the hole
+    # strikes it, and its walk is that one chunk, not the queue
+    sctp = _lean_association()
+    sctp._cwnd = sctp._ssthresh = 1 << 40
+    await sctp._send(stream_id=1, pp_id=53, user_data=b"x" * (1_300 * 2_000))
+    while sctp._outbound_queue:  # four packets a burst
+        await sctp._transmit()
+    sent = _data_tsns(sctp)
+    assert len(sctp._sent_queue) == len(sent) >= 2_000
+    walked: list[int] = []
+    take = RetransmitMarks.take
+
+    def counting_take(marks: RetransmitMarks, queue: deque[Any]) -> Any:
+        walk = take(marks, queue)
+        if walk is None:
+            return None
+        chunks = list(walk.chunks)
+        walked.append(len(chunks))
+        return walk._replace(chunks=chunks)
+
+    monkeypatch.setattr(RetransmitMarks, "take", counting_take)
+    for gap_end in range(2, 32):
+        await sctp._receive_sack_chunk(_sack((sent[0] - 1) % 2**32, [(2, gap_end)]))
+    assert walked == [1] * 10  # 30 reports, a strike in every third
+    assert _data_tsns(sctp)[len(sent):] == [sent[0]] * 10  # re-sent each time, as aiortc
+
+
+async def test_a_walk_the_window_cuts_short_marks_again_from_where_it_stopped() -> None:
+    sctp = _lean_association()
+    sctp._cwnd = 10 ** 6
+    await sctp._send(stream_id=1, pp_id=53, user_data=b"x" * 12_000)
+    first = _data_tsns(sctp)
+    sctp._t3_expired()  # marks all; the window drops to one packet
+    await asyncio.sleep(0)  # its own _transmit: one chunk re-sent, the walk stops
+    again = _data_tsns(sctp)[len(first):]
+    assert len(again) == 1 and again[0] == first[0]
+    walk = _marks(sctp).take(sctp._sent_queue)
+    assert walk is not None and [c.tsn for c in walk.chunks] == first[1:]
+    sctp._t3_cancel()

@@ -24,6 +24,13 @@ from collections.abc import Iterable
 TSN_MODULO = 2**32
 
 
+def signed_offset(tsn: int, base: int) -> int:
+    """`tsn - base` in serial number arithmetic (RFC 1982): negative when `tsn` is
+    before `base`, within 2**31 either way."""
+    offset = (tsn - base) % TSN_MODULO
+    return offset - TSN_MODULO if offset >= 1 << 31 else offset
+
+
 def tsns_of(first: int, last: int) -> list[range]:
     """The TSNs of the run `[first, last]` as plain ranges (two where it wraps)."""
     if first <= last:

@@ -25,7 +25,7 @@ from typing import Any
 from aiortc.rtcsctptransport import USERDATA_MAX_LENGTH
 from aiortc.utils import uint32_gt, uint32_gte
 
-from .sctp_gaps import TSN_MODULO, IndexRuns
+from .sctp_gaps import TSN_MODULO, IndexRuns, signed_offset
 
 GAPS = "_sgraph_send_gaps"
 """The association's `SentGaps`, by the name the handler's copy reads it."""
@@ -96,11 +96,6 @@ async def _receive_sack_chunk(self: Any, chunk: Any) -> None:
     await self._transmit()
 
 
-def _signed(offset: int) -> int:
-    """A TSN difference modulo 2**32 as a signed number (RFC 1982)."""
-    return offset - TSN_MODULO if offset >= 1 << 31 else offset
-
-
 class SentGaps:
     """What a SACK's gap blocks do to one association's sent queue, in time by what they
     change: aiortc's walks, without walking what nothing changed.
@@ -119,10 +114,11 @@ class SentGaps:
     out of order or a queue whose TSNs are not consecutive take aiortc's own walks.
     """
 
-    def __init__(self, sctp: Any, on_mark: Callable[[], None]) -> None:
+    def __init__(self, sctp: Any, on_mark: Callable[[int, int], None]) -> None:
         self._sctp = sctp
         self._on_mark = on_mark
-        """Called when a strike marks a chunk for retransmission."""
+        """Called with the first and last TSN of the chunks a strike may have marked
+        for retransmission."""
         self._increase = sctp._flight_size_increase
         self._acked = IndexRuns()
         self._front: int | None = None
@@ -191,8 +187,8 @@ class SentGaps:
             if start <= end or stop < start:
                 return None
             end = stop
-            first = max(_signed((sack.cumulative_tsn + start - front) % TSN_MODULO), 0)
-            last = min(_signed((sack.cumulative_tsn + stop - front) % TSN_MODULO), count - 1)
+            first = max(signed_offset(sack.cumulative_tsn + start, front), 0)
+            last = min(signed_offset(sack.cumulative_tsn + stop, front), count - 1)
             if first <= last:
                 spans.append((first, last))
         return spans
@@ -221,7 +217,7 @@ class SentGaps:
         schunk._misses = 0
         if not sctp._maybe_abandon(schunk):
             schunk._retransmit = True
-            self._on_mark()
+            self._on_mark(schunk.tsn, schunk.tsn)
         schunk._acked = False
         self._acked.discard(position)
         sctp._flight_size_decrease(schunk)
@@ -230,7 +226,8 @@ class SentGaps:
     def _aiortc_gaps(self, sack: Any, done_bytes: int) -> tuple[int, bool]:
         """aiortc 1.16's own walks over the gap blocks, as they are."""
         sctp = self._sctp
-        self._on_mark()  # a strike may mark a chunk: the next `_transmit` walks
+        queue = sctp._sent_queue
+        self._on_mark(queue[0].tsn, queue[-1].tsn)  # any of them may be struck
         loss = False
         seen = set()
         for gap in sack.gaps:

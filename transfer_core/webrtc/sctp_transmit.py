@@ -1,4 +1,4 @@
-"""A sender that looks for retransmissions only when there can be some, and reads a SACK's
+"""A sender that looks for retransmissions only where there can be some, and reads a SACK's
 gap blocks by what they change: a small adapter over aiortc's SCTP sender.
 
 aiortc 1.16 runs `_transmit` after every SACK and every message queued, and each run
@@ -8,14 +8,17 @@ window that is about 750 chunks, walked once per SACK, so the sender's cost per 
 grows with the window (the largest single cost in a profile of a 1,400-byte-packet
 transfer; docs/benchmarks.md). Chunks are marked in two places only, and both are
 known: a SACK whose gap reports strike a chunk a third time (`_receive_sack_chunk`)
-and the retransmission timer (`_t3_expired`). `install_lean_transmit` notes those two
-events on the association and gives it a `_transmit` that is aiortc's own, line for
-line, but for one guard: the walk runs only after such an event, and until a walk has
-seen every marked chunk sent. What is sent, and when, is unchanged.
+and the retransmission timer (`_t3_expired`). `install_lean_transmit` notes which
+chunks those two events may have marked (`RetransmitMarks`: a span of TSNs, a strike's
+chunk or the whole queue) and gives the association a `_transmit` that is aiortc's
+own, line for line, but for one guard: the walk runs only over that span, and only
+after such an event. The walk does nothing to a chunk that is not marked, and before
+a marked chunk it only clears `retransmit_earliest`, which a span that starts past
+the queue's front starts cleared: what is sent, and when, is unchanged.
 
 The association also gets `sctp_sent_gaps`'s `_receive_sack_chunk`, which reads a
-SACK's gap blocks by what they change; a strike that marks a chunk is what lets the
-next `_transmit` walk.
+SACK's gap blocks by what they change; a strike that marks a chunk is what adds it to
+the span.
 
 Installed after `sctp_pmtu` (its copies read that association's packet size), only on
 the pinned aiortc release; tests/unit/test_sctp_transmit.py pins the aiortc source it
@@ -26,16 +29,83 @@ from __future__ import annotations
 
 import time
 import types
-from typing import Any
+from collections import deque
+from collections.abc import Iterable
+from itertools import islice
+from typing import Any, NamedTuple
 
 from aiortc.rtcsctptransport import USERDATA_MAX_LENGTH, RTCSctpTransport
 
+from .sctp_gaps import TSN_MODULO, signed_offset
 from .sctp_pmtu import path_mtu_of, supported
 from .sctp_sent_gaps import GAPS, SentGaps, _receive_sack_chunk
 
-_MARKED = "_sgraph_send_retransmit_marked"
-"""True while a chunk of the sent queue may be marked for retransmission."""
+MARKS = "_sgraph_send_marks"
+"""The association's `RetransmitMarks`, by the name the `_transmit` copy reads it."""
 _MARK = "_sgraph_send_lean_transmit"
+
+
+class Walk(NamedTuple):
+    """The part of the sent queue a retransmission walk visits."""
+
+    first: int
+    """TSN of the span's first chunk, as marked."""
+    last: int
+    """TSN of the span's last chunk, as marked."""
+    from_front: bool
+    """The walk starts at the queue's first chunk (aiortc restarts T3 for it)."""
+    chunks: Iterable[Any]
+
+
+class RetransmitMarks:
+    """The span of TSNs whose chunks may be marked for retransmission since the last
+    walk: every marked chunk of the sent queue lies in it.
+
+    The sent queue only loses chunks at its front and gains them at its back, and its
+    TSNs are consecutive, so a TSN finds its chunk by position. Where they are not
+    (no such queue was seen, but it costs one comparison to check), the walk is the
+    whole queue, as aiortc's."""
+
+    __slots__ = ("_first", "_last")
+
+    def __init__(self) -> None:
+        self._first: int | None = None
+        self._last = 0
+
+    def __bool__(self) -> bool:
+        return self._first is not None
+
+    def mark(self, first: int, last: int) -> None:
+        """Chunks from TSN `first` to `last` may be marked."""
+        if self._first is None:
+            self._first, self._last = first, last
+            return
+        if signed_offset(first, self._first) < 0:
+            self._first = first
+        if signed_offset(last, self._last) > 0:
+            self._last = last
+
+    def mark_all(self, queue: deque[Any]) -> None:
+        """Every chunk of `queue` may be marked (the timer marks them all)."""
+        if queue:
+            self.mark(queue[0].tsn, queue[-1].tsn)
+
+    def take(self, queue: deque[Any]) -> Walk | None:
+        """The part of `queue` to walk for what was marked, forgetting the marks (a walk
+        cut short marks again what it left); None when nothing was."""
+        first, last = self._first, self._last
+        if first is None:
+            return None
+        self._first = None
+        count = len(queue)
+        if not count:
+            return None
+        front = queue[0].tsn
+        if queue[-1].tsn != (front + count - 1) % TSN_MODULO:
+            return Walk(first, last, True, queue)
+        start = max(signed_offset(first, front), 0)
+        stop = min(signed_offset(last, front) + 1, count)
+        return Walk(first, last, start == 0, islice(queue, start, max(start, stop)))
 
 
 async def _transmit(self: Any) -> None:
@@ -59,17 +129,16 @@ async def _transmit(self: Any) -> None:
     cwnd = min(self._flight_size + burst_size, self._cwnd)
 
     # retransmit
-    if self._sgraph_send_retransmit_marked:  # guard
-        # cleared before the walk: a chunk marked while it awaits a send marks again
-        self._sgraph_send_retransmit_marked = False  # guard
+    walk = self._sgraph_send_marks.take(self._sent_queue)  # guard
+    if walk is not None:  # guard
         try:  # guard
-            retransmit_earliest = True
-            for chunk in self._sent_queue:
+            retransmit_earliest = walk.from_front  # guard: a span past the front
+            for chunk in walk.chunks:  # guard: the span that holds every marked chunk
                 if chunk._retransmit:
                     if self._fast_recovery_transmit:
                         self._fast_recovery_transmit = False
                     elif self._flight_size >= cwnd:
-                        self._sgraph_send_retransmit_marked = True  # guard: some wait
+                        self._sgraph_send_marks.mark(chunk.tsn, walk.last)  # guard: some wait
                         return
                     self._flight_size_increase(chunk)
 
@@ -83,7 +152,7 @@ async def _transmit(self: Any) -> None:
                         self._t3_restart()
                 retransmit_earliest = False
         except BaseException:  # guard: a walk cut short (a send failed) walks again
-            self._sgraph_send_retransmit_marked = True  # guard
+            self._sgraph_send_marks.mark(walk.first, walk.last)  # guard
             raise  # guard
 
     while self._outbound_queue and self._flight_size < cwnd:
@@ -111,17 +180,19 @@ def install_lean_transmit(sctp: RTCSctpTransport | None) -> bool:
     path_mtu = path_mtu_of(sctp)
     if not supported() or path_mtu is None:
         return False
-    setattr(sctp, _MARKED, True)  # nothing is marked yet; the first walk finds that out
+    marks = RetransmitMarks()
+    marks.mark_all(sctp._sent_queue)  # none is marked yet; the first walk finds that out
+    setattr(sctp, MARKS, marks)
     for copy in (_transmit, _receive_sack_chunk):  # the strikes mark, as `SentGaps` says
         lean = types.FunctionType(copy.__code__, path_mtu.globals, copy.__name__)
         setattr(sctp, copy.__name__, types.MethodType(lean, sctp))
-    gaps = SentGaps(sctp, on_mark=lambda: setattr(sctp, _MARKED, True))
+    gaps = SentGaps(sctp, on_mark=marks.mark)
     setattr(sctp, GAPS, gaps)
     sctp._flight_size_increase = gaps.flight_size_increase  # type: ignore[method-assign]
     t3_expired = sctp._t3_expired
 
     def on_t3_expired() -> None:
-        setattr(sctp, _MARKED, True)  # it marks every chunk in flight
+        marks.mark_all(sctp._sent_queue)  # it marks every chunk in flight
         t3_expired()
 
     sctp._t3_expired = on_t3_expired  # type: ignore[method-assign]
