@@ -5,7 +5,8 @@ against one moto server (its own process, werkzeug logging off), in one run.
 Ours: records sealed from the file in worker threads, 8 MiB parts of whole records,
 URLs from the real relay service (in-memory repository) and the real presigner, PUT/GET
 over urllib3; the download verifies every record at its index and writes it at its
-offset. Each measurement runs in a fresh child process, so its peak RSS is its own.
+offset, its progress record written from its own thread as the receiving session does.
+Each measurement runs in a fresh child process, so its peak RSS is its own.
 
 Target: ours ≥ 0.9 × boto3 each way; peak RSS flat in file size.
 """
@@ -18,6 +19,8 @@ import json
 import logging
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +34,7 @@ from bench._report import summary, write_section  # noqa: E402
 
 MIB = 1 << 20
 SIZES_MIB = (64, 256)
+ROUNDS = 5
 SECRET = bytes(range(32))
 
 
@@ -120,8 +124,9 @@ def child(kind: str, endpoint: str, bucket: str, data: Path, work: Path) -> dict
             http = HttpClient(pool_size=16)
             start = time.perf_counter()
             stored = await issuer.download()
+            # progress written by its own thread, as the receiving session opens it
             partial = PartialFile.open(work / "ours", keys.file_key,
-                                       await fetch_manifest(stored, http))
+                                       await fetch_manifest(stored, http), background=True)
             await download_records(partial, stored, http, concurrency=6)
             took = time.perf_counter() - start
             start = time.perf_counter()
@@ -151,8 +156,8 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = MotoBackend("bench-table", "bench-bucket")
     moto.start()
-    rows: list[tuple[int, str, float, float, float]] = []
-    results: dict[tuple[int, str], dict[str, float]] = {}
+    kinds = ("boto3-up", "ours-up", "boto3-down", "ours-down")
+    results: dict[tuple[int, str], list[dict[str, float]]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for size_mib in SIZES_MIB:
@@ -160,62 +165,77 @@ def main() -> None:
                 with open(data, "wb") as fh:
                     for _ in range(size_mib):
                         fh.write(os.urandom(MIB))
-                for kind in ("boto3-up", "ours-up", "boto3-down", "ours-down"):
-                    work = Path(tmp) / f"{kind}-{size_mib}"
-                    work.mkdir()
-                    # each size is its own room: ours stores under the fixed secret's room,
-                    # so clear it between sizes
-                    if kind == "ours-up":
-                        s3 = moto.client("s3")
-                        for o in s3.list_objects_v2(Bucket="bench-bucket",
-                                                    Prefix="transfers/").get("Contents", []):
-                            s3.delete_object(Bucket="bench-bucket", Key=o["Key"])
-                    r = run_child(kind, moto.endpoint_url, "bench-bucket", data, work)
-                    results[(size_mib, kind)] = r
-                    mbps = size_mib * MIB / 1e6 / r["seconds"]
-                    rows.append((size_mib, kind, mbps, r["seconds"], r["rss"]))
-                    print(f"{size_mib:4d} MiB {kind:11s} {mbps:7.1f} MB/s "
-                          f"{r['seconds']:6.2f} s  peak RSS {r['rss']:6.0f} MiB", flush=True)
+                for round_no in range(ROUNDS):
+                    for kind in kinds:
+                        work = Path(tmp) / f"{kind}-{size_mib}-{round_no}"
+                        work.mkdir()
+                        # each size is its own room: ours stores under the fixed secret's
+                        # room, so clear it before each upload
+                        if kind == "ours-up":
+                            s3 = moto.client("s3")
+                            for o in s3.list_objects_v2(Bucket="bench-bucket",
+                                                        Prefix="transfers/").get("Contents", []):
+                                s3.delete_object(Bucket="bench-bucket", Key=o["Key"])
+                        r = run_child(kind, moto.endpoint_url, "bench-bucket", data, work)
+                        results.setdefault((size_mib, kind), []).append(r)
+                        mbps = size_mib * MIB / 1e6 / r["seconds"]
+                        print(f"{size_mib:4d} MiB {kind:11s} {mbps:7.1f} MB/s "
+                              f"{r['seconds']:6.2f} s  peak RSS {r['rss']:6.0f} MiB", flush=True)
+                        shutil.rmtree(work)
                 data.unlink()
     finally:
         moto.stop()
 
     big = SIZES_MIB[-1]
 
-    def rate(kind: str, size: int = big) -> float:
-        return size * MIB / 1e6 / results[(size, kind)]["seconds"]
+    def seconds(kind: str, size: int) -> float:
+        return statistics.median(r["seconds"] for r in results[(size, kind)])
 
-    up_ratio = rate("ours-up") / rate("boto3-up")
-    down_ratio = rate("ours-down") / rate("boto3-down")
-    rss_growth = {k: results[(big, k)]["rss"] - results[(SIZES_MIB[0], k)]["rss"]
-                  for k in ("ours-up", "ours-down")}
-    finalize = results[(big, "ours-down")]["finalize"]
+    def rss(kind: str, size: int) -> float:
+        return max(r["rss"] for r in results[(size, kind)])
+
+    def ratio(ours: str, theirs: str) -> float:
+        """The median of the rounds' own ratios (the two ran back to back)."""
+        return statistics.median(t["seconds"] / o["seconds"] for o, t in
+                                 zip(results[(big, ours)], results[(big, theirs)], strict=True))
+
+    def rate(kind: str, size: int = big) -> float:
+        return size * MIB / 1e6 / seconds(kind, size)
+
+    up_ratio = ratio("ours-up", "boto3-up")
+    down_ratio = ratio("ours-down", "boto3-down")
+    rss_growth = {k: rss(k, big) - rss(k, SIZES_MIB[0]) for k in ("ours-up", "ours-down")}
+    finalize = statistics.median(r["finalize"] for r in results[(big, "ours-down")])
     table = "\n".join(
-        f"| {s} MiB | {k} | {m:.1f} | {sec:.2f} | {rss:.0f} |" for s, k, m, sec, rss in rows
+        f"| {size} MiB | {kind} | {rate(kind, size):.1f} | {seconds(kind, size):.2f} |"
+        f" {rss(kind, size):.0f} |" for size in SIZES_MIB for kind in kinds
     )
     write_section("s3", f"""
 ## S3 fallback: encrypted presigned multipart vs boto3 TransferManager (`bench/bench_s3.py`)
 
-One moto server (own process, werkzeug logging off) on 127.0.0.1; each row a fresh
-process. *ours*: records sealed from the file (AES-256-GCM, 64 KiB records), 8 MiB parts
+One moto server (own process, werkzeug logging off) on 127.0.0.1; each run a fresh
+process, {ROUNDS} rounds of the four runs back to back (the table: medians, and the
+largest peak RSS). *ours*: records sealed from the file (AES-256-GCM, 64 KiB records), 8 MiB parts
 of whole records sealed as they are sent, URLs from the relay service and presigner,
 6 parallel PUT/GET over
 urllib3; the download verifies every record at its expected index and writes it at its
-offset. *boto3*: `upload_file` / `download_file` of the same bytes, unencrypted,
+offset (progress recorded from a worker thread, as the receiving session opens its
+file). *boto3*: `upload_file` / `download_file` of the same bytes, unencrypted,
 TransferManager defaults (8 MiB parts, 10 threads).
 
 | file | what | MB/s | seconds | peak RSS (MiB) |
 | --- | --- | --- | --- | --- |
 {table}
 
-- Upload, {big} MiB: ours / boto3 = **{up_ratio:.2f}×** (target ≥ 0.9×).
+- Upload, {big} MiB: ours / boto3 = **{up_ratio:.2f}×** (target ≥ 0.9×; the median of the
+  rounds' own ratios, as below).
 - Download, {big} MiB: ours / boto3 = **{down_ratio:.2f}×** (target ≥ 0.9×); the
   whole-file SHA-256 check before the rename adds {finalize:.2f} s (boto3 checks nothing).
 - Peak RSS from {SIZES_MIB[0]} to {big} MiB: upload {rss_growth['ours-up']:+.0f} MiB,
   download {rss_growth['ours-down']:+.0f} MiB (flat: an upload part is sealed record by
   record as it is sent; a download holds at most 6 ranges of 8 MiB).
 - Load average at the end of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores
-  (other work on the machine makes single runs noisy; compare ratios within one run).
+  (other work on the machine makes single runs noisy: compare ratios within one round).
 """)
     summary("s3_upload_ratio_vs_boto3", up_ratio, 0.9, True)
     summary("s3_download_ratio_vs_boto3", down_ratio, 0.9, True)
