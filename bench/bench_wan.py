@@ -388,9 +388,10 @@ def ack_section(points: list[Point], size: int, spec: str) -> str:
         "## WAN: the acknowledgement policy (`bench/bench_wan.py --also-ack`)",
         "",
         f"{size >> 20} MiB per run through the lab, as above. Each repeat runs raw aiortc, "
-        f"the engine as it ships (`AckPolicy()`: every packet after a loss and whenever "
-        f"no further datagram waits in its socket, every third one once it has been "
-        f"behind for 50 ms on datagrams of at most 1,500 bytes, every second one "
+        f"the engine as it ships (`AckPolicy()`: every packet for the sender's slow "
+        f"start until the receiver first falls behind for 50 ms, after a loss and "
+        f"whenever no further datagram waits in its socket, every third one once it has "
+        f"been behind for 50 ms on datagrams of at most 1,500 bytes, every second one "
         f"otherwise) and the engine with "
         f"`AckPolicy.parse(\"{spec}\")`, one after the other; ratios are the median of "
         "each repeat's own ratio. See docs/networking.md §6.",
@@ -414,10 +415,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="runs per point (the table shows medians)")
     parser.add_argument("--trace", type=Path,
                         help="folder for an SCTP sender trace per run (bench/sctp_trace)")
-    parser.add_argument("--ack", metavar="EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL]]]",
+    parser.add_argument("--ack",
+                        metavar="EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL[:START_ACKS]]]]",
                         help="the engine's acknowledgement policy instead of its default "
                              "(transfer_core.webrtc.sctp_ack.AckPolicy.parse), e.g. 1:0.2 "
-                             "(every packet) or 2:0.2:0:0 (every second packet always)")
+                             "(every packet), 2:0.2:0:0:2:0 (every second packet always) or "
+                             "2:0.2:64:1:3:0 (as shipped, but no slow-start SACKs)")
     parser.add_argument("--also-ack", metavar="SPEC",
                         help="per run, one more engine run with this policy; prints the "
                              "comparison (and with --write-ack writes it)")

@@ -30,8 +30,9 @@ LOSSY_MESSAGES = 60
 """...and in the lossy one (about 1.5 MB)."""
 LARGE_LOSSY_MESSAGES = 160
 """...and in the lossy one with large SCTP packets (about 4 MB: some 270 packets)."""
-LOSSY_ACK_POLICY = AckPolicy(after_loss=4)
-"""The receiver's policy on the lossy link: the default but for a short `after_loss`."""
+LOSSY_ACK_POLICY = AckPolicy(after_loss=4, start_acks=64)
+"""The receiver's policy on the lossy link: the default but for a short `after_loss` and
+a short start (1.5 MB would otherwise be all start and no delay)."""
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 TEXT = "hello, peer ✓"
@@ -209,7 +210,7 @@ async def _answerer(scenario: str, conn: Connection) -> dict[str, Any]:
         report["ack"] = None if ack is None else {
             "every": ack.policy.every, "sent": ack.sacks_sent, "delayed": ack.sacks_delayed,
             "after_loss": ack.sacks_after_loss, "idle": ack.sacks_idle,
-            "unknown": ack.sacks_unknown,
+            "unknown": ack.sacks_unknown, "at_start": ack.sacks_at_start,
         }
     return report
 

@@ -47,9 +47,10 @@ WEBRTC_BINARY = 53
 
 def sack_every(every: int = 2, max_delay: float = 0.5, **rules: float) -> AckPolicy:
     """A policy that delays by `every` alone unless `rules` turn the quick-ack rules on
-    (`after_loss`, `idle_ack`, `every_small`), so each test sees one rule at a time."""
+    (`after_loss`, `idle_ack`, `every_small`, `start_acks`), so each test sees one rule
+    at a time."""
     fields = {"after_loss": 0, "idle_ack": False, "every_small": every, "small_after": 0,
-              **rules}
+              "start_acks": 0, **rules}
     return AckPolicy(every=every, max_delay=max_delay, **fields)  # type: ignore[arg-type]
 
 # --- the pin ---------------------------------------------------------------------------
@@ -448,6 +449,65 @@ async def test_a_pause_between_packets_counts_as_caught_up(
     assert cumulative(dtls) == [*BEHIND_FOR_60, FIRST_TSN + 62, FIRST_TSN + 64]
 
 
+# --- the start: the sender's slow start gets a SACK per packet ------------------------
+
+
+async def start_burst(monkeypatch: pytest.MonkeyPatch, start_acks: int, packets: int,
+                      ) -> tuple[RTCSctpTransport, RecordingDtls, Clock, DelayedAck]:
+    """The default rules with `start_acks` and `small_after` 48 steps: the first packet,
+    then `packets` back to back with a datagram always waiting (a window's burst)."""
+    clock = Clock()
+    monkeypatch.setattr(sctp_ack, "time", clock)
+    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, start_acks=start_acks,
+                                        small_after=48 * Clock.STEP, behind_recheck=0))
+    ack = delayed_ack_of(sctp)
+    assert ack is not None
+    ack.waiting = lambda: CHROMIUM_DATAGRAM
+    await receive(sctp, FIRST_TSN)
+    await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + packets)
+    return sctp, dtls, clock, ack
+
+
+async def test_at_the_start_each_packet_of_a_burst_is_acknowledged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # over a long path slow start sends bursts that wait in the receiver's socket; a
+    # SACK per packet lets the sender's window double each round trip (it grows by
+    # one packet per SACK), where every second packet would grow it by half
+    _, dtls, _, ack = await start_burst(monkeypatch, start_acks=10, packets=6)
+    assert cumulative(dtls) == list(range(FIRST_TSN, FIRST_TSN + 7))
+    assert ack.sacks_at_start == 6
+
+
+async def test_the_start_ends_after_start_acks(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, dtls, _, ack = await start_burst(monkeypatch, start_acks=4, packets=10)
+    # +1..+4 at once (the budget), then every second packet again
+    assert cumulative(dtls) == [*range(FIRST_TSN, FIRST_TSN + 5), FIRST_TSN + 6,
+                                FIRST_TSN + 8, FIRST_TSN + 10]
+    assert ack.sacks_at_start == 4
+
+
+async def test_the_start_ends_for_good_once_the_receiver_falls_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a CPU-bound receiver (behind for `small_after`) is what limits the transfer: the
+    # start's SACKs end there, and do not come back when it catches up
+    sctp, dtls, clock, ack = await start_burst(monkeypatch, start_acks=1024, packets=60)
+    assert cumulative(dtls) == [*range(FIRST_TSN, FIRST_TSN + 49), FIRST_TSN + 51,
+                                FIRST_TSN + 54, FIRST_TSN + 57, FIRST_TSN + 60]
+    assert ack.sacks_at_start == 48
+    clock.now += sctp_ack.CAUGHT_UP_GAP  # caught up; the next burst
+    await behind(sctp, clock, FIRST_TSN + 61, FIRST_TSN + 64)
+    assert cumulative(dtls)[-2:] == [FIRST_TSN + 62, FIRST_TSN + 64]
+    assert ack.sacks_at_start == 48
+
+
+async def test_without_idle_ack_there_is_no_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    sctp, dtls = established(sack_every(2, start_acks=1024))
+    await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 7))
+    assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
+
+
 @pytest.mark.usefixtures("frozen_clock")
 async def test_small_datagrams_change_nothing_once_the_receiver_caught_up() -> None:
     # behind on small datagrams (every third), then nothing waits: acknowledged at once,
@@ -528,10 +588,12 @@ def test_the_default_policy_turns_both_rules_on() -> None:
     assert policy.every == 2 and policy.max_delay == 0.2
     assert policy.after_loss > 0 and policy.idle_ack
     assert policy.every_small == 3 and policy.small_datagram == 1500
-    assert policy.small_after == 0.05
+    assert policy.small_after == 0.05 and policy.start_acks == 1024
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
+    ("2:0.2:64:1:3:0", AckPolicy(every=2, max_delay=0.2, after_loss=64, every_small=3,
+                                 start_acks=0)),
     ("2:0.2:0:0", AckPolicy(every=2, max_delay=0.2, after_loss=0, idle_ack=False)),
     ("1:0.2", AckPolicy(every=1, max_delay=0.2)),
     ("2:0.1:16", AckPolicy(every=2, max_delay=0.1, after_loss=16)),
@@ -541,8 +603,8 @@ def test_policy_from_a_spec(spec: str, expected: AckPolicy) -> None:
     assert AckPolicy.parse(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["2", "2:0.2:1:1:3:4", "2:0.2:1:1:0", "x:0.2", "2:0.9",
-                                  "2:0.2:1:2"])
+@pytest.mark.parametrize("spec", ["2", "2:0.2:1:1:3:4:5", "2:0.2:1:1:0", "x:0.2", "2:0.9",
+                                  "2:0.2:1:2", "2:0.2:1:1:3:-1"])
 def test_a_bad_spec_is_refused(spec: str) -> None:
     with pytest.raises(ValueError):
         AckPolicy.parse(spec)
@@ -576,7 +638,7 @@ async def test_another_aiortc_release_keeps_aiortc_as_it_is(
 @pytest.mark.parametrize("kwargs", [
     {"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}, {"after_loss": -1},
     {"behind_recheck": -0.1}, {"every_small": 0}, {"small_datagram": -1},
-    {"small_after": -1.0},
+    {"small_after": -1.0}, {"start_acks": -1},
 ])
 def test_policy_bounds(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
