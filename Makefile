@@ -52,6 +52,8 @@ bench: install
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 	@echo "== bench/bench_wan.py at RTT 80 ms over 1,500-byte and jumbo links"
 	$(PY) bench/bench_wan.py --points 80:0 --mib 64 --mtu 9000
+	@echo "== bench/bench_wan.py: Chromium to the CLI at RTT 40 ms"
+	$(PY) bench/bench_wan.py --browser-only
 
 node_modules/.bin/cdk: package.json
 	npm install --no-audit --no-fund
