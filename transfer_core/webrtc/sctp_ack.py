@@ -73,9 +73,10 @@ per SACK (RFC 9260 §7.2.1; aiortc's does exactly that), so a receiver that ackn
 every second packet halves the growth: the window grows by half each round trip instead
 of doubling, and over a long path a transfer spends its first second below what the
 path carries (at 80 ms, about 14 round trips to a 1 MiB window instead of 8). TCP
-senders count the bytes a delayed ACK covers (RFC 3465); SCTP's may not. So for its
-first `start_acks` SACKs (1,024: a slow start to about 1.2 MB at 1,200-byte packets)
-the receiver acknowledges each packet at once, as after a loss, until it first falls
+senders count the bytes a delayed ACK covers (RFC 3465); SCTP's may not. So at the
+start the receiver acknowledges each packet at once, as after a loss, for up to
+`start_acks` SACKs beyond those `every` would send (1,024: about the first 2,000
+packets, a slow start to about 2.4 MB at 1,200-byte packets), until it first falls
 behind for `small_after`: from then on the receiver, not the path, limits the transfer,
 and the start is over for good. Where it cannot tell whether it is behind (a TURN
 relay's transport) the budget alone ends it. In the lab at RTT 80 ms, 24 MiB went from
@@ -153,8 +154,8 @@ class AckPolicy:
     the sender's clock needs each second packet), shorter than a CPU-bound transfer."""
     start_acks: int = 1024
     """At the start of the association, acknowledge each packet at once (as after a
-    loss) for up to this many SACKs, until the receiver first falls behind for
-    `small_after`: the sender's slow start (see "The start" above)."""
+    loss), up to this many SACKs beyond those `every` would send, until the receiver
+    first falls behind for `small_after`: the sender's slow start ("The start" above)."""
     behind_recheck: float = 0.001
     """Once a datagram was seen waiting, take the receiver as still behind for this
     many seconds without asking the socket again: the `FIONREAD` ioctl measured 11 µs
