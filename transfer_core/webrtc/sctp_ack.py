@@ -155,7 +155,8 @@ class AckPolicy:
     start_acks: int = 1024
     """At the start of the association, acknowledge each packet at once (as after a
     loss), up to this many SACKs beyond those `every` would send, until the receiver
-    first falls behind for `small_after`: the sender's slow start ("The start" above)."""
+    first falls behind for `small_after`: the sender's slow start ("The start" above).
+    With `idle_ack` only, whose probe tells when the receiver is behind."""
     behind_recheck: float = 0.001
     """Once a datagram was seen waiting, take the receiver as still behind for this
     many seconds without asking the socket again: the `FIONREAD` ioctl measured 11 µs
