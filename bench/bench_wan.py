@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trace", type=Path,
                         help="folder for an SCTP sender trace per run (bench/sctp_trace)")
     parser.add_argument("--ack",
-                        metavar="EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL[:START_ACKS]]]]",
+                        metavar="EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL[:START_BYTES]]]]",
                         help="the engine's acknowledgement policy instead of its default "
                              "(transfer_core.webrtc.sctp_ack.AckPolicy.parse), e.g. 1:0.2 "
                              "(every packet), 2:0.2:0:0:2:0 (every second packet always) or "

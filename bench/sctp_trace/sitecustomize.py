@@ -179,7 +179,7 @@ def _install() -> None:
 
 
 def _ack_experiment(spec: str) -> None:
-    """SCTP_TRACE_ACK=EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL[:START_ACKS]]]] runs our
+    """SCTP_TRACE_ACK=EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL[:START_BYTES]]]] runs our
     engine with another acknowledgement policy (`AckPolicy.parse`; bench_wan --ack /
     --also-ack; raw aiortc has no such adapter). Works with or without SCTP_TRACE_DIR."""
     from transfer_core.webrtc import channel

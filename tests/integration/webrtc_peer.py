@@ -30,7 +30,7 @@ LOSSY_MESSAGES = 60
 """...and in the lossy one (about 1.5 MB)."""
 LARGE_LOSSY_MESSAGES = 160
 """...and in the lossy one with large SCTP packets (about 4 MB: some 270 packets)."""
-LOSSY_ACK_POLICY = AckPolicy(after_loss=4, start_acks=64)
+LOSSY_ACK_POLICY = AckPolicy(after_loss=4, start_bytes=64_000)
 """The receiver's policy on the lossy link: the default but for a short `after_loss` and
 a short start (1.5 MB would otherwise be all start and no delay)."""
 HIGH_WATER = 256 * 1024

@@ -47,10 +47,10 @@ WEBRTC_BINARY = 53
 
 def sack_every(every: int = 2, max_delay: float = 0.5, **rules: float) -> AckPolicy:
     """A policy that delays by `every` alone unless `rules` turn the quick-ack rules on
-    (`after_loss`, `idle_ack`, `every_small`, `start_acks`), so each test sees one rule
+    (`after_loss`, `idle_ack`, `every_small`, `start_bytes`), so each test sees one rule
     at a time."""
     fields = {"after_loss": 0, "idle_ack": False, "every_small": every, "small_after": 0,
-              "start_acks": 0, **rules}
+              "start_bytes": 0, **rules}
     return AckPolicy(every=every, max_delay=max_delay, **fields)  # type: ignore[arg-type]
 
 # --- the pin ---------------------------------------------------------------------------
@@ -452,17 +452,20 @@ async def test_a_pause_between_packets_counts_as_caught_up(
 # --- the start: the sender's slow start gets a SACK per packet ------------------------
 
 
-async def start_burst(monkeypatch: pytest.MonkeyPatch, start_acks: int, packets: int,
+async def start_burst(monkeypatch: pytest.MonkeyPatch, start_bytes: int, packets: int,
+                      waiting: int = CHROMIUM_DATAGRAM,
                       ) -> tuple[RTCSctpTransport, RecordingDtls, Clock, DelayedAck]:
-    """The default rules with `start_acks` and `small_after` 48 steps: the first packet,
-    then `packets` back to back with a datagram always waiting (a window's burst)."""
+    """The default rules with `start_bytes` and `small_after` 48 steps: the first packet,
+    then `packets` back to back with a `waiting`-byte datagram always waiting (a
+    window's burst)."""
     clock = Clock()
     monkeypatch.setattr(sctp_ack, "time", clock)
-    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3, start_acks=start_acks,
+    sctp, dtls = established(sack_every(2, idle_ack=True, every_small=3,
+                                        start_bytes=start_bytes,
                                         small_after=48 * Clock.STEP, behind_recheck=0))
     ack = delayed_ack_of(sctp)
     assert ack is not None
-    ack.waiting = lambda: CHROMIUM_DATAGRAM
+    ack.waiting = lambda: waiting
     await receive(sctp, FIRST_TSN)
     await behind(sctp, clock, FIRST_TSN + 1, FIRST_TSN + packets)
     return sctp, dtls, clock, ack
@@ -474,13 +477,19 @@ async def test_at_the_start_each_packet_of_a_burst_is_acknowledged(
     # over a long path slow start sends bursts that wait in the receiver's socket; a
     # SACK per packet lets the sender's window double each round trip (it grows by
     # one packet per SACK), where every second packet would grow it by half
-    _, dtls, _, ack = await start_burst(monkeypatch, start_acks=10, packets=6)
+    _, dtls, _, ack = await start_burst(monkeypatch, start_bytes=1 << 20, packets=6)
     assert cumulative(dtls) == list(range(FIRST_TSN, FIRST_TSN + 7))
     assert ack.sacks_at_start == 6
 
 
-async def test_the_start_ends_after_start_acks(monkeypatch: pytest.MonkeyPatch) -> None:
-    _, dtls, _, ack = await start_burst(monkeypatch, start_acks=4, packets=10)
+@pytest.mark.parametrize("datagram", [CHROMIUM_DATAGRAM, LOOPBACK_DATAGRAM])
+async def test_the_start_ends_after_start_bytes(monkeypatch: pytest.MonkeyPatch,
+                                                datagram: int) -> None:
+    # a budget in bytes: four packets' worth at either size (a sender that limits a
+    # loopback transfer never lets the receiver fall behind, and its 16,000-byte
+    # packets must not buy it a SACK per packet for half the transfer)
+    _, dtls, _, ack = await start_burst(monkeypatch, start_bytes=4 * datagram, packets=10,
+                                        waiting=datagram)
     # +1..+4 at once (the budget), then every second packet again
     assert cumulative(dtls) == [*range(FIRST_TSN, FIRST_TSN + 5), FIRST_TSN + 6,
                                 FIRST_TSN + 8, FIRST_TSN + 10]
@@ -492,7 +501,7 @@ async def test_the_start_ends_for_good_once_the_receiver_falls_behind(
 ) -> None:
     # a CPU-bound receiver (behind for `small_after`) is what limits the transfer: the
     # start's SACKs end there, and do not come back when it catches up
-    sctp, dtls, clock, ack = await start_burst(monkeypatch, start_acks=1024, packets=60)
+    sctp, dtls, clock, ack = await start_burst(monkeypatch, start_bytes=1 << 20, packets=60)
     assert cumulative(dtls) == [*range(FIRST_TSN, FIRST_TSN + 49), FIRST_TSN + 51,
                                 FIRST_TSN + 54, FIRST_TSN + 57, FIRST_TSN + 60]
     assert ack.sacks_at_start == 48
@@ -503,7 +512,7 @@ async def test_the_start_ends_for_good_once_the_receiver_falls_behind(
 
 
 async def test_without_idle_ack_there_is_no_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    sctp, dtls = established(sack_every(2, start_acks=1024))
+    sctp, dtls = established(sack_every(2, start_bytes=1 << 20))
     await receive(sctp, *range(FIRST_TSN, FIRST_TSN + 7))
     assert cumulative(dtls) == [FIRST_TSN, FIRST_TSN + 2, FIRST_TSN + 4, FIRST_TSN + 6]
 
@@ -588,12 +597,12 @@ def test_the_default_policy_turns_both_rules_on() -> None:
     assert policy.every == 2 and policy.max_delay == 0.2
     assert policy.after_loss > 0 and policy.idle_ack
     assert policy.every_small == 3 and policy.small_datagram == 1500
-    assert policy.small_after == 0.05 and policy.start_acks == 1024
+    assert policy.small_after == 0.05 and policy.start_bytes == 1 << 20
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
     ("2:0.2:64:1:3:0", AckPolicy(every=2, max_delay=0.2, after_loss=64, every_small=3,
-                                 start_acks=0)),
+                                 start_bytes=0)),
     ("2:0.2:0:0", AckPolicy(every=2, max_delay=0.2, after_loss=0, idle_ack=False)),
     ("1:0.2", AckPolicy(every=1, max_delay=0.2)),
     ("2:0.1:16", AckPolicy(every=2, max_delay=0.1, after_loss=16)),
@@ -638,7 +647,7 @@ async def test_another_aiortc_release_keeps_aiortc_as_it_is(
 @pytest.mark.parametrize("kwargs", [
     {"every": 0}, {"max_delay": 0.0}, {"max_delay": 0.6}, {"after_loss": -1},
     {"behind_recheck": -0.1}, {"every_small": 0}, {"small_datagram": -1},
-    {"small_after": -1.0}, {"start_acks": -1},
+    {"small_after": -1.0}, {"start_bytes": -1},
 ])
 def test_policy_bounds(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):

@@ -21,7 +21,7 @@ the SACK at once when
   sender is recovering from a loss: see "When every packet is acknowledged"), or
 - no further datagram is waiting to be read (`idle_ack`: the receiver has caught
   up with what arrived, so nothing else would carry this acknowledgement soon), or
-- the sender is in its first slow start (`start_acks`: see "The start");
+- the sender is in its first slow start (`start_bytes`: see "The start");
 
 otherwise it leaves `_sack_needed` set and arms one timer (`max_delay`) that sends
 whatever is still unacknowledged when it fires. aiortc's own `_send_sack` builds
@@ -74,14 +74,18 @@ every second packet halves the growth: the window grows by half each round trip 
 of doubling, and over a long path a transfer spends its first second below what the
 path carries (at 80 ms, about 14 round trips to a 1 MiB window instead of 8). TCP
 senders count the bytes a delayed ACK covers (RFC 3465); SCTP's may not. So at the
-start the receiver acknowledges each packet at once, as after a loss, for up to
-`start_acks` SACKs beyond those `every` would send (1,024: about the first 2,000
-packets, a slow start to about 2.4 MB at 1,200-byte packets), until it first falls
-behind for `small_after`: from then on the receiver, not the path, limits the transfer,
-and the start is over for good. Where it cannot tell whether it is behind (a TURN
-relay's transport) the budget alone ends it. In the lab at RTT 80 ms, 24 MiB went from
-7.75-7.80 to 8.90-9.02 MB/s; CLI to CLI on loopback, CPU-bound from its first
-milliseconds, did not move beyond noise (docs/benchmarks.md, "The start").
+start the receiver acknowledges each packet at once, as after a loss, until the packets
+it acknowledged that way beyond what `every` would have add up to `start_bytes` (1 MiB:
+about the first 2 MiB received, a slow start to a window of about 2 MiB whatever the
+packet size), or until it first falls behind for `small_after`: from then on the
+receiver, not the path, limits the transfer, and the start is over for good. A budget
+in bytes, not in SACKs: the window a slow start has to reach is in bytes, and a budget
+of SACKs (1,024, the first version) would cover 16 MiB of 16,000-byte packets where
+the receiver keeps up (a sender that limits a loopback transfer). The size of a packet
+is read from the datagram waiting behind it (the one `idle_ack` asks about); where the
+receiver cannot tell (a TURN relay's transport) it counts as `small_datagram`. In the
+lab, 24 MiB, the start made RTT 80 ms ×1.15-1.19 and 150 ms ×1.15 faster; CLI to CLI on
+loopback did not move beyond noise (docs/benchmarks.md, "The start").
 
 What bounds `every` (see docs/benchmarks.md): an aiortc sender sends at most four
 packets per SACK beyond what is in flight (`SCTP_MAX_BURST`), and in slow start grows
@@ -152,11 +156,12 @@ class AckPolicy:
     """`every_small` applies once the receiver has been behind this many seconds
     without catching up: longer than a window's burst arriving over a long path (there
     the sender's clock needs each second packet), shorter than a CPU-bound transfer."""
-    start_acks: int = 1024
+    start_bytes: int = 1 << 20
     """At the start of the association, acknowledge each packet at once (as after a
-    loss), up to this many SACKs beyond those `every` would send, until the receiver
-    first falls behind for `small_after`: the sender's slow start ("The start" above).
-    With `idle_ack` only, whose probe tells when the receiver is behind."""
+    loss) until the packets so acknowledged beyond what `every` would have add up to
+    this many bytes, or the receiver first falls behind for `small_after`: the sender's
+    slow start ("The start" above). With `idle_ack` only, whose probe tells when the
+    receiver is behind and how large its packets are."""
     behind_recheck: float = 0.001
     """Once a datagram was seen waiting, take the receiver as still behind for this
     many seconds without asking the socket again: the `FIONREAD` ioctl measured 11 µs
@@ -169,22 +174,22 @@ class AckPolicy:
         if not 0 < self.max_delay <= 0.5:  # RFC 4960 §6.2: MUST NOT exceed 500 ms
             raise ValueError("max_delay must be in (0, 0.5] seconds")
         if min(self.after_loss, self.behind_recheck, self.small_datagram, self.small_after,
-               self.start_acks) < 0:
-            raise ValueError("after_loss, small_datagram, small_after, start_acks and"
+               self.start_bytes) < 0:
+            raise ValueError("after_loss, small_datagram, small_after, start_bytes and"
                              " behind_recheck must not be negative")
         if self.every_small < 1:
             raise ValueError("every_small must be at least 1")
 
     @classmethod
     def parse(cls, spec: str) -> AckPolicy:
-        """`EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL[:START_ACKS]]]]`, e.g.
+        """`EVERY:MAX_DELAY[:AFTER_LOSS[:IDLE_ACK[:EVERY_SMALL[:START_BYTES]]]]`, e.g.
         `2:0.2:0:0:2:0` (SACK/2 always, session 4's policy), `2:0.2:64:1:2:0` (session
         10's: no small-datagram rule), `2:0.2:64:1:3:0` (session 11's: no start) or
         `1:0.2` (every packet); for benchmarks."""
         parts = spec.split(":")
         if not 2 <= len(parts) <= 6 or (len(parts) >= 4 and parts[3] not in ("0", "1")):
             raise ValueError(f"ack policy {spec!r}: want"
-                             " EVERY:MAX_DELAY[:AFTER_LOSS[:0|1[:EVERY_SMALL[:START_ACKS]]]]")
+                             " EVERY:MAX_DELAY[:AFTER_LOSS[:0|1[:EVERY_SMALL[:START_BYTES]]]]")
         fields: dict[str, Any] = {"every": int(parts[0]), "max_delay": float(parts[1])}
         if len(parts) > 2:
             fields["after_loss"] = int(parts[2])
@@ -193,7 +198,7 @@ class AckPolicy:
         if len(parts) > 4:
             fields["every_small"] = int(parts[4])
         if len(parts) > 5:
-            fields["start_acks"] = int(parts[5])
+            fields["start_bytes"] = int(parts[5])
         return cls(**fields)
 
 
@@ -268,9 +273,12 @@ class DelayedAck:
         """The last SACK reported a gap: the packet that closes it is acked at once."""
         self._quick_left = 0
         """Packets still to acknowledge one by one after a reported gap or duplicate."""
-        self._start_left = policy.start_acks if policy.idle_ack else 0
-        """SACKs still to send at once for the sender's slow start; 0 once the receiver
-        has been behind for `small_after` (it limits the transfer, not the path)."""
+        self._start_left = policy.start_bytes if policy.idle_ack else 0
+        """Bytes of packets still to acknowledge at once for the sender's slow start; 0
+        once the receiver has been behind for `small_after` (it limits the transfer, not
+        the path)."""
+        self._datagram = policy.small_datagram
+        """The size of the last datagram seen waiting: what the start counts a packet as."""
         self.waiting: Callable[[], int | None] = lambda: datagram_waiting(sctp)
         """The size of the next datagram waiting to be read, 0 if none, None if it
         cannot tell (a test may replace it)."""
@@ -348,6 +356,7 @@ class DelayedAck:
             else:
                 waiting = self.waiting()
                 if waiting:
+                    self._datagram = waiting
                     self._behind_until = now + self._policy.behind_recheck
                     if self._behind_since is None:
                         self._behind_since = self._last_packet_at = now
@@ -365,7 +374,7 @@ class DelayedAck:
                 await self._send()
                 return
             if self._start_left > 0:
-                self._start_left -= 1
+                self._start_left -= self._datagram
                 self.sacks_at_start += 1
                 await self._send()
                 return
