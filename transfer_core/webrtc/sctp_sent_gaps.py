@@ -96,6 +96,12 @@ async def _receive_sack_chunk(self: Any, chunk: Any) -> None:
     await self._transmit()
 
 
+def consecutive(queue: Any) -> bool:
+    """The sent queue's TSNs run one by one from its front (aiortc assigns them in order
+    and takes chunks off the front only): what finding a chunk by position needs."""
+    return bool(queue) and queue[-1].tsn == (queue[0].tsn + len(queue) - 1) % TSN_MODULO
+
+
 class SentGaps:
     """What a SACK's gap blocks do to one association's sent queue, in time by what they
     change: aiortc's walks, without walking what nothing changed.
@@ -143,7 +149,7 @@ class SentGaps:
             return done_bytes, False
         front, count = queue[0].tsn, len(queue)
         spans = self._spans(sack, front, count)
-        if spans is None or queue[-1].tsn != (front + count - 1) % TSN_MODULO:
+        if spans is None or not consecutive(queue):
             self._front = None
             return self._aiortc_gaps(sack, done_bytes)
         if self._front is None:

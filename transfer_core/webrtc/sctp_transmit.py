@@ -36,9 +36,9 @@ from typing import Any, NamedTuple
 
 from aiortc.rtcsctptransport import USERDATA_MAX_LENGTH, RTCSctpTransport
 
-from .sctp_gaps import TSN_MODULO, signed_offset
+from .sctp_gaps import signed_offset
 from .sctp_pmtu import path_mtu_of, supported
-from .sctp_sent_gaps import GAPS, SentGaps, _receive_sack_chunk
+from .sctp_sent_gaps import GAPS, SentGaps, _receive_sack_chunk, consecutive
 
 MARKS = "_sgraph_send_marks"
 """The association's `RetransmitMarks`, by the name the `_transmit` copy reads it."""
@@ -100,9 +100,9 @@ class RetransmitMarks:
         count = len(queue)
         if not count:
             return None
-        front = queue[0].tsn
-        if queue[-1].tsn != (front + count - 1) % TSN_MODULO:
+        if not consecutive(queue):
             return Walk(first, last, True, queue)
+        front = queue[0].tsn
         start = max(signed_offset(first, front), 0)
         stop = min(signed_offset(last, front) + 1, count)
         return Walk(first, last, start == 0, islice(queue, start, max(start, stop)))
