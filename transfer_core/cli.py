@@ -263,6 +263,8 @@ def _print_summary(args: argparse.Namespace, summary: TransferSummary) -> None:
     if summary.route and summary.chunks.get("p2p"):
         relayed = "relay" in summary.route.split("/")
         packets = f", {summary.packet_size:,}-byte packets" if summary.packet_size else ""
+        if summary.window_bytes:
+            packets += f", a {summary.window_bytes / 2**20:.1f} MiB window"
         how += f" ({'through a TURN relay, ' if relayed else ''}{summary.route}{packets})"
     verb = "Sent" if summary.role == "sender" else "Received"
     console.print(

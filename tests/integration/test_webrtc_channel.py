@@ -46,6 +46,7 @@ from transfer_core.webrtc import (
     open_as_offerer,
     record_size_for,
 )
+from transfer_core.webrtc.sctp_rwnd import RECEIVE_WINDOW_BYTES
 from transfer_core.webrtc.testing import PipeExchange
 
 KiB = 1024
@@ -129,6 +130,15 @@ def test_an_empty_datagram_from_a_stranger_changes_nothing(
     assert answerer["empty_datagrams"] >= 1
     assert answerer["received_digest"] == bulk["offerer"]["sent_digest"]
     assert answerer["indices"] == list(range(webrtc_peer.MESSAGES))
+
+
+def test_each_end_advertises_8_mib_and_the_other_heads_for_it(
+    bulk: dict[str, dict[str, Any]],
+) -> None:
+    """aiortc alone advertises 1 MiB, where its sender's slow start would end."""
+    for report in bulk.values():
+        assert report["advertised_rwnd"] == RECEIVE_WINDOW_BYTES == 8 * 1024 * 1024
+        assert report["ssthresh"] == RECEIVE_WINDOW_BYTES
 
 
 def test_back_pressure_bounds_buffered_amount(bulk: dict[str, dict[str, Any]]) -> None:

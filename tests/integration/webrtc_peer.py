@@ -100,6 +100,10 @@ def _describe(pipe: Any) -> dict[str, Any]:
         "record_size": pipe.record_size,
         "setup_ms": pipe.timing.setup_ms,
         "foreign": foreign_addresses(),
+        # at open, before any record: the window the peer advertised, which aiortc's
+        # slow start heads for (sctp_rwnd), and the one this end advertises
+        "ssthresh": pc.sctp._ssthresh,
+        "advertised_rwnd": pc.sctp._advertised_rwnd,
     }
 
 

@@ -1,15 +1,22 @@
 """The sender's flow-control window and the `--limit-rate` token bucket."""
 
 import asyncio
+import heapq
 import time
 
 import pytest
 
 from transfer_core.protocol.ranges import RangeSet
 from transfer_core.transport.rate import RateLimit, parse_rate
-from transfer_core.transport.window import SendWindow
+from transfer_core.transport.window import (
+    FLOW_WINDOW_BYTES,
+    FLOW_WINDOW_MAX_BYTES,
+    SendWindow,
+    WindowTuning,
+)
 
 KiB = 1024
+MiB = 1024 * KiB
 
 
 def held(universe: int, *ranges: tuple[int, int]) -> RangeSet:
@@ -59,6 +66,113 @@ async def test_a_waiting_sender_wakes_on_an_ack_and_on_close() -> None:
     await asyncio.sleep(0.01)
     window.close()  # the receiver's acks ended (done, fail or a break): never hang
     await asyncio.wait_for(waiter, 1)
+
+
+# --- the window grows to what a long path needs ------------------------------------------
+
+
+def test_the_limit_is_twice_the_bytes_released_per_least_round_trip() -> None:
+    tuning = WindowTuning(start=2 * MiB, most=8 * MiB)
+    # times in eighths of a second: exact in binary
+    tuning.released(1 * MiB, youngest_sent=0.0, now=0.125)  # starts the period, counts nothing
+    assert tuning.limit == 2 * MiB and tuning.least_rtt == 0.125
+    tuning.released(1 * MiB, youngest_sent=0.0625, now=0.1875)  # half a round trip in: wait
+    assert tuning.limit == 2 * MiB
+    tuning.released(2 * MiB, youngest_sent=0.125, now=0.25)  # 3 MiB in one least round trip
+    assert tuning.limit == 6 * MiB
+    tuning.released(5 * MiB, youngest_sent=0.25, now=0.375)  # 10 MiB wanted: the ceiling
+    assert tuning.limit == 8 * MiB
+    tuning.released(MiB, youngest_sent=0.4375, now=0.5)  # a shorter round trip counts from now
+    assert tuning.least_rtt == 0.0625
+
+
+def test_the_limit_never_shrinks_and_a_queued_round_trip_does_not_grow_it() -> None:
+    tuning = WindowTuning(start=2 * MiB, most=8 * MiB)
+    tuning.released(MiB, youngest_sent=0.0, now=0.01)  # the least round trip: 10 ms
+    for step in range(1, 50):  # 1 MiB per 40 ms of queueing: 0.5 MiB wanted each time
+        now = 0.01 + 0.04 * step
+        tuning.released(MiB, youngest_sent=now - 0.04, now=now)
+    assert tuning.limit == 2 * MiB
+    assert WindowTuning(start=4 * MiB, most=MiB).most == 4 * MiB  # never under the start
+
+
+def _simulate(rtt: float, link: float, service: float | None = None,
+              records: int = 600, record: int = 128 * KiB, ack_every: int = 8,
+              ) -> tuple[SendWindow, float]:
+    """A sender, a link of `link` bytes/s and `rtt` seconds, and a receiver that takes
+    `service` bytes/s (None: at once) and sends a `have` every `ack_every` records, as
+    the CLI does at each checkpoint. Returns the window and the seconds it all took."""
+    clock = [0.0]
+    window = SendWindow(clock=lambda: clock[0])
+    acks: list[tuple[float, int]] = []
+    sent = 0
+    link_free = receiver_free = 0.0
+    while sent < records or acks:
+        while sent < records and window.has_room(record):
+            window.sent(sent, record)
+            link_free = max(clock[0], link_free) + record / link
+            saved = max(link_free + rtt / 2, receiver_free) + (record / service if service else 0)
+            receiver_free = saved
+            if (sent + 1) % ack_every == 0 or sent + 1 == records:
+                heapq.heappush(acks, (saved + rtt / 2, sent))
+            sent += 1
+        clock[0], last = heapq.heappop(acks)
+        window.acked(RangeSet(records, [(0, last + 1)]))
+    return window, clock[0]
+
+
+BATCH = 8 * 128 * KiB
+"""What one `have` of `_simulate`'s receiver acknowledges."""
+
+
+def _wanted(rtt: float, rate: float) -> float:
+    """Twice what keeps a path of `rate` bytes/s busy: its round trip's worth, and the
+    batch a `have` waits for (the least round trip a sender sees includes it)."""
+    return 2 * (rate * rtt + BATCH)
+
+
+def _simulate_fixed(**path: float) -> tuple[SendWindow, float]:
+    """`_simulate` with a window that never grows (every connection's before)."""
+    original = WindowTuning.released
+    WindowTuning.released = lambda self, *args: None  # type: ignore[method-assign]
+    try:
+        return _simulate(**path)  # type: ignore[arg-type]
+    finally:
+        WindowTuning.released = original  # type: ignore[method-assign]
+
+
+def test_a_long_fast_path_grows_the_window_to_its_ceiling_and_fills_the_link() -> None:
+    window, seconds = _simulate(rtt=0.1, link=50e6)  # 5 MB in flight fill it
+    assert window.limit == FLOW_WINDOW_MAX_BYTES
+    fixed, fixed_seconds = _simulate_fixed(rtt=0.1, link=50e6)
+    assert fixed.limit == FLOW_WINDOW_BYTES
+    assert seconds < fixed_seconds / 2  # the fixed window: 2 MiB a round trip
+
+
+@pytest.mark.parametrize(("rtt", "link"), [(0.1, 15e6), (0.15, 12e6)])
+def test_a_long_slower_path_grows_it_to_about_twice_what_the_path_holds(
+    rtt: float, link: float,
+) -> None:
+    window, seconds = _simulate(rtt=rtt, link=link)
+    assert FLOW_WINDOW_BYTES < window.limit < FLOW_WINDOW_MAX_BYTES
+    assert window.limit <= _wanted(rtt, link) * 1.05
+    _, fixed_seconds = _simulate_fixed(rtt=rtt, link=link)
+    assert seconds < fixed_seconds * 0.9
+
+
+@pytest.mark.parametrize(("rtt", "link", "service"), [
+    (0.02, 15e6, None),  # 20 ms of WAN: 0.3 MB fill it
+    (0.002, 100e6, None),  # a LAN
+    (0.0002, 1e9, 50e6), (0.0002, 1e9, 300e6),  # loopback: the receiver is the queue
+])
+def test_a_short_path_leaves_it_near_where_it_starts(
+    rtt: float, link: float, service: float | None,
+) -> None:
+    window, seconds = _simulate(rtt=rtt, link=link, service=service)
+    assert window.limit <= max(FLOW_WINDOW_BYTES, _wanted(rtt, min(link, service or link)) * 1.05)
+    assert window.limit < FLOW_WINDOW_BYTES + BATCH
+    _, fixed_seconds = _simulate_fixed(rtt=rtt, link=link, service=service)  # type: ignore[arg-type]
+    assert seconds == pytest.approx(fixed_seconds, rel=0.01)  # it was never the bound
 
 
 @pytest.mark.parametrize(("text", "rate"), [

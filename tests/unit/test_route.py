@@ -50,3 +50,16 @@ def test_json_summary_carries_the_route(capsys):
     args = build_parser().parse_args(["receive", "code", "--json"])
     _print_summary(args, summary(None, {"p2p": 0, "s3": 16}))
     assert '"route": null' in capsys.readouterr().out
+
+
+def test_a_senders_summary_says_its_packets_and_how_far_its_window_grew(capsys):
+    args = build_parser().parse_args(["send", "a.pdf"])
+    sent = TransferSummary(role="sender", name="a.pdf", size=1 << 26, seconds=4.0, path="p2p",
+                           chunks={"p2p": 512}, sha256_verified=True, route="host/srflx",
+                           packet_size=1400, window_bytes=5 * 2**20 + 2**19)
+    _print_summary(args, sent)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "(host/srflx, 1,400-byte packets, a 5.5 MiB window)" in said
+    args = build_parser().parse_args(["send", "a.pdf", "--json"])
+    _print_summary(args, sent)
+    assert '"window_bytes": 5767168' in capsys.readouterr().out

@@ -199,6 +199,7 @@ class Lane(Sender):
             role="sender", name=self.source.manifest.name, size=self.source.manifest.size,
             seconds=time.perf_counter() - (self._started or time.perf_counter()),
             path=path_taken(chunks), chunks=chunks, resent_bytes=self.resent_bytes,
+            window_bytes=self.window_bytes,
             reconnects=max(0, self.attempts - 1), setup_ms=self.setup_ms,
             stored_until=stored.stored_until, route=self.route,
             packet_size=self.packet_size,
@@ -426,6 +427,8 @@ class FanOutSender(PeerSession):
             # every receiver said `done` (each checked the whole file's SHA-256)
             sha256_verified=stored is None and len(delivered) == self.receivers,
             resent_bytes=sum(o.lane.resent_bytes for o in outcomes),
+            window_bytes=max((o.lane.window_bytes for o in outcomes if o.lane.window_bytes),
+                             default=None),
             reconnects=sum(max(0, o.lane.attempts - 1) for o in outcomes),
             setup_ms=min((o.lane.setup_ms for o in outcomes if o.lane.setup_ms is not None),
                          default=None),

@@ -48,6 +48,10 @@ class TransferSummary:
     """Sender: record bytes sent more than once (after breaks, and storage parts sent
     again after a failed request). Receiver: record bytes that arrived again (already
     held); what was lost in flight is known only to the sender."""
+    window_bytes: int | None = None
+    """Sender: the largest flow-control window any peer-to-peer connection reached
+    (transport/window.py): 2 MiB, more where a long path needed it, at most 8 MiB; what
+    a break could make it send again. None when no channel opened."""
     reconnects: int = 0
     """Connection attempts after the first."""
     setup_ms: float | None = None

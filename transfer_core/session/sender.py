@@ -113,6 +113,8 @@ class Sender(PeerSession):
         self.held = RangeSet(0)
         """What the receiver said it holds (its last `have`)."""
         self.resent_bytes = 0
+        self.window_bytes: int | None = None
+        """The largest flow-control window a connection reached (`TransferSummary`)."""
         self.attempts = 0
         self.setup_ms: float | None = None
         self._started: float | None = None
@@ -231,6 +233,7 @@ class Sender(PeerSession):
                     # counted before the summary is made: this connection's re-sent bytes
                     # are those of the records a restarted receiver lacked
                     self.resent_bytes += transport.resent_bytes
+                    self.window_bytes = max(self.window_bytes or 0, transport.window.limit)
                     await transport.close()
                 if delivered:
                     self.machine.move(_S.DONE)
@@ -378,6 +381,7 @@ class Sender(PeerSession):
             role="sender", name=source.manifest.name, size=source.manifest.size,
             seconds=time.perf_counter() - self._started, path=path_taken(chunks),
             chunks=chunks, sha256_verified=False, resent_bytes=self.resent_bytes,
+            window_bytes=self.window_bytes,
             reconnects=max(0, self.attempts - 1), setup_ms=self.setup_ms,
             stored_until=stored.stored_until, route=self.route, packet_size=self.packet_size,
             entries=listing(source.manifest),
@@ -402,7 +406,8 @@ class Sender(PeerSession):
             role="sender", name=self.source.manifest.name, size=self.source.manifest.size,
             seconds=time.perf_counter() - (self._started or time.perf_counter()),
             path=path_taken(chunks), chunks=chunks, sha256_verified=True,
-            resent_bytes=self.resent_bytes, reconnects=self.attempts - 1, setup_ms=self.setup_ms,
+            resent_bytes=self.resent_bytes, window_bytes=self.window_bytes,
+            reconnects=self.attempts - 1, setup_ms=self.setup_ms,
             route=self.route, packet_size=self.packet_size, upload_stopped=self.upload_stopped,
             entries=listing(self.source.manifest),
         )

@@ -1,8 +1,9 @@
 """The WebRTC adapter: records as binary frames on a `DataPipe`, control as text frames.
 
 Sender: the manifest record, then the records the receiver lacks, paced by the pipe's
-`bufferedAmount` watermarks and by the flow-control window (`window.py`: at most
-`FLOW_WINDOW_BYTES` sent and not yet acknowledged), while a task reads the receiver's
+`bufferedAmount` watermarks and by the flow-control window (`window.py`: from
+`FLOW_WINDOW_BYTES` sent and not yet acknowledged, growing on long paths to at most
+`FLOW_WINDOW_MAX_BYTES`), while a task reads the receiver's
 `have` acks until `done`. Receiver: the manifest, `have` at once and then after every
 checkpoint of its work folder (every few records), and whenever no record has come for
 `IDLE_ACK_SECONDS` with some not yet acknowledged, so a sender at the edge of its window

@@ -39,6 +39,7 @@ from .sctp_delay import install_delay_control
 from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, path_mtu_of, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sctp_receive import install_dtls_demux, install_lean_receive
+from .sctp_rwnd import install_receive_window
 from .sctp_transmit import install_lean_transmit
 from .sdp import max_message_size as advertised_max_message_size
 from .sdp import max_packet, with_max_packet
@@ -436,6 +437,7 @@ class _Setup:
         filtered = self.settings.filter_remote_sdp(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filtered, type=kind))
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
+        install_receive_window(self.pc.sctp)  # before the INIT that says it
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
         install_lean_receive(self.pc.sctp)
