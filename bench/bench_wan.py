@@ -8,7 +8,9 @@ each point, in the same run: our engine (two `sgraph-send` processes, encrypted
 records, files on disk) and raw aiortc (one data channel, 64 KiB messages, no
 crypto, no disk). Reports MB/s, the CPU the peers used per MB (whole processes,
 start-up included), the impairment's own CPU per MB (never the peers' cost), and
-the bound rwnd / RTT that aiortc's fixed advertised receive window implies.
+the bound rwnd / RTT that aiortc's own advertised receive window (1 MiB) puts on a
+raw aiortc pair; the engine advertises 8 MiB and grows its flow-control window on a
+long path (docs/protocol.md, Revision 2.6), so it may pass that bound.
 `--trace DIR` adds, per run, an SCTP sender trace of each peer and each peer's UDP
 receive-buffer drops (bench/sctp_trace/); `--points 80:0.01,80:0 --repeat 2` runs
 only those points (and never writes the table); `--ack SPEC` runs the engine with
@@ -46,8 +48,9 @@ from tests.lab.netlab import Lab  # noqa: E402
 from tests.lab.parties import LAB_FAST, internet, start_peer  # noqa: E402
 
 RWND = 1 << 20
-"""aiortc's advertised receive window (aiortc.rtcsctptransport: 1 MiB; SACKs show
-991736 bytes free once data flows)."""
+"""aiortc's own advertised receive window (aiortc.rtcsctptransport: 1 MiB; SACKs show
+991736 bytes free once data flows): raw aiortc's bound. The engine advertises 8 MiB
+(transfer_core/webrtc/sctp_rwnd.py)."""
 
 
 def children_cpu() -> float:
@@ -300,7 +303,7 @@ async def measure(points: list[Point], size: int, trace: Path | None = None,
 def section(points: list[Point], size: int, mtu: int | None = None) -> str:
     rows = [
         "| links | RTT | loss | engine MB/s | raw aiortc MB/s | engine / raw |"
-        " rwnd/RTT bound MB/s | engine / bound | engine CPU s/MB | raw CPU s/MB |"
+        " aiortc rwnd/RTT bound MB/s | engine / bound | engine CPU s/MB | raw CPU s/MB |"
         " impairment CPU s/MB | path | engine packet | machine busy (engine run) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -340,12 +343,14 @@ def section(points: list[Point], size: int, mtu: int | None = None) -> str:
         "Peer CPU is whole processes, start-up included. *Machine busy*: the share of "
         "both cores in use during the engine's run, by anyone (the peers, the impairment, "
         "the lab's kernel forwarding and NAT, the stack): near 100 % the run had the "
-        "whole machine and CPU is what bounds it. The bound is aiortc's fixed "
+        "whole machine and CPU is what bounds it. The bound is aiortc's own "
         f"advertised receive window ({RWND >> 10} KiB) divided by the RTT: what a sender "
-        "that respects the window can reach, and where aiortc's slow start ends (aiortc's "
-        "own sender never reads the peer's window; the engine's 2 MiB flow-control window "
-        "caps it). What limits each point, with SCTP traces (`--trace`): "
-        "docs/networking.md §6.",
+        "that respects the window can reach, and where aiortc's slow start ends, so raw "
+        "aiortc's bound (aiortc's own sender never reads the peer's window). The engine "
+        "advertises 8 MiB and its flow-control window grows from 2 MiB to at most 8 MiB "
+        "on a long path (docs/protocol.md, Revision 2.6), so it can pass the bound; at "
+        "24 MiB much of a long path's run is the slow start. What limits each point, "
+        "with SCTP traces (`--trace`): docs/networking.md §6.",
         "",
         *rows,
         "",
@@ -454,7 +459,8 @@ def main(argv: list[str] | None = None) -> None:
             "## WAN: Chromium to CLI at RTT 40 ms (`bench/bench_wan.py --browser-only`)\n\n"
             f"{size >> 20} MiB, Chromium in LAN 1 sending to a CLI in LAN 2 through the lab "
             f"(EIM NATs, 20 ms each way in LAN 1's router): **{mb_s:.2f} MB/s** ({route}); "
-            f"rwnd/RTT bound {RWND / 1e6 / 0.04:.1f} MB/s; impairment CPU "
+            f"aiortc's own window / RTT {RWND / 1e6 / 0.04:.1f} MB/s (the CLI advertises 8 "
+            f"MiB); impairment CPU "
             f"{impair_cpu:.4f} s/MB."
         )
         if not args.no_write:
