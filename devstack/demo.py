@@ -119,14 +119,17 @@ def main() -> int:
         ok2 = sha256(out2 / source.name) == expected
 
     table = Table(title="What happened")
-    for column in ("run", "path", "MB/s", "packet", "reconnects", "re-sent bytes",
+    for column in ("run", "path", "MB/s", "packet", "reconnects", "window", "re-sent",
                    "byte-identical"):
         table.add_column(column)
     for run, summary, same in (("plain", sent, ok), ("receiver killed + restarted", resumed, ok2)):
-        # the packet size the sender's path-MTU search settled on (1,189: WebRTC's own)
+        # the packet size the sender's path-MTU search settled on (1,189: WebRTC's own);
+        # the flow-control window, the most a restart can make the sender send again
+        window = summary.get("window_bytes")
         table.add_row(run, summary["path"], f"{summary['mb_per_s']:.1f}",
                       f"{summary.get('packet_size') or '-'}", str(summary["reconnects"]),
-                      str(summary["resent_bytes"]), "yes" if same else "NO")
+                      f"{window / 2**20:.1f} MiB" if window else "-",
+                      f"{summary['resent_bytes'] / 2**20:.1f} MiB", "yes" if same else "NO")
     console.print(table)
     console.print(f"First transfer took {first_time:.1f} s end to end, including process start.")
     console.print(f"Files are in {OUT}. Next: `make test`, or `sgraph-send devstack` and try"

@@ -134,6 +134,10 @@ def test_browser_sends_to_cli(new_tab, stack: Stack, tmp_path: Path) -> None:
     assert (out / source.name).read_bytes() == source.read_bytes()
     assert tab.wait_state("done", "failed") == "done", tab.sgraph("error")
     assert tab.sgraph("summary.path") == "direct"
+    # its flow-control window read the path's round trip from ICE (a loopback's: well
+    # under 50 ms) and so stayed within a few hundred KB of where it starts (window.js)
+    assert 0 < tab.sgraph("summary.pathRtt") < 0.05, tab.sgraph("summary")
+    assert 2 * 2**20 <= tab.sgraph("summary.windowBytes") < 3 * 2**20, tab.sgraph("summary")
     # the CLI receiver's signed receipt, verified by the page (#15), came in its `done`; the
     # page set one download, so it reported this direct one itself (protocol.md 2.2)
     assert tab.sgraph("summary.receipts")[0]["receiver"] == summary["receipts"][0]["receiver"]

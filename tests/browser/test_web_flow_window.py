@@ -1,6 +1,7 @@
 """The page's flow-control window (web/js/window.js) grows as the CLI's does
 (transfer_core/transport/window.py): the same sends and acknowledgements, at the same
-times, give the same limit after every `have`, in real Chromium."""
+times and path round trips, give the same limit after every `have`, in real Chromium;
+and a page that sends reads its path's round trip from its ICE candidate pair."""
 
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ from .test_web_client import open_send_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-# Replays [op, a, b, time] steps: ["sent", index, size, t] or ["acked", end, 0, t] (the
-# receiver holds records 0..end-1); returns the limit after each acknowledgement.
+# Replays [op, a, b, time] steps: ["sent", index, size, t] or ["acked", end, path rtt, t]
+# (the receiver holds records 0..end-1); returns the limit after each acknowledgement.
 REPLAY = """async ([steps, start, most]) => {
   const { SendWindow, FLOW_WINDOW_BYTES, FLOW_WINDOW_MAX_BYTES } = await import("./js/window.js");
   let now = 0;
-  const window = new SendWindow(start ?? undefined, most ?? undefined, () => now);
+  let rtt = null;
+  const window = new SendWindow(start ?? undefined, most ?? undefined, () => rtt, () => now);
   const limits = [];
   for (const [op, a, b, t] of steps) {
     now = t;
     if (op === "sent") window.sent(a, b);
     else {
+      rtt = b;
       window.acked([[0, a]]);
       limits.push(window.limit);
     }
@@ -49,7 +52,7 @@ class _Recording(SendWindow):
     def acked(self, held: RangeSet) -> None:
         (start, end), = held.ranges()
         assert start == 0
-        self.steps.append(["acked", end, 0, self._clock()])
+        self.steps.append(["acked", end, self._path_rtt(), self._clock()])
         super().acked(held)
         self.limits.append(self.limit)
 

@@ -64,8 +64,9 @@ async def test_resume_after_a_dropped_channel(stack, tmp_path):
     assert received.event("summary")["reconnects"] == 1
     resent, window = sent.event("summary")["resent_bytes"], sent.event("summary")["window_bytes"]
     # what was in flight at the break was sent again, and the summary says so (#11):
-    # never more than the flow-control window, which loopback leaves near its start
-    assert FLOW_WINDOW_BYTES <= window <= FLOW_WINDOW_MAX_BYTES
+    # never more than the flow-control window, which grows only on a long path: SCTP's
+    # round trip on loopback is well under a millisecond, so it stays near its start
+    assert FLOW_WINDOW_BYTES <= window < FLOW_WINDOW_BYTES + 2**20 < FLOW_WINDOW_MAX_BYTES
     assert 0 < resent <= window, f"{resent} bytes sent twice, window {window}"
 
 
@@ -99,7 +100,7 @@ async def test_receiver_killed_and_restarted_resumes(stack, tmp_path):
     # 14.6 MiB before the window). It can be 0, when the kill finds every record sent
     # acknowledged; that the count is not always 0 the dropped-channel test shows.
     resent, window = sent.event("summary")["resent_bytes"], sent.event("summary")["window_bytes"]
-    assert FLOW_WINDOW_BYTES <= window <= FLOW_WINDOW_MAX_BYTES
+    assert FLOW_WINDOW_BYTES <= window < FLOW_WINDOW_BYTES + 2**20
     assert 0 <= resent <= window, f"{resent} bytes sent twice, window {window}"
 
 

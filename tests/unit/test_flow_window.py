@@ -71,28 +71,33 @@ async def test_a_waiting_sender_wakes_on_an_ack_and_on_close() -> None:
 # --- the window grows to what a long path needs ------------------------------------------
 
 
-def test_the_limit_is_twice_the_bytes_released_per_least_round_trip() -> None:
+def test_the_limit_is_its_start_and_twice_what_the_path_holds() -> None:
     tuning = WindowTuning(start=2 * MiB, most=8 * MiB)
-    # times in eighths of a second: exact in binary
-    tuning.released(1 * MiB, youngest_sent=0.0, now=0.125)  # starts the period, counts nothing
-    assert tuning.limit == 2 * MiB and tuning.least_rtt == 0.125
-    tuning.released(1 * MiB, youngest_sent=0.0625, now=0.1875)  # half a round trip in: wait
+    # times in eighths of a second: exact in binary; a path of 125 ms
+    tuning.released(MiB, now=0.125, path_rtt=None)  # no round trip yet: a period starts
     assert tuning.limit == 2 * MiB
-    tuning.released(2 * MiB, youngest_sent=0.125, now=0.25)  # 3 MiB in one least round trip
-    assert tuning.limit == 6 * MiB
-    tuning.released(5 * MiB, youngest_sent=0.25, now=0.375)  # 10 MiB wanted: the ceiling
-    assert tuning.limit == 8 * MiB
-    tuning.released(MiB, youngest_sent=0.4375, now=0.5)  # a shorter round trip counts from now
-    assert tuning.least_rtt == 0.0625
+    tuning.released(MiB, now=0.1875, path_rtt=0.125)  # half a round trip in: wait
+    assert tuning.limit == 2 * MiB
+    tuning.released(2 * MiB, now=0.25, path_rtt=0.125)  # 3 MiB in one round trip
+    assert tuning.limit == 2 * MiB + 6 * MiB  # the start and twice 3 MiB: the ceiling
+    tuning.released(9 * MiB, now=0.5, path_rtt=0.125)
+    assert tuning.limit == 8 * MiB  # never past it
+    tuning = WindowTuning(start=2 * MiB, most=8 * MiB)
+    tuning.released(MiB, now=0.0, path_rtt=0.125)
+    tuning.released(MiB, now=0.25, path_rtt=0.125)  # 1 MiB in two round trips
+    assert tuning.limit == 3 * MiB
+    tuning.released(MiB // 4, now=0.375, path_rtt=0.125)  # 2.5 MiB wanted
+    assert tuning.limit == 3 * MiB  # never less than it was
 
 
-def test_the_limit_never_shrinks_and_a_queued_round_trip_does_not_grow_it() -> None:
+def test_a_short_round_trip_measures_over_min_period_and_grows_next_to_nothing() -> None:
     tuning = WindowTuning(start=2 * MiB, most=8 * MiB)
-    tuning.released(MiB, youngest_sent=0.0, now=0.01)  # the least round trip: 10 ms
-    for step in range(1, 50):  # 1 MiB per 40 ms of queueing: 0.5 MiB wanted each time
-        now = 0.01 + 0.04 * step
-        tuning.released(MiB, youngest_sent=now - 0.04, now=now)
+    tuning.released(MiB, now=0.0, path_rtt=0.0002)  # loopback: 0.2 ms
+    tuning.released(MiB, now=0.001, path_rtt=0.0002)  # 1 GB/s over 1 ms: not a rate yet
     assert tuning.limit == 2 * MiB
+    for step in range(2, 200):  # 1 MiB a `have`, 100 MB/s
+        tuning.released(MiB, now=step * 0.01, path_rtt=0.0002)
+    assert 2 * MiB < tuning.limit < 2 * MiB + 50_000  # 2 x 100 MB/s x 0.2 ms = 40 KB
     assert WindowTuning(start=4 * MiB, most=MiB).most == 4 * MiB  # never under the start
 
 
@@ -103,7 +108,7 @@ def _simulate(rtt: float, link: float, service: float | None = None,
     `service` bytes/s (None: at once) and sends a `have` every `ack_every` records, as
     the CLI does at each checkpoint. Returns the window and the seconds it all took."""
     clock = [0.0]
-    window = SendWindow(clock=lambda: clock[0])
+    window = SendWindow(clock=lambda: clock[0], path_rtt=lambda: rtt)
     acks: list[tuple[float, int]] = []
     sent = 0
     link_free = receiver_free = 0.0
@@ -126,9 +131,9 @@ BATCH = 8 * 128 * KiB
 
 
 def _wanted(rtt: float, rate: float) -> float:
-    """Twice what keeps a path of `rate` bytes/s busy: its round trip's worth, and the
-    batch a `have` waits for (the least round trip a sender sees includes it)."""
-    return 2 * (rate * rtt + BATCH)
+    """The window's start (which covers the batch a `have` waits for) and twice what
+    a path of `rate` bytes/s and `rtt` seconds holds."""
+    return FLOW_WINDOW_BYTES + 2 * rate * rtt
 
 
 def _simulate_fixed(**path: float) -> tuple[SendWindow, float]:

@@ -9,6 +9,7 @@ slow start at 1 MiB whatever the path.
 from typing import Any
 
 import aiortc
+import pytest
 from aiortc.rtcsctptransport import InitAckChunk, InitChunk, RTCSctpTransport, parse_packet
 
 from tests.unit.test_sctp_ack import RecordingDtls
@@ -18,6 +19,7 @@ from transfer_core.webrtc.sctp_rwnd import (
     AIORTC_RECEIVE_WINDOW,
     RECEIVE_WINDOW_BYTES,
     install_receive_window,
+    receive_window_for,
 )
 
 
@@ -68,13 +70,25 @@ async def test_one_end_with_the_adapter_widens_only_what_it_receives() -> None:
     assert ours._ssthresh == AIORTC_RECEIVE_WINDOW  # and we toward its 1 MiB
 
 
-async def test_not_installed_once_the_association_has_started_nor_twice_differently() -> None:
+async def test_set_until_the_association_starts_then_refused() -> None:
     started = _association()
     await started._init()
     assert not install_receive_window(started)
     assert started._advertised_rwnd == AIORTC_RECEIVE_WINDOW
     assert not install_receive_window(None)
     fresh = _association()
-    assert install_receive_window(fresh) and install_receive_window(fresh)  # idempotent
-    assert not install_receive_window(fresh, 4 * 1024 * 1024)  # another size: refused
+    assert install_receive_window(fresh, 2 * 1024 * 1024)  # an answerer's, before its sockets
+    assert install_receive_window(fresh)  # once it knows them
     assert fresh._advertised_rwnd == RECEIVE_WINDOW_BYTES
+
+
+@pytest.mark.parametrize(("granted", "window"), [
+    ([], AIORTC_RECEIVE_WINDOW),  # no socket read: aiortc's own
+    ([425_984], AIORTC_RECEIVE_WINDOW),  # a stock kernel's 208 KiB cap, reported doubled
+    ([8 << 20], 2 << 20),  # 4 MiB asked within a 4 MiB rmem_max
+    ([32 << 20, 32 << 20], RECEIVE_WINDOW_BYTES),  # 16 MiB granted (root, or rmem_max raised)
+    ([32 << 20, 8 << 20], 2 << 20),  # the smallest socket decides
+    ([64 << 20], RECEIVE_WINDOW_BYTES),  # never past the flow-control window's ceiling
+])
+def test_the_window_is_what_the_sockets_hold(granted: list[int], window: int) -> None:
+    assert receive_window_for(granted) == window

@@ -84,7 +84,7 @@ class WebRtcSendTransport:
         self.resent_bytes = 0
         self._on_held = on_held
         self.silence = silence
-        self.window = SendWindow(window)
+        self.window = SendWindow(window, path_rtt=lambda: pipe.path_rtt)
         self.pace = pace
         self.last_heard = time.monotonic()
         """When the receiver last said anything (the grace after a break counts from it)."""

@@ -9,11 +9,11 @@ acknowledgements stay within the limit. Since a `have` names only chunks saved t
 this is also the most a restarted receiver can make the sender send again.
 
 The limit starts at `FLOW_WINDOW_BYTES` and grows, never past `FLOW_WINDOW_MAX_BYTES`,
-to twice what the receiver acknowledges in the connection's least round trip
-(`WindowTuning`): the receive-buffer auto-tuning of TCP stacks and QUIC libraries,
-done at the sender. On a path of a few milliseconds that is far below the start, so
-the window stays where it starts; across a long path (80 ms and more) a fixed 2 MiB,
-less the records the receiver holds before its next `have`, is what bounds the rate.
+to what the path holds (`WindowTuning`): receive-buffer auto-tuning as TCP stacks and
+QUIC libraries do it, done at the sender. On a path of a few milliseconds that is next
+to nothing and the window stays where it starts; across a long path (80 ms and more)
+a fixed 2 MiB, less the records the receiver holds before its next `have`, is what
+bounds the rate.
 """
 
 from __future__ import annotations
@@ -35,40 +35,44 @@ FLOW_WINDOW_MAX_BYTES = 8 * 1024 * 1024
 56 MB/s across 150 ms; and the most a restarted receiver makes a sender send again."""
 
 
-class WindowTuning:
-    """The limit a window grows to: twice the bytes acknowledged per least round trip.
+MIN_PERIOD = 0.1
+"""Seconds: the least period a delivery rate is measured over, so that a few `have`s
+arriving close together (each releases a checkpoint's records) are not read as a rate."""
 
-    A round trip here is a record's: from its sending to the first `have` naming it,
-    sampled on the youngest record each `have` releases (the one its acknowledgement
-    delay counts least against). Over each period of at least the least round trip,
-    the bytes released in it give the delivery rate; twice the rate times the least
-    round trip is the limit, if that is more. A window that bounds the rate makes that
-    about twice itself while the path's round trip stays near its least (it grows
-    until something else, the congestion window or a CPU, bounds the rate); a queue
-    anywhere stretches the round trip past the least and stops the growth, so a slow
-    receiver on loopback never grows it. It never shrinks: congestion is SCTP's to
-    answer, and this only bounds what a receiver may hold.
+
+class WindowTuning:
+    """The limit a window grows to: its start plus twice what the path holds.
+
+    What the path holds is the delivery rate times the path's least round trip. The
+    round trip is the transport's own (SCTP's RTT samples; a page reads its ICE
+    candidate pair's), so no queue of the sender's, nor the records the receiver holds
+    before its next `have`, counts as path: those the start covers. The rate is the
+    bytes released over each period of at least that round trip and `MIN_PERIOD`. A
+    window that bounds the rate on a long path so grows each period, until something
+    else (the congestion window, a CPU, the link) bounds it; on loopback or a LAN,
+    where the round trip is a millisecond or two, it stays within a few hundred KB of
+    its start. It never shrinks: congestion is SCTP's to answer, and this only bounds
+    what a receiver may hold and a break may make the sender send again.
     """
 
     def __init__(self, start: int = FLOW_WINDOW_BYTES, most: int = FLOW_WINDOW_MAX_BYTES) -> None:
+        self.start = start
         self.limit = start
         self.most = max(start, most)
-        self.least_rtt = float("inf")
         self._period_start: float | None = None
         self._period_bytes = 0
 
-    def released(self, size: int, youngest_sent: float, now: float) -> None:
-        """`size` bytes were acknowledged at `now`, the youngest of them sent at
-        `youngest_sent`."""
-        self.least_rtt = min(self.least_rtt, now - youngest_sent)
-        if self._period_start is None:
-            self._period_start = now  # what this `have` releases was sent before it
+    def released(self, size: int, now: float, path_rtt: float | None) -> None:
+        """`size` bytes were acknowledged at `now`; `path_rtt` is the path's least
+        round trip in seconds so far (None: not measured yet, nothing grows)."""
+        if self._period_start is None or path_rtt is None:
+            self._period_start, self._period_bytes = now, 0  # sent before this period
             return
         self._period_bytes += size
         elapsed = now - self._period_start
-        if elapsed <= 0 or elapsed < self.least_rtt:
+        if elapsed < max(path_rtt, MIN_PERIOD):
             return
-        wanted = int(2 * self._period_bytes * self.least_rtt / elapsed)
+        wanted = self.start + int(2 * self._period_bytes * path_rtt / elapsed)
         self.limit = max(self.limit, min(self.most, wanted))
         self._period_start, self._period_bytes = now, 0
 
@@ -77,13 +81,15 @@ class SendWindow:
     """Records in flight on one connection, in the order they were sent."""
 
     def __init__(self, limit: int = FLOW_WINDOW_BYTES, most: int = FLOW_WINDOW_MAX_BYTES,
+                 path_rtt: Callable[[], float | None] = lambda: None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.tuning = WindowTuning(limit, most)
         self.outstanding = 0
         """Bytes sent and not yet acknowledged."""
         self.peak = 0
+        self._path_rtt = path_rtt
         self._clock = clock
-        self._in_flight: deque[tuple[int, int, float]] = deque()
+        self._in_flight: deque[tuple[int, int]] = deque()
         self._changed = asyncio.Event()
         self._closed = False
 
@@ -92,7 +98,7 @@ class SendWindow:
         return self.tuning.limit
 
     def sent(self, index: int, size: int) -> None:
-        self._in_flight.append((index, size, self._clock()))
+        self._in_flight.append((index, size))
         self.outstanding += size
         self.peak = max(self.peak, self.outstanding)
 
@@ -100,13 +106,12 @@ class SendWindow:
         """The receiver holds `held`: records are acknowledged in the order they were
         sent (one ordered channel), so the front of the queue is released first."""
         in_flight = self._in_flight
-        released, youngest = 0, 0.0
+        released = 0
         while in_flight and in_flight[0][0] in held:
-            _index, size, youngest = in_flight.popleft()
-            released += size
+            released += in_flight.popleft()[1]
         if released:
             self.outstanding -= released
-            self.tuning.released(released, youngest, self._clock())
+            self.tuning.released(released, self._clock(), self._path_rtt())
         self._changed.set()
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,11 +36,11 @@ from .ice_consent import install_patient_consent
 from .ice_direct_first import install_direct_first
 from .ice_pacing import ice_connection_of, install_eager_check_end
 from .sctp_ack import DEFAULT_ACK_POLICY, AckPolicy, install_delayed_ack
-from .sctp_delay import install_delay_control
+from .sctp_delay import delay_control_of, install_delay_control
 from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, path_mtu_of, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sctp_receive import install_dtls_demux, install_lean_receive
-from .sctp_rwnd import install_receive_window
+from .sctp_rwnd import AIORTC_RECEIVE_WINDOW, install_receive_window, receive_window_for
 from .sctp_transmit import install_lean_transmit
 from .sdp import max_message_size as advertised_max_message_size
 from .sdp import max_packet, with_max_packet
@@ -212,6 +213,14 @@ class DataPipe:
     def high_water(self) -> int:
         """`send` waits while `buffered_amount` is at or above this."""
         return self._high_water
+
+    @property
+    def path_rtt(self) -> float | None:
+        """Seconds: the least round trip SCTP has measured on the path (its RTT samples,
+        so no queue of ours or the receiver's in it); None before the first."""
+        control = delay_control_of(self._pc.sctp)
+        least = control.rounds.least if control is not None else math.inf
+        return None if math.isinf(least) else least
 
     @property
     def is_closed(self) -> bool:
@@ -409,6 +418,8 @@ class _Setup:
         self.pc = RTCPeerConnection(settings.to_rtc_configuration())
         self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.candidates: asyncio.Task[None] | None = None
+        self.receive_window = AIORTC_RECEIVE_WINDOW
+        """What SCTP advertises: what the ICE sockets hold (`set_local` learns it)."""
         self.pc.on("connectionstatechange", self._on_state)
 
     def _on_state(self) -> None:
@@ -424,7 +435,8 @@ class _Setup:
         else:
             await self.pc.setLocalDescription(description)
         # gathering is over: every ICE socket exists (bursts must not overflow them)
-        enlarge_receive_buffers(self.pc)
+        self.receive_window = receive_window_for(enlarge_receive_buffers(self.pc))
+        install_receive_window(self.pc.sctp, self.receive_window)  # the offerer's, or again
         install_dtls_demux(ice_connection_of(self.pc))
         sdp = self.pc.localDescription.sdp
         if (readable := reads_whole()) is not None:
@@ -437,7 +449,7 @@ class _Setup:
         filtered = self.settings.filter_remote_sdp(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filtered, type=kind))
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
-        install_receive_window(self.pc.sctp)  # before the INIT that says it
+        install_receive_window(self.pc.sctp, self.receive_window)  # before the INIT says it
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
         install_lean_receive(self.pc.sctp)

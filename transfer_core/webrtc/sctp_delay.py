@@ -122,8 +122,13 @@ class RoundTrips:
         self.last_round_min, self.round_min, self.samples = self.round_min, math.inf, 0
         return ended
 
+    least: float = math.inf
+    """The least RTT sample of the association: the path's round trip, no queue in it
+    (what the flow-control window's tuning reads, `DataPipe.path_rtt`)."""
+
     def rtt(self, sample: float) -> None:
         self.round_min = min(self.round_min, sample)
+        self.least = min(self.least, sample)
         self.samples += 1
 
     @property

@@ -13,7 +13,7 @@ costs as much as one lost on the path.
 `enlarge_receive_buffers` asks for `RECEIVE_BUFFER_BYTES` on every UDP socket of the
 peer connection's ICE agent: host sockets and, for TURN over UDP, the socket to the
 TURN server. Linux caps the request at `net.core.rmem_max` (208 KiB unless raised;
-`sysctl -w net.core.rmem_max=4194304` lets it take full effect), so it never fails,
+`sysctl -w net.core.rmem_max=16777216` lets it take full effect), so it never fails,
 at worst it changes nothing; a process that may pass the cap (root, CAP_NET_ADMIN)
 gets the whole size (`SO_RCVBUFFORCE`). Large SCTP packets (sctp_pmtu.py: 16,000
 bytes on loopback) make this matter more: 208 KiB holds about ten of them. It reads
@@ -30,8 +30,11 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's value
-RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
-"""About 3,000 SCTP packets: a whole 1 MiB receive window three times over."""
+RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024
+"""Enough for the largest SCTP receive window we advertise (sctp_rwnd: 8 MiB) with the
+kernel's per-datagram overhead counted, so that a sender never has more in flight than
+the socket holds while the receiver is busy. Where Linux caps it lower (rmem_max), the
+window advertised is smaller to match (`sctp_rwnd.receive_window_for`)."""
 
 
 def ice_udp_sockets(pc: Any) -> Iterator[socket.socket]:

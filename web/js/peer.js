@@ -25,6 +25,15 @@ export const HIGH_WATER = 64 * 1024;
 export const LOW_WATER = 32 * 1024;
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost"]);
 
+function selectedPair(stats) {
+  let pairId = null;
+  stats.forEach((s) => {
+    if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+  });
+  if (!pairId) stats.forEach((s) => { if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pairId = s.id; });
+  return (pairId && stats.get(pairId)) || null;
+}
+
 export class ChannelClosed extends Error {}
 
 // --- ICE settings ---------------------------------------------------------------------
@@ -118,6 +127,7 @@ export class Pipe {
     this.drainWaiter = null;
     this.closeReason = null;
     this.maxBuffered = 0;
+    this.leastRtt = null; // seconds (measureRtt)
     let markClosed;
     this.closed = new Promise((resolve) => (markClosed = resolve));
     this.markClosed = markClosed;
@@ -166,15 +176,19 @@ export class Pipe {
   /** 'relay' if the selected candidate pair goes through TURN, else 'direct'. */
   async path() {
     const stats = await this.pc.getStats();
-    let pairId = null;
-    stats.forEach((s) => {
-      if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
-    });
-    if (!pairId) stats.forEach((s) => { if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pairId = s.id; });
-    const pair = pairId && stats.get(pairId);
+    const pair = selectedPair(stats);
     if (!pair) return "direct";
     const types = [stats.get(pair.localCandidateId), stats.get(pair.remoteCandidateId)].map((c) => c && c.candidateType);
     return types.includes("relay") ? "relay" : "direct";
+  }
+
+  /** Reads the selected pair's round trip (ICE's checks: no queue of SCTP's in it) and
+   *  keeps the least in `leastRtt` (seconds, null before one), which the flow-control
+   *  window's tuning reads (window.js). */
+  async measureRtt() {
+    const rtt = selectedPair(await this.pc.getStats())?.currentRoundTripTime;
+    if (typeof rtt === "number" && rtt > 0) this.leastRtt = Math.min(this.leastRtt ?? Infinity, rtt);
+    return this.leastRtt ?? null;
   }
 
   close(reason = "closed locally") {

@@ -345,7 +345,11 @@ export class Sender {
     const heldBytes = (ranges) => ranges.reduce((n, [s, e]) => n + layout.bytesInPrefix(e) - layout.bytesInPrefix(s), 0);
     this.report.progress(heldBytes(first.ranges), total);
     let done = false;
-    const flow = new SendWindow();
+    const flow = new SendWindow(undefined, undefined, () => pipe.leastRtt ?? null);
+    // the path's round trip for the window's tuning: now, then every second (getStats)
+    const measure = () => pipe.measureRtt().catch(() => null);
+    measure();
+    const measuring = setInterval(measure, 1000);
     const acks = (async () => {
       for (;;) {
         const m = control(await recv());
@@ -366,7 +370,13 @@ export class Sender {
     acks.catch((e) => {
       ackError = e;
       pipe.close("stopped");
-    }).finally(() => flow.close());
+    }).finally(() => {
+      flow.close();
+      clearInterval(measuring);
+      // the summary's: how far any connection's window grew, over what round trip
+      this.windowBytes = Math.max(this.windowBytes ?? 0, flow.limit);
+      this.pathRtt = pipe.leastRtt ?? this.pathRtt ?? null;
+    });
     // runs of consecutive missing chunks, cut into batches of about READ_BATCH_BYTES
     const per = Math.max(1, Math.floor(READ_BATCH_BYTES / layout.recordSize));
     const batches = [];
@@ -431,7 +441,8 @@ export class Sender {
   summary() {
     const seconds = (performance.now() - this.started) / 1000;
     return { role: "sender", name: this.source.manifest.name, size: this.file.size, seconds, path: this.path,
-      reconnects: this.attempts - 1, resentBytes: this.resentBytes, mbPerS: this.file.size / 1e6 / seconds };
+      reconnects: this.attempts - 1, resentBytes: this.resentBytes, mbPerS: this.file.size / 1e6 / seconds,
+      windowBytes: this.windowBytes ?? null, pathRtt: this.pathRtt ?? null };
   }
 }
 
