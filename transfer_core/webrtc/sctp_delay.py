@@ -99,6 +99,9 @@ class RoundTrips:
     round_min: float = math.inf
     last_round_min: float = math.inf
     samples: int = 0
+    least: float = math.inf
+    """The least RTT sample of the association: the path's round trip, no queue in it
+    (what the flow-control window's tuning reads, `DataPipe.path_rtt`)."""
     mins: deque[tuple[float, float]] = field(default_factory=deque)
     """(time, minimum) of the ended rounds within `BASE_WINDOW` that a later round has
     not undercut: minimums rise from first to last, so the first is the base. (On
@@ -121,10 +124,6 @@ class RoundTrips:
         self.window_end = highest_sent
         self.last_round_min, self.round_min, self.samples = self.round_min, math.inf, 0
         return ended
-
-    least: float = math.inf
-    """The least RTT sample of the association: the path's round trip, no queue in it
-    (what the flow-control window's tuning reads, `DataPipe.path_rtt`)."""
 
     def rtt(self, sample: float) -> None:
         self.round_min = min(self.round_min, sample)
