@@ -9,8 +9,8 @@ records, files on disk) and raw aiortc (one data channel, 64 KiB messages, no
 crypto, no disk). Reports MB/s, the CPU the peers used per MB (whole processes,
 start-up included), the impairment's own CPU per MB (never the peers' cost), and
 the bound rwnd / RTT that aiortc's own advertised receive window (1 MiB) puts on a
-raw aiortc pair; the engine advertises 8 MiB and grows its flow-control window on a
-long path (docs/protocol.md, Revision 2.6), so it may pass that bound.
+raw aiortc pair; the engine advertises up to 8 MiB (what its socket holds) and grows
+its flow-control window on a long path (docs/protocol.md, Revision 2.6), so it may pass that bound.
 `--trace DIR` adds, per run, an SCTP sender trace of each peer and each peer's UDP
 receive-buffer drops (bench/sctp_trace/); `--points 80:0.01,80:0 --repeat 2` runs
 only those points (and never writes the table); `--ack SPEC` runs the engine with
@@ -49,8 +49,8 @@ from tests.lab.parties import LAB_FAST, internet, start_peer  # noqa: E402
 
 RWND = 1 << 20
 """aiortc's own advertised receive window (aiortc.rtcsctptransport: 1 MiB; SACKs show
-991736 bytes free once data flows): raw aiortc's bound. The engine advertises 8 MiB
-(transfer_core/webrtc/sctp_rwnd.py)."""
+991736 bytes free once data flows): raw aiortc's bound. The engine advertises up to
+8 MiB (transfer_core/webrtc/sctp_rwnd.py)."""
 
 
 def children_cpu() -> float:
@@ -347,7 +347,8 @@ def section(points: list[Point], size: int, mtu: int | None = None) -> str:
         f"advertised receive window ({RWND >> 10} KiB) divided by the RTT: what a sender "
         "that respects the window can reach, and where aiortc's slow start ends, so raw "
         "aiortc's bound (aiortc's own sender never reads the peer's window). The engine "
-        "advertises 8 MiB and its flow-control window grows from 2 MiB to at most 8 MiB "
+        "advertises up to 8 MiB (what its socket holds) and its flow-control window "
+        "grows from 2 MiB to at most 8 MiB "
         "on a long path (docs/protocol.md, Revision 2.6), so it can pass the bound; at "
         "24 MiB much of a long path's run is the slow start. What limits each point, "
         "with SCTP traces (`--trace`): docs/networking.md §6.",
@@ -459,8 +460,8 @@ def main(argv: list[str] | None = None) -> None:
             "## WAN: Chromium to CLI at RTT 40 ms (`bench/bench_wan.py --browser-only`)\n\n"
             f"{size >> 20} MiB, Chromium in LAN 1 sending to a CLI in LAN 2 through the lab "
             f"(EIM NATs, 20 ms each way in LAN 1's router): **{mb_s:.2f} MB/s** ({route}); "
-            f"aiortc's own window / RTT {RWND / 1e6 / 0.04:.1f} MB/s (the CLI advertises 8 "
-            f"MiB); impairment CPU "
+            f"aiortc's own window / RTT {RWND / 1e6 / 0.04:.1f} MB/s (the CLI advertises up "
+            f"to 8 MiB); impairment CPU "
             f"{impair_cpu:.4f} s/MB."
         )
         if not args.no_write:

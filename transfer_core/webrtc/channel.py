@@ -40,7 +40,7 @@ from .sctp_delay import delay_control_of, install_delay_control
 from .sctp_pmtu import PROBE_PACKETS, install_path_mtu, path_mtu_of, probe_sizes, reads_whole
 from .sctp_reassembly import install_tail_aware_reassembly
 from .sctp_receive import install_dtls_demux, install_lean_receive
-from .sctp_rwnd import AIORTC_RECEIVE_WINDOW, install_receive_window, receive_window_for
+from .sctp_rwnd import install_receive_window, receive_window_for
 from .sctp_transmit import install_lean_transmit
 from .sdp import max_message_size as advertised_max_message_size
 from .sdp import max_packet, with_max_packet
@@ -418,8 +418,6 @@ class _Setup:
         self.pc = RTCPeerConnection(settings.to_rtc_configuration())
         self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.candidates: asyncio.Task[None] | None = None
-        self.receive_window = AIORTC_RECEIVE_WINDOW
-        """What SCTP advertises: what the ICE sockets hold (`set_local` learns it)."""
         self.pc.on("connectionstatechange", self._on_state)
 
     def _on_state(self) -> None:
@@ -435,8 +433,9 @@ class _Setup:
         else:
             await self.pc.setLocalDescription(description)
         # gathering is over: every ICE socket exists (bursts must not overflow them)
-        self.receive_window = receive_window_for(enlarge_receive_buffers(self.pc))
-        install_receive_window(self.pc.sctp, self.receive_window)  # the offerer's, or again
+        # the SCTP transport exists (the offerer's data channel, the answerer's offer) and
+        # has sent no INIT: it advertises what these sockets hold
+        install_receive_window(self.pc.sctp, receive_window_for(enlarge_receive_buffers(self.pc)))
         install_dtls_demux(ice_connection_of(self.pc))
         sdp = self.pc.localDescription.sdp
         if (readable := reads_whole()) is not None:
@@ -449,7 +448,6 @@ class _Setup:
         filtered = self.settings.filter_remote_sdp(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filtered, type=kind))
         # The SCTP transport exists now and carries no DATA yet (DTLS starts later).
-        install_receive_window(self.pc.sctp, self.receive_window)  # before the INIT says it
         install_delayed_ack(self.pc.sctp, self.options.ack_policy)
         install_tail_aware_reassembly(self.pc.sctp)
         install_lean_receive(self.pc.sctp)

@@ -19,8 +19,10 @@ and at most the flow-control window's ceiling: 8 MiB where the socket got its 16
 (`udp_buffers.py`; root, or `net.core.rmem_max` raised), 1 MiB, as before, under a
 stock kernel's 208 KiB cap. Chromium advertises 5 MiB, Firefox 16 MiB.
 
-Installed before DTLS starts (the INIT is sent once the association starts); like the
-other adapters, only on the pinned aiortc release.
+Installed when the local description is set (`channel._Setup.set_local`): every ICE
+socket exists then and its buffer is known, and DTLS, after which the association
+sends its INIT, has not started. Like the other adapters, only on the pinned aiortc
+release.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ def receive_window_for(granted: list[int]) -> int:
 
 def install_receive_window(sctp: RTCSctpTransport | None,
                            size: int = RECEIVE_WINDOW_BYTES) -> bool:
-    """Advertise `size` bytes instead of aiortc's 1 MiB; again with another size while
-    nothing is sent (the answerer learns its sockets' buffers after its offer). False
+    """Advertise `size` bytes instead of aiortc's 1 MiB (again, with another size, as
+    long as the association has not started). False
     when nothing was changed: no transport, another aiortc, or an association past its
     INIT (aiortc counts the window down and up from what it advertised)."""
     if sctp is None or not supported():

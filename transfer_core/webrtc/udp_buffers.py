@@ -27,11 +27,14 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+from ..transport.window import FLOW_WINDOW_MAX_BYTES
+
 logger = logging.getLogger(__name__)
 
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's value
-RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024
-"""Enough for the largest SCTP receive window we advertise (sctp_rwnd: 8 MiB) with the
+RECEIVE_BUFFER_BYTES = 2 * FLOW_WINDOW_MAX_BYTES
+"""16 MiB: enough for the largest SCTP receive window we advertise (sctp_rwnd: 8 MiB,
+the flow-control window's ceiling) with the
 kernel's per-datagram overhead counted, so that a sender never has more in flight than
 the socket holds while the receiver is busy. Where Linux caps it lower (rmem_max), the
 window advertised is smaller to match (`sctp_rwnd.receive_window_for`)."""

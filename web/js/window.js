@@ -5,7 +5,7 @@
 // the sender send again at most one window. The window starts at FLOW_WINDOW_BYTES and
 // grows on a long path, to at most FLOW_WINDOW_MAX_BYTES (WindowTuning; the same rule and
 // numbers as window.py's, checked against it by tests/browser/test_web_flow_window.py;
-// the path's round trip comes from the pipe's `pathRtt`, web/js/peer.js).
+// the path's round trip is the pipe's `leastRtt`, web/js/peer.js `measureRtt`).
 
 export const FLOW_WINDOW_BYTES = 2 * 1024 * 1024;
 export const FLOW_WINDOW_MAX_BYTES = 8 * 1024 * 1024;
