@@ -51,10 +51,9 @@ def receive_window_for(granted: list[int]) -> int:
 
 def install_receive_window(sctp: RTCSctpTransport | None,
                            size: int = RECEIVE_WINDOW_BYTES) -> bool:
-    """Advertise `size` bytes instead of aiortc's 1 MiB (again, with another size, as
-    long as the association has not started). False
-    when nothing was changed: no transport, another aiortc, or an association past its
-    INIT (aiortc counts the window down and up from what it advertised)."""
+    """Advertise `size` bytes instead of aiortc's 1 MiB. False when nothing was changed:
+    no transport, another aiortc, or an association past its INIT (aiortc counts the
+    window down and up from what it advertised)."""
     if sctp is None or not supported():
         return False
     if sctp._association_state != RTCSctpTransport.State.CLOSED:

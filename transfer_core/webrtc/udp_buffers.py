@@ -34,10 +34,10 @@ logger = logging.getLogger(__name__)
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's value
 RECEIVE_BUFFER_BYTES = 2 * FLOW_WINDOW_MAX_BYTES
 """16 MiB: enough for the largest SCTP receive window we advertise (sctp_rwnd: 8 MiB,
-the flow-control window's ceiling) with the
-kernel's per-datagram overhead counted, so that a sender never has more in flight than
-the socket holds while the receiver is busy. Where Linux caps it lower (rmem_max), the
-window advertised is smaller to match (`sctp_rwnd.receive_window_for`)."""
+the flow-control window's ceiling) with the kernel's per-datagram overhead counted, so
+that a sender never has more in flight than the socket holds while the receiver is busy.
+Where Linux caps it lower (rmem_max), the window advertised is smaller to match
+(`sctp_rwnd.receive_window_for`)."""
 
 
 def ice_udp_sockets(pc: Any) -> Iterator[socket.socket]:
